@@ -1,0 +1,74 @@
+package herald
+
+import (
+	"slices"
+	"time"
+)
+
+// Endpoint is a URL of an application's that receives its messages.
+type Endpoint struct {
+	ID          string
+	AppID       string
+	UID         string // "" when unset
+	URL         string
+	Description string
+	Version     int
+	Disabled    bool
+	// FilterTypes, when not empty, limits the endpoint to these event types.
+	FilterTypes []string
+	// Channels, when not empty, limits the endpoint to messages that share
+	// at least one channel with it.
+	Channels []string
+	// RateLimit caps deliveries per second to this endpoint; nil is unlimited.
+	RateLimit *uint16
+	Metadata  map[string]string
+	// Headers are sent with every delivery to this endpoint.
+	Headers map[string]string
+	// Secrets holds the signing secrets, the current one first. Older ones
+	// keep signing until their ExpiresAt so receivers can rotate smoothly.
+	// Stores keep them encrypted at rest.
+	Secrets   []SigningSecret
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// SigningSecret is one HMAC key of an endpoint.
+type SigningSecret struct {
+	Key []byte
+	// ExpiresAt is zero for the current secret and the end of the grace
+	// period for a rotated one.
+	ExpiresAt time.Time
+}
+
+// ActiveSecrets returns the secrets that still sign at time now, the current
+// one first.
+func (e *Endpoint) ActiveSecrets(now time.Time) []SigningSecret {
+	out := make([]SigningSecret, 0, len(e.Secrets))
+	for _, s := range e.Secrets {
+		if s.ExpiresAt.IsZero() || now.Before(s.ExpiresAt) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Accepts reports whether the endpoint should receive a message of the given
+// event type and channels: it is enabled, its FilterTypes is empty or holds
+// the event type, and its Channels is empty or shares one with the message.
+func (e *Endpoint) Accepts(eventType string, channels []string) bool {
+	if e.Disabled {
+		return false
+	}
+	if len(e.FilterTypes) > 0 && !slices.Contains(e.FilterTypes, eventType) {
+		return false
+	}
+	if len(e.Channels) == 0 {
+		return true
+	}
+	for _, c := range channels {
+		if slices.Contains(e.Channels, c) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,46 @@
+package herald
+
+import "time"
+
+// Message is one event a sender posted for an application. Its payload is
+// stored once, however many endpoints receive it.
+type Message struct {
+	ID        string
+	AppID     string
+	EventID   string // the client's own unique identifier; "" when unset
+	EventType string
+	// Payload is the body delivered to endpoints: a JSON object, or the raw
+	// bytes of a raw-payload message. Nil once the content was expunged.
+	Payload []byte
+	// ContentType is "" for JSON payloads and the given content type for a
+	// raw payload.
+	ContentType string
+	Channels    []string
+	Tags        []string
+	CreatedAt   time.Time
+}
+
+// MessageListOptions selects a page of an application's messages.
+type MessageListOptions struct {
+	ListOptions
+	// EventTypes, when not empty, keeps messages of these types only.
+	EventTypes []string
+	// Channel, when set, keeps messages posted to this channel only.
+	Channel string
+	// Before and After, when not zero, bound the creation time (exclusive).
+	Before time.Time
+	After  time.Time
+}
+
+// MessageResult is the outcome of one message in a CreateMessages batch.
+type MessageResult struct {
+	// Message is the stored message; nil when Err is set.
+	Message *Message
+	// Deliveries are the rows queued for every endpoint that accepts the
+	// message, created in the same transaction.
+	Deliveries []*Delivery
+	// Err is this message's own failure (ENOTFOUND when its application is
+	// gone, ECONFLICT when its eventId is taken). Other messages of the
+	// batch are committed regardless.
+	Err error
+}
