@@ -29,3 +29,47 @@ type Delivery struct {
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
 }
+
+// Claim is a delivery leased to a dispatcher, with its message. Claims of
+// the same message in one batch share one *Message.
+type Claim struct {
+	Delivery *Delivery
+	Message  *Message
+}
+
+// AttemptOutcome is what the dispatcher records after one attempt: the
+// attempt row and the delivery's next state, written together and only if
+// the dispatcher still holds the lease.
+type AttemptOutcome struct {
+	// DeliveryID is the delivery this outcome is for.
+	DeliveryID string
+	// Attempt is the attempt row to insert; nil when no request was made
+	// (a delivery canceled because its endpoint was disabled).
+	Attempt *Attempt
+	// LeaseOwner must still hold the delivery, or the outcome is dropped
+	// (another node took the delivery over after the lease expired).
+	LeaseOwner string
+	// Status is DeliverySucceeded, DeliveryFailed (no try left),
+	// DeliveryCanceled, or DeliveryPending with NextAttemptAt for a retry.
+	Status        DeliveryStatus
+	NextAttemptAt time.Time
+	// DisableEndpoint disables the endpoint and cancels its pending
+	// deliveries (the endpoint answered 410 Gone).
+	DisableEndpoint bool
+}
+
+// ClaimOptions select and lease due deliveries.
+type ClaimOptions struct {
+	// Owner names the dispatcher (node) taking the lease.
+	Owner string
+	// Now is the claim time: deliveries pending with NextAttemptAt <= Now
+	// are due.
+	Now time.Time
+	// LeaseUntil is when the lease expires if the owner neither records an
+	// outcome nor releases the delivery (a crashed node).
+	LeaseUntil time.Time
+	// Limit is the most deliveries claimed.
+	Limit int
+	// SkipEndpoints are endpoints the dispatcher has enough work for.
+	SkipEndpoints []string
+}

@@ -1,0 +1,29 @@
+package main
+
+import "fmt"
+
+// MigrateCmd applies pending migrations; serve does the same at start, so
+// this is for operators who migrate before rolling out new nodes.
+type MigrateCmd struct {
+	DBFlags
+	Log LogFlags `embed:""`
+}
+
+// Run opens the database (which migrates it) and reports the schema version.
+func (c *MigrateCmd) Run(env *Env) error {
+	logger, err := c.Log.logger(env.Stderr)
+	if err != nil {
+		return err
+	}
+	store, err := c.open(env.Ctx, logger)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	v, err := store.SchemaVersion(env.Ctx)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(env.Stdout, "database %s is at schema version %d\n", c.DB, v)
+	return err
+}

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/herald-webhooks/herald/httpapi"
+	"github.com/herald-webhooks/herald/ingest"
+)
+
+// ServeCmd runs the server.
+type ServeCmd struct {
+	Listen string `name:"listen" env:"HERALD_LISTEN" default:"127.0.0.1:8040" help:"Address the HTTP API listens on."`
+	DBFlags
+	AdminToken      string        `name:"admin-token" env:"HERALD_ADMIN_TOKEN" help:"Bearer token with full access to the API. Default: the file admin-token beside the database, generated on first start with mode 0600."`
+	MaxBodySize     int64         `name:"max-body-size" env:"HERALD_MAX_BODY_SIZE" default:"1048576" help:"Largest request body accepted, in bytes; larger ones get 413."`
+	ShutdownTimeout time.Duration `name:"shutdown-timeout" env:"HERALD_SHUTDOWN_TIMEOUT" default:"30s" help:"How long a graceful shutdown waits for requests in flight."`
+	Log             LogFlags      `embed:""`
+}
+
+// Validate checks the flags that kong cannot.
+func (c *ServeCmd) Validate() error {
+	if c.MaxBodySize < 1024 {
+		return errors.New("--max-body-size must be at least 1024 bytes")
+	}
+	if c.ShutdownTimeout <= 0 {
+		return errors.New("--shutdown-timeout must be positive")
+	}
+	if c.AdminToken != "" && len(c.AdminToken) < 16 {
+		return errors.New("--admin-token must be at least 16 characters")
+	}
+	return nil
+}
+
+// Run serves until the context ends, then shuts down gracefully: stop
+// accepting, let requests in flight finish, commit what was accepted, close
+// the database.
+func (c *ServeCmd) Run(env *Env) error {
+	logger, err := c.Log.logger(env.Stderr)
+	if err != nil {
+		return err
+	}
+	ctx := env.Ctx
+	store, err := c.open(ctx, logger)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	token, tokenFile, err := c.adminToken()
+	if err != nil {
+		return err
+	}
+	committer := ingest.New(store, ingest.Config{Logger: logger})
+	defer committer.Close()
+
+	api, err := httpapi.New(httpapi.Config{
+		Store:          store,
+		Messages:       committer,
+		AdminTokenHash: sha256.Sum256([]byte(token)),
+		MaxBodyBytes:   c.MaxBodySize,
+		Logger:         logger,
+		Version:        Version(),
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", c.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	url := "http://" + ln.Addr().String()
+	auth := "Authorization: Bearer <the --admin-token value>"
+	if tokenFile != "" {
+		auth = "Authorization: Bearer <the token in " + tokenFile + ">"
+	}
+	logger.Info("Herald is listening", "version", Version(), "url", url, "api", url+"/api/v1", "db", c.DB, "auth", auth)
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down", "timeout", c.ShutdownTimeout)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		logger.Warn("requests still in flight at the shutdown deadline were cut", "err", err)
+	}
+	if err := committer.Close(); err != nil {
+		logger.Warn("close ingest", "err", err)
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+// adminToken returns the admin token and, when it came from a file, the
+// file's path. Without --admin-token the token lives in admin-token beside
+// the database, generated on first start.
+func (c *ServeCmd) adminToken() (token, file string, err error) {
+	if c.AdminToken != "" {
+		return c.AdminToken, "", nil
+	}
+	file = filepath.Join(c.dataDir(), "admin-token")
+	b, err := os.ReadFile(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		raw := make([]byte, 32)
+		if _, err := rand.Read(raw); err != nil {
+			return "", "", fmt.Errorf("generate admin token: %w", err)
+		}
+		token = "hk_" + base64.RawURLEncoding.EncodeToString(raw)
+		if err := writeSecretFile(file, token); err != nil {
+			return "", "", fmt.Errorf("save admin token: %w", err)
+		}
+		return token, file, nil
+	} else if err != nil {
+		return "", "", fmt.Errorf("read admin token: %w", err)
+	}
+	token = strings.TrimSpace(string(b))
+	if len(token) < 16 {
+		return "", "", fmt.Errorf("admin token file %s holds fewer than 16 characters", file)
+	}
+	return token, file, nil
+}

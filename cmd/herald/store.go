@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/herald-webhooks/herald/keyring"
+	"github.com/herald-webhooks/herald/sqlite"
+)
+
+// DBFlags choose and open the database; serve and migrate share them.
+type DBFlags struct {
+	DB                string `name:"db" env:"HERALD_DB" default:"./herald-data/herald.db" help:"SQLite database file (created with its directory on first start)."`
+	EncryptionKey     string `name:"encryption-key" env:"HERALD_ENCRYPTION_KEY" help:"Keys that encrypt endpoint secrets at rest: comma-separated 32-byte keys in base64 or hex, the first encrypts. Default: the file encryption-key beside the database, generated on first start."`
+	SQLiteSynchronous string `name:"sqlite-synchronous" env:"HERALD_SQLITE_SYNCHRONOUS" default:"FULL" enum:"FULL,NORMAL" help:"SQLite durability: FULL survives power loss (default); NORMAL may lose the last commits on power loss, never on a crash of Herald."`
+}
+
+// dataDir is the directory holding the database and its generated files.
+func (f *DBFlags) dataDir() string { return filepath.Dir(f.DB) }
+
+// open opens the store, creating its directory and encryption key on first
+// start.
+func (f *DBFlags) open(ctx context.Context, logger *slog.Logger) (*sqlite.Store, error) {
+	if strings.HasPrefix(f.DB, "postgres://") || strings.HasPrefix(f.DB, "postgresql://") {
+		return nil, errors.New("--db: PostgreSQL is not supported by this version of Herald yet; use a SQLite file path")
+	}
+	if err := os.MkdirAll(f.dataDir(), 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	ring, err := f.keyring(logger)
+	if err != nil {
+		return nil, err
+	}
+	store, err := sqlite.Open(ctx, sqlite.Config{Path: f.DB, Synchronous: f.SQLiteSynchronous, Keyring: ring})
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", f.DB, err)
+	}
+	return store, nil
+}
+
+// keyring returns the keyring from --encryption-key, or from the key file
+// beside the database, generating that file for a new database.
+func (f *DBFlags) keyring(logger *slog.Logger) (*keyring.Keyring, error) {
+	if f.EncryptionKey != "" {
+		ring, err := keyring.Parse(f.EncryptionKey)
+		if err != nil {
+			return nil, fmt.Errorf("--encryption-key: %w", err)
+		}
+		return ring, nil
+	}
+	path := filepath.Join(f.dataDir(), "encryption-key")
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		if _, statErr := os.Stat(f.DB); statErr == nil {
+			return nil, fmt.Errorf("database %s exists but its encryption key %s does not: pass --encryption-key or restore the key file", f.DB, path)
+		}
+		key, err := keyring.NewKey()
+		if err != nil {
+			return nil, err
+		}
+		if err := writeSecretFile(path, key); err != nil {
+			return nil, fmt.Errorf("save encryption key: %w", err)
+		}
+		logger.Info("generated an encryption key for endpoint secrets; back it up with the database", "file", path)
+		b = []byte(key)
+	} else if err != nil {
+		return nil, fmt.Errorf("read encryption key: %w", err)
+	}
+	ring, err := keyring.Parse(strings.TrimSpace(string(b)))
+	if err != nil {
+		return nil, fmt.Errorf("encryption key file %s: %w", path, err)
+	}
+	return ring, nil
+}
+
+// writeSecretFile creates path with mode 0600, refusing to overwrite.
+func writeSecretFile(path, content string) error {
+	file, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := file.WriteString(content + "\n"); err != nil {
+		file.Close()
+		return err
+	}
+	if err := file.Sync(); err != nil {
+		file.Close()
+		return err
+	}
+	return file.Close()
+}

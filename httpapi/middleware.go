@@ -1,0 +1,320 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/herald-webhooks/herald"
+)
+
+type loggerKey struct{}
+
+// maxRequestIDLen bounds client-chosen request IDs.
+const maxRequestIDLen = 128
+
+// withRequestID takes the client's x-request-id when it is short and plain,
+// generates one otherwise, sets it on the response and gives the request a
+// logger that carries it.
+func (a *API) withRequestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("x-request-id")
+		if !validRequestID(id) {
+			id = newRequestID()
+		}
+		w.Header().Set("x-request-id", id)
+		logger := a.logger.With(slog.String("request_id", id))
+		ctx := context.WithValue(r.Context(), loggerKey{}, logger)
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+func validRequestID(id string) bool {
+	if id == "" || len(id) > maxRequestIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return "req_" + hex.EncodeToString(b[:])
+}
+
+// statusWriter remembers the status a handler wrote.
+type statusWriter struct {
+	http.ResponseWriter
+	status  int
+	written bool
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if !s.written {
+		s.status = code
+		s.written = true
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if !s.written {
+		s.status = http.StatusOK
+		s.written = true
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// withAccessLog writes one line per request: method, route pattern, status,
+// duration and request ID. It never logs headers or bodies.
+func (a *API) withAccessLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := a.now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		status := sw.status
+		if !sw.written {
+			status = http.StatusOK
+		}
+		a.log(r.Context()).LogAttrs(r.Context(), slog.LevelInfo, "request",
+			slog.String("method", r.Method),
+			slog.String("route", r.Pattern),
+			slog.Int("status", status),
+			slog.Duration("duration", a.now().Sub(start)),
+		)
+	})
+}
+
+// withRecover turns a panic in a handler into a logged 500 JSON answer.
+func (a *API) withRecover(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			a.log(r.Context()).LogAttrs(r.Context(), slog.LevelError, "handler panicked",
+				slog.String("panic", fmt.Sprint(v)))
+			if !sw.written {
+				writeJSON(sw, http.StatusInternalServerError, errorBody{Code: herald.EINTERNAL, Detail: "Internal error."})
+			}
+		}()
+		next.ServeHTTP(sw, r)
+	})
+}
+
+// withAuth requires "Authorization: Bearer <token>" whose SHA-256 equals the
+// admin token hash, compared in constant time.
+func (a *API) withAuth(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token, ok := bearerToken(r.Header.Get("Authorization"))
+		sum := sha256.Sum256([]byte(token))
+		if !ok || subtle.ConstantTimeCompare(sum[:], a.token[:]) != 1 {
+			a.writeError(w, r, herald.Errorf(herald.EUNAUTHORIZED, "Invalid token."))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func bearerToken(header string) (string, bool) {
+	scheme, token, ok := strings.Cut(header, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
+}
+
+// withBodyLimit caps the request body at the configured size; reading past
+// it fails with *http.MaxBytesError, which decoding answers with 413.
+func (a *API) withBodyLimit(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, a.maxBody)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Idempotency parameters.
+const (
+	maxIdempotencyKeyLen = 256
+	idempotencyTTL       = 24 * time.Hour
+	// idempotencyTakeover is how old an in-progress record must be before a
+	// retry may assume the first request died and take it over.
+	idempotencyTakeover = time.Minute
+)
+
+// withIdempotency makes a POST with an idempotency-key header run once: a
+// retry with the same body gets the stored answer, a different body or a
+// retry while the first is still running gets 409.
+func (a *API) withIdempotency(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key := r.Header.Get("idempotency-key")
+		if key == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if len(key) > maxIdempotencyKeyLen {
+			a.writeError(w, r, invalid("ensure this value has at most 256 characters", "header", "idempotency-key"))
+			return
+		}
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			a.writeError(w, r, bodyReadError(err))
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+
+		rec := a.idempotencyRecord(r, key, body)
+		existing, err := a.beginIdempotent(r.Context(), rec)
+		if err != nil {
+			a.writeError(w, r, fmt.Errorf("begin idempotent request: %w", err))
+			return
+		}
+		if existing != nil {
+			a.replayIdempotent(w, r, rec, existing)
+			return
+		}
+		a.runIdempotent(w, r, rec.Key, next)
+	})
+}
+
+// idempotencyRecord scopes the key by credentials, method and path, and
+// hashes the body so a different request under the same key is detected.
+func (a *API) idempotencyRecord(r *http.Request, key string, body []byte) *herald.IdempotencyRecord {
+	h := sha256.New()
+	h.Write(a.token[:])
+	h.Write([]byte{0})
+	h.Write([]byte(r.Method))
+	h.Write([]byte{0})
+	h.Write([]byte(r.URL.Path))
+	h.Write([]byte{0})
+	h.Write([]byte(key))
+	bodyHash := sha256.Sum256(body)
+	now := a.now().UTC()
+	return &herald.IdempotencyRecord{
+		Key:         hex.EncodeToString(h.Sum(nil)),
+		RequestHash: bodyHash[:],
+		CreatedAt:   now,
+		ExpiresAt:   now.Add(idempotencyTTL),
+	}
+}
+
+// beginIdempotent records rec as in progress, taking over an in-progress
+// record that is older than idempotencyTakeover. It returns the record that
+// blocks rec, or nil when rec is now in progress.
+func (a *API) beginIdempotent(ctx context.Context, rec *herald.IdempotencyRecord) (*herald.IdempotencyRecord, error) {
+	existing, err := a.store.BeginIdempotent(ctx, rec)
+	if err != nil || existing == nil || existing.Completed {
+		return existing, err
+	}
+	if a.now().Sub(existing.CreatedAt) < idempotencyTakeover {
+		return existing, nil
+	}
+	if err := a.store.AbandonIdempotent(ctx, existing.Key); err != nil {
+		return nil, err
+	}
+	return a.store.BeginIdempotent(ctx, rec)
+}
+
+// replayIdempotent answers a request whose key was seen before.
+func (a *API) replayIdempotent(w http.ResponseWriter, r *http.Request, rec, existing *herald.IdempotencyRecord) {
+	switch {
+	case subtle.ConstantTimeCompare(existing.RequestHash, rec.RequestHash) != 1:
+		writeJSON(w, http.StatusConflict, errorBody{Code: herald.ECONFLICT,
+			Detail: "idempotency key already used with a different request"})
+	case !existing.Completed:
+		writeJSON(w, http.StatusConflict, errorBody{Code: herald.ECONFLICT,
+			Detail: "a request with this idempotency key is still in progress"})
+	default:
+		if len(existing.Body) > 0 {
+			w.Header().Set("Content-Type", "application/json")
+		}
+		w.Header().Set("Idempotent-Replayed", "true")
+		w.WriteHeader(existing.StatusCode)
+		_, _ = w.Write(existing.Body)
+	}
+}
+
+// runIdempotent runs the handler, capturing its answer, and stores the
+// answer (status < 500) or forgets the key (5xx or panic) so a retry can run.
+func (a *API) runIdempotent(w http.ResponseWriter, r *http.Request, key string, next http.Handler) {
+	ctx := context.WithoutCancel(r.Context())
+	rw := &recordingWriter{header: w.Header(), status: http.StatusOK}
+	completed := false
+	defer func() {
+		if !completed {
+			if err := a.store.AbandonIdempotent(ctx, key); err != nil {
+				a.log(ctx).LogAttrs(ctx, slog.LevelError, "abandon idempotency key", slog.String("error", err.Error()))
+			}
+		}
+	}()
+	next.ServeHTTP(rw, r)
+	if rw.status < 500 {
+		if err := a.store.CompleteIdempotent(ctx, key, rw.status, rw.body.Bytes()); err != nil {
+			// The work is done; the client gets its answer, but a retry
+			// may run it again. Log so operators see it.
+			a.log(ctx).LogAttrs(ctx, slog.LevelError, "complete idempotency key", slog.String("error", err.Error()))
+		} else {
+			completed = true
+		}
+	}
+	w.WriteHeader(rw.status)
+	_, _ = w.Write(rw.body.Bytes())
+}
+
+// recordingWriter buffers a handler's answer so it can be stored before it
+// is sent. Headers go straight to the real writer's header map.
+type recordingWriter struct {
+	header      http.Header
+	status      int
+	wroteHeader bool
+	body        bytes.Buffer
+}
+
+func (rw *recordingWriter) Header() http.Header { return rw.header }
+
+func (rw *recordingWriter) WriteHeader(code int) {
+	if !rw.wroteHeader {
+		rw.status = code
+		rw.wroteHeader = true
+	}
+}
+
+func (rw *recordingWriter) Write(b []byte) (int, error) {
+	rw.wroteHeader = true
+	return rw.body.Write(b)
+}
+
+// bodyReadError maps a failure to read the request body to a domain error.
+func bodyReadError(err error) error {
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return herald.Errorf(herald.ETOOLARGE, "Request body is larger than %d bytes.", tooLarge.Limit)
+	}
+	return herald.Errorf(herald.EBADREQUEST, "Cannot read the request body.")
+}

@@ -1,0 +1,242 @@
+package httpapi
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// Field rules shared by the resources, from the Svix API.
+var (
+	idPattern     = regexp.MustCompile(`^[a-zA-Z0-9\-_.]+$`)
+	tagPattern    = regexp.MustCompile(`^[a-zA-Z0-9\-_./\\#]+$`)
+	secretPattern = regexp.MustCompile(`^(whsec_)?[a-zA-Z0-9+/=]{32,100}$`)
+)
+
+const (
+	maxNameLen     = 256
+	maxURLLen      = 65536
+	maxChannels    = 10
+	maxChannelLen  = 128
+	maxTags        = 5
+	maxTagLen      = 128
+	minSecretBytes = 24
+	maxSecretBytes = 64
+	// newSecretBytes is the size of generated endpoint secrets.
+	newSecretBytes = 24
+)
+
+// checkName validates a uid, eventId, event type name or filter type.
+func (v *validation) checkName(s string, loc ...string) {
+	switch {
+	case s == "":
+		v.add("ensure this value has at least 1 characters", loc...)
+	case len(s) > maxNameLen:
+		v.add("ensure this value has at most 256 characters", loc...)
+	case !idPattern.MatchString(s):
+		v.add(`string does not match the pattern "^[a-zA-Z0-9\-_.]+$"`, loc...)
+	}
+}
+
+// checkOptionalName validates a name that may be absent (nil).
+func (v *validation) checkOptionalName(s *string, loc ...string) {
+	if s != nil {
+		v.checkName(*s, loc...)
+	}
+}
+
+// checkNames validates a list of names: each valid and all distinct.
+func (v *validation) checkNames(list []string, loc ...string) {
+	seen := make(map[string]bool, len(list))
+	for i, s := range list {
+		v.checkName(s, at(loc, fmt.Sprint(i))...)
+		if seen[s] {
+			v.add("the list has duplicated items", loc...)
+			return
+		}
+		seen[s] = true
+	}
+}
+
+// checkChannels validates channels: at most 10, each valid and distinct.
+func (v *validation) checkChannels(list []string, loc ...string) {
+	if len(list) > maxChannels {
+		v.add(fmt.Sprintf("ensure this list has at most %d items", maxChannels), loc...)
+		return
+	}
+	seen := make(map[string]bool, len(list))
+	for i, s := range list {
+		itemLoc := at(loc, fmt.Sprint(i))
+		switch {
+		case s == "" || !idPattern.MatchString(s):
+			v.add(`string does not match the pattern "^[a-zA-Z0-9\-_.]+$"`, itemLoc...)
+		case len(s) > maxChannelLen:
+			v.add(fmt.Sprintf("ensure this value has at most %d characters", maxChannelLen), itemLoc...)
+		case seen[s]:
+			v.add("the list has duplicated items", loc...)
+		}
+		seen[s] = true
+	}
+}
+
+// checkTags validates message tags.
+func (v *validation) checkTags(list []string, loc ...string) {
+	if len(list) > maxTags {
+		v.add(fmt.Sprintf("ensure this list has at most %d items", maxTags), loc...)
+		return
+	}
+	seen := make(map[string]bool, len(list))
+	for i, s := range list {
+		itemLoc := at(loc, fmt.Sprint(i))
+		switch {
+		case s == "" || len(s) > maxTagLen || !tagPattern.MatchString(s):
+			v.add("tags are 1 to 128 characters of letters, digits and -_./\\#", itemLoc...)
+		case seen[s]:
+			v.add("the list has duplicated items", loc...)
+		}
+		seen[s] = true
+	}
+}
+
+// checkURL validates an endpoint URL: absolute http(s) with a host.
+func (v *validation) checkURL(s string, loc ...string) {
+	if s == "" {
+		v.add("field required", loc...)
+		return
+	}
+	if len(s) > maxURLLen {
+		v.add("ensure this value has at most 65536 characters", loc...)
+		return
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Hostname() == "" {
+		v.add("invalid or missing URL scheme or host: an absolute http or https URL is required", loc...)
+	}
+}
+
+// checkPayload requires a JSON object.
+func (v *validation) checkPayload(raw json.RawMessage, loc ...string) {
+	trimmed := bytes.TrimSpace(raw)
+	if len(trimmed) == 0 {
+		v.add("field required", loc...)
+	} else if trimmed[0] != '{' {
+		v.add("value is not a valid JSON object", loc...)
+	}
+}
+
+// checkVersion validates an endpoint version (at least 1).
+func (v *validation) checkVersion(n *int, loc ...string) {
+	if n != nil && (*n < 1 || *n > 65535) {
+		v.add("ensure this value is between 1 and 65535", loc...)
+	}
+}
+
+// reservedHeaders are set by the dispatcher and cannot be overridden.
+var reservedHeaders = map[string]bool{
+	"content-type": true, "content-length": true, "user-agent": true, "host": true,
+	"connection": true, "transfer-encoding": true, "traceparent": true,
+}
+
+// checkHeaders validates custom endpoint headers; null values are allowed
+// only when allowNull is set (PATCH removes those headers).
+func (v *validation) checkHeaders(headers map[string]*string, allowNull bool, loc ...string) {
+	for _, name := range slices.Sorted(maps.Keys(headers)) {
+		value := headers[name]
+		nameLoc := at(loc, name)
+		lower := strings.ToLower(name)
+		switch {
+		case !validHeaderName(name):
+			v.add("invalid header name", nameLoc...)
+		case reservedHeaders[lower] || strings.HasPrefix(lower, "webhook-") || strings.HasPrefix(lower, "svix-"):
+			v.add("this header is set by Herald and cannot be overridden", nameLoc...)
+		case value == nil && !allowNull:
+			v.add("value is not a valid string", nameLoc...)
+		case value != nil && strings.ContainsAny(*value, "\r\n\x00"):
+			v.add("header values cannot contain CR, LF or NUL", nameLoc...)
+		}
+	}
+}
+
+// validHeaderName reports whether s is an HTTP token (RFC 9110).
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
+			continue
+		}
+		if !strings.ContainsRune("!#$%&'*+-.^_`|~", rune(c)) {
+			return false
+		}
+	}
+	return true
+}
+
+// sensitiveHeader reports whether a header's value must not be shown back.
+func sensitiveHeader(name string) bool {
+	lower := strings.ToLower(name)
+	switch lower {
+	case "authorization", "cookie", "proxy-authorization", "set-cookie":
+		return true
+	}
+	for _, word := range []string{"secret", "token", "key", "password"} {
+		if strings.Contains(lower, word) {
+			return true
+		}
+	}
+	return false
+}
+
+// parseSecret decodes a "whsec_"-prefixed (or bare) base64 secret of 24 to
+// 64 bytes; ok is false when it breaks those rules.
+func parseSecret(s string) (key []byte, ok bool) {
+	if !secretPattern.MatchString(s) {
+		return nil, false
+	}
+	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(s, "whsec_"))
+	if err != nil || len(key) < minSecretBytes || len(key) > maxSecretBytes {
+		return nil, false
+	}
+	return key, true
+}
+
+// checkSecret validates an optional given secret and returns its key.
+func (v *validation) checkSecret(s *string, loc ...string) []byte {
+	if s == nil {
+		return nil
+	}
+	key, ok := parseSecret(*s)
+	if !ok {
+		v.add("secret must be whsec_ followed by the base64 of 24 to 64 bytes", loc...)
+	}
+	return key
+}
+
+// newSecret returns a fresh random signing key.
+func newSecret() ([]byte, error) {
+	key := make([]byte, newSecretBytes)
+	if _, err := rand.Read(key); err != nil {
+		return nil, fmt.Errorf("generate secret: %w", err)
+	}
+	return key, nil
+}
+
+// formatSecret writes a key as Svix does: "whsec_" + base64.
+func formatSecret(key []byte) string {
+	return "whsec_" + base64.StdEncoding.EncodeToString(key)
+}
+
+// at returns a copy of loc with more appended, so sibling locations never
+// share a backing array.
+func at(loc []string, more ...string) []string {
+	return append(append(make([]string, 0, len(loc)+len(more)), loc...), more...)
+}

@@ -1,0 +1,316 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/segmentio/ksuid"
+
+	"github.com/herald-webhooks/herald"
+)
+
+// deliveryChunks are the rows per multi-row delivery insert, largest first:
+// a batch's deliveries go out in as few statements as these sizes allow.
+var deliveryChunks = [...]int{64, 16, 4, 1}
+
+// deliveryArgs is the number of parameters per delivery row. The time is
+// bound three times rather than referenced as ?NNN: SQLite resolves a
+// numbered parameter's name with a linear scan, quadratic over a long
+// multi-row statement.
+const deliveryArgs = 7
+
+// batchStmts are the statements of the ingest hot path, prepared once on
+// the writer connection and bound to each batch's transaction.
+type batchStmts struct {
+	insertMsg  *sql.Stmt
+	loadRoutes *sql.Stmt
+	insertDlv  [len(deliveryChunks)]*sql.Stmt
+}
+
+// prepareBatchStmts prepares the hot-path statements on the writer.
+func (s *Store) prepareBatchStmts(ctx context.Context) error {
+	var err error
+	st := &s.batch
+	if st.insertMsg, err = s.w.PrepareContext(ctx, `INSERT INTO message (`+messageColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`); err != nil {
+		return fmt.Errorf("prepare message insert: %w", err)
+	}
+	// The LEFT JOIN tells an application without endpoints (one row of
+	// NULLs) from a missing one (no row) in one query.
+	if st.loadRoutes, err = s.w.PrepareContext(ctx, `SELECT e.id, e.disabled, e.filter_types, e.channels
+		FROM application a LEFT JOIN endpoint e ON e.app_id = a.id
+		WHERE a.id = ? ORDER BY e.id`); err != nil {
+		return fmt.Errorf("prepare routes query: %w", err)
+	}
+	for i, size := range deliveryChunks {
+		var q strings.Builder
+		q.WriteString(`INSERT INTO delivery (id, app_id, message_id, endpoint_id, status, next_attempt_at, attempts, created_at, updated_at) VALUES `)
+		for j := range size {
+			if j > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(?, ?, ?, ?, 'pending', ?, 0, ?, ?)")
+		}
+		if st.insertDlv[i], err = s.w.PrepareContext(ctx, q.String()); err != nil {
+			return fmt.Errorf("prepare delivery insert: %w", err)
+		}
+	}
+	return nil
+}
+
+// close closes the prepared statements.
+func (st *batchStmts) close() {
+	for _, stmt := range append([]*sql.Stmt{st.insertMsg, st.loadRoutes}, st.insertDlv[:]...) {
+		if stmt != nil {
+			stmt.Close()
+		}
+	}
+}
+
+// CreateMessages stores msgs and their deliveries in one write transaction
+// (see herald.Store). Each message's CreatedAt is truncated to the
+// microsecond in place, so the returned message is what was stored. Its
+// deliveries get NextAttemptAt, CreatedAt and UpdatedAt equal to the
+// message's CreatedAt and are ordered by endpoint ID.
+func (s *Store) CreateMessages(ctx context.Context, msgs []*herald.Message) ([]herald.MessageResult, error) {
+	results := make([]herald.MessageResult, len(msgs))
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		b := &batch{ctx: ctx, tx: tx, stmts: &s.batch}
+		defer b.close()
+		return b.run(msgs, results)
+	})
+	if err != nil {
+		return nil, s.fail("create messages", err)
+	}
+	return results, nil
+}
+
+// route is what routing needs of an endpoint.
+type route struct {
+	id       string
+	endpoint herald.Endpoint // Disabled, FilterTypes and Channels only
+}
+
+// appRoutes is an application's state as one batch sees it.
+type appRoutes struct {
+	exists bool
+	routes []route
+}
+
+// batch is the state of one CreateMessages transaction.
+type batch struct {
+	ctx   context.Context
+	tx    *sql.Tx
+	stmts *batchStmts
+	// bound holds the statements bound to tx, by the address of the
+	// store's statement; closing them releases only the binding.
+	bound map[*sql.Stmt]*sql.Stmt
+	apps  map[string]*appRoutes
+	args  []any
+	// seq numbers the batch's delivery IDs: consecutive KSUIDs land in one
+	// or two index pages instead of one page per delivery.
+	seq *ksuid.Sequence
+}
+
+// stmt returns st bound to the batch's transaction.
+func (b *batch) stmt(st *sql.Stmt) *sql.Stmt {
+	if tst, ok := b.bound[st]; ok {
+		return tst
+	}
+	if b.bound == nil {
+		b.bound = make(map[*sql.Stmt]*sql.Stmt, 4)
+	}
+	tst := b.tx.StmtContext(b.ctx, st)
+	b.bound[st] = tst
+	return tst
+}
+
+func (b *batch) close() {
+	for _, st := range b.bound {
+		st.Close()
+	}
+}
+
+// pendingRange is the slice of a batch's deliveries that one message owns.
+type pendingRange struct{ start, end int }
+
+// run inserts every message, routes it, then inserts all deliveries in
+// multi-row statements and fills results.
+func (b *batch) run(msgs []*herald.Message, results []herald.MessageResult) error {
+	dels := make([]herald.Delivery, 0, len(msgs))
+	ranges := make([]pendingRange, len(msgs))
+	for i, m := range msgs {
+		m.CreatedAt = m.CreatedAt.Truncate(time.Microsecond)
+		app, err := b.app(m.AppID)
+		if err != nil {
+			return err
+		}
+		if !app.exists {
+			results[i].Err = errAppNotFound
+			continue
+		}
+		inserted, err := b.insertMessage(m)
+		if err != nil {
+			return err
+		}
+		if !inserted {
+			results[i].Err = conflictFor(m)
+			continue
+		}
+		results[i].Message = m
+		start := len(dels)
+		for j := range app.routes {
+			r := &app.routes[j]
+			if !r.endpoint.Accepts(m.EventType, m.Channels) {
+				continue
+			}
+			id, err := b.nextDeliveryID()
+			if err != nil {
+				return err
+			}
+			dels = append(dels, herald.Delivery{
+				ID:            id,
+				AppID:         m.AppID,
+				MessageID:     m.ID,
+				EndpointID:    r.id,
+				Status:        herald.DeliveryPending,
+				NextAttemptAt: m.CreatedAt,
+				CreatedAt:     m.CreatedAt,
+				UpdatedAt:     m.CreatedAt,
+			})
+		}
+		ranges[i] = pendingRange{start, len(dels)}
+	}
+	if err := b.insertDeliveries(dels); err != nil {
+		return err
+	}
+	ptrs := make([]*herald.Delivery, len(dels))
+	for i := range dels {
+		ptrs[i] = &dels[i]
+	}
+	for i, r := range ranges {
+		if r.end > r.start {
+			results[i].Deliveries = ptrs[r.start:r.end:r.end]
+		}
+	}
+	return nil
+}
+
+// nextDeliveryID returns a new delivery ID: a KSUID of a sequence seeded
+// like herald.NewID, so IDs stay unique and time-sortable while those of
+// one batch are adjacent.
+func (b *batch) nextDeliveryID() (string, error) {
+	if b.seq == nil {
+		b.seq = &ksuid.Sequence{Seed: ksuid.New()}
+	}
+	id, err := b.seq.Next()
+	if err != nil { // 65536 IDs used: start a new sequence
+		b.seq = &ksuid.Sequence{Seed: ksuid.New()}
+		if id, err = b.seq.Next(); err != nil {
+			return "", fmt.Errorf("delivery id: %w", err)
+		}
+	}
+	return herald.PrefixDelivery + id.String(), nil
+}
+
+// conflictFor is the error of a message whose insert met a unique key.
+func conflictFor(m *herald.Message) error {
+	if m.EventID != "" {
+		return herald.Errorf(herald.ECONFLICT, "%s", conflictMessages["message.app_id, message.event_id"])
+	}
+	return herald.Errorf(herald.ECONFLICT, "%s", conflictMessages["message.id"])
+}
+
+// app returns whether the application exists and its endpoints' routing
+// data, loading them once per batch.
+func (b *batch) app(id string) (*appRoutes, error) {
+	if a, ok := b.apps[id]; ok {
+		return a, nil
+	}
+	if b.apps == nil {
+		b.apps = make(map[string]*appRoutes, 1)
+	}
+	rows, err := b.stmt(b.stmts.loadRoutes).QueryContext(b.ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("load routes: %w", err)
+	}
+	defer rows.Close()
+	a := &appRoutes{}
+	for rows.Next() {
+		a.exists = true
+		var (
+			epID, filterTypes, channels sql.NullString
+			disabled                    sql.NullBool
+		)
+		if err := rows.Scan(&epID, &disabled, &filterTypes, &channels); err != nil {
+			return nil, fmt.Errorf("load routes: %w", err)
+		}
+		if !epID.Valid {
+			continue
+		}
+		r := route{id: epID.String}
+		r.endpoint.Disabled = disabled.Bool
+		if r.endpoint.FilterTypes, err = parseList(filterTypes); err != nil {
+			return nil, fmt.Errorf("load routes of endpoint %s: %w", epID.String, err)
+		}
+		if r.endpoint.Channels, err = parseList(channels); err != nil {
+			return nil, fmt.Errorf("load routes of endpoint %s: %w", epID.String, err)
+		}
+		a.routes = append(a.routes, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("load routes: %w", err)
+	}
+	b.apps[id] = a
+	return a, nil
+}
+
+// insertMessage inserts m and reports false when a unique key (ID or
+// eventId) was taken.
+func (b *batch) insertMessage(m *herald.Message) (bool, error) {
+	channels, err := jsonList(m.Channels)
+	if err != nil {
+		return false, err
+	}
+	tags, err := jsonList(m.Tags)
+	if err != nil {
+		return false, err
+	}
+	res, err := b.stmt(b.stmts.insertMsg).ExecContext(b.ctx, m.ID, m.AppID, nullString(m.EventID), m.EventType,
+		m.Payload, m.ContentType, channels, tags, micros(m.CreatedAt))
+	if err != nil {
+		return false, fmt.Errorf("insert message: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("insert message: %w", err)
+	}
+	return n == 1, nil
+}
+
+// insertDeliveries inserts dels as pending rows with multi-row statements.
+// Each row binds ID, app, message, endpoint and the message's creation time
+// as its next attempt, creation and update time.
+func (b *batch) insertDeliveries(dels []herald.Delivery) error {
+	if b.args == nil && len(dels) > 0 {
+		b.args = make([]any, 0, min(len(dels), deliveryChunks[0])*deliveryArgs)
+	}
+	for i, size := range deliveryChunks {
+		for len(dels) >= size {
+			b.args = b.args[:0]
+			for j := range dels[:size] {
+				d := &dels[j]
+				at := micros(d.CreatedAt)
+				b.args = append(b.args, d.ID, d.AppID, d.MessageID, d.EndpointID, at, at, at)
+			}
+			if _, err := b.stmt(b.stmts.insertDlv[i]).ExecContext(b.ctx, b.args...); err != nil {
+				return fmt.Errorf("insert deliveries: %w", err)
+			}
+			dels = dels[size:]
+		}
+	}
+	return nil
+}

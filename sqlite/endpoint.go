@@ -1,0 +1,239 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/herald-webhooks/herald"
+)
+
+const endpointColumns = `id, app_id, uid, url, description, version, disabled, filter_types, channels, rate_limit, metadata, headers, secrets, created_at, updated_at`
+
+// endpointArgs are an endpoint's column values, its secrets sealed.
+type endpointArgs struct {
+	uid, filterTypes, channels, rateLimit, metadata, headers any
+	secrets                                                  []byte
+}
+
+// encodeEndpoint returns ep's column values, sealing its secrets with the
+// endpoint ID as additional data so a sealed value cannot be moved to
+// another row.
+func (s *Store) encodeEndpoint(ep *herald.Endpoint) (endpointArgs, error) {
+	var a endpointArgs
+	var err error
+	a.uid = nullString(ep.UID)
+	a.rateLimit = nullUint16(ep.RateLimit)
+	if a.filterTypes, err = jsonList(ep.FilterTypes); err != nil {
+		return a, err
+	}
+	if a.channels, err = jsonList(ep.Channels); err != nil {
+		return a, err
+	}
+	if a.metadata, err = jsonMap(ep.Metadata); err != nil {
+		return a, err
+	}
+	if a.headers, err = jsonMap(ep.Headers); err != nil {
+		return a, err
+	}
+	a.secrets, err = s.sealSecrets(ep.ID, ep.Secrets)
+	return a, err
+}
+
+// sealSecrets encodes secrets as JSON and seals them for endpoint id.
+func (s *Store) sealSecrets(id string, secrets []herald.SigningSecret) ([]byte, error) {
+	plain, err := json.Marshal(secrets)
+	if err != nil {
+		return nil, fmt.Errorf("encode secrets: %w", err)
+	}
+	sealed, err := s.keyring.Seal(plain, []byte(id))
+	clear(plain)
+	if err != nil {
+		return nil, fmt.Errorf("seal secrets: %w", err)
+	}
+	return sealed, nil
+}
+
+// openSecrets is the inverse of sealSecrets.
+func (s *Store) openSecrets(id string, sealed []byte) ([]herald.SigningSecret, error) {
+	plain, err := s.keyring.Open(sealed, []byte(id))
+	if err != nil {
+		return nil, fmt.Errorf("open secrets of endpoint %s: %w", id, err)
+	}
+	var secrets []herald.SigningSecret
+	err = json.Unmarshal(plain, &secrets)
+	clear(plain)
+	if err != nil {
+		return nil, fmt.Errorf("decode secrets of endpoint %s: %w", id, err)
+	}
+	return secrets, nil
+}
+
+// CreateEndpoint stores ep. An unknown application is ENOTFOUND; a taken ID
+// or uid (within the application) is ECONFLICT.
+func (s *Store) CreateEndpoint(ctx context.Context, ep *herald.Endpoint) error {
+	a, err := s.encodeEndpoint(ep)
+	if err != nil {
+		return fmt.Errorf("create endpoint: %w", err)
+	}
+	_, err = s.w.ExecContext(ctx, `INSERT INTO endpoint (`+endpointColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		ep.ID, ep.AppID, a.uid, ep.URL, ep.Description, ep.Version, ep.Disabled, a.filterTypes, a.channels,
+		a.rateLimit, a.metadata, a.headers, a.secrets, micros(ep.CreatedAt), micros(ep.UpdatedAt))
+	if isForeignKey(err) {
+		err = errAppNotFound
+	}
+	if err != nil {
+		return s.fail("create endpoint", err)
+	}
+	return nil
+}
+
+// GetEndpoint returns the endpoint of application appID whose ID, or else
+// uid, is ref.
+func (s *Store) GetEndpoint(ctx context.Context, appID, ref string) (*herald.Endpoint, error) {
+	ep, err := s.scanEndpoint(s.r.QueryRowContext(ctx, `SELECT `+endpointColumns+` FROM endpoint WHERE app_id = ? AND id = ?`, appID, ref))
+	if err == sql.ErrNoRows {
+		ep, err = s.scanEndpoint(s.r.QueryRowContext(ctx, `SELECT `+endpointColumns+` FROM endpoint WHERE app_id = ? AND uid = ?`, appID, ref))
+	}
+	if err != nil {
+		return nil, s.fail("get endpoint", notFound(err, errEndpointNotFound))
+	}
+	return ep, nil
+}
+
+// ListEndpoints returns a page of application appID's endpoints ordered by
+// ID; an unknown application has none.
+func (s *Store) ListEndpoints(ctx context.Context, appID string, opts herald.ListOptions) ([]*herald.Endpoint, error) {
+	cond, order := pageClause("id", opts)
+	args := make([]any, 0, 3)
+	args = append(args, appID)
+	if opts.Cursor != "" {
+		args = append(args, opts.Cursor)
+	}
+	args = append(args, limit(opts))
+	rows, err := s.r.QueryContext(ctx, `SELECT `+endpointColumns+` FROM endpoint WHERE app_id = ?`+cond+order+` LIMIT ?`, args...)
+	if err != nil {
+		return nil, s.fail("list endpoints", err)
+	}
+	defer rows.Close()
+	var out []*herald.Endpoint
+	for rows.Next() {
+		ep, err := s.scanEndpoint(rows)
+		if err != nil {
+			return nil, s.fail("list endpoints", err)
+		}
+		out = append(out, ep)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail("list endpoints", err)
+	}
+	return out, nil
+}
+
+// UpdateEndpoint replaces every mutable field of the endpoint, headers and
+// secrets included; CreatedAt is kept as stored.
+func (s *Store) UpdateEndpoint(ctx context.Context, ep *herald.Endpoint) error {
+	a, err := s.encodeEndpoint(ep)
+	if err != nil {
+		return fmt.Errorf("update endpoint: %w", err)
+	}
+	res, err := s.w.ExecContext(ctx, `UPDATE endpoint SET uid = ?, url = ?, description = ?, version = ?, disabled = ?,
+		filter_types = ?, channels = ?, rate_limit = ?, metadata = ?, headers = ?, secrets = ?, updated_at = ?
+		WHERE app_id = ? AND id = ?`,
+		a.uid, ep.URL, ep.Description, ep.Version, ep.Disabled, a.filterTypes, a.channels, a.rateLimit,
+		a.metadata, a.headers, a.secrets, micros(ep.UpdatedAt), ep.AppID, ep.ID)
+	if err == nil {
+		err = mustAffect(res, errEndpointNotFound)
+	}
+	if err != nil {
+		return s.fail("update endpoint", err)
+	}
+	return nil
+}
+
+// DeleteEndpoint deletes the endpoint; its deliveries and attempts go with
+// it (ON DELETE CASCADE).
+func (s *Store) DeleteEndpoint(ctx context.Context, appID, id string) error {
+	res, err := s.w.ExecContext(ctx, `DELETE FROM endpoint WHERE app_id = ? AND id = ?`, appID, id)
+	if err == nil {
+		err = mustAffect(res, errEndpointNotFound)
+	}
+	if err != nil {
+		return s.fail("delete endpoint", err)
+	}
+	return nil
+}
+
+// RotateEndpointSecret makes next the current secret, keeps the previous
+// current one signing until graceUntil, drops secrets whose grace ended at
+// now, and sets the endpoint's UpdatedAt to now; all in one transaction.
+func (s *Store) RotateEndpointSecret(ctx context.Context, appID, id string, next []byte, graceUntil, now time.Time) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		var sealed []byte
+		err := tx.QueryRowContext(ctx, `SELECT secrets FROM endpoint WHERE app_id = ? AND id = ?`, appID, id).Scan(&sealed)
+		if err != nil {
+			return notFound(err, errEndpointNotFound)
+		}
+		old, err := s.openSecrets(id, sealed)
+		if err != nil {
+			return err
+		}
+		rotated := make([]herald.SigningSecret, 0, len(old)+1)
+		rotated = append(rotated, herald.SigningSecret{Key: next})
+		for _, sec := range old {
+			if sec.ExpiresAt.IsZero() {
+				sec.ExpiresAt = graceUntil
+			}
+			if now.Before(sec.ExpiresAt) {
+				rotated = append(rotated, sec)
+			}
+		}
+		if sealed, err = s.sealSecrets(id, rotated); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE endpoint SET secrets = ?, updated_at = ? WHERE app_id = ? AND id = ?`,
+			sealed, micros(now), appID, id)
+		return err
+	})
+	if err != nil {
+		return s.fail("rotate endpoint secret", err)
+	}
+	return nil
+}
+
+func (s *Store) scanEndpoint(row scanner) (*herald.Endpoint, error) {
+	var (
+		ep                                            herald.Endpoint
+		uid, filterTypes, channels, metadata, headers sql.NullString
+		rateLimit                                     sql.NullInt64
+		sealed                                        []byte
+		createdAt, updatedAt                          int64
+	)
+	err := row.Scan(&ep.ID, &ep.AppID, &uid, &ep.URL, &ep.Description, &ep.Version, &ep.Disabled, &filterTypes,
+		&channels, &rateLimit, &metadata, &headers, &sealed, &createdAt, &updatedAt)
+	if err != nil {
+		return nil, err
+	}
+	ep.UID = uid.String
+	ep.RateLimit = fromNullUint16(rateLimit)
+	ep.CreatedAt = fromMicros(createdAt)
+	ep.UpdatedAt = fromMicros(updatedAt)
+	if ep.FilterTypes, err = parseList(filterTypes); err != nil {
+		return nil, err
+	}
+	if ep.Channels, err = parseList(channels); err != nil {
+		return nil, err
+	}
+	if ep.Metadata, err = parseMap(metadata); err != nil {
+		return nil, err
+	}
+	if ep.Headers, err = parseMap(headers); err != nil {
+		return nil, err
+	}
+	if ep.Secrets, err = s.openSecrets(ep.ID, sealed); err != nil {
+		return nil, err
+	}
+	return &ep, nil
+}

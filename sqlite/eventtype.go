@@ -1,0 +1,113 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+
+	"github.com/herald-webhooks/herald"
+)
+
+const eventTypeColumns = `name, description, archived, deprecated, feature_flag, schemas, created_at, updated_at`
+
+// CreateEventType stores et; a taken name, archived or not, is ECONFLICT.
+func (s *Store) CreateEventType(ctx context.Context, et *herald.EventType) error {
+	_, err := s.w.ExecContext(ctx, `INSERT INTO event_type (`+eventTypeColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		et.Name, et.Description, et.Archived, et.Deprecated, nullString(et.FeatureFlag), schemasArg(et.Schemas),
+		micros(et.CreatedAt), micros(et.UpdatedAt))
+	if err != nil {
+		return s.fail("create event type", err)
+	}
+	return nil
+}
+
+// GetEventType returns the event type called name, archived or not.
+func (s *Store) GetEventType(ctx context.Context, name string) (*herald.EventType, error) {
+	et, err := scanEventType(s.r.QueryRowContext(ctx, `SELECT `+eventTypeColumns+` FROM event_type WHERE name = ?`, name))
+	if err != nil {
+		return nil, s.fail("get event type", notFound(err, errEventTypeNotFound))
+	}
+	return et, nil
+}
+
+// ListEventTypes returns a page of event types ordered by name, without the
+// archived ones unless opts.IncludeArchived.
+func (s *Store) ListEventTypes(ctx context.Context, opts herald.EventTypeListOptions) ([]*herald.EventType, error) {
+	cond, order := pageClause("name", opts.ListOptions)
+	if !opts.IncludeArchived {
+		cond += " AND archived = 0"
+	}
+	args := make([]any, 0, 2)
+	if opts.Cursor != "" {
+		args = append(args, opts.Cursor)
+	}
+	args = append(args, limit(opts.ListOptions))
+	rows, err := s.r.QueryContext(ctx, `SELECT `+eventTypeColumns+` FROM event_type WHERE 1 = 1`+cond+order+` LIMIT ?`, args...)
+	if err != nil {
+		return nil, s.fail("list event types", err)
+	}
+	defer rows.Close()
+	var out []*herald.EventType
+	for rows.Next() {
+		et, err := scanEventType(rows)
+		if err != nil {
+			return nil, s.fail("list event types", err)
+		}
+		out = append(out, et)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail("list event types", err)
+	}
+	return out, nil
+}
+
+// UpdateEventType replaces the mutable fields of the event type called
+// et.Name; CreatedAt is kept as stored.
+func (s *Store) UpdateEventType(ctx context.Context, et *herald.EventType) error {
+	res, err := s.w.ExecContext(ctx, `UPDATE event_type SET description = ?, archived = ?, deprecated = ?, feature_flag = ?, schemas = ?, updated_at = ? WHERE name = ?`,
+		et.Description, et.Archived, et.Deprecated, nullString(et.FeatureFlag), schemasArg(et.Schemas), micros(et.UpdatedAt), et.Name)
+	if err == nil {
+		err = mustAffect(res, errEventTypeNotFound)
+	}
+	if err != nil {
+		return s.fail("update event type", err)
+	}
+	return nil
+}
+
+// DeleteEventType deletes the event type called name.
+func (s *Store) DeleteEventType(ctx context.Context, name string) error {
+	res, err := s.w.ExecContext(ctx, `DELETE FROM event_type WHERE name = ?`, name)
+	if err == nil {
+		err = mustAffect(res, errEventTypeNotFound)
+	}
+	if err != nil {
+		return s.fail("delete event type", err)
+	}
+	return nil
+}
+
+// schemasArg returns the schemas JSON as text, or NULL when there is none.
+func schemasArg(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return string(b)
+}
+
+func scanEventType(row scanner) (*herald.EventType, error) {
+	var (
+		et                   herald.EventType
+		flag, schemas        sql.NullString
+		createdAt, updatedAt int64
+	)
+	if err := row.Scan(&et.Name, &et.Description, &et.Archived, &et.Deprecated, &flag, &schemas, &createdAt, &updatedAt); err != nil {
+		return nil, err
+	}
+	et.FeatureFlag = flag.String
+	if schemas.Valid {
+		et.Schemas = []byte(schemas.String)
+	}
+	et.CreatedAt = fromMicros(createdAt)
+	et.UpdatedAt = fromMicros(updatedAt)
+	return &et, nil
+}

@@ -1,0 +1,166 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+
+	"github.com/herald-webhooks/herald"
+)
+
+const messageColumns = `id, app_id, event_id, event_type, payload, content_type, channels, tags, created_at`
+
+// GetMessage returns the message of application appID whose ID, or else
+// eventId, is ref.
+func (s *Store) GetMessage(ctx context.Context, appID, ref string) (*herald.Message, error) {
+	m, err := scanMessage(s.r.QueryRowContext(ctx, `SELECT `+messageColumns+` FROM message WHERE app_id = ? AND id = ?`, appID, ref))
+	if err == sql.ErrNoRows {
+		m, err = scanMessage(s.r.QueryRowContext(ctx, `SELECT `+messageColumns+` FROM message WHERE app_id = ? AND event_id = ?`, appID, ref))
+	}
+	if err != nil {
+		return nil, s.fail("get message", notFound(err, errMessageNotFound))
+	}
+	return m, nil
+}
+
+// ListMessages returns a page of application appID's messages ordered by
+// ID, filtered by opts.
+func (s *Store) ListMessages(ctx context.Context, appID string, opts herald.MessageListOptions) ([]*herald.Message, error) {
+	var q strings.Builder
+	args := make([]any, 0, 6+len(opts.EventTypes))
+	q.WriteString(`SELECT ` + messageColumns + ` FROM message WHERE app_id = ?`)
+	args = append(args, appID)
+	cond, order := pageClause("id", opts.ListOptions)
+	q.WriteString(cond)
+	if opts.Cursor != "" {
+		args = append(args, opts.Cursor)
+	}
+	if len(opts.EventTypes) > 0 {
+		q.WriteString(` AND event_type IN (?` + strings.Repeat(`, ?`, len(opts.EventTypes)-1) + `)`)
+		for _, et := range opts.EventTypes {
+			args = append(args, et)
+		}
+	}
+	if opts.Channel != "" {
+		q.WriteString(` AND EXISTS (SELECT 1 FROM json_each(message.channels) WHERE value = ?)`)
+		args = append(args, opts.Channel)
+	}
+	if !opts.Before.IsZero() {
+		q.WriteString(` AND created_at < ?`)
+		args = append(args, micros(opts.Before))
+	}
+	if !opts.After.IsZero() {
+		q.WriteString(` AND created_at > ?`)
+		args = append(args, micros(opts.After))
+	}
+	q.WriteString(order + ` LIMIT ?`)
+	args = append(args, limit(opts.ListOptions))
+	rows, err := s.r.QueryContext(ctx, q.String(), args...)
+	if err != nil {
+		return nil, s.fail("list messages", err)
+	}
+	defer rows.Close()
+	var out []*herald.Message
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return nil, s.fail("list messages", err)
+		}
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail("list messages", err)
+	}
+	return out, nil
+}
+
+// ExpungeMessageContent sets the message's payload to NULL.
+func (s *Store) ExpungeMessageContent(ctx context.Context, appID, id string) error {
+	res, err := s.w.ExecContext(ctx, `UPDATE message SET payload = NULL WHERE app_id = ? AND id = ?`, appID, id)
+	if err == nil {
+		err = mustAffect(res, errMessageNotFound)
+	}
+	if err != nil {
+		return s.fail("expunge message content", err)
+	}
+	return nil
+}
+
+const deliveryColumns = `id, app_id, message_id, endpoint_id, status, next_attempt_at, attempts, lease_owner, lease_expires_at, created_at, updated_at`
+
+// ListMessageDeliveries returns the deliveries of message msgID ordered by
+// endpoint ID; an unknown message is ENOTFOUND.
+func (s *Store) ListMessageDeliveries(ctx context.Context, appID, msgID string) ([]*herald.Delivery, error) {
+	// One read transaction, so the existence check and the list agree.
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, s.fail("list message deliveries", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // read-only
+	var one int
+	err = tx.QueryRowContext(ctx, `SELECT 1 FROM message WHERE app_id = ? AND id = ?`, appID, msgID).Scan(&one)
+	if err != nil {
+		return nil, s.fail("list message deliveries", notFound(err, errMessageNotFound))
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM delivery WHERE message_id = ? AND app_id = ? ORDER BY endpoint_id`, msgID, appID)
+	if err != nil {
+		return nil, s.fail("list message deliveries", err)
+	}
+	defer rows.Close()
+	var out []*herald.Delivery
+	for rows.Next() {
+		d, err := scanDelivery(rows)
+		if err != nil {
+			return nil, s.fail("list message deliveries", err)
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail("list message deliveries", err)
+	}
+	return out, nil
+}
+
+func scanMessage(row scanner) (*herald.Message, error) {
+	var (
+		m              herald.Message
+		eventID        sql.NullString
+		channels, tags sql.NullString
+		createdAt      int64
+	)
+	err := row.Scan(&m.ID, &m.AppID, &eventID, &m.EventType, &m.Payload, &m.ContentType, &channels, &tags, &createdAt)
+	if err != nil {
+		return nil, err
+	}
+	m.EventID = eventID.String
+	m.CreatedAt = fromMicros(createdAt)
+	if m.Channels, err = parseList(channels); err != nil {
+		return nil, err
+	}
+	if m.Tags, err = parseList(tags); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+func scanDelivery(row scanner) (*herald.Delivery, error) {
+	var (
+		d                                   herald.Delivery
+		status                              string
+		leaseOwner                          sql.NullString
+		leaseExpiresAt                      sql.NullInt64
+		nextAttemptAt, createdAt, updatedAt int64
+	)
+	err := row.Scan(&d.ID, &d.AppID, &d.MessageID, &d.EndpointID, &status, &nextAttemptAt, &d.Attempts,
+		&leaseOwner, &leaseExpiresAt, &createdAt, &updatedAt)
+	if err != nil {
+		return nil, err
+	}
+	d.Status = herald.DeliveryStatus(status)
+	d.NextAttemptAt = fromMicros(nextAttemptAt)
+	d.LeaseOwner = leaseOwner.String
+	d.LeaseExpiresAt = fromNullMicros(leaseExpiresAt)
+	d.CreatedAt = fromMicros(createdAt)
+	d.UpdatedAt = fromMicros(updatedAt)
+	return &d, nil
+}

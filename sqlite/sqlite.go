@@ -1,0 +1,192 @@
+// Package sqlite implements herald.Store on an embedded SQLite database
+// (modernc.org/sqlite, pure Go). It keeps one writer connection, whose
+// transactions begin IMMEDIATE so they never deadlock on a lock upgrade, and
+// a separate pool of read-only connections; the database runs in WAL mode so
+// readers never wait for the writer.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/herald-webhooks/herald"
+	"github.com/herald-webhooks/herald/keyring"
+)
+
+var _ herald.Store = (*Store)(nil)
+
+// Config configures Open.
+type Config struct {
+	// Path is the database file; its directory must exist.
+	Path string
+	// Synchronous is "FULL" (the default: a commit survives power loss) or
+	// "NORMAL" (a commit may be lost on power loss, never corrupted).
+	Synchronous string
+	// Keyring seals endpoint secrets; required.
+	Keyring *keyring.Keyring
+	// ReadConnections is the size of the reader pool; 4 by default.
+	ReadConnections int
+	// BusyTimeout is how long a connection waits for a lock held by another
+	// process before failing; 5s by default.
+	BusyTimeout time.Duration
+}
+
+// withDefaults returns cfg with its zero fields set to their defaults.
+func (cfg Config) withDefaults() Config {
+	if cfg.Synchronous == "" {
+		cfg.Synchronous = "FULL"
+	}
+	cfg.Synchronous = strings.ToUpper(cfg.Synchronous)
+	if cfg.ReadConnections <= 0 {
+		cfg.ReadConnections = 4
+	}
+	if cfg.BusyTimeout <= 0 {
+		cfg.BusyTimeout = 5 * time.Second
+	}
+	return cfg
+}
+
+// Validate reports the first invalid field of a defaulted config.
+func (cfg Config) Validate() error {
+	switch {
+	case cfg.Path == "":
+		return errors.New("sqlite: no database path")
+	case cfg.Keyring == nil:
+		return errors.New("sqlite: no keyring")
+	case cfg.Synchronous != "FULL" && cfg.Synchronous != "NORMAL":
+		return fmt.Errorf("sqlite: synchronous %q, want FULL or NORMAL", cfg.Synchronous)
+	}
+	return nil
+}
+
+// Store is a herald.Store on one SQLite file. It is safe for concurrent use.
+type Store struct {
+	w       *sql.DB // the one writer connection
+	r       *sql.DB // read-only connections
+	keyring *keyring.Keyring
+	batch   batchStmts // CreateMessages statements, prepared on w
+	closed  atomic.Bool
+}
+
+// Open opens (creating if needed) the database at cfg.Path, applies pending
+// migrations and returns a ready store. Concurrent opens of the same file
+// are safe: the write lock serialises their migrations.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	w, err := sql.Open("sqlite", dsn(cfg, false))
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite writer: %w", err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	s := &Store{w: w, keyring: cfg.Keyring}
+	if err := s.migrate(ctx, cfg.BusyTimeout); err != nil {
+		w.Close()
+		return nil, mapError(err)
+	}
+	if err := s.prepareBatchStmts(ctx); err != nil {
+		s.batch.close()
+		w.Close()
+		return nil, mapError(err)
+	}
+	// Readers open after the writer has switched the file to WAL and
+	// created the schema, so they never race the first write.
+	r, err := sql.Open("sqlite", dsn(cfg, true))
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open sqlite readers: %w", err)
+	}
+	r.SetMaxOpenConns(cfg.ReadConnections)
+	r.SetMaxIdleConns(cfg.ReadConnections)
+	r.SetConnMaxLifetime(0)
+	r.SetConnMaxIdleTime(0)
+	s.r = r
+	if err := s.Ping(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open sqlite: %w", err)
+	}
+	return s, nil
+}
+
+// dsn returns the driver's data source name for the writer or a reader.
+func dsn(cfg Config, reader bool) string {
+	q := url.Values{}
+	q.Set("_busy_timeout", strconv.FormatInt(cfg.BusyTimeout.Milliseconds(), 10))
+	q.Set("_foreign_keys", "1")
+	q.Set("_synchronous", cfg.Synchronous)
+	if reader {
+		q.Set("_query_only", "1")
+	} else {
+		q.Set("_journal_mode", "WAL")
+		q.Set("_txlock", "immediate")
+		// A multi-row insert keeps a statement journal; in memory it costs
+		// no file writes.
+		q.Add("_pragma", "temp_store(MEMORY)")
+		// A 16 MiB page cache keeps the hot index pages of the write path.
+		q.Add("_pragma", "cache_size(-16384)")
+	}
+	return "file:" + (&url.URL{Path: cfg.Path}).EscapedPath() + "?" + q.Encode()
+}
+
+// Ping reports whether both the writer and the readers answer.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.w.PingContext(ctx); err != nil {
+		return s.fail("ping writer", err)
+	}
+	if err := s.r.PingContext(ctx); err != nil {
+		return s.fail("ping readers", err)
+	}
+	return nil
+}
+
+// Close closes every connection. Later calls fail with EUNAVAILABLE.
+func (s *Store) Close() error {
+	s.closed.Store(true)
+	s.batch.close()
+	var rerr error
+	if s.r != nil {
+		rerr = s.r.Close()
+	}
+	return errors.Join(s.w.Close(), rerr)
+}
+
+// write runs fn in one write transaction (BEGIN IMMEDIATE) and commits it
+// when fn returns nil.
+func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// fail wraps err with what was being done, mapping it to a herald error
+// first. Domain errors pass through unwrapped so their messages stay clean.
+func (s *Store) fail(what string, err error) error {
+	var herr *herald.Error
+	if errors.As(err, &herr) {
+		return err
+	}
+	if s.closed.Load() {
+		return fmt.Errorf("%s: %w: %w", what, herald.Errorf(herald.EUNAVAILABLE, "The database is closed."), err)
+	}
+	return fmt.Errorf("%s: %w", what, mapError(err))
+}

@@ -1,0 +1,495 @@
+package storetest
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/herald-webhooks/herald"
+)
+
+var messageTests = []namedTest{
+	{"CreateAndGet", testMessageCreateAndGet},
+	{"UniqueEventID", testMessageUniqueEventID},
+	{"BatchErrors", testMessageBatchErrors},
+	{"NotFound", testMessageNotFound},
+	{"FanOut", testMessageFanOut},
+	{"LargeBatch", testMessageLargeBatch},
+	{"List", testMessageList},
+	{"ListFilters", testMessageListFilters},
+	{"ExpungeContent", testMessageExpungeContent},
+}
+
+// newMessage returns a JSON message of appID created at(n).
+func newMessage(appID string, n int, eventType string) *herald.Message {
+	return &herald.Message{
+		ID:        id(herald.PrefixMessage, n),
+		AppID:     appID,
+		EventType: eventType,
+		Payload:   fmt.Appendf(nil, `{"n":%d}`, n),
+		CreatedAt: at(n),
+	}
+}
+
+// mustCreateMessages stores msgs in one batch, fails on any error and
+// returns the results.
+func mustCreateMessages(t *testing.T, s herald.Store, msgs ...*herald.Message) []herald.MessageResult {
+	t.Helper()
+	res, err := s.CreateMessages(t.Context(), msgs)
+	mustOK(t, "CreateMessages", err)
+	if len(res) != len(msgs) {
+		t.Fatalf("CreateMessages returned %d results for %d messages", len(res), len(msgs))
+	}
+	for i, r := range res {
+		if r.Err != nil {
+			t.Fatalf("CreateMessages: message %d (%s): %v", i, msgs[i].ID, r.Err)
+		}
+	}
+	return res
+}
+
+// mustGetMessage returns the message ref names in application appID.
+func mustGetMessage(t *testing.T, s herald.Store, appID, ref string) *herald.Message {
+	t.Helper()
+	got, err := s.GetMessage(t.Context(), appID, ref)
+	mustOK(t, "GetMessage "+ref, err)
+	return got
+}
+
+// mustListDeliveries returns a message's deliveries.
+func mustListDeliveries(t *testing.T, s herald.Store, appID, msgID string) []*herald.Delivery {
+	t.Helper()
+	got, err := s.ListMessageDeliveries(t.Context(), appID, msgID)
+	mustOK(t, "ListMessageDeliveries "+msgID, err)
+	return got
+}
+
+// wantDelivery is the fresh delivery of msg to endpoint epID, without the
+// fields the store chooses (ID, CreatedAt, UpdatedAt).
+func wantDelivery(msg *herald.Message, epID string) *herald.Delivery {
+	return &herald.Delivery{
+		AppID:      msg.AppID,
+		MessageID:  msg.ID,
+		EndpointID: epID,
+		Status:     herald.DeliveryPending,
+		// Stores keep microseconds, truncated.
+		NextAttemptAt: msg.CreatedAt.Truncate(time.Microsecond),
+	}
+}
+
+// ignoreStoreChosen leaves out the delivery fields the store chooses.
+var ignoreStoreChosen = cmpopts.IgnoreFields(herald.Delivery{}, "ID", "CreatedAt", "UpdatedAt")
+
+// checkDeliveryIDs fails unless every delivery has its own dlv_ ID and a
+// creation time.
+func checkDeliveryIDs(t *testing.T, ds []*herald.Delivery) {
+	t.Helper()
+	seen := make(map[string]bool)
+	for _, d := range ds {
+		if !strings.HasPrefix(d.ID, herald.PrefixDelivery) || seen[d.ID] {
+			t.Fatalf("delivery ID %q: want a unique %s ID", d.ID, herald.PrefixDelivery)
+		}
+		seen[d.ID] = true
+		if d.CreatedAt.IsZero() {
+			t.Fatalf("delivery %s has no CreatedAt", d.ID)
+		}
+	}
+}
+
+// deliveryIDs returns the IDs of ds, sorted.
+func deliveryIDs(ds []*herald.Delivery) []string {
+	var ids []string
+	for _, d := range ds {
+		ids = append(ids, d.ID)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+func testMessageCreateAndGet(t *testing.T, s herald.Store) {
+	app := mustCreateApp(t, s, newApp(1))
+	other := mustCreateApp(t, s, newApp(2))
+
+	// Key order, spacing and escapes are the sender's: the bytes come back
+	// exactly, never re-encoded.
+	unicode := newMessage(app.ID, 10, "user.created")
+	unicode.EventID = "evt-1"
+	unicode.Payload = []byte("{\"name\": \"Zoë 🚀 日本\",  \"esc\":\"\\u00e9\\n\", \"a\":[1,2.50,{}]}")
+	unicode.Channels = []string{"project-1", "eu"}
+	unicode.Tags = []string{"tag-a"}
+	raw := newMessage(app.ID, 11, "invoice.paid")
+	raw.Payload = []byte("<?xml version=\"1.0\"?>\n<invoice id=\"42\">Straße &amp; Co</invoice>\r\n")
+	raw.ContentType = "application/xml; charset=utf-8"
+	plain := newMessage(app.ID, 12, "ping")
+	plain.Payload = []byte("not json at all: {")
+	plain.ContentType = "text/plain"
+
+	msgs := []*herald.Message{unicode, raw, plain}
+	res := mustCreateMessages(t, s, msgs...)
+	for i, m := range msgs {
+		mustEqual(t, "result message "+m.ID, m, res[i].Message)
+		mustEqual(t, "get by ID "+m.ID, m, mustGetMessage(t, s, app.ID, m.ID))
+	}
+	mustEqual(t, "get by eventId", unicode, mustGetMessage(t, s, app.ID, "evt-1"))
+
+	// A message is only visible within its own application.
+	_, err := s.GetMessage(t.Context(), other.ID, unicode.ID)
+	mustCode(t, "get by ID in another app", err, herald.ENOTFOUND)
+	_, err = s.GetMessage(t.Context(), other.ID, "evt-1")
+	mustCode(t, "get by eventId in another app", err, herald.ENOTFOUND)
+	_, err = s.GetMessage(t.Context(), app.ID, "")
+	mustCode(t, `get by ""`, err, herald.ENOTFOUND)
+}
+
+func testMessageUniqueEventID(t *testing.T, s herald.Store) {
+	a := mustCreateApp(t, s, newApp(1))
+	b := mustCreateApp(t, s, newApp(2))
+	first := newMessage(a.ID, 10, "user.created")
+	first.EventID = "evt"
+	mustCreateMessages(t, s, first)
+
+	dup := newMessage(a.ID, 11, "user.updated")
+	dup.EventID = "evt"
+	res, err := s.CreateMessages(t.Context(), []*herald.Message{dup})
+	mustOK(t, "CreateMessages", err)
+	mustCode(t, "same eventId in same app", res[0].Err, herald.ECONFLICT)
+	mustEqual(t, "first message kept", first, mustGetMessage(t, s, a.ID, "evt"))
+
+	// eventIds are unique per application only, and may be left unset by
+	// any number of messages.
+	inB := newMessage(b.ID, 12, "user.created")
+	inB.EventID = "evt"
+	mustCreateMessages(t, s, inB, newMessage(a.ID, 13, "x"), newMessage(a.ID, 14, "x"))
+	mustEqual(t, "eventId in app B", inB, mustGetMessage(t, s, b.ID, "evt"))
+	mustEqual(t, "eventId in app A", first, mustGetMessage(t, s, a.ID, "evt"))
+}
+
+func testMessageBatchErrors(t *testing.T, s herald.Store) {
+	app := mustCreateApp(t, s, newApp(1))
+	ep := mustCreateEndpoint(t, s, newEndpoint(app.ID, 2))
+	existing := newMessage(app.ID, 10, "user.created")
+	existing.EventID = "taken"
+	mustCreateMessages(t, s, existing)
+
+	ok1 := newMessage(app.ID, 11, "user.created")
+	ok1.EventID = "fresh"
+	noApp := newMessage(id(herald.PrefixApplication, 3), 12, "user.created")
+	dupOld := newMessage(app.ID, 13, "user.created")
+	dupOld.EventID = "taken"
+	ok2 := newMessage(app.ID, 14, "user.created")
+	// The second message of a batch with an eventId taken earlier in the
+	// same batch conflicts like one taken by an older batch.
+	dupSame := newMessage(app.ID, 15, "user.created")
+	dupSame.EventID = "fresh"
+	batch := []*herald.Message{ok1, noApp, dupOld, ok2, dupSame}
+
+	res, err := s.CreateMessages(t.Context(), batch)
+	mustOK(t, "CreateMessages", err)
+	if len(res) != len(batch) {
+		t.Fatalf("got %d results for %d messages", len(res), len(batch))
+	}
+	wantCodes := []string{"", herald.ENOTFOUND, herald.ECONFLICT, "", herald.ECONFLICT}
+	for i, code := range wantCodes {
+		mustCode(t, fmt.Sprintf("result %d (%s)", i, batch[i].ID), res[i].Err, code)
+		if code == "" {
+			mustEqual(t, "stored message", batch[i], res[i].Message)
+			mustEqual(t, "its deliveries", []*herald.Delivery{wantDelivery(batch[i], ep.ID)}, res[i].Deliveries, ignoreStoreChosen)
+			mustEqual(t, "get "+batch[i].ID, batch[i], mustGetMessage(t, s, batch[i].AppID, batch[i].ID))
+			continue
+		}
+		if res[i].Message != nil || len(res[i].Deliveries) != 0 {
+			t.Errorf("failed result %d has message %v and %d deliveries, want none", i, res[i].Message, len(res[i].Deliveries))
+		}
+		_, err := s.GetMessage(t.Context(), app.ID, batch[i].ID)
+		mustCode(t, "get refused message", err, herald.ENOTFOUND)
+	}
+	mustEqual(t, "older message kept", existing, mustGetMessage(t, s, app.ID, "taken"))
+	mustEqual(t, "eventId of the batch's first", ok1, mustGetMessage(t, s, app.ID, "fresh"))
+}
+
+func testMessageNotFound(t *testing.T, s herald.Store) {
+	ctx := t.Context()
+	app := mustCreateApp(t, s, newApp(1))
+	other := mustCreateApp(t, s, newApp(2))
+	msg := newMessage(app.ID, 10, "user.created")
+	mustCreateMessages(t, s, msg)
+
+	_, err := s.GetMessage(ctx, app.ID, id(herald.PrefixMessage, 11))
+	mustCode(t, "get unknown ID", err, herald.ENOTFOUND)
+	_, err = s.GetMessage(ctx, app.ID, "no-such-event")
+	mustCode(t, "get unknown eventId", err, herald.ENOTFOUND)
+	mustCode(t, "expunge unknown", s.ExpungeMessageContent(ctx, app.ID, id(herald.PrefixMessage, 11)), herald.ENOTFOUND)
+	mustCode(t, "expunge in other app", s.ExpungeMessageContent(ctx, other.ID, msg.ID), herald.ENOTFOUND)
+	mustEqual(t, "message untouched", msg, mustGetMessage(t, s, app.ID, msg.ID))
+}
+
+func testMessageFanOut(t *testing.T, s herald.Store) {
+	app := mustCreateApp(t, s, newApp(1))
+	other := mustCreateApp(t, s, newApp(2))
+	// An accept-all endpoint of another application never gets this
+	// application's messages.
+	otherEp := mustCreateEndpoint(t, s, newEndpoint(other.ID, 9))
+
+	type epSpec struct {
+		filterTypes, channels []string
+		disabled              bool
+	}
+	specs := []epSpec{
+		{},                                      // 0: accepts everything
+		{filterTypes: []string{"user.created"}}, // 1
+		{filterTypes: []string{"invoice.paid", "invoice.failed"}},           // 2
+		{channels: []string{"ch-a"}},                                        // 3
+		{channels: []string{"ch-b", "ch-c"}},                                // 4
+		{disabled: true},                                                    // 5: gets nothing
+		{filterTypes: []string{"user.created"}, channels: []string{"ch-a"}}, // 6
+	}
+	eps := make([]*herald.Endpoint, len(specs))
+	for i, sp := range specs {
+		ep := newEndpoint(app.ID, 10+i)
+		ep.FilterTypes, ep.Channels, ep.Disabled = sp.filterTypes, sp.channels, sp.disabled
+		eps[i] = ep
+	}
+	// Created out of ID order: deliveries are listed by endpoint ID, not in
+	// the order endpoints or deliveries were made.
+	for _, i := range creationOrder {
+		mustCreateEndpoint(t, s, eps[i])
+	}
+
+	cases := []struct {
+		eventType string
+		channels  []string
+		want      []int // indexes into eps, in endpoint ID order
+	}{
+		// No channels: endpoints with channels never get it.
+		{"user.created", nil, []int{0, 1}},
+		{"user.created", []string{"ch-a"}, []int{0, 1, 3, 6}},
+		// Shares ch-c with endpoint 4, nothing with endpoint 3.
+		{"invoice.paid", []string{"ch-z", "ch-c"}, []int{0, 2, 4}},
+		{"other.type", []string{"ch-z"}, []int{0}},
+		{"invoice.failed", []string{"ch-b", "ch-a"}, []int{0, 2, 3, 4}},
+	}
+	msgs := make([]*herald.Message, len(cases))
+	for i, c := range cases {
+		msgs[i] = newMessage(app.ID, 100+i, c.eventType)
+		msgs[i].Channels = c.channels
+		// Sub-microsecond digits are truncated by the store.
+		msgs[i].CreatedAt = msgs[i].CreatedAt.Add(123456789 * time.Nanosecond)
+	}
+	// The same batch holds a message of the other application, routed to
+	// that application's endpoint only.
+	otherMsg := newMessage(other.ID, 99, "user.created")
+	res := mustCreateMessages(t, s, append(slices.Clone(msgs), otherMsg)...)
+	mustEqual(t, "other application's deliveries", []*herald.Delivery{wantDelivery(otherMsg, otherEp.ID)},
+		mustListDeliveries(t, s, other.ID, otherMsg.ID), ignoreStoreChosen)
+
+	for i, c := range cases {
+		var want []*herald.Delivery
+		for _, e := range c.want {
+			want = append(want, wantDelivery(msgs[i], eps[e].ID))
+		}
+		listed := mustListDeliveries(t, s, app.ID, msgs[i].ID)
+		what := fmt.Sprintf("message %d (%s %v)", i, c.eventType, c.channels)
+		mustEqual(t, what+": listed deliveries", want, listed, ignoreStoreChosen)
+		checkDeliveryIDs(t, listed)
+
+		got := slices.Clone(res[i].Deliveries)
+		slices.SortFunc(got, func(a, b *herald.Delivery) int { return strings.Compare(a.EndpointID, b.EndpointID) })
+		mustEqual(t, what+": returned deliveries", want, got, ignoreStoreChosen)
+		mustEqual(t, what+": returned and listed IDs", deliveryIDs(listed), deliveryIDs(got))
+
+		stored := mustGetMessage(t, s, app.ID, msgs[i].ID)
+		if wantAt := msgs[i].CreatedAt.Truncate(time.Microsecond); !stored.CreatedAt.Equal(wantAt) {
+			t.Errorf("%s: CreatedAt %v, want %v", what, stored.CreatedAt, wantAt)
+		}
+	}
+}
+
+func testMessageLargeBatch(t *testing.T, s herald.Store) {
+	// Larger than the ingest committer's default batch (512), with enough
+	// endpoints that a store inserting every delivery row in one statement
+	// would pass SQLite's limit of 32766 bound parameters.
+	const msgCount, epCount = 600, 10
+	app := mustCreateApp(t, s, newApp(1))
+	var epIDs []string
+	for i := range epCount {
+		epIDs = append(epIDs, mustCreateEndpoint(t, s, newEndpoint(app.ID, 10+i)).ID)
+	}
+	msgs := make([]*herald.Message, msgCount)
+	for i := range msgs {
+		msgs[i] = newMessage(app.ID, 100+i, "user.created")
+		msgs[i].EventID = fmt.Sprintf("evt-%d", i)
+	}
+	res := mustCreateMessages(t, s, msgs...)
+
+	seen := make(map[string]bool)
+	for i, r := range res {
+		mustEqual(t, "result message", msgs[i], r.Message)
+		var got []string
+		for _, d := range r.Deliveries {
+			if d.MessageID != msgs[i].ID || seen[d.ID] {
+				t.Fatalf("result %d: delivery %+v belongs elsewhere or repeats", i, d)
+			}
+			seen[d.ID] = true
+			got = append(got, d.EndpointID)
+		}
+		slices.Sort(got)
+		mustEqual(t, fmt.Sprintf("result %d endpoints", i), epIDs, got)
+	}
+	// Spot checks that the rows were stored, not only returned.
+	for _, i := range []int{0, msgCount / 2, msgCount - 1} {
+		mustEqual(t, "stored message", msgs[i], mustGetMessage(t, s, app.ID, msgs[i].EventID))
+		want := make([]*herald.Delivery, epCount)
+		for j, epID := range epIDs {
+			want[j] = wantDelivery(msgs[i], epID)
+		}
+		mustEqual(t, "stored deliveries", want, mustListDeliveries(t, s, app.ID, msgs[i].ID), ignoreStoreChosen)
+	}
+}
+
+func testMessageList(t *testing.T, s herald.Store) {
+	app := mustCreateApp(t, s, newApp(1))
+	other := mustCreateApp(t, s, newApp(2))
+	const n = 2*pageSize + 1
+	msgs := make([]*herald.Message, n)
+	want := make([]string, n)
+	for i := range n {
+		msgs[i] = newMessage(app.ID, 10+i, "user.created")
+		want[i] = msgs[i].ID
+	}
+	var batch []*herald.Message
+	for _, i := range creationOrder {
+		batch = append(batch, msgs[i], newMessage(other.ID, 10+i, "user.created"))
+	}
+	mustCreateMessages(t, s, batch...)
+
+	for _, o := range orders {
+		t.Run(o.name, func(t *testing.T) {
+			exp := want
+			if o.order == herald.Descending {
+				exp = reversed(want)
+			}
+			mustWalk(t, "message IDs", exp, func(cursor string) ([]*herald.Message, error) {
+				return s.ListMessages(t.Context(), app.ID, herald.MessageListOptions{
+					ListOptions: herald.ListOptions{Limit: pageSize, Cursor: cursor, Order: o.order},
+				})
+			}, func(m *herald.Message) string { return m.ID })
+		})
+	}
+
+	page, err := s.ListMessages(t.Context(), app.ID, herald.MessageListOptions{ListOptions: herald.ListOptions{Limit: 2}})
+	mustOK(t, "list first two", err)
+	mustEqual(t, "listed rows", msgs[:2], page)
+}
+
+func testMessageListFilters(t *testing.T, s herald.Store) {
+	app := mustCreateApp(t, s, newApp(1))
+	types := []string{"a.x", "b.y", "c.z"}
+	const n = 14
+	msgs := make([]*herald.Message, n)
+	for i := range n {
+		m := newMessage(app.ID, 10+i, types[i%3])
+		switch {
+		case i%4 == 0:
+			m.Channels = []string{"even", "four"}
+		case i%2 == 0:
+			m.Channels = []string{"even"}
+		default:
+			// A channel that contains "even" and "four" as substrings.
+			m.Channels = []string{"uneven-four"}
+		}
+		msgs[i] = m
+	}
+	// Message i is created at(10+i).
+	mustCreateMessages(t, s, msgs...)
+
+	// pick returns the IDs of the messages i for which keep is true.
+	pick := func(keep func(i int) bool) []string {
+		var ids []string
+		for i, m := range msgs {
+			if keep(i) {
+				ids = append(ids, m.ID)
+			}
+		}
+		return ids
+	}
+	cases := []struct {
+		name string
+		opts herald.MessageListOptions
+		want []string
+	}{
+		{"EventTypes", herald.MessageListOptions{EventTypes: []string{"a.x", "b.y"}},
+			pick(func(i int) bool { return i%3 != 2 })},
+		{"OneEventType", herald.MessageListOptions{EventTypes: []string{"c.z"}},
+			pick(func(i int) bool { return i%3 == 2 })},
+		{"UnknownEventType", herald.MessageListOptions{EventTypes: []string{"a"}}, nil},
+		{"Channel", herald.MessageListOptions{Channel: "even"},
+			pick(func(i int) bool { return i%2 == 0 })},
+		{"SecondChannel", herald.MessageListOptions{Channel: "four"},
+			pick(func(i int) bool { return i%4 == 0 })},
+		// A channel matches whole, never as part of another channel's name.
+		{"ChannelSubstring", herald.MessageListOptions{Channel: "ven"}, nil},
+		// Both bounds are exclusive.
+		{"AfterBefore", herald.MessageListOptions{After: at(12), Before: at(19)},
+			pick(func(i int) bool { return i > 2 && i < 9 })},
+		{"After", herald.MessageListOptions{After: at(20)},
+			pick(func(i int) bool { return i > 10 })},
+		{"Before", herald.MessageListOptions{Before: at(13)},
+			pick(func(i int) bool { return i < 3 })},
+		{"Combined", herald.MessageListOptions{EventTypes: []string{"a.x"}, Channel: "even", After: at(10)},
+			pick(func(i int) bool { return i%3 == 0 && i%2 == 0 && i > 0 })},
+	}
+	for _, c := range cases {
+		for _, o := range orders {
+			t.Run(c.name+"/"+o.name, func(t *testing.T) {
+				exp := c.want
+				if o.order == herald.Descending {
+					exp = reversed(c.want)
+				}
+				mustWalk(t, "message IDs", exp, func(cursor string) ([]*herald.Message, error) {
+					opts := c.opts
+					opts.ListOptions = herald.ListOptions{Limit: pageSize, Cursor: cursor, Order: o.order}
+					return s.ListMessages(t.Context(), app.ID, opts)
+				}, func(m *herald.Message) string { return m.ID })
+			})
+		}
+	}
+}
+
+func testMessageExpungeContent(t *testing.T, s herald.Store) {
+	app := mustCreateApp(t, s, newApp(1))
+	ep := mustCreateEndpoint(t, s, newEndpoint(app.ID, 2))
+	msg := newMessage(app.ID, 10, "user.created")
+	msg.EventID = "evt"
+	msg.Channels = []string{"ch"}
+	msg.Tags = []string{"t"}
+	raw := newMessage(app.ID, 11, "raw")
+	raw.ContentType = "text/plain"
+	raw.Payload = []byte("hello")
+	kept := newMessage(app.ID, 12, "user.created")
+	mustCreateMessages(t, s, msg, raw, kept)
+
+	for _, m := range []*herald.Message{msg, raw} {
+		mustOK(t, "expunge "+m.ID, s.ExpungeMessageContent(t.Context(), app.ID, m.ID))
+		want := *m
+		want.Payload = nil
+		got := mustGetMessage(t, s, app.ID, m.ID)
+		mustEqual(t, "expunged message", &want, got)
+		if got.Payload != nil {
+			t.Errorf("expunged payload is %q, want nil", got.Payload)
+		}
+	}
+	mustEqual(t, "other message keeps its payload", kept, mustGetMessage(t, s, app.ID, kept.ID))
+
+	// The deliveries stay: the attempt log remains readable.
+	mustEqual(t, "deliveries after expunge", []*herald.Delivery{wantDelivery(msg, ep.ID)},
+		mustListDeliveries(t, s, app.ID, msg.ID), ignoreStoreChosen)
+	list, err := s.ListMessages(t.Context(), app.ID, herald.MessageListOptions{ListOptions: herald.ListOptions{Limit: 1}})
+	mustOK(t, "list", err)
+	if len(list) != 1 || list[0].Payload != nil {
+		t.Errorf("listed expunged message %+v, want one with a nil payload", list)
+	}
+}
