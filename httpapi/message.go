@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/herald-webhooks/herald"
 )
@@ -136,9 +135,9 @@ func (in *messageIn) validate(v *validation) {
 		in.Application.validate(v, "body", "application")
 	}
 	if in.DeliverAt != nil {
-		if _, err := time.Parse(time.RFC3339Nano, *in.DeliverAt); err != nil {
-			v.add("value is not a valid RFC 3339 date-time", "body", "deliverAt")
-		}
+		// Refused rather than ignored: a sender who schedules a message
+		// must not have it delivered at once.
+		v.add("scheduled delivery (deliverAt) is not supported yet", "body", "deliverAt")
 	}
 	if in.PayloadRetentionPeriod != nil && *in.PayloadRetentionPeriod < 1 {
 		v.add("ensure this value is greater than or equal to 1", "body", "payloadRetentionPeriod")

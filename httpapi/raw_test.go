@@ -105,6 +105,8 @@ func TestValidationLocations(t *testing.T) {
 		{"raw payload", "POST", "/api/v1/app/" + appID + "/msg",
 			`{"eventType":"a","payload":{},"transformationsParams":{"rawPayload":"<x/>"}}`,
 			[][]string{{"body", "transformationsParams", "rawPayload"}}},
+		{"scheduled message", "POST", "/api/v1/app/" + appID + "/msg",
+			`{"eventType":"a","payload":{},"deliverAt":"2030-01-01T00:00:00Z"}`, [][]string{{"body", "deliverAt"}}},
 		{"nested application", "POST", "/api/v1/app/" + appID + "/msg",
 			`{"eventType":"a","payload":{},"application":{"name":""}}`, [][]string{{"body", "application", "name"}}},
 		{"event type name", "POST", "/api/v1/event-type", `{"name":"a/b","description":"x"}`, [][]string{{"body", "name"}}},
@@ -560,5 +562,21 @@ func TestPutCreatesThenReplaces(t *testing.T) {
 	items = validationOut(t, ts.call(t, "GET", "/api/v1/app/app-1/msg?before=yesterday", ""))
 	if !cmp.Equal(items[0].Loc, []string{"query", "before"}) {
 		t.Fatalf("bad before: %+v", items)
+	}
+}
+
+// TestDatabaseUnavailable: when the database cannot be used, writes answer
+// 503 with Retry-After (never a 202), with or without an idempotency key.
+func TestDatabaseUnavailable(t *testing.T) {
+	ts := newTestServer(t)
+	appID := createApp(t, ts, `{"name":"App"}`)
+	if err := ts.Store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, headers := range [][]string{nil, {"idempotency-key", "k1"}} {
+		res := ts.call(t, "POST", "/api/v1/app/"+appID+"/msg", `{"eventType":"a.b","payload":{}}`, headers...)
+		if res.Status != http.StatusServiceUnavailable || errorOut(t, res).Code != herald.EUNAVAILABLE || res.Header.Get("Retry-After") == "" {
+			t.Fatalf("create message with headers %v on a closed store: %d %s", headers, res.Status, res.Body)
+		}
 	}
 }
