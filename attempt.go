@@ -45,3 +45,23 @@ type Attempt struct {
 	Error     string
 	CreatedAt time.Time
 }
+
+// AttemptListOptions select a page of an application's attempts, ordered by
+// attempt ID. MessageID or EndpointID (or both) narrow it down.
+type AttemptListOptions struct {
+	ListOptions
+	MessageID  string
+	EndpointID string
+	// Status, when not nil, keeps attempts with this status only.
+	Status *AttemptStatus
+	// StatusCodeClass, when not zero, keeps attempts whose response status
+	// is in this class: 100, 200, 300, 400 or 500 for 1xx–5xx, and -1 for
+	// attempts that got no response at all.
+	StatusCodeClass int
+	// EventTypes and Channel filter on the attempt's message.
+	EventTypes []string
+	Channel    string
+	// Before and After bound the attempt's time (exclusive).
+	Before time.Time
+	After  time.Time
+}

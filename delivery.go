@@ -26,8 +26,50 @@ type Delivery struct {
 	// delivery; an expired lease returns it to the queue.
 	LeaseOwner     string
 	LeaseExpiresAt time.Time
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	// Trigger is why the next attempt is made: TriggerManual after a
+	// resend or recover, TriggerScheduled otherwise.
+	Trigger   TriggerType
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Lease hands the deliveries a CreateMessages call creates straight to one
+// dispatcher: they are stored as DeliverySending, owned by Owner until
+// Until, so no other node claims them and, if the owner dies, they return to
+// the queue when the lease expires. The zero Lease stores them pending.
+type Lease struct {
+	Owner string
+	Until time.Time
+}
+
+// EndpointStats counts an endpoint's deliveries by status.
+type EndpointStats struct {
+	Success int
+	Pending int
+	Sending int
+	Fail    int
+}
+
+// EndpointMessage is a message as one endpoint sees it: the message and its
+// delivery to that endpoint.
+type EndpointMessage struct {
+	Message  *Message
+	Delivery *Delivery
+}
+
+// DeliveryListOptions select a page of an endpoint's deliveries (with their
+// messages), ordered by message ID.
+type DeliveryListOptions struct {
+	ListOptions
+	// Status, when set, keeps deliveries in this state only.
+	Status DeliveryStatus
+	// EventTypes and Channel filter on the message, as in
+	// MessageListOptions; Before and After bound the message's creation time
+	// (exclusive).
+	EventTypes []string
+	Channel    string
+	Before     time.Time
+	After      time.Time
 }
 
 // Claim is a delivery leased to a dispatcher, with its message. Claims of

@@ -2,6 +2,7 @@ package herald
 
 import (
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -71,4 +72,16 @@ func (e *Endpoint) Accepts(eventType string, channels []string) bool {
 		}
 	}
 	return false
+}
+
+// ReservedHeader reports whether a custom endpoint header would override one
+// Herald sets on every delivery (signature, content and transport headers).
+// Such names are refused by the API and skipped by the sender.
+func ReservedHeader(name string) bool {
+	n := strings.ToLower(name)
+	switch n {
+	case "content-type", "content-length", "user-agent", "host", "connection", "transfer-encoding", "traceparent":
+		return true
+	}
+	return strings.HasPrefix(n, "webhook-") || strings.HasPrefix(n, "svix-") || strings.HasPrefix(n, "herald-")
 }

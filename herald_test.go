@@ -44,3 +44,39 @@ func TestNewIDAt(t *testing.T) {
 		t.Fatalf("NewIDAt time = %v, %v; want %v", k.Time(), err, at)
 	}
 }
+
+func TestReservedHeader(t *testing.T) {
+	for name, want := range map[string]bool{
+		"Webhook-Signature": true, "svix-id": true, "Herald-Event-Type": true, "Content-Type": true,
+		"user-agent": true, "Host": true, "Transfer-Encoding": true, "traceparent": true,
+		"Authorization": false, "X-Webhook": false, "X-Svix": false, "X-Api-Key": false,
+	} {
+		if got := ReservedHeader(name); got != want {
+			t.Errorf("ReservedHeader(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
+
+func TestEndpointAccepts(t *testing.T) {
+	tests := []struct {
+		name      string
+		ep        Endpoint
+		eventType string
+		channels  []string
+		want      bool
+	}{
+		{"open endpoint", Endpoint{}, "a", nil, true},
+		{"disabled", Endpoint{Disabled: true}, "a", nil, false},
+		{"filter match", Endpoint{FilterTypes: []string{"a", "b"}}, "b", nil, true},
+		{"filter miss", Endpoint{FilterTypes: []string{"a"}}, "b", nil, false},
+		{"channel shared", Endpoint{Channels: []string{"x", "y"}}, "a", []string{"z", "y"}, true},
+		{"channel not shared", Endpoint{Channels: []string{"x"}}, "a", []string{"z"}, false},
+		{"message without channels", Endpoint{Channels: []string{"x"}}, "a", nil, false},
+		{"endpoint without channels", Endpoint{}, "a", []string{"x"}, true},
+	}
+	for _, tt := range tests {
+		if got := tt.ep.Accepts(tt.eventType, tt.channels); got != tt.want {
+			t.Errorf("%s: Accepts = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

@@ -18,6 +18,10 @@ type Message struct {
 	Channels    []string
 	Tags        []string
 	CreatedAt   time.Time
+	// OnlyEndpointID, when set, routes the message to this one endpoint of
+	// its application, whatever its filters (send-example). It is not
+	// stored.
+	OnlyEndpointID string
 }
 
 // MessageListOptions selects a page of an application's messages.

@@ -46,12 +46,15 @@ type Store interface {
 	// period ended are dropped.
 	RotateEndpointSecret(ctx context.Context, appID, id string, next []byte, graceUntil, now time.Time) error
 
-	// CreateMessages stores a batch of messages and, for each, one pending
-	// delivery per endpoint of its application that accepts it, all in one
-	// transaction (group commit). It returns one result per message in
-	// order; a message's own failure is in its result and does not stop the
-	// others. The error is for the batch as a whole (nothing committed).
-	CreateMessages(ctx context.Context, msgs []*Message) ([]MessageResult, error)
+	// CreateMessages stores a batch of messages and, for each, one delivery
+	// per endpoint of its application that accepts it (or only to
+	// OnlyEndpointID when set), all in one transaction (group commit). The
+	// deliveries are pending and due at the message's CreatedAt, or, with a
+	// non-zero lease, sending and leased to lease.Owner. It returns one
+	// result per message in order; a message's own failure is in its result
+	// and does not stop the others. The error is for the batch as a whole
+	// (nothing committed).
+	CreateMessages(ctx context.Context, msgs []*Message, lease Lease) ([]MessageResult, error)
 	GetMessage(ctx context.Context, appID, ref string) (*Message, error)
 	ListMessages(ctx context.Context, appID string, opts MessageListOptions) ([]*Message, error)
 	// ExpungeMessageContent deletes a message's payload, keeping the rest.
@@ -59,6 +62,51 @@ type Store interface {
 	// ListMessageDeliveries returns a message's deliveries, one per endpoint
 	// it was routed to, ordered by endpoint ID.
 	ListMessageDeliveries(ctx context.Context, appID, msgID string) ([]*Delivery, error)
+	// ListEndpointMessages returns a page of the messages routed to one
+	// endpoint, each with its delivery, ordered by message ID.
+	ListEndpointMessages(ctx context.Context, appID, endpointID string, opts DeliveryListOptions) ([]EndpointMessage, error)
+
+	// ClaimDue leases up to opts.Limit due deliveries (pending, with
+	// NextAttemptAt <= opts.Now, not of opts.SkipEndpoints), oldest due
+	// first: they become sending, owned by opts.Owner until opts.LeaseUntil.
+	// Each claim carries its message.
+	ClaimDue(ctx context.Context, opts ClaimOptions) ([]Claim, error)
+	// RecordAttempts writes each outcome in one transaction: the attempt row
+	// (when not nil) and the delivery's new status, NextAttemptAt, attempt
+	// count (+1 when an attempt was made) and Trigger reset to scheduled,
+	// with its lease cleared; DisableEndpoint also disables the endpoint and
+	// cancels its pending deliveries. An outcome whose delivery is no
+	// longer leased to its LeaseOwner is skipped whole.
+	RecordAttempts(ctx context.Context, outcomes []AttemptOutcome) error
+	// ReleaseDeliveries returns the deliveries of ids still leased to owner
+	// to pending, due at now, without counting an attempt.
+	ReleaseDeliveries(ctx context.Context, owner string, ids []string, now time.Time) error
+	// RescueExpired returns up to limit deliveries whose lease expired
+	// before now to pending, due at now, and reports how many.
+	RescueExpired(ctx context.Context, now time.Time, limit int) (int, error)
+
+	// ListAttempts returns a page of an application's attempts.
+	ListAttempts(ctx context.Context, appID string, opts AttemptListOptions) ([]*Attempt, error)
+	// GetAttempt returns one attempt of a message.
+	GetAttempt(ctx context.Context, appID, msgID, attemptID string) (*Attempt, error)
+	// ExpungeAttemptContent deletes an attempt's stored response body.
+	ExpungeAttemptContent(ctx context.Context, appID, msgID, attemptID string) error
+	// ResendDelivery queues the message for the endpoint now, as a manual
+	// attempt: the existing delivery goes back to pending, or a delivery is
+	// created if the message was never routed to the endpoint. A delivery
+	// being sent right now gives ECONFLICT.
+	ResendDelivery(ctx context.Context, appID, msgID, endpointID string, now time.Time) error
+	// RecoverEndpoint queues every failed delivery of the endpoint whose
+	// message was created in [since, until) again, now, as manual attempts,
+	// and reports how many. A zero until means no upper bound.
+	RecoverEndpoint(ctx context.Context, appID, endpointID string, since, until, now time.Time) (int, error)
+	// ReplayMissing creates a pending delivery, due now and manual, for every
+	// message of the application created in [since, until) that the
+	// endpoint accepts today but was never routed to, and reports how many.
+	ReplayMissing(ctx context.Context, appID, endpointID string, since, until, now time.Time) (int, error)
+	// GetEndpointStats counts the endpoint's deliveries by status, of
+	// messages created in [since, until) (zero bounds are open).
+	GetEndpointStats(ctx context.Context, appID, endpointID string, since, until time.Time) (EndpointStats, error)
 
 	// BeginIdempotent records rec as in progress when no unexpired record
 	// with its key exists, and returns nil. Otherwise it changes nothing and

@@ -26,6 +26,13 @@ type Config struct {
 	// so the dispatcher can start on them at once. It must not block long:
 	// the next commit waits for it. The slice is the callee's to keep.
 	OnCommit func([]herald.MessageResult)
+	// Lease, when set, is called once per batch before its commit. The
+	// dispatcher provides it: a batch's deliveries are then stored already
+	// leased to that dispatcher, which starts on them from OnCommit without
+	// claiming them from the database, while another node cannot take them
+	// and, should this one die, they return to the queue when the lease
+	// expires. A nil Lease or a zero result stores pending deliveries.
+	Lease func() herald.Lease
 }
 
 // request is one CreateMessage call waiting for its batch.
@@ -50,6 +57,7 @@ type Committer struct {
 	maxBatch int
 	log      *slog.Logger
 	onCommit func([]herald.MessageResult)
+	lease    func() herald.Lease
 
 	reqs chan request
 	// mu guards closed and, held for reading, every send on reqs, so Close
@@ -72,6 +80,7 @@ func New(store herald.Store, cfg Config) *Committer {
 		maxBatch: cfg.MaxBatch,
 		log:      cfg.Logger,
 		onCommit: cfg.OnCommit,
+		lease:    cfg.Lease,
 		reqs:     make(chan request, cfg.MaxBatch),
 		loop:     make(chan struct{}),
 	}
@@ -171,7 +180,11 @@ func (c *Committer) run() {
 // uses a context of its own: the batch belongs to all its callers, so no
 // single caller's cancellation may abort it.
 func (c *Committer) commit(batch []request, msgs []*herald.Message) {
-	results, err := c.store.CreateMessages(context.Background(), msgs)
+	var lease herald.Lease
+	if c.lease != nil {
+		lease = c.lease()
+	}
+	results, err := c.store.CreateMessages(context.Background(), msgs, lease)
 	if err == nil && len(results) != len(msgs) {
 		err = errors.New("ingest: store returned a result count unlike the batch")
 	}

@@ -27,7 +27,7 @@ func BenchmarkIngest(b *testing.B) {
 		b.ResetTimer()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				res, err := e.store.CreateMessages(b.Context(), []*herald.Message{newMsg(e)})
+				res, err := e.store.CreateMessages(b.Context(), []*herald.Message{newMsg(e)}, herald.Lease{})
 				if err != nil {
 					b.Error(err)
 					return

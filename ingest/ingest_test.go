@@ -214,7 +214,7 @@ func TestPerMessageErrorsIsolated(t *testing.T) {
 	c := New(e.store, Config{OnCommit: g.onCommit, Logger: quiet})
 	defer c.Close()
 
-	if res, err := e.store.CreateMessages(t.Context(), []*herald.Message{e.msg("taken")}); err != nil || res[0].Err != nil {
+	if res, err := e.store.CreateMessages(t.Context(), []*herald.Message{e.msg("taken")}, herald.Lease{}); err != nil || res[0].Err != nil {
 		t.Fatalf("first message: %v / %v", err, res[0].Err)
 	}
 	first := blockLoop(t, e, c, g)
@@ -326,5 +326,67 @@ func TestCallerContextEnds(t *testing.T) {
 	}
 	if _, err := e.store.GetMessage(t.Context(), e.app.ID, m.ID); err != nil {
 		t.Fatalf("abandoned message: %v", err)
+	}
+}
+
+// TestLeasePerBatch: with a Lease function, each batch's deliveries are
+// stored leased to what it returns for that batch; a zero result or no
+// function at all stores them pending.
+func TestLeasePerBatch(t *testing.T) {
+	e := newEnv(t, "NORMAL")
+	until := t0.Add(time.Hour)
+	var mu sync.Mutex
+	calls := 0
+	leases := []herald.Lease{{Owner: "node-1", Until: until}, {}}
+	c := New(e.store, Config{Logger: quiet, Lease: func() herald.Lease {
+		mu.Lock()
+		defer mu.Unlock()
+		l := leases[calls%len(leases)]
+		calls++
+		return l
+	}})
+	leased, err := c.CreateMessage(t.Context(), e.msg(""))
+	if err != nil || leased.Err != nil {
+		t.Fatalf("first message: %v / %v", err, leased.Err)
+	}
+	pending, err := c.CreateMessage(t.Context(), e.msg(""))
+	if err != nil || pending.Err != nil {
+		t.Fatalf("second message: %v / %v", err, pending.Err)
+	}
+	c.Close()
+	if calls != 2 {
+		t.Fatalf("Lease called %d times for two batches, want 2", calls)
+	}
+
+	plain := New(e.store, Config{Logger: quiet})
+	unleased, err := plain.CreateMessage(t.Context(), e.msg(""))
+	plain.Close()
+	if err != nil || unleased.Err != nil {
+		t.Fatalf("message without Lease: %v / %v", err, unleased.Err)
+	}
+
+	for _, tc := range []struct {
+		name   string
+		res    herald.MessageResult
+		status herald.DeliveryStatus
+		owner  string
+		until  time.Time
+	}{
+		{"leased batch", leased, herald.DeliverySending, "node-1", until},
+		{"zero lease", pending, herald.DeliveryPending, "", time.Time{}},
+		{"no Lease function", unleased, herald.DeliveryPending, "", time.Time{}},
+	} {
+		dels, err := e.store.ListMessageDeliveries(t.Context(), e.app.ID, tc.res.Message.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(dels) != 1 {
+			t.Fatalf("%s: %d deliveries, want 1", tc.name, len(dels))
+		}
+		d := dels[0]
+		if d.Status != tc.status || d.LeaseOwner != tc.owner || !d.LeaseExpiresAt.Equal(tc.until) {
+			t.Errorf("%s: delivery %s owned by %q until %v, want %s owned by %q until %v",
+				tc.name, d.Status, d.LeaseOwner, d.LeaseExpiresAt, tc.status, tc.owner, tc.until)
+		}
 	}
 }

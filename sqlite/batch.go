@@ -16,18 +16,24 @@ import (
 // a batch's deliveries go out in as few statements as these sizes allow.
 var deliveryChunks = [...]int{64, 16, 4, 1}
 
-// deliveryArgs is the number of parameters per delivery row. The time is
-// bound three times rather than referenced as ?NNN: SQLite resolves a
-// numbered parameter's name with a linear scan, quadratic over a long
-// multi-row statement.
-const deliveryArgs = 7
+// deliveryArgs and leasedDeliveryArgs are the numbers of parameters per
+// pending and per leased delivery row. The time is bound three times rather
+// than referenced as ?NNN: SQLite resolves a numbered parameter's name with
+// a linear scan, quadratic over a long multi-row statement.
+const (
+	deliveryArgs       = 7
+	leasedDeliveryArgs = 9
+)
 
 // batchStmts are the statements of the ingest hot path, prepared once on
 // the writer connection and bound to each batch's transaction.
 type batchStmts struct {
 	insertMsg  *sql.Stmt
 	loadRoutes *sql.Stmt
-	insertDlv  [len(deliveryChunks)]*sql.Stmt
+	// insertDlv inserts pending deliveries, insertLeased deliveries leased
+	// to a dispatcher; one statement per chunk size.
+	insertDlv    [len(deliveryChunks)]*sql.Stmt
+	insertLeased [len(deliveryChunks)]*sql.Stmt
 }
 
 // prepareBatchStmts prepares the hot-path statements on the writer.
@@ -46,24 +52,37 @@ func (s *Store) prepareBatchStmts(ctx context.Context) error {
 		return fmt.Errorf("prepare routes query: %w", err)
 	}
 	for i, size := range deliveryChunks {
-		var q strings.Builder
-		q.WriteString(`INSERT INTO delivery (id, app_id, message_id, endpoint_id, status, next_attempt_at, attempts, created_at, updated_at) VALUES `)
-		for j := range size {
-			if j > 0 {
-				q.WriteString(", ")
-			}
-			q.WriteString("(?, ?, ?, ?, 'pending', ?, 0, ?, ?)")
-		}
-		if st.insertDlv[i], err = s.w.PrepareContext(ctx, q.String()); err != nil {
+		pending := multiRowInsert(`INSERT INTO delivery (id, app_id, message_id, endpoint_id, status, next_attempt_at, attempts, created_at, updated_at) VALUES `,
+			"(?, ?, ?, ?, 'pending', ?, 0, ?, ?)", size)
+		if st.insertDlv[i], err = s.w.PrepareContext(ctx, pending); err != nil {
 			return fmt.Errorf("prepare delivery insert: %w", err)
+		}
+		leased := multiRowInsert(`INSERT INTO delivery (id, app_id, message_id, endpoint_id, status, next_attempt_at, attempts, created_at, updated_at, lease_owner, lease_expires_at) VALUES `,
+			"(?, ?, ?, ?, 'sending', ?, 0, ?, ?, ?, ?)", size)
+		if st.insertLeased[i], err = s.w.PrepareContext(ctx, leased); err != nil {
+			return fmt.Errorf("prepare leased delivery insert: %w", err)
 		}
 	}
 	return nil
 }
 
+// multiRowInsert returns head followed by size copies of row.
+func multiRowInsert(head, row string, size int) string {
+	var q strings.Builder
+	q.WriteString(head)
+	for j := range size {
+		if j > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString(row)
+	}
+	return q.String()
+}
+
 // close closes the prepared statements.
 func (st *batchStmts) close() {
-	for _, stmt := range append([]*sql.Stmt{st.insertMsg, st.loadRoutes}, st.insertDlv[:]...) {
+	stmts := append([]*sql.Stmt{st.insertMsg, st.loadRoutes}, st.insertDlv[:]...)
+	for _, stmt := range append(stmts, st.insertLeased[:]...) {
 		if stmt != nil {
 			stmt.Close()
 		}
@@ -74,11 +93,15 @@ func (st *batchStmts) close() {
 // (see herald.Store). Each message's CreatedAt is truncated to the
 // microsecond in place, so the returned message is what was stored. Its
 // deliveries get NextAttemptAt, CreatedAt and UpdatedAt equal to the
-// message's CreatedAt and are ordered by endpoint ID.
-func (s *Store) CreateMessages(ctx context.Context, msgs []*herald.Message) ([]herald.MessageResult, error) {
+// message's CreatedAt and are ordered by endpoint ID. With a non-zero lease
+// they are stored sending, leased to lease.Owner until lease.Until.
+// A message whose OnlyEndpointID is not an endpoint of its application
+// fails alone with ENOTFOUND.
+func (s *Store) CreateMessages(ctx context.Context, msgs []*herald.Message, lease herald.Lease) ([]herald.MessageResult, error) {
 	results := make([]herald.MessageResult, len(msgs))
+	lease.Until = lease.Until.Truncate(time.Microsecond)
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		b := &batch{ctx: ctx, tx: tx, stmts: &s.batch}
+		b := &batch{ctx: ctx, tx: tx, stmts: &s.batch, lease: lease}
 		defer b.close()
 		return b.run(msgs, results)
 	})
@@ -105,6 +128,8 @@ type batch struct {
 	ctx   context.Context
 	tx    *sql.Tx
 	stmts *batchStmts
+	// lease, when not zero, is given to every delivery of the batch.
+	lease herald.Lease
 	// bound holds the statements bound to tx, by the address of the
 	// store's statement; closing them releases only the binding.
 	bound map[*sql.Stmt]*sql.Stmt
@@ -152,6 +177,10 @@ func (b *batch) run(msgs []*herald.Message, results []herald.MessageResult) erro
 			results[i].Err = errAppNotFound
 			continue
 		}
+		if m.OnlyEndpointID != "" && !app.has(m.OnlyEndpointID) {
+			results[i].Err = errEndpointNotFound
+			continue
+		}
 		inserted, err := b.insertMessage(m)
 		if err != nil {
 			return err
@@ -164,14 +193,20 @@ func (b *batch) run(msgs []*herald.Message, results []herald.MessageResult) erro
 		start := len(dels)
 		for j := range app.routes {
 			r := &app.routes[j]
-			if !r.endpoint.Accepts(m.EventType, m.Channels) {
+			if m.OnlyEndpointID != "" {
+				// send-example: this endpoint only, whatever its filters
+				// and even when disabled.
+				if r.id != m.OnlyEndpointID {
+					continue
+				}
+			} else if !r.endpoint.Accepts(m.EventType, m.Channels) {
 				continue
 			}
 			id, err := b.nextDeliveryID()
 			if err != nil {
 				return err
 			}
-			dels = append(dels, herald.Delivery{
+			d := herald.Delivery{
 				ID:            id,
 				AppID:         m.AppID,
 				MessageID:     m.ID,
@@ -180,7 +215,13 @@ func (b *batch) run(msgs []*herald.Message, results []herald.MessageResult) erro
 				NextAttemptAt: m.CreatedAt,
 				CreatedAt:     m.CreatedAt,
 				UpdatedAt:     m.CreatedAt,
-			})
+			}
+			if isLeased(b.lease) {
+				d.Status = herald.DeliverySending
+				d.LeaseOwner = b.lease.Owner
+				d.LeaseExpiresAt = b.lease.Until
+			}
+			dels = append(dels, d)
 		}
 		ranges[i] = pendingRange{start, len(dels)}
 	}
@@ -214,6 +255,20 @@ func (b *batch) nextDeliveryID() (string, error) {
 		}
 	}
 	return herald.PrefixDelivery + id.String(), nil
+}
+
+// isLeased reports whether a CreateMessages lease hands the deliveries to a
+// dispatcher: it names an owner. The zero Lease does not.
+func isLeased(l herald.Lease) bool { return l.Owner != "" }
+
+// has reports whether the application has an endpoint with this ID.
+func (a *appRoutes) has(endpointID string) bool {
+	for i := range a.routes {
+		if a.routes[i].id == endpointID {
+			return true
+		}
+	}
+	return false
 }
 
 // conflictFor is the error of a message whose insert met a unique key.
@@ -291,13 +346,20 @@ func (b *batch) insertMessage(m *herald.Message) (bool, error) {
 	return n == 1, nil
 }
 
-// insertDeliveries inserts dels as pending rows with multi-row statements.
-// Each row binds ID, app, message, endpoint and the message's creation time
-// as its next attempt, creation and update time.
+// insertDeliveries inserts dels with multi-row statements, as pending rows
+// or, with the batch's lease, as leased ones. Each row binds ID, app,
+// message, endpoint and the message's creation time as its next attempt,
+// creation and update time, then the lease owner and expiry if leased.
 func (b *batch) insertDeliveries(dels []herald.Delivery) error {
-	if b.args == nil && len(dels) > 0 {
-		b.args = make([]any, 0, min(len(dels), deliveryChunks[0])*deliveryArgs)
+	leased := isLeased(b.lease)
+	stmts, perRow := &b.stmts.insertDlv, deliveryArgs
+	if leased {
+		stmts, perRow = &b.stmts.insertLeased, leasedDeliveryArgs
 	}
+	if b.args == nil && len(dels) > 0 {
+		b.args = make([]any, 0, min(len(dels), deliveryChunks[0])*perRow)
+	}
+	until := micros(b.lease.Until)
 	for i, size := range deliveryChunks {
 		for len(dels) >= size {
 			b.args = b.args[:0]
@@ -305,8 +367,11 @@ func (b *batch) insertDeliveries(dels []herald.Delivery) error {
 				d := &dels[j]
 				at := micros(d.CreatedAt)
 				b.args = append(b.args, d.ID, d.AppID, d.MessageID, d.EndpointID, at, at, at)
+				if leased {
+					b.args = append(b.args, b.lease.Owner, until)
+				}
 			}
-			if _, err := b.stmt(b.stmts.insertDlv[i]).ExecContext(b.ctx, b.args...); err != nil {
+			if _, err := b.stmt(stmts[i]).ExecContext(b.ctx, b.args...); err != nil {
 				return fmt.Errorf("insert deliveries: %w", err)
 			}
 			dels = dels[size:]

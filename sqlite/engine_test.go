@@ -149,7 +149,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 	}
 	f := newFixture(t, s, randomKey(t))
 	msg := newMsg(f.app.ID, 1, "evt-1")
-	res, err := s.CreateMessages(t.Context(), []*herald.Message{msg})
+	res, err := s.CreateMessages(t.Context(), []*herald.Message{msg}, herald.Lease{})
 	if err != nil || res[0].Err != nil {
 		t.Fatalf("CreateMessages: %v / %v", err, res[0].Err)
 	}
@@ -259,7 +259,7 @@ func TestCreateMessagesIsolatesFailures(t *testing.T) {
 	ctx := t.Context()
 	f := newFixture(t, s, randomKey(t))
 	first := newMsg(f.app.ID, 1, "taken")
-	if res, err := s.CreateMessages(ctx, []*herald.Message{first}); err != nil || res[0].Err != nil {
+	if res, err := s.CreateMessages(ctx, []*herald.Message{first}, herald.Lease{}); err != nil || res[0].Err != nil {
 		t.Fatalf("first message: %v / %v", err, res[0].Err)
 	}
 
@@ -269,7 +269,7 @@ func TestCreateMessagesIsolatesFailures(t *testing.T) {
 	ok2 := newMsg(f.app.ID, 5, "fresh")
 	dupInBatch := newMsg(f.app.ID, 6, "fresh")
 	batch := []*herald.Message{ok1, noApp, dup, ok2, dupInBatch}
-	res, err := s.CreateMessages(ctx, batch)
+	res, err := s.CreateMessages(ctx, batch, herald.Lease{})
 	if err != nil {
 		t.Fatalf("CreateMessages: %v", err)
 	}
@@ -326,7 +326,7 @@ func TestFullDiskIsUnavailable(t *testing.T) {
 	for i := range 100 {
 		m := newMsg(f.app.ID, i, "")
 		m.Payload = bytes.Repeat([]byte("x"), 64<<10)
-		_, lastErr = s.CreateMessages(ctx, []*herald.Message{m})
+		_, lastErr = s.CreateMessages(ctx, []*herald.Message{m}, herald.Lease{})
 		if lastErr != nil {
 			break
 		}
@@ -344,7 +344,7 @@ func TestFullDiskIsUnavailable(t *testing.T) {
 	if err := sqlite.ExecOnWriter(ctx, s, `PRAGMA max_page_count = 1073741823`); err != nil {
 		t.Fatal(err)
 	}
-	if res, err := s.CreateMessages(ctx, []*herald.Message{newMsg(f.app.ID, 200, "")}); err != nil || res[0].Err != nil {
+	if res, err := s.CreateMessages(ctx, []*herald.Message{newMsg(f.app.ID, 200, "")}, herald.Lease{}); err != nil || res[0].Err != nil {
 		t.Fatalf("write after space is back: %v", err)
 	}
 }
@@ -359,7 +359,7 @@ func TestClosedIsUnavailable(t *testing.T) {
 	if code := herald.ErrorCode(err); code != herald.EUNAVAILABLE {
 		t.Errorf("read after close: code %q (%v), want %q", code, err, herald.EUNAVAILABLE)
 	}
-	_, err = s.CreateMessages(t.Context(), []*herald.Message{newMsg(f.app.ID, 1, "")})
+	_, err = s.CreateMessages(t.Context(), []*herald.Message{newMsg(f.app.ID, 1, "")}, herald.Lease{})
 	if code := herald.ErrorCode(err); code != herald.EUNAVAILABLE {
 		t.Errorf("write after close: code %q (%v), want %q", code, err, herald.EUNAVAILABLE)
 	}

@@ -86,7 +86,7 @@ func (s *Store) ExpungeMessageContent(ctx context.Context, appID, id string) err
 	return nil
 }
 
-const deliveryColumns = `id, app_id, message_id, endpoint_id, status, next_attempt_at, attempts, lease_owner, lease_expires_at, created_at, updated_at`
+const deliveryColumns = `id, app_id, message_id, endpoint_id, status, next_attempt_at, attempts, lease_owner, lease_expires_at, trigger, created_at, updated_at`
 
 // ListMessageDeliveries returns the deliveries of message msgID ordered by
 // endpoint ID; an unknown message is ENOTFOUND.
@@ -152,7 +152,7 @@ func scanDelivery(row scanner) (*herald.Delivery, error) {
 		nextAttemptAt, createdAt, updatedAt int64
 	)
 	err := row.Scan(&d.ID, &d.AppID, &d.MessageID, &d.EndpointID, &status, &nextAttemptAt, &d.Attempts,
-		&leaseOwner, &leaseExpiresAt, &createdAt, &updatedAt)
+		&leaseOwner, &leaseExpiresAt, &d.Trigger, &createdAt, &updatedAt)
 	if err != nil {
 		return nil, err
 	}

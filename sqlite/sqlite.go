@@ -38,6 +38,10 @@ type Config struct {
 	// BusyTimeout is how long a connection waits for a lock held by another
 	// process before failing; 5s by default.
 	BusyTimeout time.Duration
+	// Now is the clock for the times a verb is not given (a delivery's
+	// UpdatedAt in RecordAttempts, an endpoint disabled by it); time.Now by
+	// default.
+	Now func() time.Time
 }
 
 // withDefaults returns cfg with its zero fields set to their defaults.
@@ -51,6 +55,9 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.BusyTimeout <= 0 {
 		cfg.BusyTimeout = 5 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	return cfg
 }
@@ -73,7 +80,9 @@ type Store struct {
 	w       *sql.DB // the one writer connection
 	r       *sql.DB // read-only connections
 	keyring *keyring.Keyring
-	batch   batchStmts // CreateMessages statements, prepared on w
+	batch   batchStmts  // CreateMessages statements, prepared on w
+	engine  engineStmts // dispatcher statements, prepared on w
+	now     func() time.Time
 	closed  atomic.Bool
 }
 
@@ -93,13 +102,19 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	s := &Store{w: w, keyring: cfg.Keyring}
+	s := &Store{w: w, keyring: cfg.Keyring, now: cfg.Now}
 	if err := s.migrate(ctx, cfg.BusyTimeout); err != nil {
 		w.Close()
 		return nil, mapError(err)
 	}
 	if err := s.prepareBatchStmts(ctx); err != nil {
 		s.batch.close()
+		w.Close()
+		return nil, mapError(err)
+	}
+	if err := s.prepareEngineStmts(ctx); err != nil {
+		s.batch.close()
+		s.engine.close()
 		w.Close()
 		return nil, mapError(err)
 	}
@@ -157,6 +172,7 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	s.closed.Store(true)
 	s.batch.close()
+	s.engine.close()
 	var rerr error
 	if s.r != nil {
 		rerr = s.r.Close()

@@ -39,7 +39,7 @@ func newMessage(appID string, n int, eventType string) *herald.Message {
 // returns the results.
 func mustCreateMessages(t *testing.T, s herald.Store, msgs ...*herald.Message) []herald.MessageResult {
 	t.Helper()
-	res, err := s.CreateMessages(t.Context(), msgs)
+	res, err := s.CreateMessages(t.Context(), msgs, herald.Lease{})
 	mustOK(t, "CreateMessages", err)
 	if len(res) != len(msgs) {
 		t.Fatalf("CreateMessages returned %d results for %d messages", len(res), len(msgs))
@@ -154,7 +154,7 @@ func testMessageUniqueEventID(t *testing.T, s herald.Store) {
 
 	dup := newMessage(a.ID, 11, "user.updated")
 	dup.EventID = "evt"
-	res, err := s.CreateMessages(t.Context(), []*herald.Message{dup})
+	res, err := s.CreateMessages(t.Context(), []*herald.Message{dup}, herald.Lease{})
 	mustOK(t, "CreateMessages", err)
 	mustCode(t, "same eventId in same app", res[0].Err, herald.ECONFLICT)
 	mustEqual(t, "first message kept", first, mustGetMessage(t, s, a.ID, "evt"))
@@ -187,7 +187,7 @@ func testMessageBatchErrors(t *testing.T, s herald.Store) {
 	dupSame.EventID = "fresh"
 	batch := []*herald.Message{ok1, noApp, dupOld, ok2, dupSame}
 
-	res, err := s.CreateMessages(t.Context(), batch)
+	res, err := s.CreateMessages(t.Context(), batch, herald.Lease{})
 	mustOK(t, "CreateMessages", err)
 	if len(res) != len(batch) {
 		t.Fatalf("got %d results for %d messages", len(res), len(batch))

@@ -33,6 +33,9 @@ func Run(t *testing.T, newStore func(t *testing.T) herald.Store) {
 		{"Message", messageTests},
 		{"Delete", deleteTests},
 		{"Idempotency", idempotencyTests},
+		{"Engine", engineTests},
+		{"Attempt", attemptTests},
+		{"Delivery", deliveryTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

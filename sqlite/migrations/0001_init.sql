@@ -78,6 +78,8 @@ CREATE TABLE delivery (
     attempts         INTEGER NOT NULL,
     lease_owner      TEXT,
     lease_expires_at INTEGER,
+    -- herald.TriggerType of the next attempt: 0 scheduled, 1 manual.
+    trigger          INTEGER NOT NULL DEFAULT 0,
     created_at       INTEGER NOT NULL,
     updated_at       INTEGER NOT NULL
 ) STRICT;
@@ -86,7 +88,14 @@ CREATE TABLE delivery (
 CREATE UNIQUE INDEX delivery_message_endpoint ON delivery (message_id, endpoint_id);
 -- The dispatcher claims due work through this index.
 CREATE INDEX delivery_claim ON delivery (status, next_attempt_at);
-CREATE INDEX delivery_endpoint ON delivery (endpoint_id);
+-- The messages sent to an endpoint, by message ID; also serves the
+-- endpoint cascade.
+CREATE INDEX delivery_endpoint ON delivery (endpoint_id, message_id);
+-- An endpoint's deliveries in one state: stats, recover, the pending ones
+-- a disabled endpoint cancels, and endpoint message lists by status.
+CREATE INDEX delivery_endpoint_status ON delivery (endpoint_id, status, message_id);
+-- The rescuer finds expired leases here; only leased rows are in it.
+CREATE INDEX delivery_lease ON delivery (lease_expires_at) WHERE status = 'sending';
 
 -- attempt has no foreign key to delivery: its rows go with their message or
 -- endpoint, and a delivery_id key would need a third index for the cascade.
@@ -100,9 +109,11 @@ CREATE TABLE attempt (
     response_status INTEGER NOT NULL,
     -- Truncated to 4 KiB by the writer.
     response_body   BLOB,
-    duration_ms     INTEGER NOT NULL,
-    status          TEXT    NOT NULL,
-    trigger         TEXT    NOT NULL,
+    -- Microseconds.
+    duration_us     INTEGER NOT NULL,
+    -- herald.AttemptStatus and herald.TriggerType numbers.
+    status          INTEGER NOT NULL,
+    trigger         INTEGER NOT NULL,
     error           TEXT,
     created_at      INTEGER NOT NULL
 ) STRICT;

@@ -1,0 +1,342 @@
+package sqlite
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/herald-webhooks/herald"
+)
+
+// engineStmts are the dispatcher's hot-path statements, prepared once on the
+// writer connection and bound to each call's transaction.
+type engineStmts struct {
+	claim         *sql.Stmt // ClaimDue without SkipEndpoints
+	claimSkipping *sql.Stmt // ClaimDue with SkipEndpoints as a JSON list
+	claimMessages *sql.Stmt // the claimed deliveries' messages, IDs as a JSON list
+	finish        *sql.Stmt // a delivery's next state, if still leased
+	insertAttempt *sql.Stmt
+	disable       *sql.Stmt // disables an endpoint
+	cancelPending *sql.Stmt // cancels an endpoint's pending deliveries
+}
+
+// claimSQL leases due deliveries in one statement; %s is where the
+// SkipEndpoints condition goes. The inner SELECT walks delivery_claim.
+const claimSQL = `UPDATE delivery SET status = 'sending', lease_owner = ?, lease_expires_at = ?, updated_at = ?
+	WHERE id IN (SELECT id FROM delivery WHERE status = 'pending' AND next_attempt_at <= ?%s
+		ORDER BY next_attempt_at LIMIT ?)
+	RETURNING ` + deliveryColumns
+
+// claimMessagesSQL loads the claimed deliveries' messages with one
+// parameter, a JSON list of IDs, whatever the batch size: no chunking under
+// SQLite's limit of bound parameters.
+const claimMessagesSQL = `SELECT ` + messageColumns + ` FROM message WHERE id IN (SELECT value FROM json_each(?))`
+
+// finishSQL sets a delivery's next state if it is still leased to the
+// outcome's owner. COALESCE keeps next_attempt_at when the outcome has none
+// (a delivery finished for good).
+const finishSQL = `UPDATE delivery SET status = ?, next_attempt_at = COALESCE(?, next_attempt_at),
+	attempts = attempts + ?, trigger = 0, lease_owner = NULL, lease_expires_at = NULL, updated_at = ?
+	WHERE id = ? AND status = 'sending' AND lease_owner = ?
+	RETURNING app_id, message_id, endpoint_id`
+
+// cancelPendingSQL cancels the pending deliveries of a disabled endpoint.
+const cancelPendingSQL = `UPDATE delivery SET status = 'canceled', updated_at = ?
+	WHERE endpoint_id = ? AND status = 'pending'`
+
+// prepareEngineStmts prepares the dispatcher's statements on the writer.
+func (s *Store) prepareEngineStmts(ctx context.Context) error {
+	st := &s.engine
+	for _, p := range []struct {
+		dst  **sql.Stmt
+		what string
+		q    string
+	}{
+		{&st.claim, "claim", fmt.Sprintf(claimSQL, "")},
+		{&st.claimSkipping, "claim skipping endpoints", fmt.Sprintf(claimSQL,
+			` AND endpoint_id NOT IN (SELECT value FROM json_each(?))`)},
+		{&st.claimMessages, "claimed messages", claimMessagesSQL},
+		{&st.finish, "finish delivery", finishSQL},
+		{&st.insertAttempt, "insert attempt", `INSERT INTO attempt (` + attemptColumns + `)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&st.disable, "disable endpoint", `UPDATE endpoint SET disabled = 1, updated_at = ? WHERE id = ?`},
+		{&st.cancelPending, "cancel pending deliveries", cancelPendingSQL},
+	} {
+		stmt, err := s.w.PrepareContext(ctx, p.q)
+		if err != nil {
+			return fmt.Errorf("prepare %s: %w", p.what, err)
+		}
+		*p.dst = stmt
+	}
+	return nil
+}
+
+// close closes the prepared statements.
+func (st *engineStmts) close() {
+	for _, stmt := range []*sql.Stmt{st.claim, st.claimSkipping, st.claimMessages, st.finish,
+		st.insertAttempt, st.disable, st.cancelPending} {
+		if stmt != nil {
+			stmt.Close()
+		}
+	}
+}
+
+// jsonIDs encodes ids as a JSON list for json_each.
+func jsonIDs(ids []string) (string, error) {
+	if len(ids) == 0 {
+		return "[]", nil
+	}
+	b, err := json.Marshal(ids)
+	if err != nil {
+		return "", fmt.Errorf("encode ids: %w", err)
+	}
+	return string(b), nil
+}
+
+// ClaimDue leases up to opts.Limit due deliveries with one UPDATE …
+// RETURNING and loads their messages in the same transaction (see
+// herald.Store). Claims are ordered by NextAttemptAt, then delivery ID.
+func (s *Store) ClaimDue(ctx context.Context, opts herald.ClaimOptions) ([]herald.Claim, error) {
+	if opts.Limit < 1 {
+		return nil, nil
+	}
+	var claims []herald.Claim
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		var err error
+		claims, err = s.claim(ctx, tx, opts)
+		return err
+	})
+	if err != nil {
+		return nil, s.fail("claim deliveries", err)
+	}
+	return claims, nil
+}
+
+// claim runs the claim statement and attaches the messages.
+func (s *Store) claim(ctx context.Context, tx *sql.Tx, opts herald.ClaimOptions) ([]herald.Claim, error) {
+	args := []any{opts.Owner, micros(opts.LeaseUntil), micros(opts.Now), micros(opts.Now)}
+	stmt := s.engine.claim
+	if len(opts.SkipEndpoints) > 0 {
+		skip, err := jsonIDs(opts.SkipEndpoints)
+		if err != nil {
+			return nil, err
+		}
+		stmt = s.engine.claimSkipping
+		args = append(args, skip)
+	}
+	args = append(args, opts.Limit)
+	dels, err := queryDeliveries(ctx, tx.StmtContext(ctx, stmt), args...)
+	if err != nil || len(dels) == 0 {
+		return nil, err
+	}
+	// RETURNING gives rows in no promised order.
+	slices.SortFunc(dels, func(a, b *herald.Delivery) int {
+		return cmp.Or(a.NextAttemptAt.Compare(b.NextAttemptAt), cmp.Compare(a.ID, b.ID))
+	})
+	msgs, err := s.claimedMessages(ctx, tx, dels)
+	if err != nil {
+		return nil, err
+	}
+	claims := make([]herald.Claim, 0, len(dels))
+	for _, d := range dels {
+		m, ok := msgs[d.MessageID]
+		if !ok { // impossible with the foreign key; never hand out a claim without its message
+			return nil, fmt.Errorf("claimed delivery %s has no message %s", d.ID, d.MessageID)
+		}
+		claims = append(claims, herald.Claim{Delivery: d, Message: m})
+	}
+	return claims, nil
+}
+
+// claimedMessages loads the messages of dels, one *herald.Message per ID.
+func (s *Store) claimedMessages(ctx context.Context, tx *sql.Tx, dels []*herald.Delivery) (map[string]*herald.Message, error) {
+	msgs := make(map[string]*herald.Message, len(dels))
+	ids := make([]string, 0, len(dels))
+	for _, d := range dels {
+		// The map first dedupes the IDs, then holds the loaded messages.
+		if _, ok := msgs[d.MessageID]; !ok {
+			msgs[d.MessageID] = nil
+			ids = append(ids, d.MessageID)
+		}
+	}
+	clear(msgs)
+	list, err := jsonIDs(ids)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := tx.StmtContext(ctx, s.engine.claimMessages).QueryContext(ctx, list)
+	if err != nil {
+		return nil, fmt.Errorf("load claimed messages: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return nil, fmt.Errorf("load claimed messages: %w", err)
+		}
+		msgs[m.ID] = m
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("load claimed messages: %w", err)
+	}
+	return msgs, nil
+}
+
+// queryDeliveries runs a statement that returns delivery rows.
+func queryDeliveries(ctx context.Context, stmt *sql.Stmt, args ...any) ([]*herald.Delivery, error) {
+	rows, err := stmt.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*herald.Delivery
+	for rows.Next() {
+		d, err := scanDelivery(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// outcomeStatuses are the delivery states an attempt outcome may set.
+var outcomeStatuses = map[herald.DeliveryStatus]bool{
+	herald.DeliveryPending:   true,
+	herald.DeliverySucceeded: true,
+	herald.DeliveryFailed:    true,
+	herald.DeliveryCanceled:  true,
+}
+
+// RecordAttempts writes every outcome in one write transaction (see
+// herald.Store). The attempt row takes its application, message and
+// endpoint from the delivery, its response body truncated to
+// herald.MaxResponseBody and its duration kept to the microsecond; an
+// attempt without an ID gets one. UpdatedAt of the deliveries (and of an
+// endpoint DisableEndpoint disables) is the store's clock.
+func (s *Store) RecordAttempts(ctx context.Context, outcomes []herald.AttemptOutcome) error {
+	for _, o := range outcomes {
+		if !outcomeStatuses[o.Status] {
+			return herald.Errorf(herald.EINVALID, "An attempt outcome cannot set delivery status %q.", o.Status)
+		}
+	}
+	if len(outcomes) == 0 {
+		return nil
+	}
+	now := micros(s.now())
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		finish := tx.StmtContext(ctx, s.engine.finish)
+		defer finish.Close()
+		insert := tx.StmtContext(ctx, s.engine.insertAttempt)
+		defer insert.Close()
+		for i := range outcomes {
+			if err := s.recordOne(ctx, tx, finish, insert, &outcomes[i], now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return s.fail("record attempts", err)
+	}
+	return nil
+}
+
+// recordOne writes one outcome, or nothing when its delivery is no longer
+// leased to the outcome's owner.
+func (s *Store) recordOne(ctx context.Context, tx *sql.Tx, finish, insert *sql.Stmt, o *herald.AttemptOutcome, now int64) error {
+	var next any // NULL keeps the stored value
+	if !o.NextAttemptAt.IsZero() {
+		next = micros(o.NextAttemptAt)
+	}
+	made := 0
+	if o.Attempt != nil {
+		made = 1
+	}
+	var appID, msgID, endpointID string
+	err := finish.QueryRowContext(ctx, string(o.Status), next, made, now, o.DeliveryID, o.LeaseOwner).
+		Scan(&appID, &msgID, &endpointID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil // the lease was lost: skip the outcome whole
+	} else if err != nil {
+		return fmt.Errorf("update delivery %s: %w", o.DeliveryID, err)
+	}
+	if a := o.Attempt; a != nil {
+		id := a.ID
+		if id == "" {
+			id = herald.NewID(herald.PrefixAttempt)
+		}
+		body := a.Response
+		if len(body) > herald.MaxResponseBody {
+			body = body[:herald.MaxResponseBody]
+		}
+		_, err := insert.ExecContext(ctx, id, o.DeliveryID, msgID, endpointID, appID, a.URL, a.ResponseStatus,
+			body, a.Duration.Microseconds(), int(a.Status), int(a.Trigger), nullString(a.Error), micros(a.CreatedAt))
+		if err != nil {
+			return fmt.Errorf("insert attempt of delivery %s: %w", o.DeliveryID, err)
+		}
+	}
+	if o.DisableEndpoint {
+		if _, err := tx.StmtContext(ctx, s.engine.disable).ExecContext(ctx, now, endpointID); err != nil {
+			return fmt.Errorf("disable endpoint %s: %w", endpointID, err)
+		}
+		if _, err := tx.StmtContext(ctx, s.engine.cancelPending).ExecContext(ctx, now, endpointID); err != nil {
+			return fmt.Errorf("cancel deliveries of endpoint %s: %w", endpointID, err)
+		}
+	}
+	return nil
+}
+
+// releaseSQL looks each delivery up by ID: the unary + keeps the planner
+// from walking every sending row of delivery_claim instead.
+const releaseSQL = `UPDATE delivery SET status = 'pending', next_attempt_at = ?,
+	lease_owner = NULL, lease_expires_at = NULL, updated_at = ?
+	WHERE id IN (SELECT value FROM json_each(?)) AND +status = 'sending' AND lease_owner = ?`
+
+// ReleaseDeliveries returns the deliveries of ids still leased to owner to
+// pending, due at now; their attempt count and trigger are kept.
+func (s *Store) ReleaseDeliveries(ctx context.Context, owner string, ids []string, now time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	list, err := jsonIDs(ids)
+	if err != nil {
+		return err
+	}
+	_, err = s.w.ExecContext(ctx, releaseSQL, micros(now), micros(now), list, owner)
+	if err != nil {
+		return s.fail("release deliveries", err)
+	}
+	return nil
+}
+
+// rescueSQL names the partial index delivery_lease: without statistics
+// the planner prefers delivery_claim, which holds every sending row and
+// would need a sort.
+const rescueSQL = `UPDATE delivery SET status = 'pending', next_attempt_at = ?,
+	lease_owner = NULL, lease_expires_at = NULL, updated_at = ?
+	WHERE id IN (SELECT id FROM delivery INDEXED BY delivery_lease WHERE status = 'sending' AND lease_expires_at < ?
+		ORDER BY lease_expires_at LIMIT ?)`
+
+// RescueExpired returns up to limit deliveries whose lease expired before
+// now, oldest expiry first, to pending, due at now; it walks the partial
+// index delivery_lease.
+func (s *Store) RescueExpired(ctx context.Context, now time.Time, limit int) (int, error) {
+	if limit < 1 {
+		return 0, nil
+	}
+	res, err := s.w.ExecContext(ctx, rescueSQL, micros(now), micros(now), micros(now), limit)
+	if err != nil {
+		return 0, s.fail("rescue expired leases", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, s.fail("rescue expired leases", err)
+	}
+	return int(n), nil
+}

@@ -1,0 +1,609 @@
+package storetest
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/herald-webhooks/herald"
+)
+
+var engineTests = []namedTest{
+	{"CreateLeased", testEngineCreateLeased},
+	{"CreateOnlyEndpoint", testEngineCreateOnlyEndpoint},
+	{"ClaimOrderAndLimit", testEngineClaimOrderAndLimit},
+	{"ClaimSkipEndpoints", testEngineClaimSkipEndpoints},
+	{"ClaimSharesMessage", testEngineClaimSharesMessage},
+	{"RecordOutcomes", testEngineRecordOutcomes},
+	{"RecordDisablesEndpoint", testEngineRecordDisablesEndpoint},
+	{"RecordStolenLease", testEngineRecordStolenLease},
+	{"Release", testEngineRelease},
+	{"Rescue", testEngineRescue},
+}
+
+// Owners of leases in these tests.
+const (
+	nodeA = "node-a"
+	nodeB = "node-b"
+)
+
+// leaseFor is how long the tests' claims lease their deliveries.
+const leaseFor = time.Minute
+
+// engineFixture is an application with endpoints that accept everything.
+type engineFixture struct {
+	app *herald.Application
+	eps []*herald.Endpoint
+}
+
+// mustEngineFixture creates an application (at(1)) with n accept-all
+// endpoints (at(2), at(3), …, so their IDs sort in creation order).
+func mustEngineFixture(t *testing.T, s herald.Store, n int) engineFixture {
+	t.Helper()
+	f := engineFixture{app: mustCreateApp(t, s, newApp(1))}
+	for i := range n {
+		f.eps = append(f.eps, mustCreateEndpoint(t, s, newEndpoint(f.app.ID, 2+i)))
+	}
+	return f
+}
+
+// claim leases due deliveries for owner at now and fails on error.
+func claim(t *testing.T, s herald.Store, owner string, now time.Time, limit int, skip ...string) []herald.Claim {
+	t.Helper()
+	claims, err := s.ClaimDue(t.Context(), herald.ClaimOptions{
+		Owner: owner, Now: now, LeaseUntil: now.Add(leaseFor), Limit: limit, SkipEndpoints: skip,
+	})
+	mustOK(t, "ClaimDue", err)
+	return claims
+}
+
+// claimedIDs returns the (message, endpoint) pairs of claims, in order, as
+// "msgID/epID".
+func claimedIDs(claims []herald.Claim) []string {
+	var out []string
+	for _, c := range claims {
+		out = append(out, c.Delivery.MessageID+"/"+c.Delivery.EndpointID)
+	}
+	return out
+}
+
+// sorted returns a sorted copy of ids, for claims whose order the contract
+// leaves open (equal NextAttemptAt).
+func sorted(ids []string) []string {
+	out := slices.Clone(ids)
+	slices.Sort(out)
+	return out
+}
+
+// pair names a delivery as claimedIDs does.
+func pair(msg *herald.Message, ep *herald.Endpoint) string { return msg.ID + "/" + ep.ID }
+
+// mustRecord records outcomes and fails on error.
+func mustRecord(t *testing.T, s herald.Store, outcomes ...herald.AttemptOutcome) {
+	t.Helper()
+	mustOK(t, "RecordAttempts", s.RecordAttempts(t.Context(), outcomes))
+}
+
+// deliveryOf returns the delivery of msg to ep as the store lists it.
+func deliveryOf(t *testing.T, s herald.Store, msg *herald.Message, epID string) *herald.Delivery {
+	t.Helper()
+	for _, d := range mustListDeliveries(t, s, msg.AppID, msg.ID) {
+		if d.EndpointID == epID {
+			return d
+		}
+	}
+	t.Fatalf("message %s has no delivery to %s", msg.ID, epID)
+	return nil
+}
+
+// newAttempt returns the attempt of claim c made at(n), with a fixed ID of
+// that moment and every field set.
+func newAttempt(c herald.Claim, n int, status herald.AttemptStatus, code int) *herald.Attempt {
+	return &herald.Attempt{
+		ID:             id(herald.PrefixAttempt, n),
+		DeliveryID:     c.Delivery.ID,
+		AppID:          c.Delivery.AppID,
+		MessageID:      c.Delivery.MessageID,
+		EndpointID:     c.Delivery.EndpointID,
+		URL:            fmt.Sprintf("https://example.com/hooks/attempt-%d", n),
+		ResponseStatus: code,
+		Response:       fmt.Appendf(nil, `{"attempt":%d}`, n),
+		Duration:       1234567 * time.Microsecond,
+		Status:         status,
+		Trigger:        c.Delivery.Trigger,
+		CreatedAt:      at(n),
+	}
+}
+
+// ignoreTimes leaves out the delivery fields a store sets from its own
+// clock or from the creation: UpdatedAt and CreatedAt.
+var ignoreTimes = cmpopts.IgnoreFields(herald.Delivery{}, "CreatedAt", "UpdatedAt")
+
+func testEngineCreateLeased(t *testing.T, s herald.Store) {
+	f := mustEngineFixture(t, s, 2)
+	until := at(500).Add(987654321 * time.Nanosecond)
+	lease := herald.Lease{Owner: nodeA, Until: until}
+	leased := newMessage(f.app.ID, 10, "user.created")
+	res, err := s.CreateMessages(t.Context(), []*herald.Message{leased}, lease)
+	mustOK(t, "CreateMessages with a lease", err)
+	mustOK(t, "leased message", res[0].Err)
+
+	var want []*herald.Delivery
+	for _, ep := range f.eps {
+		d := wantDelivery(leased, ep.ID)
+		d.Status = herald.DeliverySending
+		d.LeaseOwner = nodeA
+		// Stores keep microseconds, truncated.
+		d.LeaseExpiresAt = until.Truncate(time.Microsecond)
+		want = append(want, d)
+	}
+	mustEqual(t, "returned leased deliveries", want, res[0].Deliveries, ignoreStoreChosen)
+	mustEqual(t, "stored leased deliveries", want, mustListDeliveries(t, s, f.app.ID, leased.ID), ignoreStoreChosen)
+
+	// A zero lease in the same store still makes pending deliveries.
+	plain := newMessage(f.app.ID, 11, "user.created")
+	mustCreateMessages(t, s, plain)
+	mustEqual(t, "pending deliveries", []*herald.Delivery{wantDelivery(plain, f.eps[0].ID), wantDelivery(plain, f.eps[1].ID)},
+		mustListDeliveries(t, s, f.app.ID, plain.ID), ignoreStoreChosen)
+
+	// Leased deliveries are nobody else's to claim, even long after they
+	// were due; only the pending ones are.
+	mustEqual(t, "claimed while leased", []string{pair(plain, f.eps[0]), pair(plain, f.eps[1])},
+		sorted(claimedIDs(claim(t, s, nodeB, at(480), 10))))
+	// Once the lease expired, the rescuer hands them back to the queue.
+	n, err := s.RescueExpired(t.Context(), until.Add(time.Second), 10)
+	mustOK(t, "RescueExpired", err)
+	if n != 2 {
+		t.Fatalf("rescued %d deliveries, want 2", n)
+	}
+	mustEqual(t, "claimed after rescue", []string{pair(leased, f.eps[0]), pair(leased, f.eps[1])},
+		sorted(claimedIDs(claim(t, s, nodeB, until.Add(time.Second), 10))))
+}
+
+func testEngineCreateOnlyEndpoint(t *testing.T, s herald.Store) {
+	app := mustCreateApp(t, s, newApp(1))
+	other := mustCreateApp(t, s, newApp(2))
+	all := mustCreateEndpoint(t, s, newEndpoint(app.ID, 3))
+	filtered := newEndpoint(app.ID, 4)
+	filtered.FilterTypes = []string{"invoice.paid"}
+	filtered.Channels = []string{"ch-x"}
+	mustCreateEndpoint(t, s, filtered)
+	disabled := newEndpoint(app.ID, 5)
+	disabled.Disabled = true
+	mustCreateEndpoint(t, s, disabled)
+	otherEp := mustCreateEndpoint(t, s, newEndpoint(other.ID, 6))
+
+	// send-example: the one endpoint gets it whatever its filters, even
+	// when disabled; no other endpoint does.
+	toFiltered := newMessage(app.ID, 10, "user.created")
+	toFiltered.OnlyEndpointID = filtered.ID
+	toDisabled := newMessage(app.ID, 11, "user.created")
+	toDisabled.OnlyEndpointID = disabled.ID
+	unknown := newMessage(app.ID, 12, "user.created")
+	unknown.OnlyEndpointID = id(herald.PrefixEndpoint, 7)
+	foreign := newMessage(app.ID, 13, "user.created")
+	foreign.OnlyEndpointID = otherEp.ID
+	routed := newMessage(app.ID, 14, "user.created")
+	batch := []*herald.Message{toFiltered, toDisabled, unknown, foreign, routed}
+	res, err := s.CreateMessages(t.Context(), batch, herald.Lease{})
+	mustOK(t, "CreateMessages", err)
+
+	for i, want := range [][]string{{filtered.ID}, {disabled.ID}, nil, nil, {all.ID}} {
+		m := batch[i]
+		if want == nil {
+			mustCode(t, fmt.Sprintf("message %d to endpoint %s", i, m.OnlyEndpointID), res[i].Err, herald.ENOTFOUND)
+			_, err := s.GetMessage(t.Context(), app.ID, m.ID)
+			mustCode(t, "message refused for its endpoint", err, herald.ENOTFOUND)
+			continue
+		}
+		mustOK(t, fmt.Sprintf("message %d", i), res[i].Err)
+		var got []string
+		for _, d := range mustListDeliveries(t, s, app.ID, m.ID) {
+			got = append(got, d.EndpointID)
+		}
+		mustEqual(t, fmt.Sprintf("message %d endpoints", i), want, got)
+	}
+	_, err = s.ListMessageDeliveries(t.Context(), other.ID, foreign.ID)
+	mustCode(t, "foreign message in the other app", err, herald.ENOTFOUND)
+}
+
+func testEngineClaimOrderAndLimit(t *testing.T, s herald.Store) {
+	f := mustEngineFixture(t, s, 1)
+	ep := f.eps[0]
+	const n = 7
+	msgs := make([]*herald.Message, n)
+	for i := range n {
+		msgs[i] = newMessage(f.app.ID, 10+i, "user.created")
+	}
+	// Stored out of due order: claims follow NextAttemptAt, not insertion.
+	var batch []*herald.Message
+	for _, i := range creationOrder {
+		batch = append(batch, msgs[i])
+	}
+	notYet := newMessage(f.app.ID, 100, "user.created")
+	mustCreateMessages(t, s, append(batch, notYet)...)
+
+	now := at(50)
+	first := claim(t, s, nodeA, now, 3)
+	mustEqual(t, "first claim", []string{pair(msgs[0], ep), pair(msgs[1], ep), pair(msgs[2], ep)}, claimedIDs(first))
+	for i, c := range first {
+		want := wantDelivery(msgs[i], ep.ID)
+		want.ID = c.Delivery.ID
+		want.Status = herald.DeliverySending
+		want.LeaseOwner = nodeA
+		want.LeaseExpiresAt = now.Add(leaseFor)
+		mustEqual(t, "claimed delivery", want, c.Delivery, ignoreTimes)
+		mustEqual(t, "stored claimed delivery", want, deliveryOf(t, s, msgs[i], ep.ID), ignoreTimes)
+		mustEqual(t, "claimed message", msgs[i], c.Message)
+	}
+	// A claimed delivery is not claimed again, by the same or another
+	// node; a delivery not yet due is not claimed at all.
+	second := claim(t, s, nodeB, now, 10)
+	mustEqual(t, "second claim", []string{pair(msgs[3], ep), pair(msgs[4], ep), pair(msgs[5], ep), pair(msgs[6], ep)},
+		claimedIDs(second))
+	if c := claim(t, s, nodeA, now, 10); len(c) != 0 {
+		t.Fatalf("third claim got %v, want nothing", claimedIDs(c))
+	}
+	// Due exactly at Now counts as due.
+	mustEqual(t, "claim at the due time", []string{pair(notYet, ep)}, claimedIDs(claim(t, s, nodeA, at(100), 10)))
+	if c := claim(t, s, nodeA, at(1000), 0); len(c) != 0 {
+		t.Fatalf("claim with limit 0 got %v", claimedIDs(c))
+	}
+}
+
+func testEngineClaimSkipEndpoints(t *testing.T, s herald.Store) {
+	f := mustEngineFixture(t, s, 3)
+	m1 := newMessage(f.app.ID, 10, "user.created")
+	m2 := newMessage(f.app.ID, 11, "user.created")
+	mustCreateMessages(t, s, m1, m2)
+	got := claim(t, s, nodeA, at(50), 10, f.eps[0].ID, f.eps[2].ID)
+	mustEqual(t, "claim skipping two endpoints", []string{pair(m1, f.eps[1]), pair(m2, f.eps[1])}, claimedIDs(got))
+	got = claim(t, s, nodeA, at(50), 3, f.eps[1].ID)
+	if len(got) != 3 {
+		t.Fatalf("claim skipping a drained endpoint got %d claims, want 3", len(got))
+	}
+	for _, c := range got {
+		if c.Delivery.EndpointID == f.eps[1].ID {
+			t.Fatalf("claimed a delivery of skipped endpoint %s", f.eps[1].ID)
+		}
+	}
+	got = claim(t, s, nodeA, at(50), 10)
+	if len(got) != 1 {
+		t.Fatalf("last claim got %v, want the one left", claimedIDs(got))
+	}
+}
+
+func testEngineClaimSharesMessage(t *testing.T, s herald.Store) {
+	f := mustEngineFixture(t, s, 3)
+	m := newMessage(f.app.ID, 10, "user.created")
+	m.Channels = []string{"ch"}
+	m.Tags = []string{"tag"}
+	m.EventID = "evt"
+	other := newMessage(f.app.ID, 11, "user.updated")
+	mustCreateMessages(t, s, m, other)
+	claims := claim(t, s, nodeA, at(50), 10)
+	if len(claims) != 6 {
+		t.Fatalf("got %d claims, want 6", len(claims))
+	}
+	byMsg := map[string]*herald.Message{}
+	for _, c := range claims {
+		if c.Message.ID != c.Delivery.MessageID {
+			t.Fatalf("claim of delivery %s carries message %s", c.Delivery.MessageID, c.Message.ID)
+		}
+		if prev, ok := byMsg[c.Message.ID]; ok && prev != c.Message {
+			t.Fatalf("claims of message %s carry different *Message values", c.Message.ID)
+		}
+		byMsg[c.Message.ID] = c.Message
+	}
+	mustEqual(t, "shared message", m, byMsg[m.ID])
+	mustEqual(t, "other message", other, byMsg[other.ID])
+}
+
+func testEngineRecordOutcomes(t *testing.T, s herald.Store) {
+	f := mustEngineFixture(t, s, 1)
+	ep := f.eps[0]
+	names := []string{"succeeded", "retry", "failed", "canceled", "errored"}
+	msgs := make([]*herald.Message, len(names))
+	for i := range msgs {
+		msgs[i] = newMessage(f.app.ID, 10+i, "user.created")
+	}
+	mustCreateMessages(t, s, msgs...)
+	// One delivery was resent: its first attempt after the claim is manual.
+	mustOK(t, "ResendDelivery", s.ResendDelivery(t.Context(), f.app.ID, msgs[1].ID, ep.ID, at(20)))
+	claims := claim(t, s, nodeA, at(50), 10)
+	mustEqual(t, "claims", []string{pair(msgs[0], ep), pair(msgs[2], ep), pair(msgs[3], ep), pair(msgs[4], ep), pair(msgs[1], ep)},
+		claimedIDs(claims))
+	byMsg := map[string]herald.Claim{}
+	for _, c := range claims {
+		byMsg[c.Delivery.MessageID] = c
+	}
+	c0, c1, c2, c3, c4 := byMsg[msgs[0].ID], byMsg[msgs[1].ID], byMsg[msgs[2].ID], byMsg[msgs[3].ID], byMsg[msgs[4].ID]
+	if c1.Delivery.Trigger != herald.TriggerManual {
+		t.Fatalf("resent delivery claimed with trigger %v, want manual", c1.Delivery.Trigger)
+	}
+
+	ok := newAttempt(c0, 60, herald.AttemptSucceeded, 204)
+	// Sub-microsecond digits are truncated by the store, both in the time
+	// and in the duration.
+	ok.CreatedAt = ok.CreatedAt.Add(123456789 * time.Nanosecond)
+	ok.Duration = 1234567891 * time.Nanosecond
+	retry := newAttempt(c1, 61, herald.AttemptFailed, 503)
+	// A body over the limit is cut at MaxResponseBody.
+	retry.Response = []byte(strings.Repeat("x", herald.MaxResponseBody+100))
+	failed := newAttempt(c2, 62, herald.AttemptFailed, 500)
+	errored := newAttempt(c4, 63, herald.AttemptFailed, 0)
+	errored.Response = nil
+	errored.Error = "dial tcp: connection refused"
+	next := at(300).Add(500 * time.Microsecond)
+	mustRecord(t, s,
+		herald.AttemptOutcome{DeliveryID: c0.Delivery.ID, Attempt: ok, LeaseOwner: nodeA, Status: herald.DeliverySucceeded},
+		herald.AttemptOutcome{DeliveryID: c1.Delivery.ID, Attempt: retry, LeaseOwner: nodeA, Status: herald.DeliveryPending, NextAttemptAt: next},
+		herald.AttemptOutcome{DeliveryID: c2.Delivery.ID, Attempt: failed, LeaseOwner: nodeA, Status: herald.DeliveryFailed},
+		// A delivery canceled without a request: no attempt row, no count.
+		herald.AttemptOutcome{DeliveryID: c3.Delivery.ID, LeaseOwner: nodeA, Status: herald.DeliveryCanceled},
+		herald.AttemptOutcome{DeliveryID: c4.Delivery.ID, Attempt: errored, LeaseOwner: nodeA, Status: herald.DeliveryFailed},
+	)
+
+	// The deliveries: new status, next attempt (kept when the outcome has
+	// none), one more attempt when one was made, trigger back to
+	// scheduled, lease cleared.
+	wantDel := func(c herald.Claim, status herald.DeliveryStatus, nextAt time.Time, attempts int) *herald.Delivery {
+		d := *c.Delivery
+		d.Status, d.NextAttemptAt, d.Attempts = status, nextAt, attempts
+		d.Trigger, d.LeaseOwner, d.LeaseExpiresAt = herald.TriggerScheduled, "", time.Time{}
+		return &d
+	}
+	for i, want := range []*herald.Delivery{
+		wantDel(c0, herald.DeliverySucceeded, c0.Delivery.NextAttemptAt, 1),
+		wantDel(c1, herald.DeliveryPending, next, 1),
+		wantDel(c2, herald.DeliveryFailed, c2.Delivery.NextAttemptAt, 1),
+		wantDel(c3, herald.DeliveryCanceled, c3.Delivery.NextAttemptAt, 0),
+		wantDel(c4, herald.DeliveryFailed, c4.Delivery.NextAttemptAt, 1),
+	} {
+		mustEqual(t, names[i]+" delivery", want, deliveryOf(t, s, msgs[i], ep.ID), ignoreTimes)
+	}
+
+	// The attempts round-trip every field: times and durations to the
+	// microsecond, the body cut at MaxResponseBody.
+	stored := func(a *herald.Attempt) *herald.Attempt {
+		w := *a
+		w.CreatedAt = w.CreatedAt.Truncate(time.Microsecond)
+		w.Duration = w.Duration.Truncate(time.Microsecond)
+		if len(w.Response) > herald.MaxResponseBody {
+			w.Response = w.Response[:herald.MaxResponseBody]
+		}
+		return &w
+	}
+	for _, a := range []*herald.Attempt{ok, retry, failed, errored} {
+		got, err := s.GetAttempt(t.Context(), f.app.ID, a.MessageID, a.ID)
+		mustOK(t, "GetAttempt "+a.ID, err)
+		mustEqual(t, "stored attempt", stored(a), got)
+	}
+	listed, err := s.ListAttempts(t.Context(), f.app.ID, herald.AttemptListOptions{
+		ListOptions: herald.ListOptions{Limit: 10}, EndpointID: ep.ID})
+	mustOK(t, "ListAttempts", err)
+	mustEqual(t, "listed attempts", []*herald.Attempt{stored(ok), stored(retry), stored(failed), stored(errored)}, listed)
+
+	// The retried delivery is due again at its next attempt, not before,
+	// and scheduled now.
+	if c := claim(t, s, nodeA, next.Add(-time.Microsecond), 10); len(c) != 0 {
+		t.Fatalf("claimed %v before the retry was due", claimedIDs(c))
+	}
+	again := claim(t, s, nodeA, next, 10)
+	mustEqual(t, "retry claim", []string{pair(msgs[1], ep)}, claimedIDs(again))
+	if again[0].Delivery.Attempts != 1 || again[0].Delivery.Trigger != herald.TriggerScheduled {
+		t.Fatalf("retry claimed with %d attempts and trigger %v, want 1 and scheduled", again[0].Delivery.Attempts, again[0].Delivery.Trigger)
+	}
+
+	// An outcome status that is not a delivery's next state is refused.
+	err = s.RecordAttempts(t.Context(), []herald.AttemptOutcome{{DeliveryID: again[0].Delivery.ID, LeaseOwner: nodeA, Status: herald.DeliverySending}})
+	mustCode(t, "outcome setting sending", err, herald.EINVALID)
+}
+
+func testEngineRecordDisablesEndpoint(t *testing.T, s herald.Store) {
+	f := mustEngineFixture(t, s, 2)
+	gone, kept := f.eps[0], f.eps[1]
+	msgs := make([]*herald.Message, 4)
+	for i := range msgs {
+		msgs[i] = newMessage(f.app.ID, 10+i, "user.created")
+	}
+	mustCreateMessages(t, s, msgs...)
+	// Claim msgs[0] and msgs[1] of the gone endpoint; msgs[2] and msgs[3]
+	// stay pending for both endpoints.
+	claims := claim(t, s, nodeA, at(11), 10, kept.ID)
+	mustEqual(t, "claims", []string{pair(msgs[0], gone), pair(msgs[1], gone)}, claimedIDs(claims))
+
+	a := newAttempt(claims[0], 60, herald.AttemptFailed, 410)
+	mustRecord(t, s, herald.AttemptOutcome{DeliveryID: claims[0].Delivery.ID, Attempt: a, LeaseOwner: nodeA,
+		Status: herald.DeliveryFailed, DisableEndpoint: true})
+
+	if ep := mustGetEndpoint(t, s, f.app.ID, gone.ID); !ep.Disabled {
+		t.Fatal("endpoint that answered 410 is still enabled")
+	}
+	if ep := mustGetEndpoint(t, s, f.app.ID, kept.ID); ep.Disabled {
+		t.Fatal("the other endpoint was disabled too")
+	}
+	wantStatus := map[string]herald.DeliveryStatus{
+		pair(msgs[0], gone): herald.DeliveryFailed,
+		// Still leased to the dispatcher, which will cancel it itself.
+		pair(msgs[1], gone): herald.DeliverySending,
+		pair(msgs[2], gone): herald.DeliveryCanceled,
+		pair(msgs[3], gone): herald.DeliveryCanceled,
+		pair(msgs[0], kept): herald.DeliveryPending,
+		pair(msgs[1], kept): herald.DeliveryPending,
+		pair(msgs[2], kept): herald.DeliveryPending,
+		pair(msgs[3], kept): herald.DeliveryPending,
+	}
+	got := map[string]herald.DeliveryStatus{}
+	for _, m := range msgs {
+		for _, d := range mustListDeliveries(t, s, f.app.ID, m.ID) {
+			got[d.MessageID+"/"+d.EndpointID] = d.Status
+		}
+	}
+	mustEqual(t, "delivery statuses", wantStatus, got)
+	stored, err := s.GetAttempt(t.Context(), f.app.ID, msgs[0].ID, a.ID)
+	mustOK(t, "GetAttempt", err)
+	if stored.ResponseStatus != 410 {
+		t.Fatalf("attempt status code %d, want 410", stored.ResponseStatus)
+	}
+}
+
+func testEngineRecordStolenLease(t *testing.T, s herald.Store) {
+	f := mustEngineFixture(t, s, 1)
+	ep := f.eps[0]
+	m1 := newMessage(f.app.ID, 10, "user.created")
+	m2 := newMessage(f.app.ID, 11, "user.created")
+	mustCreateMessages(t, s, m1, m2)
+	claims := claim(t, s, nodeA, at(20), 10)
+	mustEqual(t, "claims", []string{pair(m1, ep), pair(m2, ep)}, claimedIDs(claims))
+
+	// An outcome from an owner that never held the lease is skipped whole,
+	// while the rest of the batch is written.
+	wrong := newAttempt(claims[0], 60, herald.AttemptSucceeded, 200)
+	right := newAttempt(claims[1], 61, herald.AttemptSucceeded, 200)
+	mustRecord(t, s,
+		herald.AttemptOutcome{DeliveryID: claims[0].Delivery.ID, Attempt: wrong, LeaseOwner: nodeB, Status: herald.DeliverySucceeded},
+		herald.AttemptOutcome{DeliveryID: claims[1].Delivery.ID, Attempt: right, LeaseOwner: nodeA, Status: herald.DeliverySucceeded},
+	)
+	mustEqual(t, "delivery of the skipped outcome", claims[0].Delivery, deliveryOf(t, s, m1, ep.ID), ignoreTimes)
+	_, err := s.GetAttempt(t.Context(), f.app.ID, m1.ID, wrong.ID)
+	mustCode(t, "attempt of the skipped outcome", err, herald.ENOTFOUND)
+	if d := deliveryOf(t, s, m2, ep.ID); d.Status != herald.DeliverySucceeded {
+		t.Fatalf("delivery of the good outcome is %s, want succeeded", d.Status)
+	}
+
+	// Node A's lease expires; the rescuer returns the delivery and node B
+	// claims it. A's late outcome must not touch B's delivery.
+	n, err := s.RescueExpired(t.Context(), at(20).Add(leaseFor+time.Second), 10)
+	mustOK(t, "RescueExpired", err)
+	if n != 1 {
+		t.Fatalf("rescued %d, want 1", n)
+	}
+	reclaimed := claim(t, s, nodeB, at(100), 10)
+	mustEqual(t, "reclaim", []string{pair(m1, ep)}, claimedIDs(reclaimed))
+	late := newAttempt(claims[0], 62, herald.AttemptFailed, 500)
+	mustRecord(t, s, herald.AttemptOutcome{DeliveryID: claims[0].Delivery.ID, Attempt: late, LeaseOwner: nodeA,
+		Status: herald.DeliveryFailed, DisableEndpoint: true})
+	mustEqual(t, "B's delivery after A's late outcome", reclaimed[0].Delivery, deliveryOf(t, s, m1, ep.ID), ignoreTimes)
+	_, err = s.GetAttempt(t.Context(), f.app.ID, m1.ID, late.ID)
+	mustCode(t, "attempt of the late outcome", err, herald.ENOTFOUND)
+	if mustGetEndpoint(t, s, f.app.ID, ep.ID).Disabled {
+		t.Fatal("a skipped outcome disabled the endpoint")
+	}
+	// B's own outcome goes through.
+	mine := newAttempt(reclaimed[0], 63, herald.AttemptSucceeded, 200)
+	mustRecord(t, s, herald.AttemptOutcome{DeliveryID: reclaimed[0].Delivery.ID, Attempt: mine, LeaseOwner: nodeB, Status: herald.DeliverySucceeded})
+	if d := deliveryOf(t, s, m1, ep.ID); d.Status != herald.DeliverySucceeded || d.Attempts != 1 {
+		t.Fatalf("delivery after B's outcome: %s with %d attempts, want succeeded with 1", d.Status, d.Attempts)
+	}
+	// A second outcome for a delivery already finished is skipped too.
+	mustRecord(t, s, herald.AttemptOutcome{DeliveryID: reclaimed[0].Delivery.ID, Attempt: newAttempt(reclaimed[0], 64, herald.AttemptFailed, 500),
+		LeaseOwner: nodeB, Status: herald.DeliveryFailed})
+	if d := deliveryOf(t, s, m1, ep.ID); d.Status != herald.DeliverySucceeded || d.Attempts != 1 {
+		t.Fatalf("delivery after a duplicate outcome: %s with %d attempts, want succeeded with 1", d.Status, d.Attempts)
+	}
+}
+
+func testEngineRelease(t *testing.T, s herald.Store) {
+	f := mustEngineFixture(t, s, 1)
+	ep := f.eps[0]
+	m1 := newMessage(f.app.ID, 10, "user.created")
+	m2 := newMessage(f.app.ID, 11, "user.created")
+	m3 := newMessage(f.app.ID, 12, "user.created")
+	mustCreateMessages(t, s, m1, m2, m3)
+	// One attempt made first, so the count is something to keep; m1 is
+	// due again between m2 and m3.
+	first := claim(t, s, nodeA, at(20), 1)
+	mustRecord(t, s, herald.AttemptOutcome{DeliveryID: first[0].Delivery.ID, Attempt: newAttempt(first[0], 21, herald.AttemptFailed, 500),
+		LeaseOwner: nodeA, Status: herald.DeliveryPending, NextAttemptAt: at(11).Add(time.Second / 2)})
+	a := claim(t, s, nodeA, at(30), 2)
+	b := claim(t, s, nodeB, at(30), 1)
+	mustEqual(t, "claims", []string{pair(m2, ep), pair(m1, ep), pair(m3, ep)}, append(claimedIDs(a), claimedIDs(b)...))
+
+	// Node A releases everything it was given and, by mistake, B's too:
+	// only A's come back, due now, with no attempt counted.
+	ids := []string{a[0].Delivery.ID, a[1].Delivery.ID, b[0].Delivery.ID}
+	mustOK(t, "ReleaseDeliveries", s.ReleaseDeliveries(t.Context(), nodeA, ids, at(40)))
+	for _, c := range a {
+		want := *c.Delivery
+		want.Status, want.NextAttemptAt, want.LeaseOwner, want.LeaseExpiresAt = herald.DeliveryPending, at(40), "", time.Time{}
+		mustEqual(t, "released delivery", &want, deliveryOf(t, s, c.Message, ep.ID), ignoreTimes)
+	}
+	mustEqual(t, "B's delivery", b[0].Delivery, deliveryOf(t, s, m3, ep.ID), ignoreTimes)
+	if c := claim(t, s, nodeB, at(39), 10); len(c) != 0 {
+		t.Fatalf("released deliveries claimed before now: %v", claimedIDs(c))
+	}
+	mustEqual(t, "claims after release", []string{pair(m1, ep), pair(m2, ep)}, sorted(claimedIDs(claim(t, s, nodeB, at(40), 10))))
+	mustOK(t, "release nothing", s.ReleaseDeliveries(t.Context(), nodeA, nil, at(40)))
+}
+
+func testEngineRescue(t *testing.T, s herald.Store) {
+	f := mustEngineFixture(t, s, 1)
+	ep := f.eps[0]
+	msgs := make([]*herald.Message, 5)
+	for i := range msgs {
+		msgs[i] = newMessage(f.app.ID, 10+i, "user.created")
+	}
+	mustCreateMessages(t, s, msgs...)
+	// Claim k takes message k (oldest due first) with a lease ending at
+	// at(100+10*slot[k]): expiry order is messages 1, 3, 4, 0, 2, unlike
+	// due order.
+	slot := []int{3, 0, 4, 1, 2}
+	for k := range msgs {
+		c, err := s.ClaimDue(t.Context(), herald.ClaimOptions{Owner: nodeA, Now: at(50), LeaseUntil: at(100 + 10*slot[k]), Limit: 1})
+		mustOK(t, "ClaimDue", err)
+		mustEqual(t, fmt.Sprintf("claim %d", k), []string{pair(msgs[k], ep)}, claimedIDs(c))
+	}
+	// rescued lists the messages whose delivery is pending again, checking
+	// that it lost its lease and counts no attempt.
+	rescued := func() []string {
+		var out []string
+		for _, m := range msgs {
+			d := deliveryOf(t, s, m, ep.ID)
+			if d.Status != herald.DeliveryPending {
+				continue
+			}
+			if d.LeaseOwner != "" || !d.LeaseExpiresAt.IsZero() || d.Attempts != 0 {
+				t.Fatalf("rescued delivery %+v keeps its lease or counts an attempt", d)
+			}
+			out = append(out, d.MessageID)
+		}
+		return out
+	}
+
+	// A lease ending exactly now has not expired yet.
+	n, err := s.RescueExpired(t.Context(), at(100), 10)
+	mustOK(t, "RescueExpired at the first expiry", err)
+	if n != 0 {
+		t.Fatalf("rescued %d at the expiry instant, want 0", n)
+	}
+	// Three have expired before at(125); a limit of 2 takes the two
+	// oldest expiries.
+	n, err = s.RescueExpired(t.Context(), at(125), 2)
+	mustOK(t, "RescueExpired", err)
+	if n != 2 {
+		t.Fatalf("rescued %d, want 2", n)
+	}
+	mustEqual(t, "rescued first", []string{msgs[1].ID, msgs[3].ID}, rescued())
+	if d := deliveryOf(t, s, msgs[1], ep.ID); !d.NextAttemptAt.Equal(at(125)) {
+		t.Fatalf("rescued delivery due at %v, want now %v", d.NextAttemptAt, at(125))
+	}
+	n, err = s.RescueExpired(t.Context(), at(125), 10)
+	mustOK(t, "RescueExpired", err)
+	if n != 1 {
+		t.Fatalf("second rescue got %d, want 1", n)
+	}
+	mustEqual(t, "rescued second", []string{msgs[1].ID, msgs[3].ID, msgs[4].ID}, rescued())
+	n, err = s.RescueExpired(t.Context(), at(1000), 0)
+	mustOK(t, "RescueExpired with limit 0", err)
+	if n != 0 {
+		t.Fatalf("rescue with limit 0 got %d", n)
+	}
+	// The rescued deliveries are claimable again, due at the rescue time.
+	mustEqual(t, "claims after rescue", []string{pair(msgs[1], ep), pair(msgs[3], ep), pair(msgs[4], ep)},
+		sorted(claimedIDs(claim(t, s, nodeB, at(125), 10))))
+}
