@@ -35,6 +35,11 @@ type Config struct {
 	// Now is the clock; the default is time.Now.
 	Now     func() time.Time
 	Version string
+	// OnQueued, when set, is called after a request queued deliveries
+	// outside message ingest (resend, recover, replay-missing,
+	// send-example), so the dispatcher can claim them at once instead of at
+	// its next poll.
+	OnQueued func()
 }
 
 // DefaultMaxBodyBytes is the request body limit when Config.MaxBodyBytes is 0.
@@ -55,6 +60,7 @@ type API struct {
 	logger   *slog.Logger
 	now      func() time.Time
 	version  string
+	onQueued func()
 
 	routes  []Route
 	mux     *http.ServeMux
@@ -83,6 +89,7 @@ func New(cfg Config) (*API, error) {
 		logger:   cfg.Logger,
 		now:      cfg.Now,
 		version:  cfg.Version,
+		onQueued: cfg.OnQueued,
 		mux:      http.NewServeMux(),
 	}
 	if a.maxBody == 0 {
@@ -93,6 +100,9 @@ func New(cfg Config) (*API, error) {
 	}
 	if a.now == nil {
 		a.now = time.Now
+	}
+	if a.onQueued == nil {
+		a.onQueued = func() {}
 	}
 	for _, rt := range a.table() {
 		a.routes = append(a.routes, Route{Method: rt.method, Pattern: rt.pattern, Public: rt.public})
@@ -113,22 +123,37 @@ func (a *API) Routes() []Route {
 	return append([]Route(nil), a.routes...)
 }
 
+// handlerFunc is an API handler: it writes its answer and returns nil, or
+// returns the error to answer with (written by the route's adapter in one
+// place, see errorHandler).
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// errorHandler adapts a handlerFunc to net/http, answering its error.
+func (a *API) errorHandler(h handlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			a.writeError(w, r, err)
+		}
+	}
+}
+
 // route is one row of the table: a Route plus its handler.
 type route struct {
 	method  string
 	pattern string
 	public  bool
-	handle  http.HandlerFunc
+	handle  handlerFunc
 }
 
 // table is the route table: exactly the Svix API v1 paths Herald serves
 // today, plus the liveness and readiness probes.
 func (a *API) table() []route {
-	pub := func(m, p string, h http.HandlerFunc) route { return route{m, p, true, h} }
-	auth := func(m, p string, h http.HandlerFunc) route { return route{m, p, false, h} }
+	pub := func(m, p string, h handlerFunc) route { return route{m, p, true, h} }
+	auth := func(m, p string, h handlerFunc) route { return route{m, p, false, h} }
 	const (
 		app      = "/api/v1/app/{app_id}"
 		endpoint = app + "/endpoint/{endpoint_id}"
+		msg      = app + "/msg/{msg_id}"
 		eventTyp = "/api/v1/event-type/{event_type_name}"
 	)
 	return []route{
@@ -162,18 +187,30 @@ func (a *API) table() []route {
 		auth("GET", endpoint+"/headers", a.getEndpointHeaders),
 		auth("PUT", endpoint+"/headers", a.putEndpointHeaders),
 		auth("PATCH", endpoint+"/headers", a.patchEndpointHeaders),
+		auth("GET", endpoint+"/msg", a.listEndpointMessages),
+		auth("POST", endpoint+"/recover", a.recoverEndpoint),
+		auth("POST", endpoint+"/replay-missing", a.replayMissing),
+		auth("GET", endpoint+"/stats", a.getEndpointStats),
+		auth("POST", endpoint+"/send-example", a.sendExample),
 
 		auth("POST", app+"/msg", a.createMessage),
 		auth("GET", app+"/msg", a.listMessages),
-		auth("GET", app+"/msg/{msg_id}", a.getMessage),
-		auth("DELETE", app+"/msg/{msg_id}/content", a.expungeMessageContent),
+		auth("GET", msg, a.getMessage),
+		auth("DELETE", msg+"/content", a.expungeMessageContent),
+		auth("GET", msg+"/endpoint", a.listMessageEndpoints),
+		auth("POST", msg+"/endpoint/{endpoint_id}/resend", a.resendMessage),
+
+		auth("GET", app+"/attempt/msg/{msg_id}", a.listAttemptsByMessage),
+		auth("GET", app+"/attempt/endpoint/{endpoint_id}", a.listAttemptsByEndpoint),
+		auth("GET", msg+"/attempt/{attempt_id}", a.getAttempt),
+		auth("DELETE", msg+"/attempt/{attempt_id}/content", a.expungeAttemptContent),
 	}
 }
 
 // wrapRoute applies the per-route middleware: authentication for non-public
 // routes, the body limit, and idempotency keys on POST.
 func (a *API) wrapRoute(rt route) http.Handler {
-	var h http.Handler = rt.handle
+	var h http.Handler = a.errorHandler(rt.handle)
 	if rt.method == http.MethodPost {
 		h = a.withIdempotency(h)
 	}
@@ -196,8 +233,8 @@ func (a *API) notFound(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(allowed) > 0 {
 		w.Header().Set("Allow", strings.Join(allowed, ", "))
-		writeJSON(w, http.StatusMethodNotAllowed, errorBody{Code: "method_not_allowed", Detail: "Method not allowed."})
+		writeErrorBody(w, http.StatusMethodNotAllowed, "method_not_allowed", "Method not allowed.")
 		return
 	}
-	writeJSON(w, http.StatusNotFound, errorBody{Code: herald.ENOTFOUND, Detail: "Entity not found."})
+	writeErrorBody(w, http.StatusNotFound, herald.ENOTFOUND, "Entity not found.")
 }

@@ -18,15 +18,9 @@ type applicationIn struct {
 	Metadata     map[string]string `json:"metadata"`
 }
 
-// applicationPatch is Svix's ApplicationPatch; presence of each field is
-// read from the raw body.
-type applicationPatch struct {
-	Name         *string           `json:"name"`
-	UID          *string           `json:"uid"`
-	RateLimit    *uint16           `json:"rateLimit"`
-	ThrottleRate *uint16           `json:"throttleRate"`
-	Metadata     map[string]string `json:"metadata"`
-}
+// applicationPatch is Svix's ApplicationPatch: the same fields, whose
+// presence is read from the raw body.
+type applicationPatch = applicationIn
 
 // applicationOut is Svix's ApplicationOut, with both names of the rate.
 type applicationOut struct {
@@ -98,45 +92,35 @@ func (a *API) newApplication(in *applicationIn, uid string) *herald.Application 
 	}
 }
 
-func (a *API) listApplications(w http.ResponseWriter, r *http.Request) {
+func (a *API) listApplications(w http.ResponseWriter, r *http.Request) error {
 	p, v := parsePage(r.URL.Query(), herald.Ascending)
 	if err := v.err(); err != nil {
-		a.writeError(w, r, err)
-		return
+		return err
 	}
 	apps, err := a.store.ListApplications(r.Context(), p.options())
 	if err != nil {
-		a.writeError(w, r, fmt.Errorf("list applications: %w", err))
-		return
+		return fmt.Errorf("list applications: %w", err)
 	}
-	writeJSON(w, http.StatusOK, paginate(p, apps,
+	return writeJSON(w, http.StatusOK, paginate(p, apps,
 		func(app *herald.Application) string { return app.ID }, toApplicationOut))
 }
 
 // createApplication is POST /api/v1/app. With ?get_if_exists=true (the
 // SDK's GetOrCreate; get_or_create is accepted too) an application with the
 // same uid is returned with 200 instead of a conflict.
-func (a *API) createApplication(w http.ResponseWriter, r *http.Request) {
+func (a *API) createApplication(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	var v validation
 	getIfExists := parseBool(q, "get_if_exists", false, &v) || parseBool(q, "get_or_create", false, &v)
 	var in applicationIn
-	if _, err := decodeJSON(r, &in, false); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	in.validate(&v, "body")
-	if err := v.err(); err != nil {
-		a.writeError(w, r, err)
-		return
+	if _, err := decodeValid(r, &v, &in, false, func(map[string]json.RawMessage) { in.validate(&v, "body") }); err != nil {
+		return err
 	}
 	if getIfExists && in.UID != nil {
 		if app, err := a.store.GetApplication(r.Context(), *in.UID); err == nil {
-			writeJSON(w, http.StatusOK, toApplicationOut(app))
-			return
+			return writeJSON(w, http.StatusOK, toApplicationOut(app))
 		} else if herald.ErrorCode(err) != herald.ENOTFOUND {
-			a.writeError(w, r, fmt.Errorf("get application: %w", err))
-			return
+			return fmt.Errorf("get application: %w", err)
 		}
 	}
 	app := a.newApplication(&in, "")
@@ -144,61 +128,37 @@ func (a *API) createApplication(w http.ResponseWriter, r *http.Request) {
 		if getIfExists && in.UID != nil && herald.ErrorCode(err) == herald.ECONFLICT {
 			// Lost a race with another get-or-create of the same uid.
 			if existing, gerr := a.store.GetApplication(r.Context(), *in.UID); gerr == nil {
-				writeJSON(w, http.StatusOK, toApplicationOut(existing))
-				return
+				return writeJSON(w, http.StatusOK, toApplicationOut(existing))
 			}
 		}
-		a.writeError(w, r, fmt.Errorf("create application: %w", err))
-		return
+		return fmt.Errorf("create application: %w", err)
 	}
-	writeJSON(w, http.StatusCreated, toApplicationOut(app))
+	return writeJSON(w, http.StatusCreated, toApplicationOut(app))
 }
 
-func (a *API) getApplication(w http.ResponseWriter, r *http.Request) {
-	app, err := a.store.GetApplication(r.Context(), r.PathValue("app_id"))
+func (a *API) getApplication(w http.ResponseWriter, r *http.Request) error {
+	app, err := a.lookupApp(r)
 	if err != nil {
-		a.writeError(w, r, fmt.Errorf("get application: %w", err))
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, toApplicationOut(app))
+	return writeJSON(w, http.StatusOK, toApplicationOut(app))
 }
 
 // putApplication replaces an application, or creates it (201) with the
 // path's app_id as its uid when none exists.
-func (a *API) putApplication(w http.ResponseWriter, r *http.Request) {
+func (a *API) putApplication(w http.ResponseWriter, r *http.Request) error {
 	var in applicationIn
-	if _, err := decodeJSON(r, &in, false); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
 	var v validation
-	in.validate(&v, "body")
-	if err := v.err(); err != nil {
-		a.writeError(w, r, err)
-		return
+	if _, err := decodeValid(r, &v, &in, false, func(map[string]json.RawMessage) { in.validate(&v, "body") }); err != nil {
+		return err
 	}
 	ref := r.PathValue("app_id")
 	app, err := a.store.GetApplication(r.Context(), ref)
 	switch {
 	case herald.ErrorCode(err) == herald.ENOTFOUND:
-		if in.UID == nil {
-			var pv validation
-			pv.checkName(ref, "path", "app_id")
-			if err := pv.err(); err != nil {
-				a.writeError(w, r, err)
-				return
-			}
-		}
-		app = a.newApplication(&in, ref)
-		if err := a.store.CreateApplication(r.Context(), app); err != nil {
-			a.writeError(w, r, fmt.Errorf("create application: %w", err))
-			return
-		}
-		writeJSON(w, http.StatusCreated, toApplicationOut(app))
-		return
+		return a.createApplicationAt(w, r, ref, &in)
 	case err != nil:
-		a.writeError(w, r, fmt.Errorf("get application: %w", err))
-		return
+		return fmt.Errorf("get application: %w", err)
 	}
 	app.Name = *in.Name
 	if in.UID != nil {
@@ -206,36 +166,41 @@ func (a *API) putApplication(w http.ResponseWriter, r *http.Request) {
 	}
 	app.RateLimit = pickRate(in.RateLimit, in.ThrottleRate)
 	app.Metadata = nonNilMap(in.Metadata)
-	app.UpdatedAt = a.now().UTC()
-	if err := a.store.UpdateApplication(r.Context(), app); err != nil {
-		a.writeError(w, r, fmt.Errorf("update application: %w", err))
-		return
+	return a.updateApplication(w, r, app)
+}
+
+// createApplicationAt is PUT's create branch: the path's ref becomes the
+// uid unless the body has one.
+func (a *API) createApplicationAt(w http.ResponseWriter, r *http.Request, ref string, in *applicationIn) error {
+	if in.UID == nil {
+		if err := checkPathRef(ref, "app_id"); err != nil {
+			return err
+		}
 	}
-	writeJSON(w, http.StatusOK, toApplicationOut(app))
+	app := a.newApplication(in, ref)
+	if err := a.store.CreateApplication(r.Context(), app); err != nil {
+		return fmt.Errorf("create application: %w", err)
+	}
+	return writeJSON(w, http.StatusCreated, toApplicationOut(app))
 }
 
 // patchApplication changes only the fields present in the body; a null uid
 // or rate clears it.
-func (a *API) patchApplication(w http.ResponseWriter, r *http.Request) {
+func (a *API) patchApplication(w http.ResponseWriter, r *http.Request) error {
 	var in applicationPatch
-	fields, err := decodeJSON(r, &in, false)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
 	var v validation
-	if present(fields, "name") && (in.Name == nil || *in.Name == "") {
-		v.add("ensure this value has at least 1 characters", "body", "name")
-	}
-	v.checkOptionalName(in.UID, "body", "uid")
-	if err := v.err(); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	app, err := a.store.GetApplication(r.Context(), r.PathValue("app_id"))
+	fields, err := decodeValid(r, &v, &in, false, func(fields map[string]json.RawMessage) {
+		if present(fields, "name") && (in.Name == nil || *in.Name == "") {
+			v.add("ensure this value has at least 1 characters", "body", "name")
+		}
+		v.checkOptionalName(in.UID, "body", "uid")
+	})
 	if err != nil {
-		a.writeError(w, r, fmt.Errorf("get application: %w", err))
-		return
+		return err
+	}
+	app, err := a.lookupApp(r)
+	if err != nil {
+		return err
 	}
 	if in.Name != nil {
 		app.Name = *in.Name
@@ -251,25 +216,37 @@ func (a *API) patchApplication(w http.ResponseWriter, r *http.Request) {
 	if present(fields, "metadata") && !isNull(fields["metadata"]) {
 		app.Metadata = nonNilMap(in.Metadata)
 	}
-	app.UpdatedAt = a.now().UTC()
-	if err := a.store.UpdateApplication(r.Context(), app); err != nil {
-		a.writeError(w, r, fmt.Errorf("update application: %w", err))
-		return
-	}
-	writeJSON(w, http.StatusOK, toApplicationOut(app))
+	return a.updateApplication(w, r, app)
 }
 
-func (a *API) deleteApplication(w http.ResponseWriter, r *http.Request) {
-	app, err := a.store.GetApplication(r.Context(), r.PathValue("app_id"))
+// updateApplication stores a changed application and answers with it.
+func (a *API) updateApplication(w http.ResponseWriter, r *http.Request, app *herald.Application) error {
+	app.UpdatedAt = a.now().UTC()
+	if err := a.store.UpdateApplication(r.Context(), app); err != nil {
+		return fmt.Errorf("update application: %w", err)
+	}
+	return writeJSON(w, http.StatusOK, toApplicationOut(app))
+}
+
+func (a *API) deleteApplication(w http.ResponseWriter, r *http.Request) error {
+	app, err := a.lookupApp(r)
 	if err != nil {
-		a.writeError(w, r, fmt.Errorf("get application: %w", err))
-		return
+		return err
 	}
 	if err := a.store.DeleteApplication(r.Context(), app.ID); err != nil {
-		a.writeError(w, r, fmt.Errorf("delete application: %w", err))
-		return
+		return fmt.Errorf("delete application: %w", err)
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// lookupApp resolves the path's app_id (an ID or uid).
+func (a *API) lookupApp(r *http.Request) (*herald.Application, error) {
+	app, err := a.store.GetApplication(r.Context(), r.PathValue("app_id"))
+	if err != nil {
+		return nil, fmt.Errorf("get application: %w", err)
+	}
+	return app, nil
 }
 
 // optString returns nil for "" so optional strings are omitted.

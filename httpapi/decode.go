@@ -240,3 +240,23 @@ const timeFormat = "2006-01-02T15:04:05.000000Z"
 func formatTime(t time.Time) string {
 	return t.UTC().Format(timeFormat)
 }
+
+// decodeValid reads the JSON body into in, then lets check add the body's
+// problems to v (which may already hold the query's). It returns the
+// top-level fields present, and a 422 when v holds any problem.
+func decodeValid(r *http.Request, v *validation, in any, allowEmpty bool, check func(fields map[string]json.RawMessage)) (map[string]json.RawMessage, error) {
+	fields, err := decodeJSON(r, in, allowEmpty)
+	if err != nil {
+		return nil, err
+	}
+	check(fields)
+	return fields, v.err()
+}
+
+// checkPathRef validates a path parameter that a PUT turns into the new
+// resource's uid or name.
+func checkPathRef(ref, param string) error {
+	var v validation
+	v.checkName(ref, "path", param)
+	return v.err()
+}

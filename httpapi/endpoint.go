@@ -3,12 +3,14 @@ package httpapi
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/herald-webhooks/herald"
+	"github.com/herald-webhooks/herald/signature"
 )
 
 // endpointIn is Svix's EndpointIn, EndpointUpdate and EndpointPatch. Both
@@ -120,7 +122,7 @@ func emptyToNil(s []string) []string {
 func (a *API) newEndpoint(appID string, in *endpointIn, secret []byte, uid string) (*herald.Endpoint, error) {
 	if secret == nil {
 		var err error
-		if secret, err = newSecret(); err != nil {
+		if secret, err = signature.NewSecret(); err != nil {
 			return nil, err
 		}
 	}
@@ -141,15 +143,6 @@ func (a *API) newEndpoint(appID string, in *endpointIn, secret []byte, uid strin
 	return ep, nil
 }
 
-// lookupApp resolves the path's app_id (an ID or uid).
-func (a *API) lookupApp(r *http.Request) (*herald.Application, error) {
-	app, err := a.store.GetApplication(r.Context(), r.PathValue("app_id"))
-	if err != nil {
-		return nil, fmt.Errorf("get application: %w", err)
-	}
-	return app, nil
-}
-
 // lookupEndpoint resolves the path's app_id and endpoint_id.
 func (a *API) lookupEndpoint(r *http.Request) (*herald.Endpoint, error) {
 	app, err := a.lookupApp(r)
@@ -163,165 +156,138 @@ func (a *API) lookupEndpoint(r *http.Request) (*herald.Endpoint, error) {
 	return ep, nil
 }
 
-func (a *API) listEndpoints(w http.ResponseWriter, r *http.Request) {
+func (a *API) listEndpoints(w http.ResponseWriter, r *http.Request) error {
 	p, v := parsePage(r.URL.Query(), herald.Ascending)
 	if err := v.err(); err != nil {
-		a.writeError(w, r, err)
-		return
+		return err
 	}
 	app, err := a.lookupApp(r)
 	if err != nil {
-		a.writeError(w, r, err)
-		return
+		return err
 	}
 	eps, err := a.store.ListEndpoints(r.Context(), app.ID, p.options())
 	if err != nil {
-		a.writeError(w, r, fmt.Errorf("list endpoints: %w", err))
-		return
+		return fmt.Errorf("list endpoints: %w", err)
 	}
-	writeJSON(w, http.StatusOK, paginate(p, eps,
+	return writeJSON(w, http.StatusOK, paginate(p, eps,
 		func(ep *herald.Endpoint) string { return ep.ID }, toEndpointOut))
 }
 
-func (a *API) createEndpoint(w http.ResponseWriter, r *http.Request) {
+func (a *API) createEndpoint(w http.ResponseWriter, r *http.Request) error {
 	var in endpointIn
-	if _, err := decodeJSON(r, &in, false); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
 	var v validation
-	in.validate(&v, true)
-	secret := v.checkSecret(in.Secret, "body", "secret")
-	if err := v.err(); err != nil {
-		a.writeError(w, r, err)
-		return
+	var secret []byte
+	_, err := decodeValid(r, &v, &in, false, func(map[string]json.RawMessage) {
+		in.validate(&v, true)
+		secret = v.checkSecret(in.Secret, "body", "secret")
+	})
+	if err != nil {
+		return err
 	}
 	app, err := a.lookupApp(r)
 	if err != nil {
-		a.writeError(w, r, err)
-		return
+		return err
 	}
-	ep, err := a.newEndpoint(app.ID, &in, secret, "")
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	if err := a.store.CreateEndpoint(r.Context(), ep); err != nil {
-		a.writeError(w, r, fmt.Errorf("create endpoint: %w", err))
-		return
-	}
-	writeJSON(w, http.StatusCreated, toEndpointOut(ep))
+	return a.storeNewEndpoint(w, r, app.ID, &in, secret, "")
 }
 
-func (a *API) getEndpoint(w http.ResponseWriter, r *http.Request) {
+// storeNewEndpoint creates an endpoint from a validated EndpointIn and
+// answers 201.
+func (a *API) storeNewEndpoint(w http.ResponseWriter, r *http.Request, appID string, in *endpointIn, secret []byte, uid string) error {
+	ep, err := a.newEndpoint(appID, in, secret, uid)
+	if err != nil {
+		return err
+	}
+	if err := a.store.CreateEndpoint(r.Context(), ep); err != nil {
+		return fmt.Errorf("create endpoint: %w", err)
+	}
+	return writeJSON(w, http.StatusCreated, toEndpointOut(ep))
+}
+
+func (a *API) getEndpoint(w http.ResponseWriter, r *http.Request) error {
 	ep, err := a.lookupEndpoint(r)
 	if err != nil {
-		a.writeError(w, r, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, toEndpointOut(ep))
+	return writeJSON(w, http.StatusOK, toEndpointOut(ep))
 }
 
 // putEndpoint replaces an endpoint's fields (not its secret or headers), or
 // creates it (201) with the path's endpoint_id as its uid.
-func (a *API) putEndpoint(w http.ResponseWriter, r *http.Request) {
+func (a *API) putEndpoint(w http.ResponseWriter, r *http.Request) error {
 	var in endpointIn
-	if _, err := decodeJSON(r, &in, false); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	in.Headers, in.Secret = nil, nil // not part of EndpointUpdate
 	var v validation
-	in.validate(&v, true)
-	if err := v.err(); err != nil {
-		a.writeError(w, r, err)
-		return
+	_, err := decodeValid(r, &v, &in, false, func(map[string]json.RawMessage) {
+		in.Headers, in.Secret = nil, nil // not part of EndpointUpdate
+		in.validate(&v, true)
+	})
+	if err != nil {
+		return err
 	}
 	app, err := a.lookupApp(r)
 	if err != nil {
-		a.writeError(w, r, err)
-		return
+		return err
 	}
 	ref := r.PathValue("endpoint_id")
 	ep, err := a.store.GetEndpoint(r.Context(), app.ID, ref)
 	switch {
 	case herald.ErrorCode(err) == herald.ENOTFOUND:
-		a.createEndpointAt(w, r, app.ID, ref, &in)
-		return
+		return a.createEndpointAt(w, r, app.ID, ref, &in)
 	case err != nil:
-		a.writeError(w, r, fmt.Errorf("get endpoint: %w", err))
-		return
+		return fmt.Errorf("get endpoint: %w", err)
 	}
 	in.applyReplace(ep)
-	ep.UpdatedAt = a.now().UTC()
-	if err := a.store.UpdateEndpoint(r.Context(), ep); err != nil {
-		a.writeError(w, r, fmt.Errorf("update endpoint: %w", err))
-		return
-	}
-	writeJSON(w, http.StatusOK, toEndpointOut(ep))
+	return a.updateEndpoint(w, r, ep)
 }
 
-// createEndpointAt is PUT's create branch: the path's ref becomes the uid.
-func (a *API) createEndpointAt(w http.ResponseWriter, r *http.Request, appID, ref string, in *endpointIn) {
+// createEndpointAt is PUT's create branch: the path's ref becomes the uid
+// unless the body has one.
+func (a *API) createEndpointAt(w http.ResponseWriter, r *http.Request, appID, ref string, in *endpointIn) error {
 	uid := ref
 	if in.UID != nil {
 		uid = *in.UID
-	} else {
-		var pv validation
-		pv.checkName(ref, "path", "endpoint_id")
-		if err := pv.err(); err != nil {
-			a.writeError(w, r, err)
-			return
-		}
+	} else if err := checkPathRef(ref, "endpoint_id"); err != nil {
+		return err
 	}
-	ep, err := a.newEndpoint(appID, in, nil, uid)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	if err := a.store.CreateEndpoint(r.Context(), ep); err != nil {
-		a.writeError(w, r, fmt.Errorf("create endpoint: %w", err))
-		return
-	}
-	writeJSON(w, http.StatusCreated, toEndpointOut(ep))
+	return a.storeNewEndpoint(w, r, appID, in, nil, uid)
 }
 
 // patchEndpoint changes only the fields present; null clears uid, filter
 // types, channels and the rate. A given secret replaces the current one at
 // once (use rotate for a grace period).
-func (a *API) patchEndpoint(w http.ResponseWriter, r *http.Request) {
+func (a *API) patchEndpoint(w http.ResponseWriter, r *http.Request) error {
 	var in endpointIn
-	fields, err := decodeJSON(r, &in, false)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	in.Headers = nil // not part of EndpointPatch
 	var v validation
-	if present(fields, "url") && in.URL == nil {
-		v.add("value is not a valid URL", "body", "url")
-	}
-	in.validate(&v, false)
-	secret := v.checkSecret(in.Secret, "body", "secret")
-	if err := v.err(); err != nil {
-		a.writeError(w, r, err)
-		return
+	var secret []byte
+	fields, err := decodeValid(r, &v, &in, false, func(fields map[string]json.RawMessage) {
+		in.Headers = nil // not part of EndpointPatch
+		if present(fields, "url") && in.URL == nil {
+			v.add("value is not a valid URL", "body", "url")
+		}
+		in.validate(&v, false)
+		secret = v.checkSecret(in.Secret, "body", "secret")
+	})
+	if err != nil {
+		return err
 	}
 	ep, err := a.lookupEndpoint(r)
 	if err != nil {
-		a.writeError(w, r, err)
-		return
+		return err
 	}
 	in.applyPatch(ep, fields)
 	if secret != nil {
 		ep.Secrets = []herald.SigningSecret{{Key: secret}}
 	}
+	return a.updateEndpoint(w, r, ep)
+}
+
+// updateEndpoint stores a changed endpoint and answers with it.
+func (a *API) updateEndpoint(w http.ResponseWriter, r *http.Request, ep *herald.Endpoint) error {
 	ep.UpdatedAt = a.now().UTC()
 	if err := a.store.UpdateEndpoint(r.Context(), ep); err != nil {
-		a.writeError(w, r, fmt.Errorf("update endpoint: %w", err))
-		return
+		return fmt.Errorf("update endpoint: %w", err)
 	}
-	writeJSON(w, http.StatusOK, toEndpointOut(ep))
+	return writeJSON(w, http.StatusOK, toEndpointOut(ep))
 }
 
 // applyPatch sets the fields present in a PATCH body.
@@ -357,34 +323,31 @@ func (in *endpointIn) applyPatch(ep *herald.Endpoint, fields map[string]json.Raw
 	}
 }
 
-func (a *API) deleteEndpoint(w http.ResponseWriter, r *http.Request) {
+func (a *API) deleteEndpoint(w http.ResponseWriter, r *http.Request) error {
 	ep, err := a.lookupEndpoint(r)
 	if err != nil {
-		a.writeError(w, r, err)
-		return
+		return err
 	}
 	if err := a.store.DeleteEndpoint(r.Context(), ep.AppID, ep.ID); err != nil {
-		a.writeError(w, r, fmt.Errorf("delete endpoint: %w", err))
-		return
+		return fmt.Errorf("delete endpoint: %w", err)
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 type endpointSecretOut struct {
 	Key string `json:"key"`
 }
 
-func (a *API) getEndpointSecret(w http.ResponseWriter, r *http.Request) {
+func (a *API) getEndpointSecret(w http.ResponseWriter, r *http.Request) error {
 	ep, err := a.lookupEndpoint(r)
 	if err != nil {
-		a.writeError(w, r, err)
-		return
+		return err
 	}
 	if len(ep.Secrets) == 0 {
-		a.writeError(w, r, fmt.Errorf("endpoint %s has no secret", ep.ID))
-		return
+		return fmt.Errorf("endpoint %s has no secret", ep.ID)
 	}
-	writeJSON(w, http.StatusOK, endpointSecretOut{Key: formatSecret(ep.Secrets[0].Key)})
+	return writeJSON(w, http.StatusOK, endpointSecretOut{Key: signature.FormatSecret(ep.Secrets[0].Key)})
 }
 
 // Secret rotation grace period bounds, in seconds.
@@ -400,43 +363,39 @@ type secretRotateIn struct {
 
 // rotateEndpointSecret makes the given (or a new) key current; the old one
 // keeps signing for the grace period.
-func (a *API) rotateEndpointSecret(w http.ResponseWriter, r *http.Request) {
+func (a *API) rotateEndpointSecret(w http.ResponseWriter, r *http.Request) error {
 	var in secretRotateIn
-	if _, err := decodeJSON(r, &in, true); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
 	var v validation
-	next := v.checkSecret(in.Key, "body", "key")
+	var next []byte
 	grace := int64(defaultGraceSeconds)
-	if in.GracePeriodSeconds != nil {
-		grace = *in.GracePeriodSeconds
-		if grace < 0 || grace > maxGraceSeconds {
-			v.add("ensure this value is between 0 and 604800", "body", "gracePeriodSeconds")
+	_, err := decodeValid(r, &v, &in, true, func(map[string]json.RawMessage) {
+		next = v.checkSecret(in.Key, "body", "key")
+		if in.GracePeriodSeconds != nil {
+			grace = *in.GracePeriodSeconds
+			if grace < 0 || grace > maxGraceSeconds {
+				v.add("ensure this value is between 0 and 604800", "body", "gracePeriodSeconds")
+			}
 		}
-	}
-	if err := v.err(); err != nil {
-		a.writeError(w, r, err)
-		return
+	})
+	if err != nil {
+		return err
 	}
 	ep, err := a.lookupEndpoint(r)
 	if err != nil {
-		a.writeError(w, r, err)
-		return
+		return err
 	}
 	if next == nil {
-		if next, err = newSecret(); err != nil {
-			a.writeError(w, r, err)
-			return
+		if next, err = signature.NewSecret(); err != nil {
+			return err
 		}
 	}
 	now := a.now().UTC()
 	graceUntil := now.Add(time.Duration(grace) * time.Second)
 	if err := a.store.RotateEndpointSecret(r.Context(), ep.AppID, ep.ID, next, graceUntil, now); err != nil {
-		a.writeError(w, r, fmt.Errorf("rotate endpoint secret: %w", err))
-		return
+		return fmt.Errorf("rotate endpoint secret: %w", err)
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 type endpointHeadersOut struct {
@@ -451,11 +410,10 @@ type endpointHeadersIn struct {
 
 // getEndpointHeaders shows the custom headers, withholding the values of
 // sensitive ones and listing their names instead.
-func (a *API) getEndpointHeaders(w http.ResponseWriter, r *http.Request) {
+func (a *API) getEndpointHeaders(w http.ResponseWriter, r *http.Request) error {
 	ep, err := a.lookupEndpoint(r)
 	if err != nil {
-		a.writeError(w, r, err)
-		return
+		return err
 	}
 	out := endpointHeadersOut{Headers: map[string]string{}, Sensitive: []string{}}
 	for name, value := range ep.Headers {
@@ -466,46 +424,39 @@ func (a *API) getEndpointHeaders(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	slices.Sort(out.Sensitive)
-	writeJSON(w, http.StatusOK, out)
+	return writeJSON(w, http.StatusOK, out)
 }
 
 // putEndpointHeaders replaces every custom header.
-func (a *API) putEndpointHeaders(w http.ResponseWriter, r *http.Request) {
-	a.changeEndpointHeaders(w, r, false)
+func (a *API) putEndpointHeaders(w http.ResponseWriter, r *http.Request) error {
+	return a.changeEndpointHeaders(w, r, false)
 }
 
 // patchEndpointHeaders merges headers: a null value (or a name in
 // deleteHeaders) removes a header, names match case-insensitively.
-func (a *API) patchEndpointHeaders(w http.ResponseWriter, r *http.Request) {
-	a.changeEndpointHeaders(w, r, true)
+func (a *API) patchEndpointHeaders(w http.ResponseWriter, r *http.Request) error {
+	return a.changeEndpointHeaders(w, r, true)
 }
 
-func (a *API) changeEndpointHeaders(w http.ResponseWriter, r *http.Request, merge bool) {
+func (a *API) changeEndpointHeaders(w http.ResponseWriter, r *http.Request, merge bool) error {
 	var in endpointHeadersIn
-	fields, err := decodeJSON(r, &in, false)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
 	var v validation
-	if !present(fields, "headers") || isNull(fields["headers"]) {
-		v.add("field required", "body", "headers")
-	}
-	v.checkHeaders(in.Headers, merge, "body", "headers")
-	if err := v.err(); err != nil {
-		a.writeError(w, r, err)
-		return
+	_, err := decodeValid(r, &v, &in, false, func(fields map[string]json.RawMessage) {
+		if !present(fields, "headers") || isNull(fields["headers"]) {
+			v.add("field required", "body", "headers")
+		}
+		v.checkHeaders(in.Headers, merge, "body", "headers")
+	})
+	if err != nil {
+		return err
 	}
 	ep, err := a.lookupEndpoint(r)
 	if err != nil {
-		a.writeError(w, r, err)
-		return
+		return err
 	}
 	headers := map[string]string{}
 	if merge {
-		for name, value := range ep.Headers {
-			headers[name] = value
-		}
+		maps.Copy(headers, ep.Headers)
 	}
 	for _, name := range in.DeleteHeaders {
 		deleteHeader(headers, name)
@@ -519,10 +470,10 @@ func (a *API) changeEndpointHeaders(w http.ResponseWriter, r *http.Request, merg
 	ep.Headers = headers
 	ep.UpdatedAt = a.now().UTC()
 	if err := a.store.UpdateEndpoint(r.Context(), ep); err != nil {
-		a.writeError(w, r, fmt.Errorf("update endpoint headers: %w", err))
-		return
+		return fmt.Errorf("update endpoint headers: %w", err)
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // deleteHeader removes name from headers, ignoring case.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 
@@ -33,16 +34,22 @@ var statusByCode = map[string]int{
 // retryAfterSeconds is the Retry-After sent with 503 and 429 answers.
 const retryAfterSeconds = "5"
 
-// writeJSON writes v as a JSON body with the given status.
-func writeJSON(w http.ResponseWriter, status int, v any) {
+// writeJSON writes v as a JSON body with the given status. Only values built
+// by this package are encoded, so a failure is a bug; it is returned before
+// anything is written, for the caller to answer with a 500.
+func writeJSON(w http.ResponseWriter, status int, v any) error {
 	body, err := json.Marshal(v)
 	if err != nil {
-		// Only values built by this package are encoded; a failure here is a
-		// bug, answered as a plain 500 without details.
-		http.Error(w, `{"code":"internal","detail":"Internal error."}`, http.StatusInternalServerError)
-		return
+		return fmt.Errorf("encode response: %w", err)
 	}
 	writeRaw(w, status, body)
+	return nil
+}
+
+// writeErrorBody writes Svix's {"code", "detail"} error shape; two strings
+// always encode, so there is no error to return.
+func writeErrorBody(w http.ResponseWriter, status int, code, detail string) {
+	_ = writeJSON(w, status, errorBody{Code: code, Detail: detail})
 }
 
 // writeRaw writes an already encoded JSON body with the given status.
@@ -56,13 +63,13 @@ func writeRaw(w http.ResponseWriter, status int, body []byte) {
 // logged with their real text and answered with a generic detail.
 func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if verrs, ok := asValidation(err); ok {
-		writeJSON(w, http.StatusUnprocessableEntity, validationBody{Detail: verrs})
+		_ = writeJSON(w, http.StatusUnprocessableEntity, validationBody{Detail: verrs}) // strings only
 		return
 	}
 	var media *unsupportedMediaType
 	if errors.As(err, &media) {
-		writeJSON(w, http.StatusUnsupportedMediaType, errorBody{Code: "unsupported_media_type",
-			Detail: "Request body must be JSON (Content-Type: application/json)."})
+		writeErrorBody(w, http.StatusUnsupportedMediaType, "unsupported_media_type",
+			"Request body must be JSON (Content-Type: application/json).")
 		return
 	}
 	code := herald.ErrorCode(err)
@@ -70,7 +77,7 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if !known {
 		a.log(r.Context()).LogAttrs(r.Context(), slog.LevelError, "request failed",
 			slog.String("error", err.Error()))
-		writeJSON(w, http.StatusInternalServerError, errorBody{Code: herald.EINTERNAL, Detail: "Internal error."})
+		writeErrorBody(w, http.StatusInternalServerError, herald.EINTERNAL, "Internal error.")
 		return
 	}
 	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
@@ -80,7 +87,7 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		a.log(r.Context()).LogAttrs(r.Context(), slog.LevelWarn, "store unavailable",
 			slog.String("error", err.Error()))
 	}
-	writeJSON(w, status, errorBody{Code: code, Detail: herald.ErrorMessage(err)})
+	writeErrorBody(w, status, code, herald.ErrorMessage(err))
 }
 
 // log returns the request's logger (with its request_id) or the API's.

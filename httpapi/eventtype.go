@@ -74,129 +74,110 @@ func (in *eventTypeIn) apply(et *herald.EventType) {
 	et.Schemas = rawOrNil(in.Schemas)
 }
 
-func (a *API) listEventTypes(w http.ResponseWriter, r *http.Request) {
+func (a *API) listEventTypes(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	p, v := parsePage(q, herald.Ascending)
 	includeArchived := parseBool(q, "include_archived", false, v)
 	withContent := parseBool(q, "with_content", true, v)
 	if err := v.err(); err != nil {
-		a.writeError(w, r, err)
-		return
+		return err
 	}
 	types, err := a.store.ListEventTypes(r.Context(), herald.EventTypeListOptions{
 		ListOptions: p.options(), IncludeArchived: includeArchived,
 	})
 	if err != nil {
-		a.writeError(w, r, fmt.Errorf("list event types: %w", err))
-		return
+		return fmt.Errorf("list event types: %w", err)
 	}
-	writeJSON(w, http.StatusOK, paginate(p, types,
+	return writeJSON(w, http.StatusOK, paginate(p, types,
 		func(et *herald.EventType) string { return et.Name },
 		func(et *herald.EventType) eventTypeOut { return toEventTypeOut(et, withContent) }))
 }
 
 // createEventType is POST /api/v1/event-type; a taken name is a 409.
-func (a *API) createEventType(w http.ResponseWriter, r *http.Request) {
+func (a *API) createEventType(w http.ResponseWriter, r *http.Request) error {
 	var in eventTypeIn
-	if _, err := decodeJSON(r, &in, false); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
 	var v validation
-	if in.Name == nil {
-		v.add("field required", "body", "name")
-	} else {
-		v.checkName(*in.Name, "body", "name")
+	_, err := decodeValid(r, &v, &in, false, func(map[string]json.RawMessage) {
+		if in.Name == nil {
+			v.add("field required", "body", "name")
+		} else {
+			v.checkName(*in.Name, "body", "name")
+		}
+		in.validate(&v)
+	})
+	if err != nil {
+		return err
 	}
-	in.validate(&v)
-	if err := v.err(); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	now := a.now().UTC()
-	et := &herald.EventType{Name: *in.Name, CreatedAt: now, UpdatedAt: now}
-	in.apply(et)
-	if err := a.store.CreateEventType(r.Context(), et); err != nil {
-		a.writeError(w, r, fmt.Errorf("create event type: %w", err))
-		return
-	}
-	writeJSON(w, http.StatusCreated, toEventTypeOut(et, true))
+	return a.createEventTypeNamed(w, r, *in.Name, &in)
 }
 
-func (a *API) getEventType(w http.ResponseWriter, r *http.Request) {
+// createEventTypeNamed stores a new event type and answers 201.
+func (a *API) createEventTypeNamed(w http.ResponseWriter, r *http.Request, name string, in *eventTypeIn) error {
+	now := a.now().UTC()
+	et := &herald.EventType{Name: name, CreatedAt: now, UpdatedAt: now}
+	in.apply(et)
+	if err := a.store.CreateEventType(r.Context(), et); err != nil {
+		return fmt.Errorf("create event type: %w", err)
+	}
+	return writeJSON(w, http.StatusCreated, toEventTypeOut(et, true))
+}
+
+// lookupEventType resolves the path's event_type_name.
+func (a *API) lookupEventType(r *http.Request) (*herald.EventType, error) {
 	et, err := a.store.GetEventType(r.Context(), r.PathValue("event_type_name"))
 	if err != nil {
-		a.writeError(w, r, fmt.Errorf("get event type: %w", err))
-		return
+		return nil, fmt.Errorf("get event type: %w", err)
 	}
-	writeJSON(w, http.StatusOK, toEventTypeOut(et, true))
+	return et, nil
+}
+
+func (a *API) getEventType(w http.ResponseWriter, r *http.Request) error {
+	et, err := a.lookupEventType(r)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, toEventTypeOut(et, true))
+}
+
+// decodeEventType reads and validates the body of a PUT or PATCH.
+func decodeEventType(r *http.Request, in *eventTypeIn) (map[string]json.RawMessage, error) {
+	var v validation
+	return decodeValid(r, &v, in, false, func(map[string]json.RawMessage) { in.validate(&v) })
 }
 
 // putEventType replaces an event type, or creates it (201) when the name
 // is new.
-func (a *API) putEventType(w http.ResponseWriter, r *http.Request) {
+func (a *API) putEventType(w http.ResponseWriter, r *http.Request) error {
 	var in eventTypeIn
-	if _, err := decodeJSON(r, &in, false); err != nil {
-		a.writeError(w, r, err)
-		return
+	if _, err := decodeEventType(r, &in); err != nil {
+		return err
 	}
 	name := r.PathValue("event_type_name")
-	var v validation
-	in.validate(&v)
-	if err := v.err(); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	now := a.now().UTC()
 	et, err := a.store.GetEventType(r.Context(), name)
 	switch {
 	case herald.ErrorCode(err) == herald.ENOTFOUND:
-		var pv validation
-		pv.checkName(name, "path", "event_type_name")
-		if err := pv.err(); err != nil {
-			a.writeError(w, r, err)
-			return
+		if err := checkPathRef(name, "event_type_name"); err != nil {
+			return err
 		}
-		et = &herald.EventType{Name: name, CreatedAt: now, UpdatedAt: now}
-		in.apply(et)
-		if err := a.store.CreateEventType(r.Context(), et); err != nil {
-			a.writeError(w, r, fmt.Errorf("create event type: %w", err))
-			return
-		}
-		writeJSON(w, http.StatusCreated, toEventTypeOut(et, true))
-		return
+		return a.createEventTypeNamed(w, r, name, &in)
 	case err != nil:
-		a.writeError(w, r, fmt.Errorf("get event type: %w", err))
-		return
+		return fmt.Errorf("get event type: %w", err)
 	}
 	in.apply(et)
-	et.UpdatedAt = now
-	if err := a.store.UpdateEventType(r.Context(), et); err != nil {
-		a.writeError(w, r, fmt.Errorf("update event type: %w", err))
-		return
-	}
-	writeJSON(w, http.StatusOK, toEventTypeOut(et, true))
+	return a.updateEventType(w, r, et)
 }
 
 // patchEventType changes only the fields present; null clears featureFlag
 // and schemas.
-func (a *API) patchEventType(w http.ResponseWriter, r *http.Request) {
+func (a *API) patchEventType(w http.ResponseWriter, r *http.Request) error {
 	var in eventTypeIn
-	fields, err := decodeJSON(r, &in, false)
+	fields, err := decodeEventType(r, &in)
 	if err != nil {
-		a.writeError(w, r, err)
-		return
+		return err
 	}
-	var v validation
-	in.validate(&v)
-	if err := v.err(); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	et, err := a.store.GetEventType(r.Context(), r.PathValue("event_type_name"))
+	et, err := a.lookupEventType(r)
 	if err != nil {
-		a.writeError(w, r, fmt.Errorf("get event type: %w", err))
-		return
+		return err
 	}
 	if in.Description != nil {
 		et.Description = *in.Description
@@ -213,27 +194,29 @@ func (a *API) patchEventType(w http.ResponseWriter, r *http.Request) {
 	if present(fields, "schemas") {
 		et.Schemas = rawOrNil(in.Schemas)
 	}
+	return a.updateEventType(w, r, et)
+}
+
+// updateEventType stores a changed event type and answers with it.
+func (a *API) updateEventType(w http.ResponseWriter, r *http.Request, et *herald.EventType) error {
 	et.UpdatedAt = a.now().UTC()
 	if err := a.store.UpdateEventType(r.Context(), et); err != nil {
-		a.writeError(w, r, fmt.Errorf("update event type: %w", err))
-		return
+		return fmt.Errorf("update event type: %w", err)
 	}
-	writeJSON(w, http.StatusOK, toEventTypeOut(et, true))
+	return writeJSON(w, http.StatusOK, toEventTypeOut(et, true))
 }
 
 // deleteEventType archives the event type, or deletes it with
 // ?expunge=true.
-func (a *API) deleteEventType(w http.ResponseWriter, r *http.Request) {
+func (a *API) deleteEventType(w http.ResponseWriter, r *http.Request) error {
 	var v validation
 	expunge := parseBool(r.URL.Query(), "expunge", false, &v)
 	if err := v.err(); err != nil {
-		a.writeError(w, r, err)
-		return
+		return err
 	}
-	et, err := a.store.GetEventType(r.Context(), r.PathValue("event_type_name"))
+	et, err := a.lookupEventType(r)
 	if err != nil {
-		a.writeError(w, r, fmt.Errorf("get event type: %w", err))
-		return
+		return err
 	}
 	if expunge {
 		err = a.store.DeleteEventType(r.Context(), et.Name)
@@ -243,8 +226,8 @@ func (a *API) deleteEventType(w http.ResponseWriter, r *http.Request) {
 		err = a.store.UpdateEventType(r.Context(), et)
 	}
 	if err != nil {
-		a.writeError(w, r, fmt.Errorf("delete event type: %w", err))
-		return
+		return fmt.Errorf("delete event type: %w", err)
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }

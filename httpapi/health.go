@@ -8,23 +8,25 @@ import (
 )
 
 // health is Svix's GET /api/v1/health and /health/ping: 204, no body.
-func (a *API) health(w http.ResponseWriter, r *http.Request) {
+func (a *API) health(w http.ResponseWriter, r *http.Request) error {
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // healthz is the liveness probe: the process serves HTTP.
-func (a *API) healthz(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": a.version})
+func (a *API) healthz(w http.ResponseWriter, r *http.Request) error {
+	return writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": a.version})
 }
 
-// readyz is the readiness probe: 200 while the store answers, 503 otherwise.
-func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
+// readyz is the readiness probe: 200 while the store answers, 503 otherwise
+// (whatever the store's error, which is logged, not shown).
+func (a *API) readyz(w http.ResponseWriter, r *http.Request) error {
 	if err := a.store.Ping(r.Context()); err != nil {
 		a.log(r.Context()).LogAttrs(r.Context(), slog.LevelWarn, "readiness check failed",
 			slog.String("error", err.Error()))
 		w.Header().Set("Retry-After", retryAfterSeconds)
-		writeJSON(w, http.StatusServiceUnavailable, errorBody{Code: herald.EUNAVAILABLE, Detail: "The database is not reachable."})
-		return
+		writeErrorBody(w, http.StatusServiceUnavailable, herald.EUNAVAILABLE, "The database is not reachable.")
+		return nil
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
+	"time"
 
 	"github.com/herald-webhooks/herald"
 )
@@ -61,11 +63,7 @@ func (m messageOut) encode() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode message: %w", err)
 	}
-	buf := make([]byte, 0, len(rest)+len(m.Payload)+16)
-	buf = append(buf, `{"payload":`...)
-	buf = append(buf, m.Payload...)
-	buf = append(buf, ',')
-	return append(buf, rest[1:]...), nil
+	return spliceField(rest, "payload", m.Payload), nil
 }
 
 // UnmarshalJSON reads a MessageOut, payload included (tests read answers).
@@ -83,41 +81,60 @@ func (m *messageOut) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// writeMessage answers with one MessageOut.
-func (a *API) writeMessage(w http.ResponseWriter, r *http.Request, status int, m messageOut) {
-	body, err := m.encode()
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeRaw(w, status, body)
+// encoder is an answer whose JSON is assembled by hand, so that payloads
+// are written byte for byte: encoding/json would compact them.
+type encoder interface {
+	encode() ([]byte, error)
 }
 
-// writeMessageList answers with a list of MessageOut, payloads verbatim.
-func (a *API) writeMessageList(w http.ResponseWriter, r *http.Request, resp listResponse[messageOut]) {
-	env, err := json.Marshal(listResponse[struct{}]{Iterator: resp.Iterator, PrevIterator: resp.PrevIterator, Done: resp.Done})
-	if err != nil {
-		a.writeError(w, r, fmt.Errorf("encode message list: %w", err))
-		return
+// spliceField returns the JSON object obj with "name": raw as its first
+// member; raw is copied verbatim.
+func spliceField(obj []byte, name string, raw []byte) []byte {
+	key, _ := json.Marshal(name) // a string always encodes
+	buf := make([]byte, 0, len(obj)+len(key)+len(raw)+2)
+	buf = append(buf, '{')
+	buf = append(buf, key...)
+	buf = append(buf, ':')
+	buf = append(buf, raw...)
+	if rest := bytes.TrimSpace(obj[1:]); len(rest) > 0 && rest[0] != '}' {
+		buf = append(buf, ',')
 	}
+	return append(buf, obj[1:]...)
+}
+
+// writeEncoded answers with one hand-assembled item.
+func writeEncoded(w http.ResponseWriter, status int, item encoder) error {
+	body, err := item.encode()
+	if err != nil {
+		return err
+	}
+	writeRaw(w, status, body)
+	return nil
+}
+
+// writeEncodedList answers with a list of hand-assembled items.
+func writeEncodedList[T encoder](w http.ResponseWriter, resp listResponse[T]) error {
 	var buf bytes.Buffer
-	buf.WriteString(`{"data":[`)
-	for i, m := range resp.Data {
-		item, err := m.encode()
+	buf.WriteString("[")
+	for i, item := range resp.Data {
+		b, err := item.encode()
 		if err != nil {
-			a.writeError(w, r, err)
-			return
+			return err
 		}
 		if i > 0 {
 			buf.WriteByte(',')
 		}
-		buf.Write(item)
+		buf.Write(b)
 	}
-	buf.WriteString(`],`)
-	// env starts with {"data":null, or {"data":[], — skip its data field.
+	buf.WriteString("]")
+	env, err := json.Marshal(listResponse[struct{}]{Iterator: resp.Iterator, PrevIterator: resp.PrevIterator, Done: resp.Done})
+	if err != nil {
+		return fmt.Errorf("encode list: %w", err)
+	}
+	// env starts with {"data":null, — put the items in its place.
 	_, tail, _ := bytes.Cut(env, []byte(","))
-	buf.Write(tail)
-	writeRaw(w, http.StatusOK, buf.Bytes())
+	writeRaw(w, http.StatusOK, spliceField(append([]byte("{"), tail...), "data", buf.Bytes()))
+	return nil
 }
 
 // validate checks a MessageIn; nothing is stored when it fails.
@@ -154,47 +171,48 @@ func (in *messageIn) validate(v *validation) {
 // through the group committer, so 202 means it is durable. When the app does
 // not exist and the body has an application, that application is created
 // with the path's app_id as its uid.
-func (a *API) createMessage(w http.ResponseWriter, r *http.Request) {
+func (a *API) createMessage(w http.ResponseWriter, r *http.Request) error {
 	var v validation
 	withContent := parseBool(r.URL.Query(), "with_content", true, &v)
 	var in messageIn
-	if _, err := decodeJSON(r, &in, false); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	in.validate(&v)
-	if err := v.err(); err != nil {
-		a.writeError(w, r, err)
-		return
+	if _, err := decodeValid(r, &v, &in, false, func(map[string]json.RawMessage) { in.validate(&v) }); err != nil {
+		return err
 	}
 	app, err := a.messageApp(r, in.Application)
 	if err != nil {
-		a.writeError(w, r, err)
-		return
+		return err
 	}
-	now := a.now().UTC()
-	m := &herald.Message{
-		ID:        herald.NewIDAt(herald.PrefixMessage, now),
+	m, err := a.commitMessage(r, &herald.Message{
 		AppID:     app.ID,
 		EventID:   derefString(in.EventID),
 		EventType: *in.EventType,
 		Payload:   []byte(in.Payload),
 		Channels:  emptyToNil(in.Channels),
 		Tags:      emptyToNil(in.Tags),
-		CreatedAt: now,
+	})
+	if err != nil {
+		return err
 	}
+	return writeEncoded(w, http.StatusAccepted, toMessageOut(m, withContent))
+}
+
+// commitMessage gives m an ID and creation time and commits it, with its
+// deliveries, through the group committer. It returns the stored message.
+func (a *API) commitMessage(r *http.Request, m *herald.Message) (*herald.Message, error) {
+	now := a.now().UTC()
+	m.ID = herald.NewIDAt(herald.PrefixMessage, now)
+	m.CreatedAt = now
 	res, err := a.messages.CreateMessage(r.Context(), m)
 	if err == nil {
 		err = res.Err
 	}
 	if err != nil {
-		a.writeError(w, r, fmt.Errorf("create message: %w", err))
-		return
+		return nil, fmt.Errorf("create message: %w", err)
 	}
 	if res.Message != nil {
-		m = res.Message
+		return res.Message, nil
 	}
-	a.writeMessage(w, r, http.StatusAccepted, toMessageOut(m, withContent))
+	return m, nil
 }
 
 // messageApp resolves the path's application, creating it from the body's
@@ -208,9 +226,7 @@ func (a *API) messageApp(r *http.Request, in *applicationIn) (*herald.Applicatio
 		}
 		return app, nil
 	}
-	var v validation
-	v.checkName(ref, "path", "app_id")
-	if err := v.err(); err != nil {
+	if err := checkPathRef(ref, "app_id"); err != nil {
 		return nil, err
 	}
 	app = a.newApplication(in, ref)
@@ -227,39 +243,52 @@ func (a *API) messageApp(r *http.Request, in *applicationIn) (*herald.Applicatio
 	return app, nil
 }
 
-func (a *API) listMessages(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	p, v := parsePage(q, herald.Descending)
-	opts := herald.MessageListOptions{
+// messageFilter is the query's message filters: event_types, channel,
+// before and after, shared by the lists of messages, endpoint messages and
+// attempts.
+type messageFilter struct {
+	EventTypes    []string
+	Channel       string
+	Before, After time.Time
+}
+
+// parseMessageFilter reads the message filters, adding problems to v.
+func parseMessageFilter(q url.Values, v *validation) messageFilter {
+	f := messageFilter{
 		EventTypes: splitList(q["event_types"]),
 		Channel:    q.Get("channel"),
 		Before:     parseTime(q, "before", v),
 		After:      parseTime(q, "after", v),
 	}
-	withContent := parseBool(q, "with_content", true, v)
-	v.checkNames(opts.EventTypes, "query", "event_types")
-	if opts.Channel != "" {
-		v.checkChannels([]string{opts.Channel}, "query", "channel")
+	v.checkNames(f.EventTypes, "query", "event_types")
+	if f.Channel != "" {
+		v.checkChannels([]string{f.Channel}, "query", "channel")
 	}
 	if q.Has("tag") {
 		v.add("filtering messages by tag is not supported yet", "query", "tag")
 	}
+	return f
+}
+
+func (a *API) listMessages(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	p, v := parsePage(q, herald.Descending)
+	f := parseMessageFilter(q, v)
+	withContent := parseBool(q, "with_content", true, v)
 	if err := v.err(); err != nil {
-		a.writeError(w, r, err)
-		return
+		return err
 	}
 	app, err := a.lookupApp(r)
 	if err != nil {
-		a.writeError(w, r, err)
-		return
+		return err
 	}
-	opts.ListOptions = p.options()
-	msgs, err := a.store.ListMessages(r.Context(), app.ID, opts)
+	msgs, err := a.store.ListMessages(r.Context(), app.ID, herald.MessageListOptions{
+		ListOptions: p.options(), EventTypes: f.EventTypes, Channel: f.Channel, Before: f.Before, After: f.After,
+	})
 	if err != nil {
-		a.writeError(w, r, fmt.Errorf("list messages: %w", err))
-		return
+		return fmt.Errorf("list messages: %w", err)
 	}
-	a.writeMessageList(w, r, paginate(p, msgs,
+	return writeEncodedList(w, paginate(p, msgs,
 		func(m *herald.Message) string { return m.ID },
 		func(m *herald.Message) messageOut { return toMessageOut(m, withContent) }))
 }
@@ -290,31 +319,28 @@ func (a *API) lookupMessage(r *http.Request) (*herald.Message, error) {
 	return m, nil
 }
 
-func (a *API) getMessage(w http.ResponseWriter, r *http.Request) {
+func (a *API) getMessage(w http.ResponseWriter, r *http.Request) error {
 	var v validation
 	withContent := parseBool(r.URL.Query(), "with_content", true, &v)
 	if err := v.err(); err != nil {
-		a.writeError(w, r, err)
-		return
+		return err
 	}
 	m, err := a.lookupMessage(r)
 	if err != nil {
-		a.writeError(w, r, err)
-		return
+		return err
 	}
-	a.writeMessage(w, r, http.StatusOK, toMessageOut(m, withContent))
+	return writeEncoded(w, http.StatusOK, toMessageOut(m, withContent))
 }
 
 // expungeMessageContent deletes a message's payload, keeping the message.
-func (a *API) expungeMessageContent(w http.ResponseWriter, r *http.Request) {
+func (a *API) expungeMessageContent(w http.ResponseWriter, r *http.Request) error {
 	m, err := a.lookupMessage(r)
 	if err != nil {
-		a.writeError(w, r, err)
-		return
+		return err
 	}
 	if err := a.store.ExpungeMessageContent(r.Context(), m.AppID, m.ID); err != nil {
-		a.writeError(w, r, fmt.Errorf("expunge message content: %w", err))
-		return
+		return fmt.Errorf("expunge message content: %w", err)
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }

@@ -118,7 +118,7 @@ func (a *API) withRecover(next http.Handler) http.Handler {
 			a.log(r.Context()).LogAttrs(r.Context(), slog.LevelError, "handler panicked",
 				slog.String("panic", fmt.Sprint(v)))
 			if !sw.written {
-				writeJSON(sw, http.StatusInternalServerError, errorBody{Code: herald.EINTERNAL, Detail: "Internal error."})
+				writeErrorBody(sw, http.StatusInternalServerError, herald.EINTERNAL, "Internal error.")
 			}
 		}()
 		next.ServeHTTP(sw, r)
@@ -245,11 +245,9 @@ func (a *API) beginIdempotent(ctx context.Context, rec *herald.IdempotencyRecord
 func (a *API) replayIdempotent(w http.ResponseWriter, r *http.Request, rec, existing *herald.IdempotencyRecord) {
 	switch {
 	case subtle.ConstantTimeCompare(existing.RequestHash, rec.RequestHash) != 1:
-		writeJSON(w, http.StatusConflict, errorBody{Code: herald.ECONFLICT,
-			Detail: "idempotency key already used with a different request"})
+		writeErrorBody(w, http.StatusConflict, herald.ECONFLICT, "idempotency key already used with a different request")
 	case !existing.Completed:
-		writeJSON(w, http.StatusConflict, errorBody{Code: herald.ECONFLICT,
-			Detail: "a request with this idempotency key is still in progress"})
+		writeErrorBody(w, http.StatusConflict, herald.ECONFLICT, "a request with this idempotency key is still in progress")
 	default:
 		if len(existing.Body) > 0 {
 			w.Header().Set("Content-Type", "application/json")

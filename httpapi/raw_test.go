@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/herald-webhooks/herald"
+	"github.com/herald-webhooks/herald/signature"
 )
 
 // createApp creates an application over HTTP and returns its ID.
@@ -457,7 +458,8 @@ func TestEndpointSecretGeneratedAndHeaderRules(t *testing.T) {
 	}
 	var sec endpointSecretOut
 	ts.mustCall(t, http.StatusOK, &sec, "GET", "/api/v1/app/app-1/endpoint/"+ep.ID+"/secret", "")
-	key, ok := parseSecret(sec.Key)
+	key, perr := signature.ParseSecret(sec.Key)
+	ok := perr == nil
 	if !ok || len(key) != 24 {
 		t.Fatalf("generated secret %q", sec.Key)
 	}

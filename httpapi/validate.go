@@ -2,8 +2,6 @@ package httpapi
 
 import (
 	"bytes"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -11,26 +9,24 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/herald-webhooks/herald"
+	"github.com/herald-webhooks/herald/signature"
 )
 
 // Field rules shared by the resources, from the Svix API.
 var (
-	idPattern     = regexp.MustCompile(`^[a-zA-Z0-9\-_.]+$`)
-	tagPattern    = regexp.MustCompile(`^[a-zA-Z0-9\-_./\\#]+$`)
-	secretPattern = regexp.MustCompile(`^(whsec_)?[a-zA-Z0-9+/=]{32,100}$`)
+	idPattern  = regexp.MustCompile(`^[a-zA-Z0-9\-_.]+$`)
+	tagPattern = regexp.MustCompile(`^[a-zA-Z0-9\-_./\\#]+$`)
 )
 
 const (
-	maxNameLen     = 256
-	maxURLLen      = 65536
-	maxChannels    = 10
-	maxChannelLen  = 128
-	maxTags        = 5
-	maxTagLen      = 128
-	minSecretBytes = 24
-	maxSecretBytes = 64
-	// newSecretBytes is the size of generated endpoint secrets.
-	newSecretBytes = 24
+	maxNameLen    = 256
+	maxURLLen     = 65536
+	maxChannels   = 10
+	maxChannelLen = 128
+	maxTags       = 5
+	maxTagLen     = 128
 )
 
 // checkName validates a uid, eventId, event type name or filter type.
@@ -67,38 +63,39 @@ func (v *validation) checkNames(list []string, loc ...string) {
 
 // checkChannels validates channels: at most 10, each valid and distinct.
 func (v *validation) checkChannels(list []string, loc ...string) {
-	if len(list) > maxChannels {
-		v.add(fmt.Sprintf("ensure this list has at most %d items", maxChannels), loc...)
-		return
-	}
-	seen := make(map[string]bool, len(list))
-	for i, s := range list {
-		itemLoc := at(loc, fmt.Sprint(i))
+	v.checkItems(list, maxChannels, func(s string) string {
 		switch {
 		case s == "" || !idPattern.MatchString(s):
-			v.add(`string does not match the pattern "^[a-zA-Z0-9\-_.]+$"`, itemLoc...)
+			return `string does not match the pattern "^[a-zA-Z0-9\-_.]+$"`
 		case len(s) > maxChannelLen:
-			v.add(fmt.Sprintf("ensure this value has at most %d characters", maxChannelLen), itemLoc...)
-		case seen[s]:
-			v.add("the list has duplicated items", loc...)
+			return fmt.Sprintf("ensure this value has at most %d characters", maxChannelLen)
 		}
-		seen[s] = true
-	}
+		return ""
+	}, loc...)
 }
 
-// checkTags validates message tags.
+// checkTags validates message tags: at most 5, each valid and distinct.
 func (v *validation) checkTags(list []string, loc ...string) {
-	if len(list) > maxTags {
-		v.add(fmt.Sprintf("ensure this list has at most %d items", maxTags), loc...)
+	v.checkItems(list, maxTags, func(s string) string {
+		if s == "" || len(s) > maxTagLen || !tagPattern.MatchString(s) {
+			return "tags are 1 to 128 characters of letters, digits and -_./\\#"
+		}
+		return ""
+	}, loc...)
+}
+
+// checkItems validates a list of at most maxItems distinct strings; problem
+// returns what is wrong with one item, or "".
+func (v *validation) checkItems(list []string, maxItems int, problem func(string) string, loc ...string) {
+	if len(list) > maxItems {
+		v.add(fmt.Sprintf("ensure this list has at most %d items", maxItems), loc...)
 		return
 	}
 	seen := make(map[string]bool, len(list))
 	for i, s := range list {
-		itemLoc := at(loc, fmt.Sprint(i))
-		switch {
-		case s == "" || len(s) > maxTagLen || !tagPattern.MatchString(s):
-			v.add("tags are 1 to 128 characters of letters, digits and -_./\\#", itemLoc...)
-		case seen[s]:
+		if msg := problem(s); msg != "" {
+			v.add(msg, at(loc, fmt.Sprint(i))...)
+		} else if seen[s] {
 			v.add("the list has duplicated items", loc...)
 		}
 		seen[s] = true
@@ -138,23 +135,16 @@ func (v *validation) checkVersion(n *int, loc ...string) {
 	}
 }
 
-// reservedHeaders are set by the dispatcher and cannot be overridden.
-var reservedHeaders = map[string]bool{
-	"content-type": true, "content-length": true, "user-agent": true, "host": true,
-	"connection": true, "transfer-encoding": true, "traceparent": true,
-}
-
 // checkHeaders validates custom endpoint headers; null values are allowed
 // only when allowNull is set (PATCH removes those headers).
 func (v *validation) checkHeaders(headers map[string]*string, allowNull bool, loc ...string) {
 	for _, name := range slices.Sorted(maps.Keys(headers)) {
 		value := headers[name]
 		nameLoc := at(loc, name)
-		lower := strings.ToLower(name)
 		switch {
 		case !validHeaderName(name):
 			v.add("invalid header name", nameLoc...)
-		case reservedHeaders[lower] || strings.HasPrefix(lower, "webhook-") || strings.HasPrefix(lower, "svix-"):
+		case herald.ReservedHeader(name):
 			v.add("this header is set by Herald and cannot be overridden", nameLoc...)
 		case value == nil && !allowNull:
 			v.add("value is not a valid string", nameLoc...)
@@ -196,43 +186,16 @@ func sensitiveHeader(name string) bool {
 	return false
 }
 
-// parseSecret decodes a "whsec_"-prefixed (or bare) base64 secret of 24 to
-// 64 bytes; ok is false when it breaks those rules.
-func parseSecret(s string) (key []byte, ok bool) {
-	if !secretPattern.MatchString(s) {
-		return nil, false
-	}
-	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(s, "whsec_"))
-	if err != nil || len(key) < minSecretBytes || len(key) > maxSecretBytes {
-		return nil, false
-	}
-	return key, true
-}
-
 // checkSecret validates an optional given secret and returns its key.
 func (v *validation) checkSecret(s *string, loc ...string) []byte {
 	if s == nil {
 		return nil
 	}
-	key, ok := parseSecret(*s)
-	if !ok {
+	key, err := signature.ParseSecret(*s)
+	if err != nil {
 		v.add("secret must be whsec_ followed by the base64 of 24 to 64 bytes", loc...)
 	}
 	return key
-}
-
-// newSecret returns a fresh random signing key.
-func newSecret() ([]byte, error) {
-	key := make([]byte, newSecretBytes)
-	if _, err := rand.Read(key); err != nil {
-		return nil, fmt.Errorf("generate secret: %w", err)
-	}
-	return key, nil
-}
-
-// formatSecret writes a key as Svix does: "whsec_" + base64.
-func formatSecret(key []byte) string {
-	return "whsec_" + base64.StdEncoding.EncodeToString(key)
 }
 
 // at returns a copy of loc with more appended, so sibling locations never
