@@ -148,8 +148,11 @@ func TestKillDashNineLosesNoAcceptedMessage(t *testing.T) {
 			t.Fatalf("message %s (%s) has %d deliveries, want %d", id, eventType, len(deliveries), want)
 		}
 		for _, d := range deliveries {
-			if d.Status != herald.DeliveryPending {
-				t.Fatalf("delivery %s status = %s, want pending", d.ID, d.Status)
+			// The endpoints' hosts do not resolve here, so no delivery can
+			// have succeeded: each is queued (pending) or was leased to the
+			// killed node (sending) and comes back when its lease expires.
+			if d.Status != herald.DeliveryPending && d.Status != herald.DeliverySending {
+				t.Fatalf("delivery %s status = %s, want pending or sending", d.ID, d.Status)
 			}
 		}
 	}

@@ -17,6 +17,8 @@ import (
 type CLI struct {
 	Serve   ServeCmd   `cmd:"" help:"Run the Herald server (API and delivery)."`
 	Migrate MigrateCmd `cmd:"" help:"Apply pending database migrations and exit."`
+	Send    SendCmd    `cmd:"" help:"Post a message to a Herald server."`
+	Listen  ListenCmd  `cmd:"" help:"Receive webhooks locally, verify their signatures and print them."`
 	Version VersionCmd `cmd:"" help:"Print the version and exit."`
 }
 

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/herald-webhooks/herald/backoff"
+	"github.com/herald-webhooks/herald/dispatch"
 	"github.com/herald-webhooks/herald/httpapi"
 	"github.com/herald-webhooks/herald/ingest"
 )
@@ -26,8 +28,18 @@ type ServeCmd struct {
 	DBFlags
 	AdminToken      string        `name:"admin-token" env:"HERALD_ADMIN_TOKEN" help:"Bearer token with full access to the API. Default: the file admin-token beside the database, generated on first start with mode 0600."`
 	MaxBodySize     int64         `name:"max-body-size" env:"HERALD_MAX_BODY_SIZE" default:"1048576" help:"Largest request body accepted, in bytes; larger ones get 413."`
-	ShutdownTimeout time.Duration `name:"shutdown-timeout" env:"HERALD_SHUTDOWN_TIMEOUT" default:"30s" help:"How long a graceful shutdown waits for requests in flight."`
-	Log             LogFlags      `embed:""`
+	ShutdownTimeout time.Duration `name:"shutdown-timeout" env:"HERALD_SHUTDOWN_TIMEOUT" default:"30s" help:"How long a graceful shutdown waits for API requests and for deliveries in flight."`
+
+	Workers             int           `name:"workers" env:"HERALD_WORKERS" default:"256" help:"Most deliveries in flight at once."`
+	EndpointConcurrency int           `name:"endpoint-concurrency" env:"HERALD_ENDPOINT_CONCURRENCY" default:"8" help:"Most deliveries in flight to one endpoint, so a slow endpoint only holds its own share of the workers."`
+	RequestTimeout      time.Duration `name:"request-timeout" env:"HERALD_REQUEST_TIMEOUT" default:"15s" help:"Timeout of one delivery attempt (connect, send, response)."`
+	RetrySchedule       string        `name:"retry-schedule" env:"HERALD_RETRY_SCHEDULE" default:"5s,5m,30m,2h,5h,10h,10h" help:"Delays between attempts after the first, comma-separated; each gets ±20% jitter. After the last the delivery fails for good."`
+	DeliveryLease       time.Duration `name:"delivery-lease" env:"HERALD_DELIVERY_LEASE" help:"How long a node holds a claimed delivery without news before other nodes may take it (crash recovery). Default: 4 × --request-timeout + 30s."`
+	AllowPrivateTargets bool          `name:"allow-private-targets" env:"HERALD_ALLOW_PRIVATE_TARGETS" help:"Allow deliveries to loopback, private, link-local and CGNAT addresses (tests, on-premise). Cloud metadata addresses stay refused."`
+
+	Log LogFlags `embed:""`
+
+	schedule []time.Duration // parsed RetrySchedule
 }
 
 // Validate checks the flags that kong cannot.
@@ -41,6 +53,20 @@ func (c *ServeCmd) Validate() error {
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {
 		return errors.New("--admin-token must be at least 16 characters")
 	}
+	if c.Workers < 1 || c.EndpointConcurrency < 1 {
+		return errors.New("--workers and --endpoint-concurrency must be at least 1")
+	}
+	if c.RequestTimeout < time.Second || c.RequestTimeout > 5*time.Minute {
+		return errors.New("--request-timeout must be between 1s and 5m")
+	}
+	if c.DeliveryLease != 0 && c.DeliveryLease < c.RequestTimeout+6*time.Second {
+		return errors.New("--delivery-lease must exceed --request-timeout by at least 6s")
+	}
+	schedule, err := backoff.ParseSchedule(c.RetrySchedule)
+	if err != nil {
+		return fmt.Errorf("--retry-schedule: %w", err)
+	}
+	c.schedule = schedule
 	return nil
 }
 
@@ -63,7 +89,30 @@ func (c *ServeCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
-	committer := ingest.New(store, ingest.Config{Logger: logger})
+	dispatcher, err := dispatch.New(dispatch.Config{
+		Store: store,
+		Sender: dispatch.NewSender(dispatch.SenderConfig{
+			Timeout:      c.RequestTimeout,
+			AllowPrivate: c.AllowPrivateTargets,
+			UserAgent:    "Herald/" + Version(),
+		}),
+		Policy:          backoff.Policy{Schedule: c.schedule, Jitter: backoff.DefaultJitter},
+		Workers:         c.Workers,
+		PerEndpoint:     c.EndpointConcurrency,
+		RequestTimeout:  c.RequestTimeout,
+		Lease:           c.DeliveryLease,
+		ShutdownTimeout: c.ShutdownTimeout,
+		Logger:          logger,
+	})
+	if err != nil {
+		return err
+	}
+	dispatchCtx, stopDispatch := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopDispatch()
+	dispatchDone := make(chan error, 1)
+	go func() { dispatchDone <- dispatcher.Run(dispatchCtx) }()
+
+	committer := ingest.New(store, ingest.Config{Logger: logger, Lease: dispatcher.Lease, OnCommit: dispatcher.Enqueue})
 	defer committer.Close()
 
 	api, err := httpapi.New(httpapi.Config{
@@ -73,6 +122,7 @@ func (c *ServeCmd) Run(env *Env) error {
 		MaxBodyBytes:   c.MaxBodySize,
 		Logger:         logger,
 		Version:        Version(),
+		OnQueued:       dispatcher.Notify,
 	})
 	if err != nil {
 		return err
@@ -101,9 +151,10 @@ func (c *ServeCmd) Run(env *Env) error {
 	}
 	logger.Info("Herald is listening", "version", Version(), "url", url, "api", url+"/api/v1", "db", c.DB, "auth", auth)
 
+	var runErr error
 	select {
 	case err := <-serveErr:
-		return fmt.Errorf("serve: %w", err)
+		runErr = fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down", "timeout", c.ShutdownTimeout)
@@ -115,8 +166,14 @@ func (c *ServeCmd) Run(env *Env) error {
 	if err := committer.Close(); err != nil {
 		logger.Warn("close ingest", "err", err)
 	}
+	// The dispatcher stops last: it releases what it has not started and
+	// waits up to --shutdown-timeout for deliveries in flight.
+	stopDispatch()
+	if err := <-dispatchDone; err != nil {
+		logger.Warn("stop dispatcher", "err", err)
+	}
 	logger.Info("stopped")
-	return nil
+	return runErr
 }
 
 // adminToken returns the admin token and, when it came from a file, the

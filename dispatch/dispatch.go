@@ -1,0 +1,346 @@
+// Package dispatch delivers messages: it claims due deliveries under a
+// lease, sends them through a fair per-endpoint scheduler, records every
+// attempt, schedules retries and returns the deliveries of crashed nodes to
+// the queue.
+package dispatch
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/herald-webhooks/herald"
+	"github.com/herald-webhooks/herald/backoff"
+)
+
+// Store is what the dispatcher needs of the database.
+type Store interface {
+	// ClaimDue leases due deliveries, oldest due first, with their messages.
+	ClaimDue(ctx context.Context, opts herald.ClaimOptions) ([]herald.Claim, error)
+	// RecordAttempts writes attempts and the deliveries' next states in one
+	// transaction, skipping deliveries whose lease the owner lost.
+	RecordAttempts(ctx context.Context, outcomes []herald.AttemptOutcome) error
+	// ReleaseDeliveries returns leased deliveries to pending, due at now,
+	// without counting an attempt.
+	ReleaseDeliveries(ctx context.Context, owner string, ids []string, now time.Time) error
+	// RescueExpired returns up to limit deliveries whose lease expired
+	// before now to pending, and reports how many.
+	RescueExpired(ctx context.Context, now time.Time, limit int) (int, error)
+	GetEndpoint(ctx context.Context, appID, ref string) (*herald.Endpoint, error)
+}
+
+// Config configures a Dispatcher. Zero values take the defaults.
+type Config struct {
+	Store  Store
+	Sender *Sender
+	// Policy is the retry schedule; DefaultSchedule with ±20% jitter when
+	// its Schedule is empty.
+	Policy backoff.Policy
+	// Owner names this node in leases; a random name by default.
+	Owner string
+	// Workers is the most deliveries in flight at once (default 256).
+	Workers int
+	// PerEndpoint is the most deliveries in flight to one endpoint
+	// (default 8).
+	PerEndpoint int
+	// ClaimBatch is the most deliveries claimed per query (default 512).
+	ClaimBatch int
+	// RequestTimeout is the sender's timeout; it sizes the lease.
+	RequestTimeout time.Duration
+	// Lease is how long a claimed delivery stays with this node without
+	// news (default 4 × RequestTimeout + 30 s).
+	Lease time.Duration
+	// PollInterval is how often the database is polled for due retries
+	// when nothing wakes the dispatcher (default 500 ms).
+	PollInterval time.Duration
+	// ShutdownTimeout bounds how long Run waits for sends in flight after
+	// its context ends (default 10 s).
+	ShutdownTimeout time.Duration
+	Logger          *slog.Logger
+	Now             func() time.Time
+}
+
+// Dispatcher delivers pending deliveries. Create it with New and run it
+// with Run.
+type Dispatcher struct {
+	cfg      Config
+	sched    *scheduler
+	wake     chan struct{}
+	outcomes chan herald.AttemptOutcome
+	log      *slog.Logger
+	running  atomic.Bool
+
+	epMu    sync.Mutex
+	epCache map[string]cachedEndpoint
+}
+
+type cachedEndpoint struct {
+	ep      *herald.Endpoint
+	fetched time.Time
+}
+
+// endpointTTL is how long an endpoint read from the store is reused;
+// changes to an endpoint reach the dispatcher within it.
+const endpointTTL = 2 * time.Second
+
+// New checks cfg, fills defaults and returns a dispatcher.
+func New(cfg Config) (*Dispatcher, error) {
+	if cfg.Store == nil || cfg.Sender == nil {
+		return nil, errors.New("dispatch: Store and Sender are required")
+	}
+	if cfg.Policy.Schedule == nil {
+		cfg.Policy.Schedule = backoff.DefaultSchedule
+		cfg.Policy.Jitter = 0.2
+	}
+	if cfg.Owner == "" {
+		cfg.Owner = defaultOwner()
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 256
+	}
+	if cfg.PerEndpoint <= 0 {
+		cfg.PerEndpoint = 8
+	}
+	if cfg.ClaimBatch <= 0 {
+		cfg.ClaimBatch = 512
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 15 * time.Second
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = 4*cfg.RequestTimeout + 30*time.Second
+	}
+	if cfg.Lease < cfg.RequestTimeout+leaseMargin+time.Second {
+		// A shorter lease would expire before a claimed delivery could be
+		// sent: workers would release every claim.
+		return nil, fmt.Errorf("dispatch: lease %v must exceed the request timeout %v by more than %v", cfg.Lease, cfg.RequestTimeout, leaseMargin)
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = 500 * time.Millisecond
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 10 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Dispatcher{
+		cfg:      cfg,
+		sched:    newScheduler(cfg.PerEndpoint),
+		wake:     make(chan struct{}, 1),
+		outcomes: make(chan herald.AttemptOutcome, cfg.Workers),
+		log:      cfg.Logger.With("component", "dispatch", "owner", cfg.Owner),
+		epCache:  make(map[string]cachedEndpoint),
+	}, nil
+}
+
+func defaultOwner() string {
+	host, _ := os.Hostname()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+}
+
+// Owner returns the name this dispatcher leases deliveries under.
+func (d *Dispatcher) Owner() string { return d.cfg.Owner }
+
+// Notify tells the dispatcher that new deliveries were committed, so it
+// claims them now instead of at the next poll. It never blocks.
+func (d *Dispatcher) Notify() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Lease returns the lease under which ingest stores new deliveries so they
+// come straight to this dispatcher (see Enqueue), or the zero lease when the
+// dispatcher is not running or already has two rounds of work queued: then
+// the deliveries are stored pending and claimed from the database when
+// there is room.
+func (d *Dispatcher) Lease() herald.Lease {
+	if !d.running.Load() || d.sched.len() >= 2*d.cfg.Workers {
+		return herald.Lease{}
+	}
+	return herald.Lease{Owner: d.cfg.Owner, Until: d.cfg.Now().Add(d.cfg.Lease)}
+}
+
+// Enqueue takes the results of a committed ingest batch: deliveries leased
+// to this dispatcher go to the workers at once, without a database round
+// trip; if any were stored unleased, the claimer is woken for them.
+func (d *Dispatcher) Enqueue(results []herald.MessageResult) {
+	var claims []herald.Claim
+	unleased := false
+	for _, res := range results {
+		for _, dl := range res.Deliveries {
+			if dl.Status == herald.DeliverySending && dl.LeaseOwner == d.cfg.Owner {
+				claims = append(claims, herald.Claim{Delivery: dl, Message: res.Message})
+			} else {
+				unleased = true
+			}
+		}
+	}
+	if len(claims) > 0 && !d.sched.push(claims) {
+		d.release(claims) // stopped meanwhile
+	}
+	if unleased {
+		d.Notify()
+	}
+}
+
+// Run delivers until ctx ends. Then it stops claiming, lets sends in flight
+// finish within ShutdownTimeout, records their outcomes, releases the
+// deliveries it claimed but did not start, and returns.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	// Sends get their own context so that shutdown lets them finish; it is
+	// cancelled only at the shutdown deadline.
+	sendCtx, cancelSends := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelSends()
+
+	d.running.Store(true)
+	defer d.running.Store(false)
+
+	var workers sync.WaitGroup
+	for range d.cfg.Workers {
+		workers.Go(func() { d.work(sendCtx) })
+	}
+	recorderDone := make(chan struct{})
+	go func() {
+		defer close(recorderDone)
+		d.record()
+	}()
+	var loops sync.WaitGroup
+	loops.Go(func() { d.claimLoop(ctx) })
+	loops.Go(func() { d.rescueLoop(ctx) })
+
+	<-ctx.Done()
+	d.running.Store(false)
+	loops.Wait()
+	left := d.sched.close()
+	d.release(left)
+
+	finished := make(chan struct{})
+	go func() {
+		workers.Wait()
+		close(finished)
+	}()
+	timer := time.NewTimer(d.cfg.ShutdownTimeout)
+	defer timer.Stop()
+	select {
+	case <-finished:
+	case <-timer.C:
+		d.log.Warn("sends still in flight at the shutdown deadline were cut; their leases expire and they will be retried")
+		cancelSends()
+		<-finished
+	}
+	close(d.outcomes)
+	<-recorderDone
+	return nil
+}
+
+// release returns unstarted claims to the queue for any node to take.
+func (d *Dispatcher) release(claims []herald.Claim) {
+	if len(claims) == 0 {
+		return
+	}
+	ids := make([]string, len(claims))
+	for i, c := range claims {
+		ids[i] = c.Delivery.ID
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := d.cfg.Store.ReleaseDeliveries(ctx, d.cfg.Owner, ids, d.cfg.Now()); err != nil {
+		d.log.Warn("release unstarted deliveries; they return when their lease expires", "count", len(ids), "err", err)
+	}
+}
+
+// claimLoop claims due deliveries whenever it is woken or polls, keeping
+// the scheduler's queue about two rounds of the workers deep.
+func (d *Dispatcher) claimLoop(ctx context.Context) {
+	ticker := time.NewTicker(d.cfg.PollInterval)
+	defer ticker.Stop()
+	highWater := 2 * d.cfg.Workers
+	failures := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.wake:
+		case <-ticker.C:
+		}
+		for ctx.Err() == nil {
+			queued, saturated := d.sched.depth(1000)
+			room := min(d.cfg.ClaimBatch, highWater-queued)
+			if room <= 0 {
+				break
+			}
+			now := d.cfg.Now()
+			claims, err := d.cfg.Store.ClaimDue(ctx, herald.ClaimOptions{
+				Owner: d.cfg.Owner, Now: now, LeaseUntil: now.Add(d.cfg.Lease),
+				Limit: room, SkipEndpoints: saturated,
+			})
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				failures++
+				d.log.Warn("claim deliveries", "err", err, "failures", failures)
+				sleep(ctx, min(time.Duration(failures)*200*time.Millisecond, 5*time.Second))
+				break
+			}
+			failures = 0
+			if len(claims) > 0 && !d.sched.push(claims) {
+				d.release(claims)
+				return
+			}
+			if len(claims) < room {
+				break
+			}
+		}
+	}
+}
+
+// rescueLoop returns deliveries of crashed nodes (expired leases) to the
+// queue.
+func (d *Dispatcher) rescueLoop(ctx context.Context) {
+	interval := min(d.cfg.Lease/4, 30*time.Second)
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		n, err := d.cfg.Store.RescueExpired(ctx, d.cfg.Now(), 1000)
+		if err != nil {
+			if ctx.Err() == nil {
+				d.log.Warn("rescue expired leases", "err", err)
+			}
+			continue
+		}
+		if n > 0 {
+			d.log.Info("returned deliveries with expired leases to the queue", "count", n)
+			d.Notify()
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

@@ -1,0 +1,293 @@
+package dispatch_test
+
+import (
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/herald-webhooks/herald"
+)
+
+// TestEndToEndFanOut: 1,000 messages to three endpoints with different
+// filters arrive exactly where they should, once each, with signatures the
+// Standard Webhooks library accepts.
+func TestEndToEndFanOut(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	all := newReceiver(t, nil)
+	orders := newReceiver(t, nil)
+	eu := newReceiver(t, nil)
+	epAll := e.endpoint(t, all, nil, nil)
+	epOrders := e.endpoint(t, orders, []string{"order.paid"}, nil)
+	epEU := e.endpoint(t, eu, nil, []string{"eu"})
+
+	const n = 1000
+	want := map[*receiver]map[string]int{all: {}, orders: {}, eu: {}}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := w; i < n; i += 8 {
+				eventType := "user.created"
+				if i%2 == 0 {
+					eventType = "order.paid"
+				}
+				var channels []string
+				switch i % 3 {
+				case 0:
+					channels = []string{"eu"}
+				case 1:
+					channels = []string{"us"}
+				}
+				m := e.send(t, eventType, channels)
+				mu.Lock()
+				want[all][m.ID] = 1
+				if eventType == "order.paid" {
+					want[orders][m.ID] = 1
+				}
+				if i%3 == 0 {
+					want[eu][m.ID] = 1
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	for r, name := range map[*receiver]string{all: "all", orders: "orders", eu: "eu"} {
+		eventually(t, name+" deliveries", func() bool { got, _ := r.received(); return len(got) >= len(want[r]) })
+		got, bad := r.received()
+		if bad != 0 {
+			t.Errorf("%s: %d deliveries failed signature verification", name, bad)
+		}
+		if diff := cmp.Diff(want[r], got); diff != "" {
+			t.Errorf("%s received (-want +got):\n%s", name, diff)
+		}
+	}
+	for ep, wantN := range map[*herald.Endpoint]int{epAll: n, epOrders: n / 2, epEU: (n + 2) / 3} {
+		eventually(t, "recorded outcomes", func() bool {
+			st, err := e.store.GetEndpointStats(t.Context(), e.app.ID, ep.ID, time.Time{}, time.Time{})
+			return err == nil && st.Success == wantN
+		})
+	}
+	t.Logf("delivered %d + %d + %d messages, all verified", len(want[all]), len(want[orders]), len(want[eu]))
+}
+
+// TestRetryScheduleAndTriggers: an endpoint that fails twice and then
+// succeeds shows three attempts, due exactly on the schedule (jitter off,
+// clock injected); a resend adds a manual attempt.
+func TestRetryScheduleAndTriggers(t *testing.T) {
+	c := &clock{now: time.Now().UTC().Truncate(time.Second)}
+	t0 := c.Now()
+	e := newEnv(t, envOptions{clock: c, schedule: []time.Duration{5 * time.Second, 30 * time.Second, time.Minute}})
+	r := newReceiver(t, func(n int, w http.ResponseWriter) {
+		if n <= 2 {
+			w.WriteHeader(http.StatusInternalServerError)
+			_, _ = w.Write([]byte("boom"))
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	ep := e.endpoint(t, r, nil, nil)
+	m := e.send(t, "user.created", nil)
+
+	waitAttempts := func(n int) {
+		eventually(t, fmt.Sprintf("%d attempts", n), func() bool {
+			d := e.delivery(t, m.ID, ep.ID)
+			return len(e.attempts(t, m.ID)) == n && d.Status != herald.DeliverySending
+		})
+	}
+	waitAttempts(1)
+	if d := e.delivery(t, m.ID, ep.ID); d.Status != herald.DeliveryPending || !d.NextAttemptAt.Equal(t0.Add(5*time.Second)) {
+		t.Fatalf("after the first failure: %s due %v, want pending due %v", d.Status, d.NextAttemptAt, t0.Add(5*time.Second))
+	}
+	c.Advance(4 * time.Second)
+	e.dispatcher.Notify()
+	time.Sleep(100 * time.Millisecond)
+	if n := len(e.attempts(t, m.ID)); n != 1 {
+		t.Fatalf("a retry ran %d attempts before it was due", n)
+	}
+	c.Advance(time.Second)
+	e.dispatcher.Notify()
+	waitAttempts(2)
+	if d := e.delivery(t, m.ID, ep.ID); !d.NextAttemptAt.Equal(t0.Add(35 * time.Second)) {
+		t.Fatalf("after the second failure due %v, want %v", d.NextAttemptAt, t0.Add(35*time.Second))
+	}
+	c.Advance(30 * time.Second)
+	e.dispatcher.Notify()
+	waitAttempts(3)
+	d := e.delivery(t, m.ID, ep.ID)
+	if d.Status != herald.DeliverySucceeded || d.Attempts != 3 {
+		t.Fatalf("delivery = %s after %d attempts, want succeeded after 3", d.Status, d.Attempts)
+	}
+	type row struct {
+		Status  herald.AttemptStatus
+		Code    int
+		Trigger herald.TriggerType
+		Body    string
+	}
+	var got []row
+	for _, a := range e.attempts(t, m.ID) {
+		got = append(got, row{a.Status, a.ResponseStatus, a.Trigger, string(a.Response)})
+		if a.URL != ep.URL || a.EndpointID != ep.ID || a.DeliveryID != d.ID {
+			t.Errorf("attempt %s: url %s endpoint %s delivery %s", a.ID, a.URL, a.EndpointID, a.DeliveryID)
+		}
+	}
+	want := []row{
+		{herald.AttemptFailed, 500, herald.TriggerScheduled, "boom"},
+		{herald.AttemptFailed, 500, herald.TriggerScheduled, "boom"},
+		{herald.AttemptSucceeded, 200, herald.TriggerScheduled, ""},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("attempts (-want +got):\n%s", diff)
+	}
+
+	// A manual resend of a delivered message makes a fourth, manual attempt.
+	if err := e.store.ResendDelivery(t.Context(), e.app.ID, m.ID, ep.ID, c.Now()); err != nil {
+		t.Fatal(err)
+	}
+	e.dispatcher.Notify()
+	waitAttempts(4)
+	as := e.attempts(t, m.ID)
+	if last := as[len(as)-1]; last.Trigger != herald.TriggerManual || last.Status != herald.AttemptSucceeded {
+		t.Fatalf("resend attempt: trigger %d status %d, want manual success", last.Trigger, last.Status)
+	}
+	if got, _ := r.received(); got[m.ID] != 4 {
+		t.Fatalf("receiver got the message %d times, want 4", got[m.ID])
+	}
+}
+
+// TestRetryAfter: 429/502/503/504 honour Retry-After, capped at twice the
+// scheduled step.
+func TestRetryAfter(t *testing.T) {
+	c := &clock{now: time.Now().UTC().Truncate(time.Second)}
+	t0 := c.Now()
+	e := newEnv(t, envOptions{clock: c, schedule: []time.Duration{5 * time.Second, time.Minute}})
+	for _, tc := range []struct {
+		status     int
+		retryAfter string
+		want       time.Duration
+	}{
+		{http.StatusServiceUnavailable, "7", 7 * time.Second},
+		{http.StatusTooManyRequests, "3600", 10 * time.Second}, // capped at 2 × 5 s
+		{http.StatusInternalServerError, "7", 5 * time.Second}, // not a status that carries Retry-After
+	} {
+		r := newReceiver(t, func(n int, w http.ResponseWriter) {
+			w.Header().Set("Retry-After", tc.retryAfter)
+			w.WriteHeader(tc.status)
+		})
+		ep := e.endpoint(t, r, []string{fmt.Sprint("t", tc.status)}, nil)
+		m := e.send(t, fmt.Sprint("t", tc.status), nil)
+		eventually(t, "first attempt", func() bool {
+			return len(e.attempts(t, m.ID)) == 1 && e.delivery(t, m.ID, ep.ID).Status == herald.DeliveryPending
+		})
+		if d := e.delivery(t, m.ID, ep.ID); !d.NextAttemptAt.Equal(t0.Add(tc.want)) {
+			t.Errorf("%d with Retry-After %s: due %v, want %v", tc.status, tc.retryAfter, d.NextAttemptAt.Sub(t0), tc.want)
+		}
+	}
+}
+
+// TestGoneDisablesEndpoint: 410 fails the delivery, disables the endpoint
+// and cancels its other pending deliveries.
+func TestGoneDisablesEndpoint(t *testing.T) {
+	c := &clock{now: time.Now().UTC().Truncate(time.Second)}
+	e := newEnv(t, envOptions{clock: c, schedule: []time.Duration{5 * time.Second}})
+	r := newReceiver(t, func(n int, w http.ResponseWriter) { w.WriteHeader(http.StatusGone) })
+	ep := e.endpoint(t, r, nil, nil)
+	// A message due in an hour: pending when the 410 comes.
+	later := &herald.Message{ID: herald.NewID(herald.PrefixMessage), AppID: e.app.ID, EventType: "a",
+		Payload: []byte(`{}`), CreatedAt: c.Now().Add(time.Hour)}
+	if _, err := e.store.CreateMessages(t.Context(), []*herald.Message{later}, herald.Lease{}); err != nil {
+		t.Fatal(err)
+	}
+	m := e.send(t, "a", nil)
+	eventually(t, "the 410 recorded", func() bool { return e.delivery(t, m.ID, ep.ID).Status == herald.DeliveryFailed })
+	got, err := e.store.GetEndpoint(t.Context(), e.app.ID, ep.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Disabled {
+		t.Error("endpoint not disabled after 410")
+	}
+	if d := e.delivery(t, later.ID, ep.ID); d.Status != herald.DeliveryCanceled {
+		t.Errorf("pending delivery after 410: %s, want canceled", d.Status)
+	}
+}
+
+// TestExhaustedDeliveryFails: after the last scheduled retry the delivery is
+// failed for good and stays visible.
+func TestExhaustedDeliveryFails(t *testing.T) {
+	c := &clock{now: time.Now().UTC().Truncate(time.Second)}
+	e := newEnv(t, envOptions{clock: c, schedule: []time.Duration{5 * time.Second}})
+	r := newReceiver(t, func(n int, w http.ResponseWriter) { w.WriteHeader(http.StatusBadRequest) })
+	ep := e.endpoint(t, r, nil, nil)
+	m := e.send(t, "a", nil)
+	eventually(t, "first attempt", func() bool {
+		return e.delivery(t, m.ID, ep.ID).Status == herald.DeliveryPending && len(e.attempts(t, m.ID)) == 1
+	})
+	c.Advance(5 * time.Second)
+	e.dispatcher.Notify()
+	eventually(t, "failed for good", func() bool { return e.delivery(t, m.ID, ep.ID).Status == herald.DeliveryFailed })
+	if d := e.delivery(t, m.ID, ep.ID); d.Attempts != 2 {
+		t.Errorf("attempts = %d, want 2", d.Attempts)
+	}
+}
+
+// TestGracefulShutdownLosesNothing: stopping the dispatcher with deliveries
+// in flight lets them finish and records them; what was not started goes
+// back to pending for the next start. Nothing stays leased.
+func TestGracefulShutdownLosesNothing(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	release := make(chan struct{})
+	r := newReceiver(t, func(n int, w http.ResponseWriter) {
+		<-release
+		w.WriteHeader(http.StatusNoContent)
+	})
+	ep := e.endpoint(t, r, nil, nil)
+	var msgs []*herald.Message
+	for range 20 {
+		msgs = append(msgs, e.send(t, "a", nil))
+	}
+	eventually(t, "requests in flight", func() bool { r.mu.Lock(); defer r.mu.Unlock(); return r.calls >= 8 })
+	stopped := make(chan struct{})
+	go func() { e.stop(); close(stopped) }()
+	time.Sleep(50 * time.Millisecond)
+	close(release) // the in-flight requests finish during shutdown
+	<-stopped
+
+	got, _ := r.received()
+	for _, m := range msgs {
+		d := e.delivery(t, m.ID, ep.ID)
+		switch {
+		case got[m.ID] > 0 && d.Status != herald.DeliverySucceeded:
+			t.Errorf("message %s was delivered but its delivery is %s", m.ID, d.Status)
+		case got[m.ID] == 0 && d.Status != herald.DeliveryPending:
+			t.Errorf("message %s was not sent but its delivery is %s, want pending", m.ID, d.Status)
+		}
+	}
+	if len(got) == 0 || len(got) == len(msgs) {
+		t.Logf("delivered %d of %d before stopping", len(got), len(msgs))
+	}
+}
+
+// TestRescueExpiredLease: deliveries leased by a node that died come back
+// after the lease expires and are delivered by another node.
+func TestRescueExpiredLease(t *testing.T) {
+	e := newEnv(t, envOptions{lease: 7 * time.Second, timeout: time.Second})
+	r := newReceiver(t, nil)
+	ep := e.endpoint(t, r, nil, nil)
+	m := &herald.Message{ID: herald.NewID(herald.PrefixMessage), AppID: e.app.ID, EventType: "a",
+		Payload: []byte(`{}`), CreatedAt: time.Now()}
+	// Committed by a node that crashed before sending: leased to it briefly.
+	res, err := e.store.CreateMessages(t.Context(), []*herald.Message{m}, herald.Lease{Owner: "dead-node", Until: time.Now().Add(200 * time.Millisecond)})
+	if err != nil || res[0].Err != nil {
+		t.Fatal(err, res[0].Err)
+	}
+	if d := e.delivery(t, m.ID, ep.ID); d.Status != herald.DeliverySending || d.LeaseOwner != "dead-node" {
+		t.Fatalf("setup: delivery %s owned by %q", d.Status, d.LeaseOwner)
+	}
+	eventually(t, "the rescued delivery", func() bool { got, _ := r.received(); return got[m.ID] == 1 })
+	eventually(t, "its outcome", func() bool { return e.delivery(t, m.ID, ep.ID).Status == herald.DeliverySucceeded })
+}

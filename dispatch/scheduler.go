@@ -1,0 +1,150 @@
+package dispatch
+
+import (
+	"sync"
+
+	"github.com/herald-webhooks/herald"
+)
+
+// job is one claimed delivery waiting for a worker.
+type job struct {
+	claim herald.Claim
+	queue *endpointQueue
+}
+
+// endpointQueue holds one endpoint's claimed deliveries in claim order.
+type endpointQueue struct {
+	id       string
+	jobs     []job
+	inflight int
+	inReady  bool
+}
+
+// scheduler hands claimed deliveries to workers fairly: endpoints take turns
+// (round robin over the endpoints that have work), and no endpoint has more
+// than perEndpoint deliveries in flight, so a slow endpoint only ever holds
+// its own share of the workers.
+type scheduler struct {
+	mu          sync.Mutex
+	cond        *sync.Cond
+	queues      map[string]*endpointQueue
+	ready       []*endpointQueue // endpoints with queued work and spare capacity
+	queued      int
+	perEndpoint int
+	closed      bool
+}
+
+func newScheduler(perEndpoint int) *scheduler {
+	s := &scheduler{queues: make(map[string]*endpointQueue), perEndpoint: perEndpoint}
+	s.cond = sync.NewCond(&s.mu)
+	return s
+}
+
+// push queues claims. It reports false (and queues nothing) once closed.
+func (s *scheduler) push(claims []herald.Claim) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	for _, c := range claims {
+		q := s.queues[c.Delivery.EndpointID]
+		if q == nil {
+			q = &endpointQueue{id: c.Delivery.EndpointID}
+			s.queues[q.id] = q
+		}
+		q.jobs = append(q.jobs, job{claim: c, queue: q})
+		s.queued++
+		s.markReady(q)
+	}
+	s.cond.Broadcast()
+	return true
+}
+
+// markReady puts q on the ready list if it has work and capacity.
+func (s *scheduler) markReady(q *endpointQueue) {
+	if !q.inReady && len(q.jobs) > 0 && q.inflight < s.perEndpoint {
+		q.inReady = true
+		s.ready = append(s.ready, q)
+	}
+}
+
+// next blocks until a job is available and returns it, or returns false
+// once the scheduler is closed.
+func (s *scheduler) next() (job, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for len(s.ready) == 0 && !s.closed {
+		s.cond.Wait()
+	}
+	if s.closed {
+		return job{}, false
+	}
+	q := s.ready[0]
+	s.ready[0] = nil
+	s.ready = s.ready[1:]
+	q.inReady = false
+	j := q.jobs[0]
+	q.jobs[0] = job{}
+	q.jobs = q.jobs[1:]
+	q.inflight++
+	s.queued--
+	s.markReady(q) // back of the line: endpoints take turns
+	return j, true
+}
+
+// done marks a job finished, freeing its endpoint's slot.
+func (s *scheduler) done(j job) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q := j.queue
+	q.inflight--
+	if len(q.jobs) == 0 && q.inflight == 0 {
+		delete(s.queues, q.id)
+		return
+	}
+	s.markReady(q)
+	s.cond.Signal()
+}
+
+// len returns how many jobs wait for a worker.
+func (s *scheduler) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.queued
+}
+
+// depth returns how many jobs wait and which endpoints are saturated (as
+// many queued as they can send in two rounds), so the claimer leaves them
+// in the database for now.
+func (s *scheduler) depth(maxSaturated int) (queued int, saturated []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, q := range s.queues {
+		if len(saturated) >= maxSaturated {
+			break
+		}
+		if len(q.jobs)+q.inflight >= 2*s.perEndpoint {
+			saturated = append(saturated, id)
+		}
+	}
+	return s.queued, saturated
+}
+
+// close wakes every waiting worker and returns the jobs nobody started.
+func (s *scheduler) close() []herald.Claim {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	var left []herald.Claim
+	for _, q := range s.queues {
+		for _, j := range q.jobs {
+			left = append(left, j.claim)
+		}
+		q.jobs = nil
+	}
+	s.ready = nil
+	s.queued = 0
+	s.cond.Broadcast()
+	return left
+}

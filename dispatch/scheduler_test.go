@@ -1,0 +1,76 @@
+package dispatch
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/herald-webhooks/herald"
+)
+
+func claimsFor(endpoint string, n int) []herald.Claim {
+	out := make([]herald.Claim, n)
+	for i := range out {
+		out[i] = herald.Claim{Delivery: &herald.Delivery{ID: fmt.Sprintf("%s-%d", endpoint, i), EndpointID: endpoint}}
+	}
+	return out
+}
+
+// TestSchedulerRoundRobin: a backlog of one endpoint does not delay another
+// endpoint's work; endpoints take turns.
+func TestSchedulerRoundRobin(t *testing.T) {
+	s := newScheduler(100)
+	s.push(claimsFor("busy", 5))
+	s.push(claimsFor("quiet", 2))
+	var got []string
+	for range 7 {
+		j, ok := s.next()
+		if !ok {
+			t.Fatal("scheduler closed early")
+		}
+		got = append(got, j.claim.Delivery.ID)
+		s.done(j)
+	}
+	want := []string{"busy-0", "quiet-0", "busy-1", "quiet-1", "busy-2", "busy-3", "busy-4"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("order (-want +got):\n%s", diff)
+	}
+}
+
+// TestSchedulerPerEndpointCap: an endpoint never has more than its cap in
+// flight, while other endpoints keep getting work.
+func TestSchedulerPerEndpointCap(t *testing.T) {
+	s := newScheduler(2)
+	s.push(claimsFor("slow", 10))
+	a, _ := s.next()
+	b, _ := s.next()
+	if a.claim.Delivery.EndpointID != "slow" || b.claim.Delivery.EndpointID != "slow" {
+		t.Fatal("first two jobs are not the slow endpoint's")
+	}
+	s.push(claimsFor("fast", 1))
+	c, _ := s.next()
+	if c.claim.Delivery.EndpointID != "fast" {
+		t.Fatalf("third job = %s, want the fast endpoint's: the slow one is at its cap", c.claim.Delivery.ID)
+	}
+	if queued, saturated := s.depth(10); queued != 8 || !cmp.Equal(saturated, []string{"slow"}) {
+		t.Fatalf("depth = %d %v, want 8 [slow]", queued, saturated)
+	}
+	s.done(a)
+	d, _ := s.next()
+	if d.claim.Delivery.ID != "slow-2" {
+		t.Fatalf("after one slow job finished, next = %s, want slow-2", d.claim.Delivery.ID)
+	}
+	s.done(b)
+	s.done(c)
+	s.done(d)
+	left := s.close()
+	if len(left) != 7 {
+		t.Fatalf("close returned %d unstarted jobs, want 7", len(left))
+	}
+	if _, ok := s.next(); ok {
+		t.Fatal("next after close returned a job")
+	}
+	if s.push(claimsFor("late", 1)) {
+		t.Fatal("push after close succeeded")
+	}
+}

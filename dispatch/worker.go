@@ -1,0 +1,187 @@
+package dispatch
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/herald-webhooks/herald"
+	"github.com/herald-webhooks/herald/backoff"
+)
+
+// leaseMargin is the lease a delivery must have left, beyond one request
+// timeout, for a worker to start sending it; with less, another node may
+// take it over mid-send, so it is released instead.
+const leaseMargin = 5 * time.Second
+
+// maxRecordBatch is the most outcomes written in one transaction.
+const maxRecordBatch = 512
+
+// work takes jobs from the scheduler until it closes.
+func (d *Dispatcher) work(ctx context.Context) {
+	for {
+		j, ok := d.sched.next()
+		if !ok {
+			return
+		}
+		d.deliver(ctx, j.claim)
+		d.sched.done(j)
+	}
+}
+
+// deliver makes one attempt of a claimed delivery and queues its outcome.
+func (d *Dispatcher) deliver(ctx context.Context, c herald.Claim) {
+	dl := c.Delivery
+	now := d.cfg.Now()
+	if dl.LeaseExpiresAt.Sub(now) < d.cfg.RequestTimeout+leaseMargin {
+		d.release([]herald.Claim{c})
+		return
+	}
+	ep, err := d.endpoint(ctx, dl.AppID, dl.EndpointID)
+	if herald.ErrorCode(err) == herald.ENOTFOUND {
+		return // the endpoint was deleted, and its deliveries with it
+	} else if err != nil {
+		d.log.Warn("load endpoint; delivery released", "endpoint_id", dl.EndpointID, "err", err)
+		d.release([]herald.Claim{c})
+		return
+	}
+	if ep.Disabled {
+		d.outcomes <- herald.AttemptOutcome{DeliveryID: dl.ID, LeaseOwner: d.cfg.Owner, Status: herald.DeliveryCanceled}
+		return
+	}
+	secrets := ep.ActiveSecrets(now)
+	keys := make([][]byte, len(secrets))
+	for i, s := range secrets {
+		keys[i] = s.Key
+	}
+	payload := c.Message.Payload
+	if payload == nil {
+		payload = []byte("{}") // the content was expunged after the message was accepted
+	}
+	res := d.cfg.Sender.Send(ctx, Request{
+		URL:         ep.URL,
+		MessageID:   c.Message.ID,
+		Payload:     payload,
+		ContentType: c.Message.ContentType,
+		EventType:   c.Message.EventType,
+		Headers:     ep.Headers,
+		Keys:        keys,
+		Timestamp:   now,
+	})
+	out := d.outcome(c, ep, res, now)
+	d.log.Debug("attempt",
+		"app_id", dl.AppID, "msg_id", dl.MessageID, "endpoint_id", dl.EndpointID,
+		"attempt", dl.Attempts+1, "status_code", res.StatusCode, "outcome", out.Status, "duration", res.Duration)
+	d.outcomes <- out
+}
+
+// outcome turns one attempt's result into the delivery's next state.
+func (d *Dispatcher) outcome(c herald.Claim, ep *herald.Endpoint, res Result, started time.Time) herald.AttemptOutcome {
+	dl := c.Delivery
+	a := &herald.Attempt{
+		ID:             herald.NewID(herald.PrefixAttempt),
+		DeliveryID:     dl.ID,
+		AppID:          dl.AppID,
+		MessageID:      dl.MessageID,
+		EndpointID:     dl.EndpointID,
+		URL:            ep.URL,
+		ResponseStatus: res.StatusCode,
+		Response:       res.Body,
+		Duration:       res.Duration,
+		Trigger:        dl.Trigger,
+		CreatedAt:      started,
+	}
+	if res.Err != nil {
+		a.Error = res.Err.Error()
+	}
+	out := herald.AttemptOutcome{Attempt: a, DeliveryID: dl.ID, LeaseOwner: d.cfg.Owner}
+	switch {
+	case res.Succeeded():
+		a.Status = herald.AttemptSucceeded
+		out.Status = herald.DeliverySucceeded
+	case res.StatusCode == http.StatusGone:
+		a.Status = herald.AttemptFailed
+		out.Status = herald.DeliveryFailed
+		out.DisableEndpoint = true
+	default:
+		a.Status = herald.AttemptFailed
+		delay, ok := d.cfg.Policy.Next(dl.Attempts + 1)
+		if !ok {
+			out.Status = herald.DeliveryFailed
+			break
+		}
+		switch res.StatusCode {
+		case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			if ra, ok := backoff.ParseRetryAfter(res.RetryAfter, started); ok {
+				delay = backoff.CapRetryAfter(ra, delay)
+			}
+		}
+		out.Status = herald.DeliveryPending
+		out.NextAttemptAt = started.Add(delay)
+	}
+	return out
+}
+
+// endpoint returns the endpoint, from a short-lived cache.
+func (d *Dispatcher) endpoint(ctx context.Context, appID, id string) (*herald.Endpoint, error) {
+	now := time.Now()
+	d.epMu.Lock()
+	cached, ok := d.epCache[id]
+	d.epMu.Unlock()
+	if ok && now.Sub(cached.fetched) < endpointTTL {
+		return cached.ep, nil
+	}
+	ep, err := d.cfg.Store.GetEndpoint(ctx, appID, id)
+	if err != nil {
+		return nil, err
+	}
+	d.epMu.Lock()
+	if len(d.epCache) > 100_000 {
+		clear(d.epCache)
+	}
+	d.epCache[id] = cachedEndpoint{ep: ep, fetched: now}
+	d.epMu.Unlock()
+	return ep, nil
+}
+
+// record writes outcomes in batches: it takes every outcome waiting and
+// writes them in one transaction, so batches grow with load.
+func (d *Dispatcher) record() {
+	batch := make([]herald.AttemptOutcome, 0, maxRecordBatch)
+	for o := range d.outcomes {
+		batch = append(batch[:0], o)
+	drain:
+		for len(batch) < maxRecordBatch {
+			select {
+			case o, ok := <-d.outcomes:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, o)
+			default:
+				break drain
+			}
+		}
+		d.write(batch)
+	}
+}
+
+// write stores a batch of outcomes, retrying a few times. If the store
+// stays down the outcomes are dropped: the deliveries keep their leases,
+// which expire, and they are sent again (at least once, never lost).
+func (d *Dispatcher) write(batch []herald.AttemptOutcome) {
+	for try := 1; ; try++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := d.cfg.Store.RecordAttempts(ctx, batch)
+		cancel()
+		if err == nil {
+			return
+		}
+		if try == 5 {
+			d.log.Error("record attempts failed; these deliveries will be retried when their lease expires", "count", len(batch), "err", err)
+			return
+		}
+		d.log.Warn("record attempts", "count", len(batch), "try", try, "err", err)
+		time.Sleep(time.Duration(try) * 200 * time.Millisecond)
+	}
+}
