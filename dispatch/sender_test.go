@@ -151,11 +151,16 @@ func TestSendRefusesPrivateTargets(t *testing.T) {
 	port := srv.URL[strings.LastIndex(srv.URL, ":"):]
 	s := NewSender(SenderConfig{Timeout: 2 * time.Second})
 	defer s.Close()
-	for _, host := range []string{"127.0.0.1", "[::1]", "localhost"} {
-		res := s.Send(t.Context(), newRequest(t, "http://"+host+port))
+	// The guard refuses in the dialer's Control hook, before connect(2):
+	// no packet leaves for the private addresses below.
+	for _, target := range []string{
+		"http://127.0.0.1" + port, "http://[::1]" + port, "http://localhost" + port,
+		"http://10.0.0.1:80", "http://169.254.169.254/latest/meta-data", "http://100.64.0.1:80",
+	} {
+		res := s.Send(t.Context(), newRequest(t, target))
 		var blocked *netguard.BlockedError
 		if !errors.As(res.Err, &blocked) {
-			t.Errorf("%s: err = %v, want a *netguard.BlockedError", host, res.Err)
+			t.Errorf("%s: err = %v, want a *netguard.BlockedError", target, res.Err)
 		}
 	}
 	if hits.Load() != 0 {
