@@ -45,19 +45,8 @@ func (s *Store) ListApplications(ctx context.Context, opts herald.ListOptions) (
 	}
 	args = append(args, limit(opts))
 	rows, err := s.r.QueryContext(ctx, `SELECT `+appColumns+` FROM application WHERE 1 = 1`+cond+order+` LIMIT ?`, args...)
+	out, err := collect(rows, err, scanApp)
 	if err != nil {
-		return nil, s.fail("list applications", err)
-	}
-	defer rows.Close()
-	var out []*herald.Application
-	for rows.Next() {
-		app, err := scanApp(rows)
-		if err != nil {
-			return nil, s.fail("list applications", err)
-		}
-		out = append(out, app)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, s.fail("list applications", err)
 	}
 	return out, nil

@@ -20,19 +20,8 @@ var errAttemptNotFound = herald.Errorf(herald.ENOTFOUND, "Message attempt not fo
 func (s *Store) ListAttempts(ctx context.Context, appID string, opts herald.AttemptListOptions) ([]*herald.Attempt, error) {
 	q, args := attemptListQuery(appID, opts)
 	rows, err := s.r.QueryContext(ctx, q, args...)
+	out, err := collect(rows, err, scanAttempt)
 	if err != nil {
-		return nil, s.fail("list attempts", err)
-	}
-	defer rows.Close()
-	var out []*herald.Attempt
-	for rows.Next() {
-		a, err := scanAttempt(rows)
-		if err != nil {
-			return nil, s.fail("list attempts", err)
-		}
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, s.fail("list attempts", err)
 	}
 	return out, nil
@@ -73,24 +62,8 @@ func attemptListQuery(appID string, opts herald.AttemptListOptions) (string, []a
 		q.WriteString(` AND a.response_status >= ? AND a.response_status < ?`)
 		args = append(args, c, c+100)
 	}
-	if len(opts.EventTypes) > 0 {
-		q.WriteString(` AND m.event_type IN (?` + strings.Repeat(`, ?`, len(opts.EventTypes)-1) + `)`)
-		for _, et := range opts.EventTypes {
-			args = append(args, et)
-		}
-	}
-	if opts.Channel != "" {
-		q.WriteString(` AND EXISTS (SELECT 1 FROM json_each(m.channels) WHERE value = ?)`)
-		args = append(args, opts.Channel)
-	}
-	if !opts.Before.IsZero() {
-		q.WriteString(` AND a.created_at < ?`)
-		args = append(args, micros(opts.Before))
-	}
-	if !opts.After.IsZero() {
-		q.WriteString(` AND a.created_at > ?`)
-		args = append(args, micros(opts.After))
-	}
+	args = messageFilter{msg: "m.", timeColumn: "a.created_at", eventTypes: opts.EventTypes,
+		channel: opts.Channel, before: opts.Before, after: opts.After}.appendTo(&q, args)
 	q.WriteString(order + ` LIMIT ?`)
 	args = append(args, limit(opts.ListOptions))
 	return q.String(), args

@@ -30,19 +30,8 @@ func (s *Store) ListEndpointMessages(ctx context.Context, appID, endpointID stri
 		return nil, s.fail("list endpoint messages", err)
 	}
 	rows, err := tx.QueryContext(ctx, q, args...)
+	out, err := collect(rows, err, scanEndpointMessage)
 	if err != nil {
-		return nil, s.fail("list endpoint messages", err)
-	}
-	defer rows.Close()
-	var out []herald.EndpointMessage
-	for rows.Next() {
-		em, err := scanEndpointMessage(rows)
-		if err != nil {
-			return nil, s.fail("list endpoint messages", err)
-		}
-		out = append(out, em)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, s.fail("list endpoint messages", err)
 	}
 	return out, nil
@@ -66,24 +55,8 @@ func endpointMessagesQuery(appID, endpointID string, opts herald.DeliveryListOpt
 		q.WriteString(` AND d.status = ?`)
 		args = append(args, string(opts.Status))
 	}
-	if len(opts.EventTypes) > 0 {
-		q.WriteString(` AND m.event_type IN (?` + strings.Repeat(`, ?`, len(opts.EventTypes)-1) + `)`)
-		for _, et := range opts.EventTypes {
-			args = append(args, et)
-		}
-	}
-	if opts.Channel != "" {
-		q.WriteString(` AND EXISTS (SELECT 1 FROM json_each(m.channels) WHERE value = ?)`)
-		args = append(args, opts.Channel)
-	}
-	if !opts.Before.IsZero() {
-		q.WriteString(` AND m.created_at < ?`)
-		args = append(args, micros(opts.Before))
-	}
-	if !opts.After.IsZero() {
-		q.WriteString(` AND m.created_at > ?`)
-		args = append(args, micros(opts.After))
-	}
+	args = messageFilter{msg: "m.", timeColumn: "m.created_at", eventTypes: opts.EventTypes,
+		channel: opts.Channel, before: opts.Before, after: opts.After}.appendTo(&q, args)
 	q.WriteString(order + ` LIMIT ?`)
 	args = append(args, limit(opts.ListOptions))
 	return q.String(), args

@@ -114,19 +114,8 @@ func (s *Store) ListEndpoints(ctx context.Context, appID string, opts herald.Lis
 	}
 	args = append(args, limit(opts))
 	rows, err := s.r.QueryContext(ctx, `SELECT `+endpointColumns+` FROM endpoint WHERE app_id = ?`+cond+order+` LIMIT ?`, args...)
+	out, err := collect(rows, err, s.scanEndpoint)
 	if err != nil {
-		return nil, s.fail("list endpoints", err)
-	}
-	defer rows.Close()
-	var out []*herald.Endpoint
-	for rows.Next() {
-		ep, err := s.scanEndpoint(rows)
-		if err != nil {
-			return nil, s.fail("list endpoints", err)
-		}
-		out = append(out, ep)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, s.fail("list endpoints", err)
 	}
 	return out, nil

@@ -42,19 +42,8 @@ func (s *Store) ListEventTypes(ctx context.Context, opts herald.EventTypeListOpt
 	}
 	args = append(args, limit(opts.ListOptions))
 	rows, err := s.r.QueryContext(ctx, `SELECT `+eventTypeColumns+` FROM event_type WHERE 1 = 1`+cond+order+` LIMIT ?`, args...)
+	out, err := collect(rows, err, scanEventType)
 	if err != nil {
-		return nil, s.fail("list event types", err)
-	}
-	defer rows.Close()
-	var out []*herald.EventType
-	for rows.Next() {
-		et, err := scanEventType(rows)
-		if err != nil {
-			return nil, s.fail("list event types", err)
-		}
-		out = append(out, et)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, s.fail("list event types", err)
 	}
 	return out, nil

@@ -35,40 +35,13 @@ func (s *Store) ListMessages(ctx context.Context, appID string, opts herald.Mess
 	if opts.Cursor != "" {
 		args = append(args, opts.Cursor)
 	}
-	if len(opts.EventTypes) > 0 {
-		q.WriteString(` AND event_type IN (?` + strings.Repeat(`, ?`, len(opts.EventTypes)-1) + `)`)
-		for _, et := range opts.EventTypes {
-			args = append(args, et)
-		}
-	}
-	if opts.Channel != "" {
-		q.WriteString(` AND EXISTS (SELECT 1 FROM json_each(message.channels) WHERE value = ?)`)
-		args = append(args, opts.Channel)
-	}
-	if !opts.Before.IsZero() {
-		q.WriteString(` AND created_at < ?`)
-		args = append(args, micros(opts.Before))
-	}
-	if !opts.After.IsZero() {
-		q.WriteString(` AND created_at > ?`)
-		args = append(args, micros(opts.After))
-	}
+	args = messageFilter{msg: "message.", timeColumn: "created_at", eventTypes: opts.EventTypes,
+		channel: opts.Channel, before: opts.Before, after: opts.After}.appendTo(&q, args)
 	q.WriteString(order + ` LIMIT ?`)
 	args = append(args, limit(opts.ListOptions))
 	rows, err := s.r.QueryContext(ctx, q.String(), args...)
+	out, err := collect(rows, err, scanMessage)
 	if err != nil {
-		return nil, s.fail("list messages", err)
-	}
-	defer rows.Close()
-	var out []*herald.Message
-	for rows.Next() {
-		m, err := scanMessage(rows)
-		if err != nil {
-			return nil, s.fail("list messages", err)
-		}
-		out = append(out, m)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, s.fail("list messages", err)
 	}
 	return out, nil
@@ -103,19 +76,8 @@ func (s *Store) ListMessageDeliveries(ctx context.Context, appID, msgID string) 
 		return nil, s.fail("list message deliveries", notFound(err, errMessageNotFound))
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM delivery WHERE message_id = ? AND app_id = ? ORDER BY endpoint_id`, msgID, appID)
+	out, err := collect(rows, err, scanDelivery)
 	if err != nil {
-		return nil, s.fail("list message deliveries", err)
-	}
-	defer rows.Close()
-	var out []*herald.Delivery
-	for rows.Next() {
-		d, err := scanDelivery(rows)
-		if err != nil {
-			return nil, s.fail("list message deliveries", err)
-		}
-		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, s.fail("list message deliveries", err)
 	}
 	return out, nil

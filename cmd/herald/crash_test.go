@@ -18,8 +18,6 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/herald-webhooks/herald"
-	"github.com/herald-webhooks/herald/keyring"
-	"github.com/herald-webhooks/herald/sqlite"
 )
 
 const crashSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -188,18 +186,7 @@ func TestCrashSafetyWithRealBinary(t *testing.T) {
 // ones that may be delivered again.
 func receivedNotRecorded(t *testing.T, dir, db string, mu *sync.Mutex, received, accounted map[string]int) int {
 	t.Helper()
-	key, err := os.ReadFile(filepath.Join(dir, "encryption-key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring, err := keyring.Parse(strings.TrimSpace(string(key)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := sqlite.Open(context.Background(), sqlite.Config{Path: db, Keyring: ring})
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := openDataDir(t, dir, db)
 	defer store.Close()
 	app, err := store.GetApplication(context.Background(), "a")
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -14,8 +13,6 @@ import (
 	"time"
 
 	"github.com/herald-webhooks/herald"
-	"github.com/herald-webhooks/herald/keyring"
-	"github.com/herald-webhooks/herald/sqlite"
 )
 
 // TestKillDashNineLosesNoAcceptedMessage posts messages from several clients,
@@ -110,18 +107,7 @@ func TestKillDashNineLosesNoAcceptedMessage(t *testing.T) {
 		t.Fatalf("no message was accepted before the kill:\n%s", p.stderr)
 	}
 
-	key, err := os.ReadFile(filepath.Join(dir, "encryption-key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring, err := keyring.Parse(strings.TrimSpace(string(key)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := sqlite.Open(context.Background(), sqlite.Config{Path: db, Keyring: ring})
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := openDataDir(t, dir, db)
 	defer store.Close()
 	ctx := context.Background()
 	app, err := store.GetApplication(ctx, "acme")

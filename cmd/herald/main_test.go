@@ -15,6 +15,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/herald-webhooks/herald/keyring"
+	"github.com/herald-webhooks/herald/sqlite"
 )
 
 // TestMain lets the test binary stand in for the herald binary: a test
@@ -232,4 +235,23 @@ func TestMigrateAndVersion(t *testing.T) {
 	if code := run(context.Background(), []string{"serve", "--db", "postgres://x@127.0.0.1/db"}, &out, &errOut); code == 0 {
 		t.Error("serve with a postgres URL was accepted by a build without PostgreSQL support")
 	}
+}
+
+// openDataDir opens the database of a stopped or killed herald with the
+// encryption key from its data directory.
+func openDataDir(t *testing.T, dir, db string) *sqlite.Store {
+	t.Helper()
+	key, err := os.ReadFile(filepath.Join(dir, "encryption-key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, err := keyring.Parse(strings.TrimSpace(string(key)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := sqlite.Open(context.Background(), sqlite.Config{Path: db, Keyring: ring})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return store
 }

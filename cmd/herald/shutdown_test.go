@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -14,8 +13,6 @@ import (
 	"time"
 
 	"github.com/herald-webhooks/herald"
-	"github.com/herald-webhooks/herald/keyring"
-	"github.com/herald-webhooks/herald/sqlite"
 )
 
 // TestSIGTERMWithDeliveriesInFlight: SIGTERM while deliveries are in flight
@@ -87,18 +84,7 @@ func TestSIGTERMWithDeliveriesInFlight(t *testing.T) {
 	}
 	took := time.Since(start)
 
-	key, err := os.ReadFile(filepath.Join(dir, "encryption-key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring, err := keyring.Parse(strings.TrimSpace(string(key)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := sqlite.Open(context.Background(), sqlite.Config{Path: db, Keyring: ring})
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := openDataDir(t, dir, db)
 	defer store.Close()
 	app, err := store.GetApplication(context.Background(), "a")
 	if err != nil {
