@@ -183,6 +183,9 @@ func (c *ServeCmd) adminToken() (token, file string, err error) {
 	if c.AdminToken != "" {
 		return c.AdminToken, "", nil
 	}
+	if c.postgres() {
+		return "", "", errors.New("--admin-token (or HERALD_ADMIN_TOKEN) is required with PostgreSQL: every node must accept the same token")
+	}
 	file = filepath.Join(c.dataDir(), "admin-token")
 	b, err := os.ReadFile(file)
 	if errors.Is(err, fs.ErrNotExist) {

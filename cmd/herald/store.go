@@ -9,26 +9,59 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
+	"github.com/herald-webhooks/herald"
 	"github.com/herald-webhooks/herald/keyring"
+	"github.com/herald-webhooks/herald/postgres"
 	"github.com/herald-webhooks/herald/sqlite"
 )
 
 // DBFlags choose and open the database; serve and migrate share them.
 type DBFlags struct {
-	DB                string `name:"db" env:"HERALD_DB" default:"./herald-data/herald.db" help:"SQLite database file (created with its directory on first start)."`
-	EncryptionKey     string `name:"encryption-key" env:"HERALD_ENCRYPTION_KEY" help:"Keys that encrypt endpoint secrets at rest: comma-separated 32-byte keys in base64 or hex, the first encrypts. Default: the file encryption-key beside the database, generated on first start."`
-	SQLiteSynchronous string `name:"sqlite-synchronous" env:"HERALD_SQLITE_SYNCHRONOUS" default:"FULL" enum:"FULL,NORMAL" help:"SQLite durability: FULL survives power loss (default); NORMAL may lose the last commits on power loss, never on a crash of Herald."`
+	DB                 string        `name:"db" env:"HERALD_DB" default:"./herald-data/herald.db" help:"SQLite database file (created with its directory on first start), or a postgres:// URL for PostgreSQL (any number of nodes may share one)."`
+	EncryptionKey      string        `name:"encryption-key" env:"HERALD_ENCRYPTION_KEY" help:"Keys that encrypt endpoint secrets at rest: comma-separated 32-byte keys in base64 or hex, the first encrypts. Default on SQLite: the file encryption-key beside the database, generated on first start. Required on PostgreSQL (every node needs the same keys)."`
+	SQLiteSynchronous  string        `name:"sqlite-synchronous" env:"HERALD_SQLITE_SYNCHRONOUS" default:"FULL" enum:"FULL,NORMAL" help:"SQLite durability: FULL survives power loss (default); NORMAL may lose the last commits on power loss, never on a crash of Herald."`
+	PGMaxConns         int32         `name:"pg-max-conns" env:"HERALD_PG_MAX_CONNS" default:"16" help:"PostgreSQL: connections in this node's pool."`
+	PGStatementTimeout time.Duration `name:"pg-statement-timeout" env:"HERALD_PG_STATEMENT_TIMEOUT" default:"30s" help:"PostgreSQL: statement_timeout of every connection."`
 }
 
-// dataDir is the directory holding the database and its generated files.
-func (f *DBFlags) dataDir() string { return filepath.Dir(f.DB) }
+// store is what the commands need of either engine.
+type store interface {
+	herald.Store
+	SchemaVersion(ctx context.Context) (int, error)
+}
 
-// open opens the store, creating its directory and encryption key on first
-// start.
-func (f *DBFlags) open(ctx context.Context, logger *slog.Logger) (*sqlite.Store, error) {
-	if strings.HasPrefix(f.DB, "postgres://") || strings.HasPrefix(f.DB, "postgresql://") {
-		return nil, errors.New("--db: PostgreSQL is not supported by this version of Herald yet; use a SQLite file path")
+// postgres reports whether --db names a PostgreSQL database.
+func (f *DBFlags) postgres() bool {
+	return strings.HasPrefix(f.DB, "postgres://") || strings.HasPrefix(f.DB, "postgresql://")
+}
+
+// dataDir is the directory holding the SQLite database and its generated
+// files; PostgreSQL has none.
+func (f *DBFlags) dataDir() string {
+	if f.postgres() {
+		return ""
+	}
+	return filepath.Dir(f.DB)
+}
+
+// open opens the store: PostgreSQL, or SQLite with its directory and
+// encryption key created on first start.
+func (f *DBFlags) open(ctx context.Context, logger *slog.Logger) (store, error) {
+	if f.postgres() {
+		if f.EncryptionKey == "" {
+			return nil, errors.New("--encryption-key (or HERALD_ENCRYPTION_KEY) is required with PostgreSQL: every node must seal and open endpoint secrets with the same keys")
+		}
+		ring, err := keyring.Parse(f.EncryptionKey)
+		if err != nil {
+			return nil, fmt.Errorf("--encryption-key: %w", err)
+		}
+		s, err := postgres.Open(ctx, postgres.Config{URL: f.DB, Keyring: ring, MaxConns: f.PGMaxConns, StatementTimeout: f.PGStatementTimeout})
+		if err != nil {
+			return nil, fmt.Errorf("open PostgreSQL database: %w", err)
+		}
+		return s, nil
 	}
 	if err := os.MkdirAll(f.dataDir(), 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)

@@ -1,0 +1,347 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/segmentio/ksuid"
+
+	"github.com/herald-webhooks/herald"
+)
+
+// messageChunks are the rows per multi-row message insert, largest first:
+// a batch's messages go out in as few statements as these sizes allow,
+// while the statement texts (and so pgx's prepared-statement cache) stay a
+// fixed few.
+var messageChunks = [...]int{128, 32, 8, 1}
+
+// messageInserts holds the insert statement of each chunk size. ON
+// CONFLICT DO NOTHING turns a taken ID or eventId into a missing RETURNING
+// row rather than an error, which would abort the whole transaction.
+var messageInserts = func() (out [len(messageChunks)]string) {
+	for i, size := range messageChunks {
+		var q strings.Builder
+		q.WriteString(`INSERT INTO message (` + messageColumns + `) VALUES `)
+		for r := range size {
+			if r > 0 {
+				q.WriteString(", ")
+			}
+			n := r * 9
+			fmt.Fprintf(&q, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9)
+		}
+		q.WriteString(` ON CONFLICT DO NOTHING RETURNING id`)
+		out[i] = q.String()
+	}
+	return out
+}()
+
+// insertDeliveriesSQL inserts any number of deliveries with one statement
+// of fixed text: the per-row values travel as arrays. $6 is the status,
+// $7 and $8 the lease owner and expiry (NULL when not leased).
+const insertDeliveriesSQL = `INSERT INTO delivery (id, app_id, message_id, endpoint_id, status, next_attempt_at,
+		attempts, lease_owner, lease_expires_at, trigger_type, created_at, updated_at)
+	SELECT d.id, d.app_id, d.message_id, d.endpoint_id, $6::text, d.at, 0, $7::text, $8::timestamptz, 0, d.at, d.at
+	FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[]) AS d (id, app_id, message_id, endpoint_id, at)`
+
+// CreateMessages stores msgs and their deliveries in one transaction (see
+// herald.Store) in four round trips whatever the batch size: the
+// applications and endpoints (locked FOR KEY SHARE so neither can be
+// deleted under the batch), the messages, the deliveries, the commit.
+// Each message's CreatedAt is truncated to the microsecond in place, so
+// the returned message is what was stored. Its deliveries get
+// NextAttemptAt, CreatedAt and UpdatedAt equal to the message's CreatedAt
+// and are ordered by endpoint ID. With a non-zero lease they are stored
+// sending, leased to lease.Owner until lease.Until. A message whose
+// OnlyEndpointID is not an endpoint of its application fails alone with
+// ENOTFOUND.
+func (s *Store) CreateMessages(ctx context.Context, msgs []*herald.Message, lease herald.Lease) ([]herald.MessageResult, error) {
+	results := make([]herald.MessageResult, len(msgs))
+	if len(msgs) == 0 {
+		return results, nil
+	}
+	lease.Until = lease.Until.Truncate(time.Microsecond)
+	for _, m := range msgs {
+		m.CreatedAt = m.CreatedAt.Truncate(time.Microsecond)
+	}
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		b := &batch{ctx: ctx, tx: tx, lease: lease}
+		return b.run(msgs, results)
+	})
+	if err != nil {
+		return nil, s.fail("create messages", err)
+	}
+	return results, nil
+}
+
+// route is what routing needs of an endpoint.
+type route struct {
+	id       string
+	endpoint herald.Endpoint // Disabled, FilterTypes and Channels only
+}
+
+// appRoutes is an application's endpoints as one batch sees them.
+type appRoutes struct {
+	routes []route
+}
+
+// has reports whether the application has an endpoint with this ID.
+func (a *appRoutes) has(endpointID string) bool {
+	for i := range a.routes {
+		if a.routes[i].id == endpointID {
+			return true
+		}
+	}
+	return false
+}
+
+// batch is the state of one CreateMessages transaction.
+type batch struct {
+	ctx   context.Context
+	tx    pgx.Tx
+	lease herald.Lease
+	// apps holds the existing applications of the batch, by ID.
+	apps map[string]*appRoutes
+	// seq numbers the batch's delivery IDs: consecutive KSUIDs land in one
+	// or two index pages instead of one page per delivery.
+	seq *ksuid.Sequence
+}
+
+// run loads the routes, inserts the messages that can be stored, routes
+// each inserted one, inserts all deliveries and fills results.
+func (b *batch) run(msgs []*herald.Message, results []herald.MessageResult) error {
+	if err := b.loadRoutes(msgs); err != nil {
+		return err
+	}
+	candidates := make([]*herald.Message, 0, len(msgs))
+	for i, m := range msgs {
+		app, ok := b.apps[m.AppID]
+		switch {
+		case !ok:
+			results[i].Err = errAppNotFound
+		case m.OnlyEndpointID != "" && !app.has(m.OnlyEndpointID):
+			results[i].Err = errEndpointNotFound
+		default:
+			candidates = append(candidates, m)
+		}
+	}
+	inserted, err := b.insertMessages(candidates)
+	if err != nil {
+		return err
+	}
+	var dels []herald.Delivery
+	ranges := make([][2]int, len(msgs))
+	for i, m := range msgs {
+		if results[i].Err != nil {
+			continue
+		}
+		// The first message of the batch with an ID takes it; a later
+		// one with the same ID conflicts like one taken by an older batch.
+		if !inserted[m.ID] {
+			results[i].Err = conflictFor(m)
+			continue
+		}
+		delete(inserted, m.ID)
+		results[i].Message = m
+		start := len(dels)
+		if dels, err = b.route(dels, m); err != nil {
+			return err
+		}
+		ranges[i] = [2]int{start, len(dels)}
+	}
+	if err := b.insertDeliveries(dels); err != nil {
+		return err
+	}
+	for i, r := range ranges {
+		if r[1] > r[0] {
+			ptrs := make([]*herald.Delivery, 0, r[1]-r[0])
+			for j := r[0]; j < r[1]; j++ {
+				ptrs = append(ptrs, &dels[j])
+			}
+			results[i].Deliveries = ptrs
+		}
+	}
+	return nil
+}
+
+// loadRoutes reads, in one round trip, which applications of msgs exist
+// and their endpoints' routing data, locking both FOR KEY SHARE: a
+// concurrent delete waits for the batch instead of failing its foreign
+// keys.
+func (b *batch) loadRoutes(msgs []*herald.Message) error {
+	ids := make([]string, 0, 1)
+	seen := make(map[string]bool, 1)
+	for _, m := range msgs {
+		if !seen[m.AppID] {
+			seen[m.AppID] = true
+			ids = append(ids, m.AppID)
+		}
+	}
+	var pb pgx.Batch
+	pb.Queue(`SELECT id FROM application WHERE id = ANY($1) FOR KEY SHARE`, ids)
+	pb.Queue(`SELECT app_id, id, disabled, filter_types, channels FROM endpoint
+		WHERE app_id = ANY($1) ORDER BY app_id, id FOR KEY SHARE`, ids)
+	br := b.tx.SendBatch(b.ctx, &pb)
+	defer br.Close()
+	// pgx defers a query's error to its rows, which CollectRows returns.
+	rows, _ := br.Query()
+	apps, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("load applications: %w", err)
+	}
+	b.apps = make(map[string]*appRoutes, len(apps))
+	for _, id := range apps {
+		b.apps[id] = &appRoutes{}
+	}
+	rows, err = br.Query()
+	if err != nil {
+		return fmt.Errorf("load routes: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var appID string
+		var r route
+		if err := rows.Scan(&appID, &r.id, &r.endpoint.Disabled, &r.endpoint.FilterTypes, &r.endpoint.Channels); err != nil {
+			return fmt.Errorf("load routes: %w", err)
+		}
+		if a, ok := b.apps[appID]; ok {
+			a.routes = append(a.routes, r)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("load routes: %w", err)
+	}
+	return br.Close()
+}
+
+// insertMessages inserts msgs with multi-row statements sent in one
+// pipeline and returns the IDs that were inserted; the others met a taken
+// ID or eventId.
+func (b *batch) insertMessages(msgs []*herald.Message) (map[string]bool, error) {
+	inserted := make(map[string]bool, len(msgs))
+	if len(msgs) == 0 {
+		return inserted, nil
+	}
+	var pb pgx.Batch
+	for i, size := range messageChunks {
+		for len(msgs) >= size {
+			args := make([]any, 0, size*9)
+			for _, m := range msgs[:size] {
+				args = append(args, m.ID, m.AppID, nullString(m.EventID), m.EventType, m.Payload, m.ContentType,
+					nullList(m.Channels), nullList(m.Tags), m.CreatedAt)
+			}
+			pb.Queue(messageInserts[i], args...)
+			msgs = msgs[size:]
+		}
+	}
+	br := b.tx.SendBatch(b.ctx, &pb)
+	defer br.Close()
+	for range pb.Len() {
+		rows, _ := br.Query() // the error comes back from CollectRows
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return nil, fmt.Errorf("insert messages: %w", err)
+		}
+		for _, id := range ids {
+			inserted[id] = true
+		}
+	}
+	if err := br.Close(); err != nil {
+		return nil, fmt.Errorf("insert messages: %w", err)
+	}
+	return inserted, nil
+}
+
+// route appends to dels a delivery of m to every endpoint that accepts it,
+// or only to m.OnlyEndpointID (send-example: whatever its filters, even
+// when disabled).
+func (b *batch) route(dels []herald.Delivery, m *herald.Message) ([]herald.Delivery, error) {
+	app := b.apps[m.AppID]
+	for j := range app.routes {
+		r := &app.routes[j]
+		if m.OnlyEndpointID != "" {
+			if r.id != m.OnlyEndpointID {
+				continue
+			}
+		} else if !r.endpoint.Accepts(m.EventType, m.Channels) {
+			continue
+		}
+		id, err := b.nextDeliveryID()
+		if err != nil {
+			return nil, err
+		}
+		d := herald.Delivery{
+			ID:            id,
+			AppID:         m.AppID,
+			MessageID:     m.ID,
+			EndpointID:    r.id,
+			Status:        herald.DeliveryPending,
+			NextAttemptAt: m.CreatedAt,
+			CreatedAt:     m.CreatedAt,
+			UpdatedAt:     m.CreatedAt,
+		}
+		if isLeased(b.lease) {
+			d.Status = herald.DeliverySending
+			d.LeaseOwner = b.lease.Owner
+			d.LeaseExpiresAt = b.lease.Until
+		}
+		dels = append(dels, d)
+	}
+	return dels, nil
+}
+
+// insertDeliveries inserts dels with one statement, as pending rows or,
+// with the batch's lease, as leased ones.
+func (b *batch) insertDeliveries(dels []herald.Delivery) error {
+	if len(dels) == 0 {
+		return nil
+	}
+	ids := make([]string, len(dels))
+	apps := make([]string, len(dels))
+	msgIDs := make([]string, len(dels))
+	eps := make([]string, len(dels))
+	ats := make([]time.Time, len(dels))
+	for i := range dels {
+		d := &dels[i]
+		ids[i], apps[i], msgIDs[i], eps[i], ats[i] = d.ID, d.AppID, d.MessageID, d.EndpointID, d.CreatedAt
+	}
+	status, owner, until := string(herald.DeliveryPending), (*string)(nil), (*time.Time)(nil)
+	if isLeased(b.lease) {
+		status, owner, until = string(herald.DeliverySending), &b.lease.Owner, &b.lease.Until
+	}
+	if _, err := b.tx.Exec(b.ctx, insertDeliveriesSQL, ids, apps, msgIDs, eps, ats, status, owner, until); err != nil {
+		return fmt.Errorf("insert deliveries: %w", err)
+	}
+	return nil
+}
+
+// nextDeliveryID returns a new delivery ID: a KSUID of a sequence seeded
+// like herald.NewID, so IDs stay unique and time-sortable while those of
+// one batch are adjacent.
+func (b *batch) nextDeliveryID() (string, error) {
+	if b.seq == nil {
+		b.seq = &ksuid.Sequence{Seed: ksuid.New()}
+	}
+	id, err := b.seq.Next()
+	if err != nil { // 65536 IDs used: start a new sequence
+		b.seq = &ksuid.Sequence{Seed: ksuid.New()}
+		if id, err = b.seq.Next(); err != nil {
+			return "", fmt.Errorf("delivery id: %w", err)
+		}
+	}
+	return herald.PrefixDelivery + id.String(), nil
+}
+
+// isLeased reports whether a CreateMessages lease hands the deliveries to a
+// dispatcher: it names an owner. The zero Lease does not.
+func isLeased(l herald.Lease) bool { return l.Owner != "" }
+
+// conflictFor is the error of a message whose insert met a unique key.
+func conflictFor(m *herald.Message) error {
+	if m.EventID != "" {
+		return herald.Errorf(herald.ECONFLICT, "%s", conflictMessages["message_event_id"])
+	}
+	return herald.Errorf(herald.ECONFLICT, "%s", conflictMessages["message_pkey"])
+}

@@ -1,0 +1,328 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/herald-webhooks/herald"
+)
+
+// replayChunk is how many of an application's messages ReplayMissing reads
+// per transaction, so a wide window never holds one transaction long.
+const replayChunk = 500
+
+// ListEndpointMessages returns a page of the messages routed to endpoint
+// endpointID, each with its delivery, ordered by message ID and filtered by
+// opts; it walks delivery_endpoint, or delivery_endpoint_status when
+// opts.Status is set. An unknown endpoint is ENOTFOUND. The existence
+// check and the page run in one repeatable-read transaction, so they agree.
+func (s *Store) ListEndpointMessages(ctx context.Context, appID, endpointID string, opts herald.DeliveryListOptions) ([]herald.EndpointMessage, error) {
+	var q query
+	q.add(`SELECT ` + prefixed("m.", messageColumns) + `, ` + prefixed("d.", deliveryColumns) + `
+		FROM delivery d JOIN message m ON m.id = d.message_id
+		WHERE d.endpoint_id = ` + q.arg(endpointID) + ` AND d.app_id = ` + q.arg(appID))
+	if opts.Status != "" {
+		q.add(` AND d.status = ` + q.arg(string(opts.Status)))
+	}
+	messageFilter{msg: "m.", timeColumn: "m.created_at", eventTypes: opts.EventTypes,
+		channel: opts.Channel, before: opts.Before, after: opts.After}.addTo(&q)
+	q.add(q.page("d.message_id", opts.ListOptions))
+	var out []herald.EndpointMessage
+	err := s.readTx(ctx, func(tx pgx.Tx) error {
+		if err := endpointExists(ctx, tx, appID, endpointID); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, q.String(), q.args...)
+		out, err = collect(rows, err, scanEndpointMessage)
+		return err
+	})
+	if err != nil {
+		return nil, s.fail("list endpoint messages", err)
+	}
+	return out, nil
+}
+
+// readTx runs fn in a read-only repeatable-read transaction: every
+// statement of fn sees the same snapshot.
+func (s *Store) readTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	return pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, fn)
+}
+
+// scanEndpointMessage scans a row of message columns then delivery columns.
+func scanEndpointMessage(row pgx.Row) (herald.EndpointMessage, error) {
+	var (
+		m         herald.Message
+		eventID   *string
+		createdAt time.Time
+		r         deliveryRow
+	)
+	dest := append([]any{&m.ID, &m.AppID, &eventID, &m.EventType, &m.Payload, &m.ContentType, &m.Channels, &m.Tags, &createdAt},
+		r.dest()...)
+	if err := row.Scan(dest...); err != nil {
+		return herald.EndpointMessage{}, err
+	}
+	m.EventID = fromNullString(eventID)
+	m.CreatedAt = createdAt.UTC()
+	return herald.EndpointMessage{Message: &m, Delivery: r.delivery()}, nil
+}
+
+// querier is a pgx.Tx, *pgxpool.Pool or *pgxpool.Conn.
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// endpointExists returns ENOTFOUND unless application appID has endpoint id.
+func endpointExists(ctx context.Context, q querier, appID, id string) error {
+	var one int
+	err := q.QueryRow(ctx, `SELECT 1 FROM endpoint WHERE id = $1 AND app_id = $2`, id, appID).Scan(&one)
+	return notFound(err, errEndpointNotFound)
+}
+
+// messageExists returns ENOTFOUND unless application appID has message id.
+func messageExists(ctx context.Context, q querier, appID, id string) error {
+	var one int
+	err := q.QueryRow(ctx, `SELECT 1 FROM message WHERE id = $1 AND app_id = $2`, id, appID).Scan(&one)
+	return notFound(err, errMessageNotFound)
+}
+
+// resendSQL queues a message for an endpoint with one upsert: a new
+// delivery, or the existing one back to pending with its attempt count
+// kept, unless it is being sent.
+const resendSQL = `INSERT INTO delivery (id, app_id, message_id, endpoint_id, status,
+		next_attempt_at, attempts, trigger_type, created_at, updated_at)
+	VALUES ($1, $2, $3, $4, 'pending', $5, 0, 1, $5, $5)
+	ON CONFLICT (message_id, endpoint_id) DO UPDATE SET status = 'pending',
+		next_attempt_at = excluded.next_attempt_at, trigger_type = 1, lease_owner = NULL,
+		lease_expires_at = NULL, updated_at = excluded.updated_at
+	WHERE delivery.status <> 'sending'`
+
+// ResendDelivery queues message msgID for endpoint endpointID now, as a
+// manual attempt. A delivery being sent is ECONFLICT; an unknown message or
+// endpoint is ENOTFOUND.
+func (s *Store) ResendDelivery(ctx context.Context, appID, msgID, endpointID string, now time.Time) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if err := messageExists(ctx, tx, appID, msgID); err != nil {
+			return err
+		}
+		if err := endpointExists(ctx, tx, appID, endpointID); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, resendSQL, herald.NewID(herald.PrefixDelivery), appID, msgID, endpointID, now)
+		if err != nil {
+			return err
+		}
+		return mustAffect(tag, herald.Errorf(herald.ECONFLICT, "The message is being sent to this endpoint right now."))
+	})
+	if isForeignKey(err) {
+		// The message or endpoint was deleted between the checks and the
+		// upsert.
+		err = herald.Errorf(herald.ENOTFOUND, "Message or endpoint not found.")
+	}
+	if err != nil {
+		return s.fail("resend delivery", err)
+	}
+	return nil
+}
+
+// recoverSQL queues an endpoint's failed deliveries of messages created in
+// [$3, $4) again, due now and manual; it walks delivery_endpoint_status
+// and looks each message up by its primary key.
+const recoverSQL = `UPDATE delivery d SET status = 'pending', next_attempt_at = $1, trigger_type = 1, updated_at = $1
+	FROM message m
+	WHERE d.endpoint_id = $2 AND d.status = 'failed' AND m.id = d.message_id
+		AND m.created_at >= $3 AND m.created_at < $4`
+
+// RecoverEndpoint queues the endpoint's failed deliveries whose message was
+// created in [since, until) again, due now and manual, and reports how
+// many. An unknown endpoint is ENOTFOUND.
+func (s *Store) RecoverEndpoint(ctx context.Context, appID, endpointID string, since, until, now time.Time) (int, error) {
+	var n int64
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if err := endpointExists(ctx, tx, appID, endpointID); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, recoverSQL, now, endpointID, lowerBound(since), upperBound(until))
+		n = tag.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, s.fail("recover endpoint", err)
+	}
+	return int(n), nil
+}
+
+// ReplayMissing creates a pending, manual delivery due now for every
+// message of the application created in [since, until) that the endpoint
+// accepts today (herald.Endpoint.Accepts) and has no delivery to it, and
+// reports how many. It reads the application's messages in chunks of
+// replayChunk by (created_at, id) through message_app_created, one
+// transaction per chunk; a message created meanwhile is routed by ingest
+// itself. An unknown endpoint is ENOTFOUND.
+func (s *Store) ReplayMissing(ctx context.Context, appID, endpointID string, since, until, now time.Time) (int, error) {
+	ep, err := s.routing(ctx, appID, endpointID)
+	if err != nil {
+		return 0, s.fail("replay missing", err)
+	}
+	total := 0
+	var cur replayCursor
+	first := true
+	for {
+		var n int
+		var done bool
+		err := s.inTx(ctx, func(tx pgx.Tx) error {
+			var err error
+			n, done, err = replayChunkOf(ctx, tx, ep, &cur, first, since, until, now)
+			return err
+		})
+		if err != nil {
+			return total, s.fail("replay missing", err)
+		}
+		first = false
+		total += n
+		if done {
+			return total, nil
+		}
+	}
+}
+
+// routing returns what routing needs of an endpoint (no secrets decrypted).
+func (s *Store) routing(ctx context.Context, appID, endpointID string) (*herald.Endpoint, error) {
+	ep := herald.Endpoint{ID: endpointID, AppID: appID}
+	err := s.pool.QueryRow(ctx, `SELECT disabled, filter_types, channels FROM endpoint WHERE id = $1 AND app_id = $2`,
+		endpointID, appID).Scan(&ep.Disabled, &ep.FilterTypes, &ep.Channels)
+	if err != nil {
+		return nil, notFound(err, errEndpointNotFound)
+	}
+	return &ep, nil
+}
+
+// replayCursor is the last message a ReplayMissing chunk read.
+type replayCursor struct {
+	createdAt time.Time
+	id        string
+}
+
+// replayFirstSQL and replayNextSQL read one chunk of an application's
+// messages in creation order: the first from since inclusive, the next
+// after the last one read, compared as a row value so ties on created_at
+// page by ID.
+const (
+	replayFirstSQL = `SELECT id, event_type, channels, created_at FROM message
+		WHERE app_id = $1 AND created_at >= $2 AND created_at < $3
+		ORDER BY created_at, id LIMIT $4`
+	replayNextSQL = `SELECT id, event_type, channels, created_at FROM message
+		WHERE app_id = $1 AND (created_at, id) > ($2, $5) AND created_at < $3
+		ORDER BY created_at, id LIMIT $4`
+)
+
+// replayInsertSQL creates the deliveries of one chunk; DO NOTHING keeps a
+// delivery a message already has.
+const replayInsertSQL = `INSERT INTO delivery (id, app_id, message_id, endpoint_id, status, next_attempt_at,
+		attempts, trigger_type, created_at, updated_at)
+	SELECT d.id, $3::text, d.message_id, $4::text, 'pending', $5::timestamptz, 0, 1, $5::timestamptz, $5::timestamptz
+	FROM unnest($1::text[], $2::text[]) AS d (id, message_id)
+	ON CONFLICT (message_id, endpoint_id) DO NOTHING`
+
+// replayChunkOf reads the next chunk of candidate messages after cur,
+// creates deliveries for those ep accepts and that have none, advances cur
+// and reports how many it created and whether the window is exhausted.
+func replayChunkOf(ctx context.Context, tx pgx.Tx, ep *herald.Endpoint, cur *replayCursor, first bool, since, until, now time.Time) (int, bool, error) {
+	var rows pgx.Rows
+	var err error
+	if first {
+		rows, err = tx.Query(ctx, replayFirstSQL, ep.AppID, lowerBound(since), upperBound(until), replayChunk)
+	} else {
+		rows, err = tx.Query(ctx, replayNextSQL, ep.AppID, cur.createdAt, upperBound(until), replayChunk, cur.id)
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("read messages: %w", err)
+	}
+	var ids, msgIDs []string
+	read := 0
+	for rows.Next() {
+		var (
+			id, eventType string
+			channels      []string
+		)
+		if err := rows.Scan(&id, &eventType, &channels, &cur.createdAt); err != nil {
+			rows.Close()
+			return 0, false, fmt.Errorf("read messages: %w", err)
+		}
+		cur.id = id
+		read++
+		if ep.Accepts(eventType, channels) {
+			msgIDs = append(msgIDs, id)
+			ids = append(ids, herald.NewID(herald.PrefixDelivery))
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, false, fmt.Errorf("read messages: %w", err)
+	}
+	if len(msgIDs) == 0 {
+		return 0, read < replayChunk, nil
+	}
+	tag, err := tx.Exec(ctx, replayInsertSQL, ids, msgIDs, ep.AppID, ep.ID, now)
+	if err != nil {
+		return 0, false, fmt.Errorf("insert deliveries: %w", err)
+	}
+	return int(tag.RowsAffected()), read < replayChunk, nil
+}
+
+// statsSQL counts all of an endpoint's deliveries by status, statsWindowSQL
+// those of messages created in a window.
+const (
+	statsSQL       = `SELECT status, count(*) FROM delivery WHERE endpoint_id = $1 GROUP BY status`
+	statsWindowSQL = `SELECT d.status, count(*) FROM delivery d JOIN message m ON m.id = d.message_id
+		WHERE d.endpoint_id = $1 AND m.created_at >= $2 AND m.created_at < $3 GROUP BY d.status`
+)
+
+// GetEndpointStats counts the endpoint's deliveries by status, of messages
+// created in [since, until) (zero bounds are open); canceled deliveries
+// count as failed. Without bounds it reads delivery_endpoint_status alone.
+// An unknown endpoint is ENOTFOUND.
+func (s *Store) GetEndpointStats(ctx context.Context, appID, endpointID string, since, until time.Time) (herald.EndpointStats, error) {
+	var stats herald.EndpointStats
+	q, args := statsSQL, []any{endpointID}
+	if !since.IsZero() || !until.IsZero() {
+		q = statsWindowSQL
+		args = append(args, lowerBound(since), upperBound(until))
+	}
+	err := s.readTx(ctx, func(tx pgx.Tx) error {
+		if err := endpointExists(ctx, tx, appID, endpointID); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				status string
+				n      int
+			)
+			if err := rows.Scan(&status, &n); err != nil {
+				return err
+			}
+			switch herald.DeliveryStatus(status) {
+			case herald.DeliverySucceeded:
+				stats.Success += n
+			case herald.DeliveryPending:
+				stats.Pending += n
+			case herald.DeliverySending:
+				stats.Sending += n
+			case herald.DeliveryFailed, herald.DeliveryCanceled:
+				stats.Fail += n
+			}
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return herald.EndpointStats{}, s.fail("get endpoint stats", err)
+	}
+	return stats, nil
+}

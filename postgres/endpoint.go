@@ -1,0 +1,220 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/herald-webhooks/herald"
+)
+
+const endpointColumns = `id, app_id, uid, url, description, version, disabled, filter_types, channels, rate_limit, metadata, headers, secrets, created_at, updated_at`
+
+// endpointArgs are an endpoint's column values, its secrets sealed.
+type endpointArgs struct {
+	uid, metadata, headers *string
+	rateLimit              *int32
+	filterTypes, channels  []string
+	secrets                []byte
+}
+
+// encodeEndpoint returns ep's column values, sealing its secrets with the
+// endpoint ID as additional data so a sealed value cannot be moved to
+// another row.
+func (s *Store) encodeEndpoint(ep *herald.Endpoint) (endpointArgs, error) {
+	var a endpointArgs
+	var err error
+	a.uid = nullString(ep.UID)
+	a.rateLimit = nullUint16(ep.RateLimit)
+	a.filterTypes = nullList(ep.FilterTypes)
+	a.channels = nullList(ep.Channels)
+	if a.metadata, err = jsonMap(ep.Metadata); err != nil {
+		return a, err
+	}
+	if a.headers, err = jsonMap(ep.Headers); err != nil {
+		return a, err
+	}
+	a.secrets, err = s.sealSecrets(ep.ID, ep.Secrets)
+	return a, err
+}
+
+// sealSecrets encodes secrets as JSON and seals them for endpoint id, the
+// same format the SQLite store keeps, so a database can move between
+// engines with the same keyring.
+func (s *Store) sealSecrets(id string, secrets []herald.SigningSecret) ([]byte, error) {
+	plain, err := json.Marshal(secrets)
+	if err != nil {
+		return nil, fmt.Errorf("encode secrets: %w", err)
+	}
+	sealed, err := s.keyring.Seal(plain, []byte(id))
+	clear(plain)
+	if err != nil {
+		return nil, fmt.Errorf("seal secrets: %w", err)
+	}
+	return sealed, nil
+}
+
+// openSecrets is the inverse of sealSecrets.
+func (s *Store) openSecrets(id string, sealed []byte) ([]herald.SigningSecret, error) {
+	plain, err := s.keyring.Open(sealed, []byte(id))
+	if err != nil {
+		return nil, fmt.Errorf("open secrets of endpoint %s: %w", id, err)
+	}
+	var secrets []herald.SigningSecret
+	err = json.Unmarshal(plain, &secrets)
+	clear(plain)
+	if err != nil {
+		return nil, fmt.Errorf("decode secrets of endpoint %s: %w", id, err)
+	}
+	return secrets, nil
+}
+
+// CreateEndpoint stores ep. An unknown application is ENOTFOUND; a taken ID
+// or uid (within the application) is ECONFLICT.
+func (s *Store) CreateEndpoint(ctx context.Context, ep *herald.Endpoint) error {
+	a, err := s.encodeEndpoint(ep)
+	if err != nil {
+		return fmt.Errorf("create endpoint: %w", err)
+	}
+	_, err = s.pool.Exec(ctx, `INSERT INTO endpoint (`+endpointColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+		ep.ID, ep.AppID, a.uid, ep.URL, ep.Description, ep.Version, ep.Disabled, a.filterTypes, a.channels,
+		a.rateLimit, a.metadata, a.headers, a.secrets, ep.CreatedAt, ep.UpdatedAt)
+	if isForeignKey(err) {
+		err = errAppNotFound
+	}
+	if err != nil {
+		return s.fail("create endpoint", err)
+	}
+	return nil
+}
+
+// GetEndpoint returns the endpoint of application appID whose ID, or else
+// uid, is ref.
+func (s *Store) GetEndpoint(ctx context.Context, appID, ref string) (*herald.Endpoint, error) {
+	ep, err := s.scanEndpoint(s.pool.QueryRow(ctx, `SELECT `+endpointColumns+` FROM endpoint
+		WHERE app_id = $1 AND (id = $2 OR uid = $2) ORDER BY id = $2 DESC LIMIT 1`, appID, ref))
+	if err != nil {
+		return nil, s.fail("get endpoint", notFound(err, errEndpointNotFound))
+	}
+	return ep, nil
+}
+
+// ListEndpoints returns a page of application appID's endpoints ordered by
+// ID; an unknown application has none.
+func (s *Store) ListEndpoints(ctx context.Context, appID string, opts herald.ListOptions) ([]*herald.Endpoint, error) {
+	var q query
+	q.add(`SELECT ` + endpointColumns + ` FROM endpoint WHERE app_id = ` + q.arg(appID))
+	q.add(q.page("id", opts))
+	rows, err := s.pool.Query(ctx, q.String(), q.args...)
+	out, err := collect(rows, err, s.scanEndpoint)
+	if err != nil {
+		return nil, s.fail("list endpoints", err)
+	}
+	return out, nil
+}
+
+// UpdateEndpoint replaces every mutable field of the endpoint, headers and
+// secrets included; CreatedAt is kept as stored.
+func (s *Store) UpdateEndpoint(ctx context.Context, ep *herald.Endpoint) error {
+	a, err := s.encodeEndpoint(ep)
+	if err != nil {
+		return fmt.Errorf("update endpoint: %w", err)
+	}
+	tag, err := s.pool.Exec(ctx, `UPDATE endpoint SET uid = $1, url = $2, description = $3, version = $4, disabled = $5,
+		filter_types = $6, channels = $7, rate_limit = $8, metadata = $9, headers = $10, secrets = $11, updated_at = $12
+		WHERE app_id = $13 AND id = $14`,
+		a.uid, ep.URL, ep.Description, ep.Version, ep.Disabled, a.filterTypes, a.channels, a.rateLimit,
+		a.metadata, a.headers, a.secrets, ep.UpdatedAt, ep.AppID, ep.ID)
+	if err == nil {
+		err = mustAffect(tag, errEndpointNotFound)
+	}
+	if err != nil {
+		return s.fail("update endpoint", err)
+	}
+	return nil
+}
+
+// DeleteEndpoint deletes the endpoint; its deliveries and attempts go with
+// it (ON DELETE CASCADE).
+func (s *Store) DeleteEndpoint(ctx context.Context, appID, id string) error {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM endpoint WHERE app_id = $1 AND id = $2`, appID, id)
+	if err == nil {
+		err = mustAffect(tag, errEndpointNotFound)
+	}
+	if err != nil {
+		return s.fail("delete endpoint", err)
+	}
+	return nil
+}
+
+// RotateEndpointSecret makes next the current secret, keeps the previous
+// current one signing until graceUntil, drops secrets whose grace ended at
+// now, and sets the endpoint's UpdatedAt to now; all in one transaction
+// that locks the row, so two rotations at once never lose a secret.
+func (s *Store) RotateEndpointSecret(ctx context.Context, appID, id string, next []byte, graceUntil, now time.Time) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var sealed []byte
+		err := tx.QueryRow(ctx, `SELECT secrets FROM endpoint WHERE app_id = $1 AND id = $2 FOR UPDATE`, appID, id).Scan(&sealed)
+		if err != nil {
+			return notFound(err, errEndpointNotFound)
+		}
+		old, err := s.openSecrets(id, sealed)
+		if err != nil {
+			return err
+		}
+		rotated := make([]herald.SigningSecret, 0, len(old)+1)
+		rotated = append(rotated, herald.SigningSecret{Key: next})
+		for _, sec := range old {
+			if sec.ExpiresAt.IsZero() {
+				sec.ExpiresAt = graceUntil
+			}
+			if now.Before(sec.ExpiresAt) {
+				rotated = append(rotated, sec)
+			}
+		}
+		if sealed, err = s.sealSecrets(id, rotated); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE endpoint SET secrets = $1, updated_at = $2 WHERE app_id = $3 AND id = $4`,
+			sealed, now, appID, id)
+		return err
+	})
+	if err != nil {
+		return s.fail("rotate endpoint secret", err)
+	}
+	return nil
+}
+
+func (s *Store) scanEndpoint(row pgx.Row) (*herald.Endpoint, error) {
+	var (
+		ep                   herald.Endpoint
+		uid                  *string
+		rateLimit            *int32
+		metadata, headers    []byte
+		sealed               []byte
+		createdAt, updatedAt time.Time
+	)
+	err := row.Scan(&ep.ID, &ep.AppID, &uid, &ep.URL, &ep.Description, &ep.Version, &ep.Disabled, &ep.FilterTypes,
+		&ep.Channels, &rateLimit, &metadata, &headers, &sealed, &createdAt, &updatedAt)
+	if err != nil {
+		return nil, err
+	}
+	ep.UID = fromNullString(uid)
+	ep.RateLimit = fromNullUint16(rateLimit)
+	ep.CreatedAt = createdAt.UTC()
+	ep.UpdatedAt = updatedAt.UTC()
+	if ep.Metadata, err = parseMap(metadata); err != nil {
+		return nil, err
+	}
+	if ep.Headers, err = parseMap(headers); err != nil {
+		return nil, err
+	}
+	if ep.Secrets, err = s.openSecrets(ep.ID, sealed); err != nil {
+		return nil, err
+	}
+	return &ep, nil
+}

@@ -1,0 +1,247 @@
+package postgres
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/herald-webhooks/herald"
+)
+
+// claimSQL leases due deliveries and returns each with its message in one
+// statement, so a claim is one round trip. The inner SELECT walks
+// delivery_claim and skips rows another node is claiming right now (FOR
+// UPDATE SKIP LOCKED): nodes never wait for each other and never lease the
+// same delivery. $5, a text array, lists the endpoints to skip; empty skips
+// none. The message columns come once per delivery; claims of one message
+// share one decoded *herald.Message.
+var claimSQL = `WITH claimed AS (
+		UPDATE delivery SET status = 'sending', lease_owner = $1, lease_expires_at = $2, updated_at = $3
+		WHERE id IN (SELECT id FROM delivery
+			WHERE status = 'pending' AND next_attempt_at <= $3 AND endpoint_id <> ALL($5::text[])
+			ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED)
+		RETURNING ` + deliveryColumns + `)
+	SELECT ` + prefixedDeliveryColumns + `, m.event_id, m.event_type, m.payload, m.content_type, m.channels, m.tags, m.created_at
+	FROM claimed d JOIN message m ON m.id = d.message_id`
+
+// prefixedDeliveryColumns are deliveryColumns qualified by "d.".
+var prefixedDeliveryColumns = prefixed("d.", deliveryColumns)
+
+// ClaimDue leases up to opts.Limit due deliveries (see herald.Store).
+// Claims are ordered by NextAttemptAt, then delivery ID.
+func (s *Store) ClaimDue(ctx context.Context, opts herald.ClaimOptions) ([]herald.Claim, error) {
+	if opts.Limit < 1 {
+		return nil, nil
+	}
+	skip := opts.SkipEndpoints
+	if skip == nil {
+		skip = []string{}
+	}
+	rows, err := s.pool.Query(ctx, claimSQL, opts.Owner, opts.LeaseUntil, opts.Now, opts.Limit, skip)
+	if err != nil {
+		return nil, s.fail("claim deliveries", err)
+	}
+	claims, err := scanClaims(rows)
+	if err != nil {
+		return nil, s.fail("claim deliveries", err)
+	}
+	// RETURNING gives rows in no promised order.
+	slices.SortFunc(claims, func(a, b herald.Claim) int {
+		return cmp.Or(a.Delivery.NextAttemptAt.Compare(b.Delivery.NextAttemptAt), cmp.Compare(a.Delivery.ID, b.Delivery.ID))
+	})
+	return claims, nil
+}
+
+// scanClaims reads the rows of claimSQL, decoding each message once.
+func scanClaims(rows pgx.Rows) ([]herald.Claim, error) {
+	defer rows.Close()
+	var claims []herald.Claim
+	msgs := make(map[string]*herald.Message)
+	for rows.Next() {
+		var (
+			r         deliveryRow
+			m         herald.Message
+			eventID   *string
+			createdAt time.Time
+		)
+		dest := append(r.dest(), &eventID, &m.EventType, &m.Payload, &m.ContentType, &m.Channels, &m.Tags, &createdAt)
+		if err := rows.Scan(dest...); err != nil {
+			return nil, err
+		}
+		d := r.delivery()
+		shared, ok := msgs[d.MessageID]
+		if !ok {
+			m.ID, m.AppID, m.EventID, m.CreatedAt = d.MessageID, d.AppID, fromNullString(eventID), createdAt.UTC()
+			shared = &m
+			msgs[d.MessageID] = shared
+		}
+		claims = append(claims, herald.Claim{Delivery: d, Message: shared})
+	}
+	return claims, rows.Err()
+}
+
+// outcomeStatuses are the delivery states an attempt outcome may set.
+var outcomeStatuses = map[herald.DeliveryStatus]bool{
+	herald.DeliveryPending:   true,
+	herald.DeliverySucceeded: true,
+	herald.DeliveryFailed:    true,
+	herald.DeliveryCanceled:  true,
+}
+
+// finishSQL sets a delivery's next state if it is still leased to the
+// outcome's owner ($5, $6) and returns its endpoint; no row means the lease
+// was lost. COALESCE keeps next_attempt_at when the outcome has none (a
+// delivery finished for good).
+const finishSQL = `UPDATE delivery SET status = $1, next_attempt_at = COALESCE($2, next_attempt_at),
+	attempts = attempts + $3, trigger_type = 0, lease_owner = NULL, lease_expires_at = NULL, updated_at = $4
+	WHERE id = $5 AND status = 'sending' AND lease_owner = $6
+	RETURNING endpoint_id`
+
+// finishWithAttemptSQL is finishSQL plus the attempt row, inserted only
+// when the update matched; the attempt takes its application, message and
+// endpoint from the delivery.
+const finishWithAttemptSQL = `WITH finished AS (
+		UPDATE delivery SET status = $1, next_attempt_at = COALESCE($2, next_attempt_at),
+			attempts = attempts + $3, trigger_type = 0, lease_owner = NULL, lease_expires_at = NULL, updated_at = $4
+		WHERE id = $5 AND status = 'sending' AND lease_owner = $6
+		RETURNING id, app_id, message_id, endpoint_id),
+	inserted AS (
+		INSERT INTO attempt (` + attemptColumns + `)
+		SELECT $7::text, f.id, f.message_id, f.endpoint_id, f.app_id, $8::text, $9::integer, $10::bytea,
+			$11::bigint, $12::smallint, $13::smallint, $14::text, $15::timestamptz
+		FROM finished f)
+	SELECT endpoint_id FROM finished`
+
+// disableSQL disables an endpoint; cancelPendingSQL cancels its pending
+// deliveries.
+const (
+	disableSQL       = `UPDATE endpoint SET disabled = true, updated_at = $1 WHERE id = $2`
+	cancelPendingSQL = `UPDATE delivery SET status = 'canceled', updated_at = $1 WHERE endpoint_id = $2 AND status = 'pending'`
+)
+
+// RecordAttempts writes every outcome in one transaction (see
+// herald.Store): one pipelined batch of statements, each updating a
+// delivery if still leased and inserting its attempt in the same
+// statement, then, only if an outcome disables its endpoint, a second
+// batch that disables the endpoints and cancels their pending deliveries.
+// The attempt's response body is truncated to herald.MaxResponseBody and
+// its duration kept to the microsecond; an attempt without an ID gets one.
+// UpdatedAt of the deliveries (and of a disabled endpoint) is the store's
+// clock.
+func (s *Store) RecordAttempts(ctx context.Context, outcomes []herald.AttemptOutcome) error {
+	for _, o := range outcomes {
+		if !outcomeStatuses[o.Status] {
+			return herald.Errorf(herald.EINVALID, "An attempt outcome cannot set delivery status %q.", o.Status)
+		}
+	}
+	if len(outcomes) == 0 {
+		return nil
+	}
+	now := s.now()
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var pb pgx.Batch
+		for i := range outcomes {
+			queueFinish(&pb, &outcomes[i], now)
+		}
+		br := tx.SendBatch(ctx, &pb)
+		var disable []string
+		for i := range outcomes {
+			var endpointID string
+			err := br.QueryRow().Scan(&endpointID)
+			if errors.Is(err, pgx.ErrNoRows) {
+				continue // the lease was lost: skip the outcome whole
+			} else if err != nil {
+				br.Close()
+				return fmt.Errorf("update delivery %s: %w", outcomes[i].DeliveryID, err)
+			}
+			if outcomes[i].DisableEndpoint && !slices.Contains(disable, endpointID) {
+				disable = append(disable, endpointID)
+			}
+		}
+		if err := br.Close(); err != nil {
+			return err
+		}
+		if len(disable) == 0 {
+			return nil
+		}
+		var db pgx.Batch
+		for _, id := range disable {
+			db.Queue(disableSQL, now, id)
+			db.Queue(cancelPendingSQL, now, id)
+		}
+		if err := tx.SendBatch(ctx, &db).Close(); err != nil {
+			return fmt.Errorf("disable endpoints: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return s.fail("record attempts", err)
+	}
+	return nil
+}
+
+// queueFinish adds one outcome's statement to pb.
+func queueFinish(pb *pgx.Batch, o *herald.AttemptOutcome, now time.Time) {
+	var next *time.Time // NULL keeps the stored value
+	if !o.NextAttemptAt.IsZero() {
+		next = &o.NextAttemptAt
+	}
+	a := o.Attempt
+	if a == nil {
+		pb.Queue(finishSQL, string(o.Status), next, 0, now, o.DeliveryID, o.LeaseOwner)
+		return
+	}
+	id := a.ID
+	if id == "" {
+		id = herald.NewID(herald.PrefixAttempt)
+	}
+	body := a.Response
+	if len(body) > herald.MaxResponseBody {
+		body = body[:herald.MaxResponseBody]
+	}
+	pb.Queue(finishWithAttemptSQL, string(o.Status), next, 1, now, o.DeliveryID, o.LeaseOwner,
+		id, a.URL, a.ResponseStatus, body, a.Duration.Microseconds(), int16(a.Status), int16(a.Trigger),
+		nullString(a.Error), a.CreatedAt)
+}
+
+// ReleaseDeliveries returns the deliveries of ids still leased to owner to
+// pending, due at now; their attempt count and trigger are kept.
+func (s *Store) ReleaseDeliveries(ctx context.Context, owner string, ids []string, now time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := s.pool.Exec(ctx, `UPDATE delivery SET status = 'pending', next_attempt_at = $1,
+		lease_owner = NULL, lease_expires_at = NULL, updated_at = $1
+		WHERE id = ANY($2) AND status = 'sending' AND lease_owner = $3`, now, ids, owner)
+	if err != nil {
+		return s.fail("release deliveries", err)
+	}
+	return nil
+}
+
+// rescueSQL returns expired leases to the queue, oldest expiry first,
+// through the partial index delivery_lease. SKIP LOCKED leaves rows that a
+// node is finishing right now to that node, and lets several rescuers run
+// at once.
+const rescueSQL = `UPDATE delivery SET status = 'pending', next_attempt_at = $1,
+	lease_owner = NULL, lease_expires_at = NULL, updated_at = $1
+	WHERE id IN (SELECT id FROM delivery WHERE status = 'sending' AND lease_expires_at < $1
+		ORDER BY lease_expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)`
+
+// RescueExpired returns up to limit deliveries whose lease expired before
+// now, oldest expiry first, to pending, due at now.
+func (s *Store) RescueExpired(ctx context.Context, now time.Time, limit int) (int, error) {
+	if limit < 1 {
+		return 0, nil
+	}
+	tag, err := s.pool.Exec(ctx, rescueSQL, now, limit)
+	if err != nil {
+		return 0, s.fail("rescue expired leases", err)
+	}
+	return int(tag.RowsAffected()), nil
+}

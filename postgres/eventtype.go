@@ -1,0 +1,103 @@
+package postgres
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/herald-webhooks/herald"
+)
+
+const eventTypeColumns = `name, description, archived, deprecated, feature_flag, schemas, created_at, updated_at`
+
+// CreateEventType stores et; a taken name, archived or not, is ECONFLICT.
+func (s *Store) CreateEventType(ctx context.Context, et *herald.EventType) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO event_type (`+eventTypeColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		et.Name, et.Description, et.Archived, et.Deprecated, nullString(et.FeatureFlag), schemasArg(et.Schemas),
+		et.CreatedAt, et.UpdatedAt)
+	if err != nil {
+		return s.fail("create event type", err)
+	}
+	return nil
+}
+
+// GetEventType returns the event type called name, archived or not.
+func (s *Store) GetEventType(ctx context.Context, name string) (*herald.EventType, error) {
+	et, err := scanEventType(s.pool.QueryRow(ctx, `SELECT `+eventTypeColumns+` FROM event_type WHERE name = $1`, name))
+	if err != nil {
+		return nil, s.fail("get event type", notFound(err, errEventTypeNotFound))
+	}
+	return et, nil
+}
+
+// ListEventTypes returns a page of event types ordered by name, without the
+// archived ones unless opts.IncludeArchived.
+func (s *Store) ListEventTypes(ctx context.Context, opts herald.EventTypeListOptions) ([]*herald.EventType, error) {
+	var q query
+	q.add(`SELECT ` + eventTypeColumns + ` FROM event_type WHERE true`)
+	if !opts.IncludeArchived {
+		q.add(` AND NOT archived`)
+	}
+	q.add(q.page("name", opts.ListOptions))
+	rows, err := s.pool.Query(ctx, q.String(), q.args...)
+	out, err := collect(rows, err, scanEventType)
+	if err != nil {
+		return nil, s.fail("list event types", err)
+	}
+	return out, nil
+}
+
+// UpdateEventType replaces the mutable fields of the event type called
+// et.Name; CreatedAt is kept as stored.
+func (s *Store) UpdateEventType(ctx context.Context, et *herald.EventType) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE event_type SET description = $1, archived = $2, deprecated = $3,
+		feature_flag = $4, schemas = $5, updated_at = $6 WHERE name = $7`,
+		et.Description, et.Archived, et.Deprecated, nullString(et.FeatureFlag), schemasArg(et.Schemas), et.UpdatedAt, et.Name)
+	if err == nil {
+		err = mustAffect(tag, errEventTypeNotFound)
+	}
+	if err != nil {
+		return s.fail("update event type", err)
+	}
+	return nil
+}
+
+// DeleteEventType deletes the event type called name.
+func (s *Store) DeleteEventType(ctx context.Context, name string) error {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM event_type WHERE name = $1`, name)
+	if err == nil {
+		err = mustAffect(tag, errEventTypeNotFound)
+	}
+	if err != nil {
+		return s.fail("delete event type", err)
+	}
+	return nil
+}
+
+// schemasArg returns the schemas JSON as text for the jsonb column, or NULL
+// when there is none.
+func schemasArg(b []byte) *string {
+	if len(b) == 0 {
+		return nil
+	}
+	s := string(b)
+	return &s
+}
+
+func scanEventType(row pgx.Row) (*herald.EventType, error) {
+	var (
+		et                   herald.EventType
+		flag                 *string
+		schemas              []byte
+		createdAt, updatedAt time.Time
+	)
+	if err := row.Scan(&et.Name, &et.Description, &et.Archived, &et.Deprecated, &flag, &schemas, &createdAt, &updatedAt); err != nil {
+		return nil, err
+	}
+	et.FeatureFlag = fromNullString(flag)
+	et.Schemas = schemas
+	et.CreatedAt = createdAt.UTC()
+	et.UpdatedAt = updatedAt.UTC()
+	return &et, nil
+}
