@@ -26,6 +26,11 @@ func (d *Dispatcher) work(ctx context.Context) {
 		}
 		d.deliver(ctx, j.claim)
 		d.sched.done(j)
+		// Running low: claim more now rather than at the next poll, so a
+		// backlog stored pending drains at the workers' pace.
+		if d.sched.len() < d.cfg.Workers {
+			d.Notify()
+		}
 	}
 }
 

@@ -19,6 +19,7 @@ type CLI struct {
 	Migrate MigrateCmd `cmd:"" help:"Apply pending database migrations and exit."`
 	Send    SendCmd    `cmd:"" help:"Post a message to a Herald server."`
 	Listen  ListenCmd  `cmd:"" help:"Receive webhooks locally, verify their signatures and print them."`
+	Bench   BenchCmd   `cmd:"" help:"Load-test Herald end to end against loopback receivers."`
 	Version VersionCmd `cmd:"" help:"Print the version and exit."`
 }
 

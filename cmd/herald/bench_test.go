@@ -1,0 +1,144 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"go.uber.org/goleak"
+)
+
+// runBench runs `herald bench` with args and --json in-process and decodes
+// its report; it fails the test unless the exit code is want.
+func runBench(t *testing.T, want int, args ...string) benchReport {
+	t.Helper()
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	var out, errOut bytes.Buffer
+	args = append([]string{"bench", "--json", "--dir", t.TempDir()}, args...)
+	if code := run(context.Background(), args, &out, &errOut); code != want {
+		t.Fatalf("herald %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, want, out.String(), errOut.String())
+	}
+	var rep benchReport
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("report is not JSON: %v\n%s", err, out.String())
+	}
+	return rep
+}
+
+func TestBenchSmoke(t *testing.T) {
+	rep := runBench(t, 0, "--messages", "300", "--endpoints", "2", "--concurrency", "8", "--baseline", "300ms", "--verify-ratio", "1")
+
+	if rep.Messages != 300 || rep.Errors != 0 {
+		t.Errorf("messages %d accepted with %d errors, want 300 and 0 (first error: %s)", rep.Messages, rep.Errors, rep.FirstError)
+	}
+	if rep.ExpectedDeliveries != 600 || rep.Delivered != 600 || rep.Missing != 0 {
+		t.Errorf("deliveries: %d of %d arrived, %d missing; want 600 of 600", rep.Delivered, rep.ExpectedDeliveries, rep.Missing)
+	}
+	if rep.Duplicates != 0 || rep.BadSignatures != 0 || rep.TimedOut {
+		t.Errorf("duplicates %d, bad signatures %d (%s), timed out %v; want none", rep.Duplicates, rep.BadSignatures, rep.FirstSignatureError, rep.TimedOut)
+	}
+	// --verify-ratio 1: every delivery's signature was checked.
+	if rep.VerifiedSignatures != 600 {
+		t.Errorf("verified %d signatures, want 600", rep.VerifiedSignatures)
+	}
+	if rep.IngestRate <= 0 || rep.DeliveryRate <= 0 || rep.DeliveryVsBaseline <= 0 {
+		t.Errorf("rates: ingest %v, delivery %v, vs baseline %v; want all > 0", rep.IngestRate, rep.DeliveryRate, rep.DeliveryVsBaseline)
+	}
+	if rep.Baseline == nil || rep.Baseline.Requests == 0 || rep.Baseline.Rate <= 0 {
+		t.Errorf("baseline %+v, want requests and a rate", rep.Baseline)
+	}
+	for name, l := range map[string]latencies{"end-to-end": rep.EndToEndLatency, "ingest": rep.IngestLatency} {
+		if l.P50 < 0 || l.P95 < l.P50 || l.P99 < l.P95 || l.Max < l.P99 {
+			t.Errorf("%s latency %+v is not ordered 0 ≤ p50 ≤ p95 ≤ p99 ≤ max", name, l)
+		}
+	}
+	if rep.IngestLatency.Max <= 0 {
+		t.Errorf("ingest latency %+v, want a positive max", rep.IngestLatency)
+	}
+	if rep.CPUSeconds <= 0 || rep.PeakRSSMiB <= 0 || rep.ElapsedSeconds <= 0 {
+		t.Errorf("cpu %v s, peak RSS %v MiB, elapsed %v s; want all > 0", rep.CPUSeconds, rep.PeakRSSMiB, rep.ElapsedSeconds)
+	}
+	if rep.Machine.CPUs < 1 || rep.Config.Fanout != 2 {
+		t.Errorf("machine %+v, config %+v", rep.Machine, rep.Config)
+	}
+}
+
+// TestBenchUnhealthyEndpoints routes each message to 2 of 4 endpoints, one
+// of which answers 500 and one of which hangs: the run still ends once every
+// delivery to a healthy endpoint arrived, and only those are counted.
+func TestBenchUnhealthyEndpoints(t *testing.T) {
+	rep := runBench(t, 0, "--messages", "200", "--endpoints", "4", "--fanout", "2",
+		"--fail-ratio", "0.25", "--hang-ratio", "0.25", "--request-timeout", "1s",
+		"--concurrency", "4", "--baseline", "0", "--verify-ratio", "1")
+
+	// Endpoints 0, 1 healthy, 2 failing, 3 hanging; message types 0…3
+	// reach {0,1}, {1,2}, {2,3}, {3,0}: 2+1+0+1 healthy deliveries per four
+	// messages.
+	if rep.ExpectedDeliveries != 200 || rep.Delivered != 200 || rep.Missing != 0 {
+		t.Errorf("deliveries: %d of %d arrived, %d missing; want 200 of 200", rep.Delivered, rep.ExpectedDeliveries, rep.Missing)
+	}
+	if rep.FailingAnswers == 0 || rep.HangingRequests == 0 {
+		t.Errorf("failing answers %d, hanging requests %d; want both > 0", rep.FailingAnswers, rep.HangingRequests)
+	}
+	if rep.Duplicates != 0 || rep.Errors != 0 || rep.Baseline != nil {
+		t.Errorf("duplicates %d, errors %d, baseline %+v; want none", rep.Duplicates, rep.Errors, rep.Baseline)
+	}
+}
+
+// TestBenchBacklog stores a backlog due at once: the dispatcher drains it
+// during the run beside the measured deliveries, which all still arrive
+// exactly once.
+func TestBenchBacklog(t *testing.T) {
+	rep := runBench(t, 0, "--messages", "100", "--endpoints", "1", "--backlog", "2000",
+		"--backlog-delay", "0", "--baseline", "0", "--concurrency", "4")
+	if rep.Delivered != 100 || rep.Duplicates != 0 || rep.Config.Backlog != 2000 {
+		t.Errorf("delivered %d, duplicates %d, backlog %d; want 100, 0, 2000", rep.Delivered, rep.Duplicates, rep.Config.Backlog)
+	}
+}
+
+func TestRoutePlan(t *testing.T) {
+	c := &BenchCmd{Endpoints: 4, Fanout: 2, FailRatio: 0.25, HangRatio: 0.25}
+	p := newRoutePlan(c)
+	want := &routePlan{
+		roles:   []role{roleHealthy, roleHealthy, roleFailing, roleHanging},
+		types:   []string{"bench.t0", "bench.t1", "bench.t2", "bench.t3"},
+		filters: [][]string{{"bench.t0", "bench.t3"}, {"bench.t0", "bench.t1"}, {"bench.t1", "bench.t2"}, {"bench.t2", "bench.t3"}},
+		healthy: []int{2, 1, 0, 1},
+		fanout:  2,
+	}
+	if diff := cmp.Diff(want, p, cmp.AllowUnexported(routePlan{})); diff != "" {
+		t.Errorf("plan (-want +got):\n%s", diff)
+	}
+
+	all := newRoutePlan(&BenchCmd{Endpoints: 3, Fanout: 3, FailRatio: 0.34})
+	if diff := cmp.Diff([]int{2}, all.healthy); diff != "" || len(all.types) != 1 || all.filters[0] != nil {
+		t.Errorf("full fan-out: types %v, filters %v, healthy diff %s", all.types, all.filters, diff)
+	}
+}
+
+func TestBenchPayloadSize(t *testing.T) {
+	for _, size := range []int{minPayloadSize, 23, 24, 512, 10000} {
+		p := benchPayload(size)
+		if len(p) != size || !json.Valid(p) {
+			t.Errorf("benchPayload(%d) = %d bytes, valid JSON %v: %s", size, len(p), json.Valid(p), p)
+		}
+	}
+}
+
+func TestBenchFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"--endpoints", "2", "--fanout", "3"},
+		{"--endpoints", "2", "--fail-ratio", "0.5", "--hang-ratio", "0.5"},
+		{"--url", "http://127.0.0.1:1", "--token", "0123456789abcdef", "--backlog", "10"},
+		{"--url", "http://127.0.0.1:1"},
+		{"--payload-size", "3"},
+	} {
+		var out, errOut bytes.Buffer
+		if code := run(context.Background(), append([]string{"bench"}, args...), &out, &errOut); code == 0 {
+			t.Errorf("bench %v: exit 0, want a refusal", args)
+		}
+	}
+}
