@@ -63,8 +63,10 @@ type Config struct {
 	// ShutdownTimeout bounds how long Run waits for sends in flight after
 	// its context ends (default 10 s).
 	ShutdownTimeout time.Duration
-	Logger          *slog.Logger
-	Now             func() time.Time
+	// Breaker configures the per-endpoint circuit breakers.
+	Breaker BreakerConfig
+	Logger  *slog.Logger
+	Now     func() time.Time
 }
 
 // Dispatcher delivers pending deliveries. Create it with New and run it
@@ -72,6 +74,7 @@ type Config struct {
 type Dispatcher struct {
 	cfg      Config
 	sched    *scheduler
+	breakers *breakers
 	wake     chan struct{}
 	outcomes chan herald.AttemptOutcome
 	log      *slog.Logger
@@ -134,9 +137,11 @@ func New(cfg Config) (*Dispatcher, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	bs := newBreakers(cfg.Breaker, cfg.PerEndpoint, cfg.Now)
 	return &Dispatcher{
 		cfg:      cfg,
-		sched:    newScheduler(cfg.PerEndpoint),
+		breakers: bs,
+		sched:    newScheduler(cfg.PerEndpoint, bs.capFor),
 		wake:     make(chan struct{}, 1),
 		outcomes: make(chan herald.AttemptOutcome, cfg.Workers),
 		log:      cfg.Logger.With("component", "dispatch", "owner", cfg.Owner),
@@ -150,6 +155,10 @@ func defaultOwner() string {
 	_, _ = rand.Read(b[:])
 	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 }
+
+// EndpointState returns the circuit breaker state of an endpoint as this
+// node sees it: BreakerClosed, BreakerOpen or BreakerHalfOpen.
+func (d *Dispatcher) EndpointState(endpointID string) string { return d.breakers.State(endpointID) }
 
 // Owner returns the name this dispatcher leases deliveries under.
 func (d *Dispatcher) Owner() string { return d.cfg.Owner }
@@ -280,6 +289,7 @@ func (d *Dispatcher) claimLoop(ctx context.Context) {
 		}
 		for ctx.Err() == nil {
 			queued, saturated := d.sched.depth(1000)
+			saturated = append(saturated, d.breakers.openEndpoints(1000)...)
 			room := min(d.cfg.ClaimBatch, highWater-queued)
 			if room <= 0 {
 				break

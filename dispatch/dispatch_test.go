@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/herald-webhooks/herald"
+	"github.com/herald-webhooks/herald/dispatch"
 )
 
 // TestEndToEndFanOut: 1,000 messages to three endpoints with different
@@ -290,4 +292,83 @@ func TestRescueExpiredLease(t *testing.T) {
 	}
 	eventually(t, "the rescued delivery", func() bool { got, _ := r.received(); return got[m.ID] == 1 })
 	eventually(t, "its outcome", func() bool { return e.delivery(t, m.ID, ep.ID).Status == herald.DeliverySucceeded })
+}
+
+// TestCircuitBreakerDefersAndRecovers: after consecutive failures the
+// endpoint's breaker opens; its other deliveries are deferred without an
+// attempt; after the open period one probe goes out, and when it succeeds
+// the backlog is delivered.
+func TestCircuitBreakerDefersAndRecovers(t *testing.T) {
+	c := &clock{now: time.Now().UTC().Truncate(time.Second)}
+	t0 := c.Now()
+	e := newEnv(t, envOptions{clock: c, perEndpoint: 1, schedule: []time.Duration{time.Hour},
+		breaker: dispatch.BreakerConfig{ConsecutiveFailures: 3, OpenFor: 10 * time.Second}})
+	var healthy atomic.Bool
+	r := newReceiver(t, func(n int, w http.ResponseWriter) {
+		if !healthy.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	ep := e.endpoint(t, r, nil, nil)
+	var msgs []*herald.Message
+	for range 10 {
+		msgs = append(msgs, e.send(t, "a", nil))
+	}
+	countAttempts := func() int {
+		as, err := e.store.ListAttempts(t.Context(), e.app.ID, herald.AttemptListOptions{ListOptions: herald.ListOptions{Limit: 100}, EndpointID: ep.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(as)
+	}
+	eventually(t, "the breaker to open and the rest to be deferred", func() bool {
+		st, err := e.store.GetEndpointStats(t.Context(), e.app.ID, ep.ID, time.Time{}, time.Time{})
+		return err == nil && st.Pending == 10 && st.Sending == 0
+	})
+	if n := countAttempts(); n != 3 {
+		t.Fatalf("%d attempts before the breaker opened, want 3", n)
+	}
+	if s := e.dispatcher.EndpointState(ep.ID); s != dispatch.BreakerOpen {
+		t.Fatalf("breaker state = %s, want open", s)
+	}
+	deferred := 0
+	for _, m := range msgs {
+		d := e.delivery(t, m.ID, ep.ID)
+		if d.Attempts == 0 {
+			deferred++
+			if !d.NextAttemptAt.Equal(t0.Add(10 * time.Second)) {
+				t.Errorf("deferred delivery due %v, want the end of the open period", d.NextAttemptAt.Sub(t0))
+			}
+		}
+	}
+	if deferred != 7 {
+		t.Fatalf("%d deliveries deferred without an attempt, want 7", deferred)
+	}
+
+	// The endpoint recovers; after the open period a probe closes the
+	// breaker and, over the following periods, everything is delivered.
+	healthy.Store(true)
+	c.Advance(10 * time.Second)
+	e.dispatcher.Notify()
+	eventually(t, "a successful probe to close the breaker", func() bool {
+		return e.dispatcher.EndpointState(ep.ID) == dispatch.BreakerClosed
+	})
+	c.Advance(time.Hour) // the three failed ones retry on the schedule; the deferred ones are due
+	for range 5 {
+		e.dispatcher.Notify()
+		time.Sleep(20 * time.Millisecond)
+		c.Advance(10 * time.Second)
+	}
+	eventually(t, "every delivery", func() bool {
+		st, err := e.store.GetEndpointStats(t.Context(), e.app.ID, ep.ID, time.Time{}, time.Time{})
+		if err == nil && st.Success < 10 {
+			e.dispatcher.Notify()
+		}
+		return err == nil && st.Success == 10
+	})
+	if got, _ := r.received(); len(got) != 10 {
+		t.Fatalf("receiver got %d messages, want 10", len(got))
+	}
 }

@@ -1,6 +1,7 @@
 package dispatch_test
 
 import (
+	"cmp"
 	"context"
 	"io"
 	"net/http"
@@ -113,12 +114,14 @@ type env struct {
 }
 
 type envOptions struct {
-	schedule []time.Duration
-	clock    *clock // nil: real time
-	lease    time.Duration
-	timeout  time.Duration
-	owner    string
-	store    *sqlite.Store // nil: a new one
+	schedule    []time.Duration
+	clock       *clock // nil: real time
+	lease       time.Duration
+	timeout     time.Duration
+	owner       string
+	store       *sqlite.Store // nil: a new one
+	perEndpoint int           // 0: 8
+	breaker     dispatch.BreakerConfig
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
@@ -151,7 +154,8 @@ func newEnv(t *testing.T, o envOptions) *env {
 		Policy:         backoff.Policy{Schedule: o.schedule, Jitter: 0},
 		Owner:          o.owner,
 		Workers:        32,
-		PerEndpoint:    8,
+		PerEndpoint:    cmp.Or(o.perEndpoint, 8),
+		Breaker:        o.breaker,
 		RequestTimeout: o.timeout,
 		Lease:          o.lease,
 		PollInterval:   20 * time.Millisecond,

@@ -1,6 +1,7 @@
 package dispatch
 
 import (
+	"slices"
 	"sync"
 
 	"github.com/herald-webhooks/herald"
@@ -31,13 +32,24 @@ type scheduler struct {
 	ready       []*endpointQueue // endpoints with queued work and spare capacity
 	queued      int
 	perEndpoint int
-	closed      bool
+	// capFor, when set, is an endpoint's concurrency cap now (lower while
+	// its circuit breaker probes or ramps up); perEndpoint otherwise.
+	capFor func(endpointID string) int
+	closed bool
 }
 
-func newScheduler(perEndpoint int) *scheduler {
-	s := &scheduler{queues: make(map[string]*endpointQueue), perEndpoint: perEndpoint}
+func newScheduler(perEndpoint int, capFor func(string) int) *scheduler {
+	s := &scheduler{queues: make(map[string]*endpointQueue), perEndpoint: perEndpoint, capFor: capFor}
 	s.cond = sync.NewCond(&s.mu)
 	return s
+}
+
+// cap returns the endpoint's concurrency cap now.
+func (s *scheduler) cap(id string) int {
+	if s.capFor == nil {
+		return s.perEndpoint
+	}
+	return s.capFor(id)
 }
 
 // push queues claims. It reports false (and queues nothing) once closed.
@@ -63,7 +75,7 @@ func (s *scheduler) push(claims []herald.Claim) bool {
 
 // markReady puts q on the ready list if it has work and capacity.
 func (s *scheduler) markReady(q *endpointQueue) {
-	if !q.inReady && len(q.jobs) > 0 && q.inflight < s.perEndpoint {
+	if !q.inReady && len(q.jobs) > 0 && q.inflight < s.cap(q.id) {
 		q.inReady = true
 		s.ready = append(s.ready, q)
 	}
@@ -129,6 +141,31 @@ func (s *scheduler) depth(maxSaturated int) (queued int, saturated []string) {
 		}
 	}
 	return s.queued, saturated
+}
+
+// take removes and returns the jobs queued for one endpoint (its breaker
+// opened: they are deferred in one write instead of one by one).
+func (s *scheduler) take(endpointID string) []herald.Claim {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q := s.queues[endpointID]
+	if q == nil || len(q.jobs) == 0 {
+		return nil
+	}
+	out := make([]herald.Claim, len(q.jobs))
+	for i, j := range q.jobs {
+		out[i] = j.claim
+	}
+	s.queued -= len(q.jobs)
+	q.jobs = nil
+	if q.inReady {
+		q.inReady = false
+		s.ready = slices.DeleteFunc(s.ready, func(r *endpointQueue) bool { return r == q })
+	}
+	if q.inflight == 0 {
+		delete(s.queues, endpointID)
+	}
+	return out
 }
 
 // close wakes every waiting worker and returns the jobs nobody started.

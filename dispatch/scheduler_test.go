@@ -19,7 +19,7 @@ func claimsFor(endpoint string, n int) []herald.Claim {
 // TestSchedulerRoundRobin: a backlog of one endpoint does not delay another
 // endpoint's work; endpoints take turns.
 func TestSchedulerRoundRobin(t *testing.T) {
-	s := newScheduler(100)
+	s := newScheduler(100, nil)
 	s.push(claimsFor("busy", 5))
 	s.push(claimsFor("quiet", 2))
 	var got []string
@@ -40,7 +40,7 @@ func TestSchedulerRoundRobin(t *testing.T) {
 // TestSchedulerPerEndpointCap: an endpoint never has more than its cap in
 // flight, while other endpoints keep getting work.
 func TestSchedulerPerEndpointCap(t *testing.T) {
-	s := newScheduler(2)
+	s := newScheduler(2, nil)
 	s.push(claimsFor("slow", 10))
 	a, _ := s.next()
 	b, _ := s.next()

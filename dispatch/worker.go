@@ -54,6 +54,10 @@ func (d *Dispatcher) deliver(ctx context.Context, c herald.Claim) {
 		d.outcomes <- herald.AttemptOutcome{DeliveryID: dl.ID, LeaseOwner: d.cfg.Owner, Status: herald.DeliveryCanceled}
 		return
 	}
+	if ok, until := d.breakers.allow(ep.ID); !ok {
+		d.deferTo(c, until)
+		return
+	}
 	secrets := ep.ActiveSecrets(now)
 	keys := make([][]byte, len(secrets))
 	for i, s := range secrets {
@@ -74,10 +78,27 @@ func (d *Dispatcher) deliver(ctx context.Context, c herald.Claim) {
 		Timestamp:   now,
 	})
 	out := d.outcome(c, ep, res, now)
+	if d.breakers.record(ep.ID, !res.Succeeded()) {
+		d.log.Warn("circuit breaker opened: deferring the endpoint's deliveries", "app_id", dl.AppID, "endpoint_id", ep.ID)
+		for _, queued := range d.sched.take(ep.ID) {
+			_, until := d.breakers.allow(ep.ID)
+			d.deferTo(queued, until)
+		}
+	}
 	d.log.Debug("attempt",
 		"app_id", dl.AppID, "msg_id", dl.MessageID, "endpoint_id", dl.EndpointID,
 		"attempt", dl.Attempts+1, "status_code", res.StatusCode, "outcome", out.Status, "duration", res.Duration)
 	d.outcomes <- out
+}
+
+// deferTo returns a delivery to pending, due at until, without an attempt:
+// its endpoint's circuit breaker is open. The recorder batches these with
+// the outcomes.
+func (d *Dispatcher) deferTo(c herald.Claim, until time.Time) {
+	d.outcomes <- herald.AttemptOutcome{
+		DeliveryID: c.Delivery.ID, LeaseOwner: d.cfg.Owner,
+		Status: herald.DeliveryPending, NextAttemptAt: until,
+	}
 }
 
 // outcome turns one attempt's result into the delivery's next state.
