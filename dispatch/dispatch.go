@@ -34,6 +34,7 @@ type Store interface {
 	// before now to pending, and reports how many.
 	RescueExpired(ctx context.Context, now time.Time, limit int) (int, error)
 	GetEndpoint(ctx context.Context, appID, ref string) (*herald.Endpoint, error)
+	GetApplication(ctx context.Context, ref string) (*herald.Application, error)
 }
 
 // Config configures a Dispatcher. Zero values take the defaults.
@@ -80,18 +81,10 @@ type Dispatcher struct {
 	log      *slog.Logger
 	running  atomic.Bool
 
-	epMu    sync.Mutex
-	epCache map[string]cachedEndpoint
+	endpoints ttlCache[*herald.Endpoint]
+	apps      ttlCache[*herald.Application]
+	limits    *limiters
 }
-
-type cachedEndpoint struct {
-	ep      *herald.Endpoint
-	fetched time.Time
-}
-
-// endpointTTL is how long an endpoint read from the store is reused;
-// changes to an endpoint reach the dispatcher within it.
-const endpointTTL = 2 * time.Second
 
 // New checks cfg, fills defaults and returns a dispatcher.
 func New(cfg Config) (*Dispatcher, error) {
@@ -145,7 +138,7 @@ func New(cfg Config) (*Dispatcher, error) {
 		wake:     make(chan struct{}, 1),
 		outcomes: make(chan herald.AttemptOutcome, cfg.Workers),
 		log:      cfg.Logger.With("component", "dispatch", "owner", cfg.Owner),
-		epCache:  make(map[string]cachedEndpoint),
+		limits:   newLimiters(),
 	}, nil
 }
 

@@ -3,6 +3,7 @@ package dispatch_test
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/herald-webhooks/herald"
 	"github.com/herald-webhooks/herald/dispatch"
+	"github.com/herald-webhooks/herald/signature"
 )
 
 // TestEndToEndFanOut: 1,000 messages to three endpoints with different
@@ -370,5 +372,71 @@ func TestCircuitBreakerDefersAndRecovers(t *testing.T) {
 	})
 	if got, _ := r.received(); len(got) != 10 {
 		t.Fatalf("receiver got %d messages, want 10", len(got))
+	}
+}
+
+// TestRateLimits: an application's rateLimit holds across its endpoints,
+// and an endpoint's holds for it alone: a token bucket with a burst of one
+// second's worth, so any one-second window sees at most twice the rate.
+func TestRateLimits(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	var mu sync.Mutex
+	var appTimes, epTimes []time.Time
+	stamp := func(times *[]time.Time) func(int, http.ResponseWriter) {
+		return func(_ int, w http.ResponseWriter) {
+			mu.Lock()
+			*times = append(*times, time.Now())
+			mu.Unlock()
+			w.WriteHeader(http.StatusNoContent)
+		}
+	}
+	// The environment's application is limited to 10/s over two endpoints.
+	ten := uint16(10)
+	e.app.RateLimit = &ten
+	if err := e.store.UpdateApplication(t.Context(), e.app); err != nil {
+		t.Fatal(err)
+	}
+	e.endpoint(t, newReceiver(t, stamp(&appTimes)), []string{"app"}, nil)
+	e.endpoint(t, newReceiver(t, stamp(&appTimes)), []string{"app"}, nil)
+	// One endpoint of another application is limited to 5/s.
+	other := &herald.Application{ID: herald.NewID(herald.PrefixApplication), Name: "other", CreatedAt: time.Now(), UpdatedAt: time.Now()}
+	if err := e.store.CreateApplication(t.Context(), other); err != nil {
+		t.Fatal(err)
+	}
+	five := uint16(5)
+	r := newReceiver(t, stamp(&epTimes))
+	key, _ := signature.ParseSecret(r.secret)
+	limited := &herald.Endpoint{ID: herald.NewID(herald.PrefixEndpoint), AppID: other.ID, URL: r.srv.URL, Version: 1,
+		RateLimit: &five, Secrets: []herald.SigningSecret{{Key: key}}, CreatedAt: time.Now(), UpdatedAt: time.Now()}
+	if err := e.store.CreateEndpoint(t.Context(), limited); err != nil {
+		t.Fatal(err)
+	}
+	for range 15 {
+		e.send(t, "app", nil)
+		m := &herald.Message{ID: herald.NewID(herald.PrefixMessage), AppID: other.ID, EventType: "x", Payload: []byte(`{}`), CreatedAt: time.Now()}
+		if res, err := e.committer.CreateMessage(t.Context(), m); err != nil || res.Err != nil {
+			t.Fatal(err, res.Err)
+		}
+	}
+	eventually(t, "all deliveries", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(appTimes) == 30 && len(epTimes) == 15
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	for name, tc := range map[string]struct {
+		times []time.Time
+		rate  int
+	}{"application 10/s": {appTimes, 10}, "endpoint 5/s": {epTimes, 5}} {
+		slices.SortFunc(tc.times, func(a, b time.Time) int { return a.Compare(b) })
+		window := 2 * tc.rate // burst + one second's tokens
+		for i := 0; i+window < len(tc.times); i++ {
+			// 50 ms of slack for the trip from the sender's token to the
+			// receiver's clock; the bound only gets easier on a slow machine.
+			if d := tc.times[i+window].Sub(tc.times[i]); d < 950*time.Millisecond {
+				t.Fatalf("%s: %d deliveries within %v", name, window+1, d)
+			}
+		}
 	}
 }

@@ -54,6 +54,19 @@ func (d *Dispatcher) deliver(ctx context.Context, c herald.Claim) {
 		d.outcomes <- herald.AttemptOutcome{DeliveryID: dl.ID, LeaseOwner: d.cfg.Owner, Status: herald.DeliveryCanceled}
 		return
 	}
+	delay, ok, err := d.rateWait(ctx, ep, now)
+	if err != nil {
+		d.log.Warn("load application; delivery released", "app_id", dl.AppID, "err", err)
+		d.release([]herald.Claim{c})
+		return
+	} else if !ok {
+		d.deferTo(c, now.Add(delay))
+		return
+	} else if delay > 0 {
+		sleep(ctx, delay)
+		now = d.cfg.Now()
+	}
+	// The breaker comes last: a probe it lets through is always sent.
 	if ok, until := d.breakers.allow(ep.ID); !ok {
 		d.deferTo(c, until)
 		return
@@ -150,24 +163,22 @@ func (d *Dispatcher) outcome(c herald.Claim, ep *herald.Endpoint, res Result, st
 
 // endpoint returns the endpoint, from a short-lived cache.
 func (d *Dispatcher) endpoint(ctx context.Context, appID, id string) (*herald.Endpoint, error) {
-	now := time.Now()
-	d.epMu.Lock()
-	cached, ok := d.epCache[id]
-	d.epMu.Unlock()
-	if ok && now.Sub(cached.fetched) < endpointTTL {
-		return cached.ep, nil
-	}
-	ep, err := d.cfg.Store.GetEndpoint(ctx, appID, id)
+	return d.endpoints.get(id, func() (*herald.Endpoint, error) { return d.cfg.Store.GetEndpoint(ctx, appID, id) })
+}
+
+// rateWait applies the application's and the endpoint's rate limits: it
+// returns how long to wait before sending, or ok false when the delivery
+// should rather be deferred by delay.
+func (d *Dispatcher) rateWait(ctx context.Context, ep *herald.Endpoint, now time.Time) (delay time.Duration, ok bool, err error) {
+	app, err := d.apps.get(ep.AppID, func() (*herald.Application, error) { return d.cfg.Store.GetApplication(ctx, ep.AppID) })
 	if err != nil {
-		return nil, err
+		return 0, false, err
 	}
-	d.epMu.Lock()
-	if len(d.epCache) > 100_000 {
-		clear(d.epCache)
+	if app.RateLimit == nil && ep.RateLimit == nil {
+		return 0, true, nil
 	}
-	d.epCache[id] = cachedEndpoint{ep: ep, fetched: now}
-	d.epMu.Unlock()
-	return ep, nil
+	delay, ok = d.limits.wait(now, []string{app.ID, ep.ID}, []*uint16{app.RateLimit, ep.RateLimit})
+	return delay, ok, nil
 }
 
 // record writes outcomes in batches: it takes every outcome waiting and
