@@ -440,3 +440,42 @@ func TestRateLimits(t *testing.T) {
 		}
 	}
 }
+
+// TestBacklogDoesNotDelayOthers: with 100,000 deliveries due for one
+// endpoint, a new message for another endpoint is delivered while that
+// backlog is still nearly all waiting: the backlog holds only its own
+// endpoint's share of the workers.
+func TestBacklogDoesNotDelayOthers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fills a 100,000-delivery backlog")
+	}
+	e := newEnv(t, envOptions{})
+	busy := newReceiver(t, func(int, http.ResponseWriter) { time.Sleep(5 * time.Millisecond) })
+	quiet := newReceiver(t, nil)
+	e.endpoint(t, busy, []string{"bulk"}, nil)
+	e.endpoint(t, quiet, []string{"urgent"}, nil)
+
+	// The backlog goes straight into the store, due now, as if a receiver
+	// had been down for a while.
+	const backlog = 100_000
+	for i := 0; i < backlog; i += 1000 {
+		batch := make([]*herald.Message, 1000)
+		for j := range batch {
+			batch[j] = &herald.Message{ID: herald.NewID(herald.PrefixMessage), AppID: e.app.ID, EventType: "bulk",
+				Payload: []byte(`{}`), CreatedAt: time.Now()}
+		}
+		if _, err := e.store.CreateMessages(t.Context(), batch, herald.Lease{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.dispatcher.Notify()
+	eventually(t, "the backlog to start draining", func() bool { got, _ := busy.received(); return len(got) > 0 })
+
+	m := e.send(t, "urgent", nil)
+	eventually(t, "the urgent message", func() bool { got, _ := quiet.received(); return got[m.ID] == 1 })
+	got, _ := busy.received()
+	if len(got) > backlog/10 {
+		t.Fatalf("the urgent message arrived only after %d of the %d backlog deliveries", len(got), backlog)
+	}
+	t.Logf("urgent message delivered while %d of %d backlog deliveries had been sent", len(got), backlog)
+}
