@@ -68,7 +68,14 @@ func (s *Store) CreateMessages(ctx context.Context, msgs []*herald.Message, leas
 	}
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		b := &batch{ctx: ctx, tx: tx, lease: lease}
-		return b.run(msgs, results)
+		if err := b.run(msgs, results); err != nil {
+			return err
+		}
+		if lease.Owner == "" && anyDeliveries(results) {
+			// Stored pending: any node may claim them.
+			return notifyWork(ctx, tx)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, s.fail("create messages", err)
@@ -344,4 +351,14 @@ func conflictFor(m *herald.Message) error {
 		return herald.Errorf(herald.ECONFLICT, "%s", conflictMessages["message_event_id"])
 	}
 	return herald.Errorf(herald.ECONFLICT, "%s", conflictMessages["message_pkey"])
+}
+
+// anyDeliveries reports whether the results hold at least one delivery.
+func anyDeliveries(results []herald.MessageResult) bool {
+	for _, r := range results {
+		if len(r.Deliveries) > 0 {
+			return true
+		}
+	}
+	return false
 }

@@ -114,7 +114,10 @@ func (s *Store) ResendDelivery(ctx context.Context, appID, msgID, endpointID str
 		if err != nil {
 			return err
 		}
-		return mustAffect(tag, herald.Errorf(herald.ECONFLICT, "The message is being sent to this endpoint right now."))
+		if err := mustAffect(tag, herald.Errorf(herald.ECONFLICT, "The message is being sent to this endpoint right now.")); err != nil {
+			return err
+		}
+		return notifyWork(ctx, tx)
 	})
 	if isForeignKey(err) {
 		// The message or endpoint was deleted between the checks and the
@@ -145,8 +148,13 @@ func (s *Store) RecoverEndpoint(ctx context.Context, appID, endpointID string, s
 			return err
 		}
 		tag, err := tx.Exec(ctx, recoverSQL, now, endpointID, lowerBound(since), upperBound(until))
-		n = tag.RowsAffected()
-		return err
+		if err != nil {
+			return err
+		}
+		if n = tag.RowsAffected(); n > 0 {
+			return notifyWork(ctx, tx)
+		}
+		return nil
 	})
 	if err != nil {
 		return 0, s.fail("recover endpoint", err)
@@ -175,6 +183,9 @@ func (s *Store) ReplayMissing(ctx context.Context, appID, endpointID string, sin
 		err := s.inTx(ctx, func(tx pgx.Tx) error {
 			var err error
 			n, done, err = replayChunkOf(ctx, tx, ep, &cur, first, since, until, now)
+			if err == nil && n > 0 {
+				err = notifyWork(ctx, tx)
+			}
 			return err
 		})
 		if err != nil {

@@ -215,9 +215,15 @@ func (s *Store) ReleaseDeliveries(ctx context.Context, owner string, ids []strin
 	if len(ids) == 0 {
 		return nil
 	}
-	_, err := s.pool.Exec(ctx, `UPDATE delivery SET status = 'pending', next_attempt_at = $1,
-		lease_owner = NULL, lease_expires_at = NULL, updated_at = $1
-		WHERE id = ANY($2) AND status = 'sending' AND lease_owner = $3`, now, ids, owner)
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE delivery SET status = 'pending', next_attempt_at = $1,
+			lease_owner = NULL, lease_expires_at = NULL, updated_at = $1
+			WHERE id = ANY($2) AND status = 'sending' AND lease_owner = $3`, now, ids, owner)
+		if err != nil || tag.RowsAffected() == 0 {
+			return err
+		}
+		return notifyWork(ctx, tx)
+	})
 	if err != nil {
 		return s.fail("release deliveries", err)
 	}
@@ -239,9 +245,19 @@ func (s *Store) RescueExpired(ctx context.Context, now time.Time, limit int) (in
 	if limit < 1 {
 		return 0, nil
 	}
-	tag, err := s.pool.Exec(ctx, rescueSQL, now, limit)
+	var n int64
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, rescueSQL, now, limit)
+		if err != nil {
+			return err
+		}
+		if n = tag.RowsAffected(); n > 0 {
+			return notifyWork(ctx, tx)
+		}
+		return nil
+	})
 	if err != nil {
 		return 0, s.fail("rescue expired leases", err)
 	}
-	return int(tag.RowsAffected()), nil
+	return int(n), nil
 }

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -41,6 +42,9 @@ type Config struct {
 	// UpdatedAt in RecordAttempts, an endpoint disabled by it); time.Now by
 	// default.
 	Now func() time.Time
+	// Logger receives what Listen has to say about its connection (lost,
+	// reconnected); discarded by default.
+	Logger *slog.Logger
 }
 
 // withDefaults returns cfg with its zero fields set to their defaults.
@@ -53,6 +57,9 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return cfg
 }
@@ -76,6 +83,7 @@ type Store struct {
 	keyring *keyring.Keyring
 	schema  string
 	now     func() time.Time
+	log     *slog.Logger
 	closed  atomic.Bool
 }
 
@@ -102,7 +110,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: create pool: %w", mapError(err))
 	}
-	s := &Store{pool: pool, keyring: cfg.Keyring, schema: cfg.Schema, now: cfg.Now}
+	s := &Store{pool: pool, keyring: cfg.Keyring, schema: cfg.Schema, now: cfg.Now, log: cfg.Logger}
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: %w", mapError(err))

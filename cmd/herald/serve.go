@@ -111,6 +111,8 @@ func (c *ServeCmd) Run(env *Env) error {
 	defer stopDispatch()
 	dispatchDone := make(chan error, 1)
 	go func() { dispatchDone <- dispatcher.Run(dispatchCtx) }()
+	stopListen := listenForWork(ctx, store, dispatcher.Notify, logger)
+	defer stopListen()
 
 	committer := ingest.New(store, ingest.Config{Logger: logger, Lease: dispatcher.Lease, OnCommit: dispatcher.Enqueue})
 	defer committer.Close()
@@ -168,6 +170,7 @@ func (c *ServeCmd) Run(env *Env) error {
 	}
 	// The dispatcher stops last: it releases what it has not started and
 	// waits up to --shutdown-timeout for deliveries in flight.
+	stopListen()
 	stopDispatch()
 	if err := <-dispatchDone; err != nil {
 		logger.Warn("stop dispatcher", "err", err)
@@ -206,4 +209,33 @@ func (c *ServeCmd) adminToken() (token, file string, err error) {
 		return "", "", fmt.Errorf("admin token file %s holds fewer than 16 characters", file)
 	}
 	return token, file, nil
+}
+
+// workListener is a store that can tell this node at once when other nodes
+// make deliveries due (PostgreSQL LISTEN/NOTIFY); without one, the
+// dispatcher finds such work at its next poll.
+type workListener interface {
+	Listen(ctx context.Context, wake func()) error
+}
+
+// listenForWork runs the store's listener, when it has one, calling wake
+// for every notification, until the returned stop is called; stop waits
+// for it to end and may be called more than once.
+func listenForWork(ctx context.Context, s store, wake func(), logger *slog.Logger) (stop func()) {
+	l, ok := s.(workListener)
+	if !ok {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := l.Listen(ctx, wake); err != nil {
+			logger.Warn("listen for work from other nodes; polling only", "err", err)
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
 }

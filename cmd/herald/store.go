@@ -57,7 +57,7 @@ func (f *DBFlags) open(ctx context.Context, logger *slog.Logger) (store, error) 
 		if err != nil {
 			return nil, fmt.Errorf("--encryption-key: %w", err)
 		}
-		s, err := postgres.Open(ctx, postgres.Config{URL: f.DB, Keyring: ring, MaxConns: f.PGMaxConns, StatementTimeout: f.PGStatementTimeout})
+		s, err := postgres.Open(ctx, postgres.Config{URL: f.DB, Keyring: ring, MaxConns: f.PGMaxConns, StatementTimeout: f.PGStatementTimeout, Logger: logger})
 		if err != nil {
 			return nil, fmt.Errorf("open PostgreSQL database: %w", err)
 		}
