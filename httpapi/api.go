@@ -40,6 +40,10 @@ type Config struct {
 	// send-example), so the dispatcher can claim them at once instead of at
 	// its next poll.
 	OnQueued func()
+	// CircuitState, when set, returns the circuit breaker state of an
+	// endpoint as this node sees it ("closed", "open", "half-open"); the
+	// endpoint stats show it as Herald's extra field "circuit".
+	CircuitState func(endpointID string) string
 }
 
 // DefaultMaxBodyBytes is the request body limit when Config.MaxBodyBytes is 0.
@@ -61,6 +65,7 @@ type API struct {
 	now      func() time.Time
 	version  string
 	onQueued func()
+	circuit  func(endpointID string) string
 
 	routes  []Route
 	mux     *http.ServeMux
@@ -90,6 +95,7 @@ func New(cfg Config) (*API, error) {
 		now:      cfg.Now,
 		version:  cfg.Version,
 		onQueued: cfg.OnQueued,
+		circuit:  cfg.CircuitState,
 		mux:      http.NewServeMux(),
 	}
 	if a.maxBody == 0 {

@@ -9,7 +9,7 @@ import (
 
 // newCommitter returns the real group committer over store, closed when the
 // test ends (before the store, since cleanups run last-in first-out).
-func newCommitter(t *testing.T, store herald.Store) MessageCreator {
+func newCommitter(t testing.TB, store herald.Store) MessageCreator {
 	t.Helper()
 	c := ingest.New(store, ingest.Config{})
 	t.Cleanup(func() { _ = c.Close() })

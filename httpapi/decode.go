@@ -64,6 +64,9 @@ func decodeJSON(r *http.Request, v any, allowEmpty bool) (fields map[string]json
 	if err := json.Unmarshal(body, &fields); err != nil {
 		return nil, jsonError(err)
 	}
+	if fields == nil { // the body is JSON null
+		return nil, invalid("value is not a valid JSON object", "body")
+	}
 	if err := json.Unmarshal(body, v); err != nil {
 		return nil, jsonError(err)
 	}

@@ -291,6 +291,9 @@ type endpointStatsOut struct {
 	Sending  int `json:"sending"`
 	Fail     int `json:"fail"`
 	Canceled int `json:"canceled"`
+	// Circuit is Herald's addition: the endpoint's circuit breaker state on
+	// the node that answered; absent when the API has no dispatcher.
+	Circuit string `json:"circuit,omitempty"`
 }
 
 // getEndpointStats is GET …/endpoint/{endpoint_id}/stats?since=&until=.
@@ -309,9 +312,11 @@ func (a *API) getEndpointStats(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("get endpoint stats: %w", err)
 	}
-	return writeJSON(w, http.StatusOK, endpointStatsOut{
-		Success: stats.Success, Pending: stats.Pending, Sending: stats.Sending, Fail: stats.Fail,
-	})
+	out := endpointStatsOut{Success: stats.Success, Pending: stats.Pending, Sending: stats.Sending, Fail: stats.Fail}
+	if a.circuit != nil {
+		out.Circuit = a.circuit(ep.ID)
+	}
+	return writeJSON(w, http.StatusOK, out)
 }
 
 // eventExampleIn is Svix's EventExampleIn.

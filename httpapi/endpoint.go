@@ -467,6 +467,9 @@ func (a *API) changeEndpointHeaders(w http.ResponseWriter, r *http.Request, merg
 			headers[name] = *value
 		}
 	}
+	if len(headers) > maxHeaders {
+		return invalid(fmt.Sprintf("ensure this object has at most %d headers", maxHeaders), "body", "headers")
+	}
 	ep.Headers = headers
 	ep.UpdatedAt = a.now().UTC()
 	if err := a.store.UpdateEndpoint(r.Context(), ep); err != nil {

@@ -83,7 +83,7 @@ func (b *syncBuffer) String() string {
 
 // newTestServer starts an API on a fresh database. opts may change the
 // config, e.g. the body limit or the message creator.
-func newTestServer(t *testing.T, opts ...func(*Config)) *testServer {
+func newTestServer(t testing.TB, opts ...func(*Config)) *testServer {
 	t.Helper()
 	key, err := keyring.NewKey()
 	if err != nil {

@@ -182,6 +182,10 @@ func (a *API) withIdempotency(next http.Handler) http.Handler {
 			a.writeError(w, r, invalid("ensure this value has at most 256 characters", "header", "idempotency-key"))
 			return
 		}
+		if strings.ContainsFunc(key, isControl) {
+			a.writeError(w, r, invalid("idempotency keys cannot contain control characters", "header", "idempotency-key"))
+			return
+		}
 		body, err := io.ReadAll(r.Body)
 		if err != nil {
 			a.writeError(w, r, bodyReadError(err))
@@ -315,4 +319,9 @@ func bodyReadError(err error) error {
 		return herald.Errorf(herald.ETOOLARGE, "Request body is larger than %d bytes.", tooLarge.Limit)
 	}
 	return herald.Errorf(herald.EBADREQUEST, "Cannot read the request body.")
+}
+
+// isControl reports whether r is an ASCII control character (C0 or DEL).
+func isControl(r rune) bool {
+	return r < 0x20 || r == 0x7f
 }

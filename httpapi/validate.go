@@ -27,6 +27,9 @@ const (
 	maxChannelLen = 128
 	maxTags       = 5
 	maxTagLen     = 128
+	// maxHeaders bounds an endpoint's custom headers, which go out with
+	// every delivery attempt.
+	maxHeaders = 100
 )
 
 // checkName validates a uid, eventId, event type name or filter type.
@@ -113,18 +116,32 @@ func (v *validation) checkURL(s string, loc ...string) {
 		return
 	}
 	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Hostname() == "" {
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Hostname() == "":
 		v.add("invalid or missing URL scheme or host: an absolute http or https URL is required", loc...)
+	case strings.Contains(s, " "):
+		// url.Parse lets a space through in the path, but it is not a URI
+		// character (Svix's format: uri); the sender would have to guess.
+		v.add("URLs cannot contain spaces: percent-encode them as %20", loc...)
+	case u.User != nil:
+		// The URL is shown back by every endpoint read; a
+		// credential belongs in a custom header, which reads withhold.
+		v.add("credentials in the URL are not allowed: send them in a custom header such as Authorization", loc...)
 	}
 }
 
-// checkPayload requires a JSON object.
+// checkPayload requires a JSON object whose numbers fit in a float64: a
+// number like 1e400 is valid JSON, but no SDK could decode the message (nor
+// would a receiver's JSON library, most likely), so it is refused up front.
 func (v *validation) checkPayload(raw json.RawMessage, loc ...string) {
 	trimmed := bytes.TrimSpace(raw)
-	if len(trimmed) == 0 {
+	switch {
+	case len(trimmed) == 0:
 		v.add("field required", loc...)
-	} else if trimmed[0] != '{' {
+	case trimmed[0] != '{':
 		v.add("value is not a valid JSON object", loc...)
+	case json.Unmarshal(trimmed, new(any)) != nil:
+		v.add("payload numbers must fit in a 64-bit float", loc...)
 	}
 }
 
@@ -138,6 +155,10 @@ func (v *validation) checkVersion(n *int, loc ...string) {
 // checkHeaders validates custom endpoint headers; null values are allowed
 // only when allowNull is set (PATCH removes those headers).
 func (v *validation) checkHeaders(headers map[string]*string, allowNull bool, loc ...string) {
+	if len(headers) > maxHeaders {
+		v.add(fmt.Sprintf("ensure this object has at most %d headers", maxHeaders), loc...)
+		return
+	}
 	for _, name := range slices.Sorted(maps.Keys(headers)) {
 		value := headers[name]
 		nameLoc := at(loc, name)
