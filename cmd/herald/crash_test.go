@@ -145,7 +145,10 @@ func TestCrashSafetyWithRealBinary(t *testing.T) {
 	// Wait until nothing is pending or leased any more, so the deliveries
 	// that were in flight at the kills have been sent again: only then are
 	// all duplicates counted.
-	var stats struct{ Success, Pending, Sending, Fail int }
+	var stats struct {
+		Success, Pending, Sending, Fail int
+		Circuit                         string
+	}
 	for time.Now().Before(deadline) {
 		code, body := request(t, "GET", p.url+"/api/v1/app/a/endpoint/e/stats", token, nil)
 		if code != http.StatusOK || json.Unmarshal(body, &stats) != nil {
@@ -158,6 +161,9 @@ func TestCrashSafetyWithRealBinary(t *testing.T) {
 	}
 	if stats.Pending != 0 || stats.Sending != 0 || stats.Fail != 0 {
 		t.Fatalf("deliveries not all done: %+v", stats)
+	}
+	if stats.Circuit != "closed" {
+		t.Errorf("the healthy endpoint's circuit is %q, want closed", stats.Circuit)
 	}
 	if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)

@@ -125,6 +125,7 @@ func (c *ServeCmd) Run(env *Env) error {
 		Logger:         logger,
 		Version:        Version(),
 		OnQueued:       dispatcher.Notify,
+		CircuitState:   dispatcher.EndpointState,
 	})
 	if err != nil {
 		return err
