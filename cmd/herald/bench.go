@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,12 +31,13 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/herald-webhooks/herald"
 	"github.com/herald-webhooks/herald/backoff"
 	"github.com/herald-webhooks/herald/dispatch"
-	"github.com/herald-webhooks/herald/httpapi"
-	"github.com/herald-webhooks/herald/ingest"
 	"github.com/herald-webhooks/herald/keyring"
+	"github.com/herald-webhooks/herald/postgres"
 	"github.com/herald-webhooks/herald/signature"
 	"github.com/herald-webhooks/herald/sqlite"
 )
@@ -65,6 +67,7 @@ type BenchCmd struct {
 	// In-process server only.
 	Backlog             int           `name:"backlog" env:"HERALD_BENCH_BACKLOG" help:"Pending deliveries stored before the run, directly through the store in large batches (in-process only)."`
 	BacklogDelay        time.Duration `name:"backlog-delay" env:"HERALD_BENCH_BACKLOG_DELAY" default:"24h" help:"How far in the future the backlog is due: by default it only sits in the queue (like retries of failing endpoints); 0 makes it due at once, so the dispatcher drains it during the run."`
+	DB                  string        `name:"db" env:"HERALD_BENCH_DB" help:"Run the in-process server on this PostgreSQL database (postgres:// URL), in a fresh schema dropped afterwards. Default: a temporary SQLite database."`
 	Dir                 string        `name:"dir" env:"HERALD_BENCH_DIR" help:"Directory for the temporary database (removed afterwards). Default: the system temporary directory."`
 	SQLiteSynchronous   string        `name:"sqlite-synchronous" env:"HERALD_SQLITE_SYNCHRONOUS" default:"FULL" enum:"FULL,NORMAL" help:"SQLite durability of the in-process server."`
 	Workers             int           `name:"workers" env:"HERALD_WORKERS" default:"256" help:"Most deliveries in flight at once."`
@@ -553,7 +556,7 @@ const backlogEndpoints = 10
 // c.BacklogDelay, for an application of their own whose endpoints answer
 // 204 and count nothing, so the measured deliveries stay apart.
 // It returns the function that stops their receiver.
-func (c *BenchCmd) fillBacklog(ctx context.Context, client *http.Client, t serverTarget, store *sqlite.Store, payload []byte) (closeSink func(), err error) {
+func (c *BenchCmd) fillBacklog(ctx context.Context, client *http.Client, t serverTarget, store store, payload []byte) (closeSink func(), err error) {
 	sink := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
 		w.WriteHeader(http.StatusNoContent)
@@ -919,6 +922,7 @@ type benchConfig struct {
 	FailRatio           float64 `json:"failRatio"`
 	HangRatio           float64 `json:"hangRatio"`
 	Backlog             int     `json:"backlog"`
+	Database            string  `json:"database,omitempty"`
 	SQLiteSynchronous   string  `json:"sqliteSynchronous,omitempty"`
 	Workers             int     `json:"workers,omitempty"`
 	EndpointConcurrency int     `json:"endpointConcurrency,omitempty"`
@@ -935,9 +939,13 @@ func (c *BenchCmd) config() benchConfig {
 	} else {
 		cfg.Messages = c.Messages
 	}
+	cfg.Database = "sqlite"
+	if c.DB != "" {
+		cfg.Database, cfg.SQLiteSynchronous = "postgresql", ""
+	}
 	if c.URL != "" {
 		cfg.Server = c.URL
-		cfg.SQLiteSynchronous, cfg.Workers, cfg.EndpointConcurrency = "", 0, 0
+		cfg.Database, cfg.SQLiteSynchronous, cfg.Workers, cfg.EndpointConcurrency = "", "", 0, 0
 	}
 	return cfg
 }
@@ -981,7 +989,11 @@ func (r *benchReport) print(w io.Writer, asJSON bool) error {
 	row("run", "%s server, %d endpoints, fanout %d, payload %d B, concurrency %d, fail %.2f, hang %.2f, backlog %d",
 		c.Server, c.Endpoints, c.Fanout, c.PayloadSize, c.Concurrency, c.FailRatio, c.HangRatio, c.Backlog)
 	if c.Server == "in-process" {
-		row("herald", "SQLite synchronous=%s, %d workers, %d per endpoint", c.SQLiteSynchronous, c.Workers, c.EndpointConcurrency)
+		db := "SQLite synchronous=" + c.SQLiteSynchronous
+		if c.Database == "postgresql" {
+			db = "PostgreSQL"
+		}
+		row("herald", "%s, %d workers, %d per endpoint", db, c.Workers, c.EndpointConcurrency)
 	}
 	if b := r.Baseline; b != nil {
 		row("baseline", "%.0f plain Go POSTs/s (%d in %.1fs, %d errors)", b.Rate, b.Requests, b.Seconds, b.Errors)
@@ -1142,7 +1154,7 @@ func measureBaseline(ctx context.Context, payload []byte, concurrency int, d tim
 // temporary database.
 type localHerald struct {
 	url, token string
-	store      *sqlite.Store
+	store      store
 	close      func()
 }
 
@@ -1175,9 +1187,19 @@ func (c *BenchCmd) startHerald(ctx context.Context, logOut io.Writer) (*localHer
 	if err != nil {
 		return fail(err)
 	}
-	store, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(dir, "herald.db"), Synchronous: c.SQLiteSynchronous, Keyring: ring})
-	if err != nil {
-		return fail(fmt.Errorf("open database: %w", err))
+	var store store
+	if c.DB != "" {
+		var drop func()
+		store, drop, err = openBenchPostgres(ctx, c.DB, ring)
+		if err != nil {
+			return fail(fmt.Errorf("open database: %w", err))
+		}
+		cleanups = append(cleanups, drop)
+	} else {
+		store, err = sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(dir, "herald.db"), Synchronous: c.SQLiteSynchronous, Keyring: ring})
+		if err != nil {
+			return fail(fmt.Errorf("open database: %w", err))
+		}
 	}
 	cleanups = append(cleanups, func() { store.Close() })
 
@@ -1187,49 +1209,29 @@ func (c *BenchCmd) startHerald(ctx context.Context, logOut io.Writer) (*localHer
 	}
 	token := "hk_" + base64.RawURLEncoding.EncodeToString(raw)
 
-	sender := dispatch.NewSender(dispatch.SenderConfig{Timeout: c.RequestTimeout, AllowPrivate: true, UserAgent: "Herald/" + Version()})
-	cleanups = append(cleanups, sender.Close)
-	dispatcher, err := dispatch.New(dispatch.Config{
-		Store:           store,
-		Sender:          sender,
-		Policy:          backoff.Policy{Schedule: backoff.DefaultSchedule, Jitter: backoff.DefaultJitter},
-		Workers:         c.Workers,
-		PerEndpoint:     c.EndpointConcurrency,
-		RequestTimeout:  c.RequestTimeout,
-		ShutdownTimeout: 5 * time.Second,
-		Logger:          logger,
-	})
-	if err != nil {
-		return fail(err)
-	}
-	dispatchCtx, stopDispatch := context.WithCancel(context.WithoutCancel(ctx))
-	dispatchDone := make(chan error, 1)
-	go func() { dispatchDone <- dispatcher.Run(dispatchCtx) }()
-	cleanups = append(cleanups, func() {
-		stopDispatch()
-		<-dispatchDone
-	})
-
-	committer := ingest.New(store, ingest.Config{Logger: logger, Lease: dispatcher.Lease, OnCommit: dispatcher.Enqueue})
-	cleanups = append(cleanups, func() { committer.Close() })
-
-	api, err := httpapi.New(httpapi.Config{
-		Store:          store,
-		Messages:       committer,
+	n, err := startNode(ctx, nodeConfig{
+		Store:  store,
+		Logger: logger,
+		Sender: dispatch.SenderConfig{Timeout: c.RequestTimeout, AllowPrivate: true, UserAgent: "Herald/" + Version()},
+		Dispatch: dispatch.Config{
+			Policy:          backoff.Policy{Schedule: backoff.DefaultSchedule, Jitter: backoff.DefaultJitter},
+			Workers:         c.Workers,
+			PerEndpoint:     c.EndpointConcurrency,
+			RequestTimeout:  c.RequestTimeout,
+			ShutdownTimeout: 5 * time.Second,
+		},
 		AdminTokenHash: sha256.Sum256([]byte(token)),
-		Logger:         logger,
-		Version:        Version(),
-		OnQueued:       dispatcher.Notify,
 	})
 	if err != nil {
 		return fail(err)
 	}
+	cleanups = append(cleanups, n.stop)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return fail(fmt.Errorf("listen: %w", err))
 	}
 	srv := &http.Server{
-		Handler:           api,
+		Handler:           n.api,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
@@ -1248,4 +1250,29 @@ func (c *BenchCmd) startHerald(ctx context.Context, logOut io.Writer) (*localHer
 		<-served
 	})
 	return &localHerald{url: "http://" + ln.Addr().String(), token: token, store: store, close: cleanup}, nil
+}
+
+// openBenchPostgres opens a store in a fresh schema of the database at url;
+// drop removes the schema.
+func openBenchPostgres(ctx context.Context, url string, ring *keyring.Keyring) (store, func(), error) {
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, nil, err
+	}
+	schema := "herald_bench_" + hex.EncodeToString(b[:])
+	s, err := postgres.Open(ctx, postgres.Config{URL: url, Keyring: ring, Schema: schema})
+	if err != nil {
+		return nil, nil, err
+	}
+	drop := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			return
+		}
+		defer conn.Close(ctx)
+		_, _ = conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
+	}
+	return s, drop, nil
 }

@@ -18,8 +18,6 @@ import (
 
 	"github.com/herald-webhooks/herald/backoff"
 	"github.com/herald-webhooks/herald/dispatch"
-	"github.com/herald-webhooks/herald/httpapi"
-	"github.com/herald-webhooks/herald/ingest"
 )
 
 // ServeCmd runs the server.
@@ -89,53 +87,35 @@ func (c *ServeCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
-	dispatcher, err := dispatch.New(dispatch.Config{
-		Store: store,
-		Sender: dispatch.NewSender(dispatch.SenderConfig{
+	n, err := startNode(ctx, nodeConfig{
+		Store:  store,
+		Logger: logger,
+		Sender: dispatch.SenderConfig{
 			Timeout:      c.RequestTimeout,
 			AllowPrivate: c.AllowPrivateTargets,
 			UserAgent:    "Herald/" + Version(),
-		}),
-		Policy:          backoff.Policy{Schedule: c.schedule, Jitter: backoff.DefaultJitter},
-		Workers:         c.Workers,
-		PerEndpoint:     c.EndpointConcurrency,
-		RequestTimeout:  c.RequestTimeout,
-		Lease:           c.DeliveryLease,
-		ShutdownTimeout: c.ShutdownTimeout,
-		Logger:          logger,
-	})
-	if err != nil {
-		return err
-	}
-	dispatchCtx, stopDispatch := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopDispatch()
-	dispatchDone := make(chan error, 1)
-	go func() { dispatchDone <- dispatcher.Run(dispatchCtx) }()
-	stopListen := listenForWork(ctx, store, dispatcher.Notify, logger)
-	defer stopListen()
-
-	committer := ingest.New(store, ingest.Config{Logger: logger, Lease: dispatcher.Lease, OnCommit: dispatcher.Enqueue})
-	defer committer.Close()
-
-	api, err := httpapi.New(httpapi.Config{
-		Store:          store,
-		Messages:       committer,
+		},
+		Dispatch: dispatch.Config{
+			Policy:          backoff.Policy{Schedule: c.schedule, Jitter: backoff.DefaultJitter},
+			Workers:         c.Workers,
+			PerEndpoint:     c.EndpointConcurrency,
+			RequestTimeout:  c.RequestTimeout,
+			Lease:           c.DeliveryLease,
+			ShutdownTimeout: c.ShutdownTimeout,
+		},
 		AdminTokenHash: sha256.Sum256([]byte(token)),
 		MaxBodyBytes:   c.MaxBodySize,
-		Logger:         logger,
-		Version:        Version(),
-		OnQueued:       dispatcher.Notify,
-		CircuitState:   dispatcher.EndpointState,
 	})
 	if err != nil {
 		return err
 	}
+	defer n.stop() // on the error paths; the normal path stops it below
 	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	srv := &http.Server{
-		Handler:           api,
+		Handler:           n.api,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -166,16 +146,9 @@ func (c *ServeCmd) Run(env *Env) error {
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		logger.Warn("requests still in flight at the shutdown deadline were cut", "err", err)
 	}
-	if err := committer.Close(); err != nil {
-		logger.Warn("close ingest", "err", err)
-	}
 	// The dispatcher stops last: it releases what it has not started and
 	// waits up to --shutdown-timeout for deliveries in flight.
-	stopListen()
-	stopDispatch()
-	if err := <-dispatchDone; err != nil {
-		logger.Warn("stop dispatcher", "err", err)
-	}
+	n.stop()
 	logger.Info("stopped")
 	return runErr
 }
