@@ -35,16 +35,19 @@ type idSequence struct {
 var idSource idSequence
 
 // NewID returns a new time-sortable ID with the given prefix.
-func NewID(prefix string) string {
-	now := time.Now()
+func NewID(prefix string) string { return NewIDAt(prefix, time.Now()) }
+
+// NewIDAt returns a new ID whose time component is t (to the second). IDs
+// made for the same second count up from that second's random seed.
+func NewIDAt(prefix string, t time.Time) string {
 	idSource.mu.Lock()
 	defer idSource.mu.Unlock()
-	if idSource.seq == nil || idSource.second != now.Unix() {
-		idSource.reseed(now)
+	if idSource.seq == nil || idSource.second != t.Unix() {
+		idSource.reseed(t)
 	}
 	id, err := idSource.seq.Next()
 	if err != nil { // 65,536 IDs in one second: start another run
-		idSource.reseed(now)
+		idSource.reseed(t)
 		id, _ = idSource.seq.Next()
 	}
 	return prefix + id.String()
@@ -57,18 +60,6 @@ func (s *idSequence) reseed(now time.Time) {
 	seed, _ := ksuid.FromParts(now, payload[:])
 	s.second = now.Unix()
 	s.seq = &ksuid.Sequence{Seed: seed}
-}
-
-// NewIDAt returns a new ID whose time component is t; tests and imports use
-// it to create IDs for a given moment.
-func NewIDAt(prefix string, t time.Time) string {
-	var payload [16]byte
-	_, _ = rand.Read(payload[:])
-	id, err := ksuid.FromParts(t, payload[:])
-	if err != nil {
-		return NewID(prefix)
-	}
-	return prefix + id.String()
 }
 
 // Order is the direction of a listing.

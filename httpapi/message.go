@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -202,7 +203,10 @@ func (a *API) commitMessage(r *http.Request, m *herald.Message) (*herald.Message
 	now := a.now().UTC()
 	m.ID = herald.NewIDAt(herald.PrefixMessage, now)
 	m.CreatedAt = now
-	res, err := a.messages.CreateMessage(r.Context(), m)
+	// Not r.Context(): a client that hangs up must not turn a message that
+	// will still commit into a 5xx, or its idempotent retry would create a
+	// second message. The committer bounds the wait.
+	res, err := a.messages.CreateMessage(context.WithoutCancel(r.Context()), m)
 	if err == nil {
 		err = res.Err
 	}

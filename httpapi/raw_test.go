@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -580,5 +581,50 @@ func TestDatabaseUnavailable(t *testing.T) {
 		if res.Status != http.StatusServiceUnavailable || errorOut(t, res).Code != herald.EUNAVAILABLE || res.Header.Get("Retry-After") == "" {
 			t.Fatalf("create message with headers %v on a closed store: %d %s", headers, res.Status, res.Body)
 		}
+	}
+}
+
+// slowCreator commits through next after a pause, like a commit stalled on
+// a slow disk; it ignores nothing: the context it gets is what the API
+// passes.
+type slowCreator struct {
+	next  MessageCreator
+	pause time.Duration
+}
+
+func (s slowCreator) CreateMessage(ctx context.Context, m *herald.Message) (herald.MessageResult, error) {
+	time.Sleep(s.pause)
+	return s.next.CreateMessage(ctx, m)
+}
+
+// TestIdempotentRetryAfterClientTimeout: a client that gives up while its
+// message is still being committed, then retries with the same
+// idempotency key, ends up with exactly one message.
+func TestIdempotentRetryAfterClientTimeout(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) { c.Messages = slowCreator{next: c.Messages, pause: 300 * time.Millisecond} })
+	appID := createApp(t, ts, `{"name":"App"}`)
+	body := `{"eventType":"a.b","payload":{"n":1}}`
+	send := func(timeout time.Duration) (*http.Response, error) {
+		req, _ := http.NewRequest("POST", ts.URL+"/api/v1/app/"+appID+"/msg", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+ts.Token)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("idempotency-key", "retry-me")
+		return (&http.Client{Timeout: timeout}).Do(req)
+	}
+	if resp, err := send(50 * time.Millisecond); err == nil {
+		resp.Body.Close()
+		t.Fatalf("the first request did not time out: %d", resp.StatusCode)
+	}
+	time.Sleep(500 * time.Millisecond) // the abandoned request commits meanwhile
+	resp, err := send(5 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted || resp.Header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("retry = %d (replayed %q), want the first request's stored 202", resp.StatusCode, resp.Header.Get("Idempotent-Replayed"))
+	}
+	if n := countMessages(t, ts.Store, appID); n != 1 {
+		t.Fatalf("%d messages after a timed-out request and its retry, want 1", n)
 	}
 }
