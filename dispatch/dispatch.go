@@ -241,7 +241,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	select {
 	case <-finished:
 	case <-timer.C:
-		d.log.Warn("sends still in flight at the shutdown deadline were cut; their leases expire and they will be retried")
+		d.log.Warn("sends still in flight at the shutdown deadline were cut; their deliveries are returned to the queue without counting an attempt")
 		cancelSends()
 		<-finished
 	}

@@ -479,3 +479,24 @@ func TestBacklogDoesNotDelayOthers(t *testing.T) {
 	}
 	t.Logf("urgent message delivered while %d of %d backlog deliveries had been sent", len(got), backlog)
 }
+
+// TestSendCutAtShutdownDeadlineIsNotAnAttempt: a send still running at the
+// shutdown deadline is cut; that is Herald's doing, not the endpoint's, so
+// the delivery goes back to pending with no attempt counted.
+func TestSendCutAtShutdownDeadlineIsNotAnAttempt(t *testing.T) {
+	e := newEnv(t, envOptions{timeout: 5 * time.Second, shutdown: 200 * time.Millisecond, schedule: []time.Duration{}})
+	started := make(chan struct{}, 1)
+	r := newReceiver(t, func(int, http.ResponseWriter) {
+		started <- struct{}{}
+		time.Sleep(2 * time.Second)
+	})
+	ep := e.endpoint(t, r, nil, nil)
+	m := e.send(t, "a", nil)
+	<-started
+	e.stop()
+	d := e.delivery(t, m.ID, ep.ID)
+	if d.Status != herald.DeliveryPending || d.Attempts != 0 || len(e.attempts(t, m.ID)) != 0 {
+		t.Fatalf("after a cut send: %s with %d attempts and %d attempt rows, want pending with none",
+			d.Status, d.Attempts, len(e.attempts(t, m.ID)))
+	}
+}

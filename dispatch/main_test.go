@@ -121,6 +121,7 @@ type envOptions struct {
 	owner       string
 	store       *sqlite.Store // nil: a new one
 	perEndpoint int           // 0: 8
+	shutdown    time.Duration // 0: the dispatcher's default
 	breaker     dispatch.BreakerConfig
 }
 
@@ -149,17 +150,18 @@ func newEnv(t *testing.T, o envOptions) *env {
 		t.Fatal(err)
 	}
 	d, err := dispatch.New(dispatch.Config{
-		Store:          e.store,
-		Sender:         dispatch.NewSender(dispatch.SenderConfig{AllowPrivate: true, Timeout: o.timeout, UserAgent: "Herald/test"}),
-		Policy:         backoff.Policy{Schedule: o.schedule, Jitter: 0},
-		Owner:          o.owner,
-		Workers:        32,
-		PerEndpoint:    cmp.Or(o.perEndpoint, 8),
-		Breaker:        o.breaker,
-		RequestTimeout: o.timeout,
-		Lease:          o.lease,
-		PollInterval:   20 * time.Millisecond,
-		Now:            now,
+		Store:           e.store,
+		Sender:          dispatch.NewSender(dispatch.SenderConfig{AllowPrivate: true, Timeout: o.timeout, UserAgent: "Herald/test"}),
+		Policy:          backoff.Policy{Schedule: o.schedule, Jitter: 0},
+		Owner:           o.owner,
+		Workers:         32,
+		PerEndpoint:     cmp.Or(o.perEndpoint, 8),
+		Breaker:         o.breaker,
+		RequestTimeout:  o.timeout,
+		Lease:           o.lease,
+		PollInterval:    20 * time.Millisecond,
+		ShutdownTimeout: o.shutdown,
+		Now:             now,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -64,6 +64,10 @@ func (d *Dispatcher) deliver(ctx context.Context, c herald.Claim) {
 		return
 	} else if delay > 0 {
 		sleep(ctx, delay)
+		if ctx.Err() != nil { // cut at the shutdown deadline
+			d.release([]herald.Claim{c})
+			return
+		}
 		now = d.cfg.Now()
 	}
 	// The breaker comes last: a probe it lets through is always sent.
@@ -90,6 +94,12 @@ func (d *Dispatcher) deliver(ctx context.Context, c herald.Claim) {
 		Keys:        keys,
 		Timestamp:   now,
 	})
+	if ctx.Err() != nil {
+		// Cut at the shutdown deadline: not the endpoint's failure. Return
+		// it to the queue; if even that fails, its lease expires.
+		d.release([]herald.Claim{c})
+		return
+	}
 	out := d.outcome(c, ep, res, now)
 	if d.breakers.record(ep.ID, !res.Succeeded()) {
 		d.log.Warn("circuit breaker opened: deferring the endpoint's deliveries", "app_id", dl.AppID, "endpoint_id", ep.ID)
