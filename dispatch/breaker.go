@@ -228,6 +228,14 @@ func (bs *breakers) openEndpoints(limit int) []string {
 	return out
 }
 
+// isOpen reports whether the endpoint's breaker is open now.
+func (bs *breakers) isOpen(id string) bool {
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	b := bs.m[id]
+	return b != nil && b.state == BreakerOpen && bs.now().Before(b.openUntil)
+}
+
 // State returns the endpoint's breaker state as this node sees it.
 func (bs *breakers) State(id string) string {
 	bs.mu.Lock()

@@ -192,8 +192,11 @@ func (d *Dispatcher) Enqueue(results []herald.MessageResult) {
 			}
 		}
 	}
-	if len(claims) > 0 && !d.sched.push(claims) {
-		d.release(claims) // stopped meanwhile
+	// Deliveries beyond their endpoint's share, or for an endpoint whose
+	// breaker is open, go back to the database for later.
+	if overflow := d.sched.push(claims, d.breakers.isOpen); len(overflow) > 0 {
+		d.release(overflow)
+		unleased = true
 	}
 	if unleased {
 		d.Notify()
@@ -302,9 +305,13 @@ func (d *Dispatcher) claimLoop(ctx context.Context) {
 				break
 			}
 			failures = 0
-			if len(claims) > 0 && !d.sched.push(claims) {
-				d.release(claims)
-				return
+			if overflow := d.sched.push(claims, d.breakers.isOpen); len(overflow) > 0 {
+				// One endpoint's rows filled the batch beyond its share:
+				// give them back; the next claim skips that endpoint.
+				d.release(overflow)
+				if ctx.Err() != nil || d.sched.isClosed() {
+					return
+				}
 			}
 			if len(claims) < room {
 				break

@@ -52,15 +52,27 @@ func (s *scheduler) cap(id string) int {
 	return s.capFor(id)
 }
 
-// push queues claims. It reports false (and queues nothing) once closed.
-func (s *scheduler) push(claims []herald.Claim) bool {
+// share is how many deliveries one endpoint may have queued or in flight
+// on this node: two rounds of its concurrency. Beyond it, deliveries stay
+// in (or go back to) the database, so one busy endpoint cannot fill the
+// queue that every endpoint shares.
+func (s *scheduler) share() int { return 2 * s.perEndpoint }
+
+// push queues claims within each endpoint's share and returns the claims
+// that did not fit (all of them once the scheduler is closed), for the
+// caller to release.
+func (s *scheduler) push(claims []herald.Claim, skip func(endpointID string) bool) (overflow []herald.Claim) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return false
+		return claims
 	}
 	for _, c := range claims {
 		q := s.queues[c.Delivery.EndpointID]
+		if (q != nil && len(q.jobs)+q.inflight >= s.share()) || (skip != nil && skip(c.Delivery.EndpointID)) {
+			overflow = append(overflow, c)
+			continue
+		}
 		if q == nil {
 			q = &endpointQueue{id: c.Delivery.EndpointID}
 			s.queues[q.id] = q
@@ -70,7 +82,7 @@ func (s *scheduler) push(claims []herald.Claim) bool {
 		s.markReady(q)
 	}
 	s.cond.Broadcast()
-	return true
+	return overflow
 }
 
 // markReady puts q on the ready list if it has work and capacity.
@@ -136,7 +148,7 @@ func (s *scheduler) depth(maxSaturated int) (queued int, saturated []string) {
 		if len(saturated) >= maxSaturated {
 			break
 		}
-		if len(q.jobs)+q.inflight >= 2*s.perEndpoint {
+		if len(q.jobs)+q.inflight >= s.share() {
 			saturated = append(saturated, id)
 		}
 	}
@@ -166,6 +178,13 @@ func (s *scheduler) take(endpointID string) []herald.Claim {
 		delete(s.queues, endpointID)
 	}
 	return out
+}
+
+// isClosed reports whether close was called.
+func (s *scheduler) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
 }
 
 // close wakes every waiting worker and returns the jobs nobody started.

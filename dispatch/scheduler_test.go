@@ -20,8 +20,8 @@ func claimsFor(endpoint string, n int) []herald.Claim {
 // endpoint's work; endpoints take turns.
 func TestSchedulerRoundRobin(t *testing.T) {
 	s := newScheduler(100, nil)
-	s.push(claimsFor("busy", 5))
-	s.push(claimsFor("quiet", 2))
+	s.push(claimsFor("busy", 5), nil)
+	s.push(claimsFor("quiet", 2), nil)
 	var got []string
 	for range 7 {
 		j, ok := s.next()
@@ -41,19 +41,26 @@ func TestSchedulerRoundRobin(t *testing.T) {
 // flight, while other endpoints keep getting work.
 func TestSchedulerPerEndpointCap(t *testing.T) {
 	s := newScheduler(2, nil)
-	s.push(claimsFor("slow", 10))
+	// Its share is two rounds of its cap: 4 of the 10 are queued, the rest
+	// are handed back for the database.
+	if overflow := s.push(claimsFor("slow", 10), nil); len(overflow) != 6 || overflow[0].Delivery.ID != "slow-4" {
+		t.Fatalf("overflow = %d claims, want the last 6", len(overflow))
+	}
 	a, _ := s.next()
 	b, _ := s.next()
 	if a.claim.Delivery.EndpointID != "slow" || b.claim.Delivery.EndpointID != "slow" {
 		t.Fatal("first two jobs are not the slow endpoint's")
 	}
-	s.push(claimsFor("fast", 1))
+	s.push(claimsFor("fast", 1), nil)
 	c, _ := s.next()
 	if c.claim.Delivery.EndpointID != "fast" {
 		t.Fatalf("third job = %s, want the fast endpoint's: the slow one is at its cap", c.claim.Delivery.ID)
 	}
-	if queued, saturated := s.depth(10); queued != 8 || !cmp.Equal(saturated, []string{"slow"}) {
-		t.Fatalf("depth = %d %v, want 8 [slow]", queued, saturated)
+	if queued, saturated := s.depth(10); queued != 2 || !cmp.Equal(saturated, []string{"slow"}) {
+		t.Fatalf("depth = %d %v, want 2 [slow]", queued, saturated)
+	}
+	if overflow := s.push(claimsFor("slow", 1), nil); len(overflow) != 1 {
+		t.Fatal("a saturated endpoint took one more job")
 	}
 	s.done(a)
 	d, _ := s.next()
@@ -64,13 +71,13 @@ func TestSchedulerPerEndpointCap(t *testing.T) {
 	s.done(c)
 	s.done(d)
 	left := s.close()
-	if len(left) != 7 {
-		t.Fatalf("close returned %d unstarted jobs, want 7", len(left))
+	if len(left) != 1 {
+		t.Fatalf("close returned %d unstarted jobs, want 1", len(left))
 	}
 	if _, ok := s.next(); ok {
 		t.Fatal("next after close returned a job")
 	}
-	if s.push(claimsFor("late", 1)) {
-		t.Fatal("push after close succeeded")
+	if overflow := s.push(claimsFor("late", 1), nil); len(overflow) != 1 {
+		t.Fatal("push after close queued a job")
 	}
 }
