@@ -90,39 +90,42 @@ func (bs *breakers) get(id string) *breaker {
 
 // allow reports whether a delivery to the endpoint may be sent now. When it
 // may not, deferUntil is when the delivery should be due again. In the
-// half-open state exactly one delivery, the probe, is allowed.
-func (bs *breakers) allow(id string) (ok bool, deferUntil time.Time) {
+// half-open state exactly one delivery, the probe, is allowed; probe says
+// that this is it, and its outcome must be recorded with probe set.
+func (bs *breakers) allow(id string) (ok bool, deferUntil time.Time, probe bool) {
 	if bs.cfg.Disabled {
-		return true, time.Time{}
+		return true, time.Time{}, false
 	}
 	bs.mu.Lock()
 	defer bs.mu.Unlock()
 	b := bs.m[id]
 	if b == nil {
-		return true, time.Time{}
+		return true, time.Time{}, false
 	}
 	now := bs.now()
 	switch b.state {
 	case BreakerOpen:
 		if now.Before(b.openUntil) {
-			return false, b.openUntil
+			return false, b.openUntil, false
 		}
 		b.state = BreakerHalfOpen
 		b.probing = false
 		fallthrough
 	case BreakerHalfOpen:
 		if b.probing {
-			return false, now.Add(b.openFor)
+			return false, now.Add(b.openFor), false
 		}
 		b.probing = true
-		return true, time.Time{}
+		return true, time.Time{}, true
 	}
-	return true, time.Time{}
+	return true, time.Time{}, false
 }
 
 // record notes an attempt's outcome and reports whether it opened the
-// breaker.
-func (bs *breakers) record(id string, failed bool) (opened bool) {
+// breaker. Only the probe's outcome moves a half-open breaker; outcomes of
+// attempts that started before the breaker opened are ignored while it is
+// open or half-open.
+func (bs *breakers) record(id string, failed, probe bool) (opened bool) {
 	if bs.cfg.Disabled {
 		return false
 	}
@@ -133,6 +136,9 @@ func (bs *breakers) record(id string, failed bool) (opened bool) {
 	}
 	b := bs.get(id)
 	if b.state == BreakerHalfOpen {
+		if !probe {
+			return false // a late outcome of an attempt from before the breaker opened
+		}
 		b.probing = false
 		if failed {
 			b.openFor = min(2*b.openFor, bs.cfg.MaxOpenFor)

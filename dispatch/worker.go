@@ -71,7 +71,8 @@ func (d *Dispatcher) deliver(ctx context.Context, c herald.Claim) {
 		now = d.cfg.Now()
 	}
 	// The breaker comes last: a probe it lets through is always sent.
-	if ok, until := d.breakers.allow(ep.ID); !ok {
+	ok, until, probe := d.breakers.allow(ep.ID)
+	if !ok {
 		d.deferTo(c, until)
 		return
 	}
@@ -101,10 +102,10 @@ func (d *Dispatcher) deliver(ctx context.Context, c herald.Claim) {
 		return
 	}
 	out := d.outcome(c, ep, res, now)
-	if d.breakers.record(ep.ID, !res.Succeeded()) {
+	if d.breakers.record(ep.ID, !res.Succeeded(), probe) {
 		d.log.Warn("circuit breaker opened: deferring the endpoint's deliveries", "app_id", dl.AppID, "endpoint_id", ep.ID)
 		for _, queued := range d.sched.take(ep.ID) {
-			_, until := d.breakers.allow(ep.ID)
+			_, until, _ := d.breakers.allow(ep.ID)
 			d.deferTo(queued, until)
 		}
 	}
