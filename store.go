@@ -73,8 +73,8 @@ type Store interface {
 	ClaimDue(ctx context.Context, opts ClaimOptions) ([]Claim, error)
 	// RecordAttempts writes each outcome in one transaction: the attempt row
 	// (when not nil) and the delivery's new status, NextAttemptAt, attempt
-	// count (+1 when an attempt was made) and Trigger reset to scheduled,
-	// with its lease cleared; DisableEndpoint also disables the endpoint and
+	// count (+1 when an attempt was made) and Trigger (reset to scheduled
+	// when an attempt was made, kept otherwise), with its lease cleared; DisableEndpoint also disables the endpoint and
 	// cancels its pending deliveries. An outcome whose delivery is no
 	// longer leased to its LeaseOwner is skipped whole.
 	RecordAttempts(ctx context.Context, outcomes []AttemptOutcome) error

@@ -93,12 +93,13 @@ var outcomeStatuses = map[herald.DeliveryStatus]bool{
 	herald.DeliveryCanceled:  true,
 }
 
-// finishSQL sets a delivery's next state if it is still leased to the
-// outcome's owner ($5, $6) and returns its endpoint; no row means the lease
-// was lost. COALESCE keeps next_attempt_at when the outcome has none (a
+// finishSQL sets a delivery's next state, for an outcome without an attempt
+// (a deferral or a cancel: the trigger is kept, so a deferred manual resend
+// stays manual), if it is still leased to the outcome's owner ($5, $6) and
+// returns its endpoint; no row means the lease was lost. COALESCE keeps next_attempt_at when the outcome has none (a
 // delivery finished for good).
 const finishSQL = `UPDATE delivery SET status = $1, next_attempt_at = COALESCE($2, next_attempt_at),
-	attempts = attempts + $3, trigger_type = 0, lease_owner = NULL, lease_expires_at = NULL, updated_at = $4
+	attempts = attempts + $3, lease_owner = NULL, lease_expires_at = NULL, updated_at = $4
 	WHERE id = $5 AND status = 'sending' AND lease_owner = $6
 	RETURNING endpoint_id`
 

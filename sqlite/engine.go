@@ -41,7 +41,8 @@ const claimMessagesSQL = `SELECT ` + messageColumns + ` FROM message WHERE id IN
 // outcome's owner. COALESCE keeps next_attempt_at when the outcome has none
 // (a delivery finished for good).
 const finishSQL = `UPDATE delivery SET status = ?, next_attempt_at = COALESCE(?, next_attempt_at),
-	attempts = attempts + ?, trigger = 0, lease_owner = NULL, lease_expires_at = NULL, updated_at = ?
+	attempts = attempts + ?, trigger = CASE WHEN ? = 0 THEN trigger ELSE 0 END,
+	lease_owner = NULL, lease_expires_at = NULL, updated_at = ?
 	WHERE id = ? AND status = 'sending' AND lease_owner = ?
 	RETURNING app_id, message_id, endpoint_id`
 
@@ -259,7 +260,7 @@ func (s *Store) recordOne(ctx context.Context, tx *sql.Tx, finish, insert *sql.S
 		made = 1
 	}
 	var appID, msgID, endpointID string
-	err := finish.QueryRowContext(ctx, string(o.Status), next, made, now, o.DeliveryID, o.LeaseOwner).
+	err := finish.QueryRowContext(ctx, string(o.Status), next, made, made, now, o.DeliveryID, o.LeaseOwner).
 		Scan(&appID, &msgID, &endpointID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil // the lease was lost: skip the outcome whole

@@ -48,7 +48,7 @@ func TestQueryPlans(t *testing.T) {
 		{"ClaimDue skipping", fmt.Sprintf(claimSQL, ` AND endpoint_id NOT IN (SELECT value FROM json_each(?))`),
 			[]any{"node", now, now, now, `["ep_a"]`, 10}},
 		{"ClaimDue messages", claimMessagesSQL, []any{`["msg_a","msg_b"]`}},
-		{"RecordAttempts delivery", finishSQL, []any{"pending", now, 1, now, "dlv_a", "node"}},
+		{"RecordAttempts delivery", finishSQL, []any{"pending", now, 1, 1, now, "dlv_a", "node"}},
 		{"RecordAttempts cancel", cancelPendingSQL, []any{now, "ep_a"}},
 		{"ReleaseDeliveries", releaseSQL, []any{now, now, `["dlv_a"]`, "node"}},
 		{"RescueExpired", rescueSQL, []any{now, now, now, 100}},

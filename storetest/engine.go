@@ -21,6 +21,7 @@ var engineTests = []namedTest{
 	{"RecordOutcomes", testEngineRecordOutcomes},
 	{"RecordDisablesEndpoint", testEngineRecordDisablesEndpoint},
 	{"RecordStolenLease", testEngineRecordStolenLease},
+	{"DeferKeepsTrigger", testEngineDeferKeepsTrigger},
 	{"Release", testEngineRelease},
 	{"Rescue", testEngineRescue},
 }
@@ -539,6 +540,33 @@ func testEngineRelease(t *testing.T, s herald.Store) {
 	}
 	mustEqual(t, "claims after release", []string{pair(m1, ep), pair(m2, ep)}, sorted(claimedIDs(claim(t, s, nodeB, at(40), 10))))
 	mustOK(t, "release nothing", s.ReleaseDeliveries(t.Context(), nodeA, nil, at(40)))
+}
+
+// testEngineDeferKeepsTrigger: an outcome without an attempt (a delivery
+// deferred by a circuit breaker or a rate limit) keeps a manual resend
+// manual; the attempt that follows resets it to scheduled.
+func testEngineDeferKeepsTrigger(t *testing.T, s herald.Store) {
+	f := mustEngineFixture(t, s, 1)
+	ep := f.eps[0]
+	m := newMessage(f.app.ID, 10, "user.created")
+	mustCreateMessages(t, s, m)
+	mustOK(t, "ResendDelivery", s.ResendDelivery(t.Context(), f.app.ID, m.ID, ep.ID, at(11)))
+	c := claim(t, s, nodeA, at(12), 1)
+	mustRecord(t, s, herald.AttemptOutcome{DeliveryID: c[0].Delivery.ID, LeaseOwner: nodeA,
+		Status: herald.DeliveryPending, NextAttemptAt: at(20)})
+	d := deliveryOf(t, s, m, ep.ID)
+	if d.Trigger != herald.TriggerManual || d.Attempts != 0 || !d.NextAttemptAt.Equal(at(20)) {
+		t.Fatalf("deferred delivery: trigger %d, %d attempts, due %v; want manual, 0, %v", d.Trigger, d.Attempts, d.NextAttemptAt, at(20))
+	}
+	c = claim(t, s, nodeA, at(20), 1)
+	if len(c) != 1 || c[0].Delivery.Trigger != herald.TriggerManual {
+		t.Fatalf("claimed after deferral: %+v", c)
+	}
+	mustRecord(t, s, herald.AttemptOutcome{DeliveryID: c[0].Delivery.ID, Attempt: newAttempt(c[0], 21, herald.AttemptSucceeded, 200),
+		LeaseOwner: nodeA, Status: herald.DeliverySucceeded})
+	if d := deliveryOf(t, s, m, ep.ID); d.Trigger != herald.TriggerScheduled || d.Attempts != 1 {
+		t.Fatalf("after the attempt: trigger %d, %d attempts; want scheduled, 1", d.Trigger, d.Attempts)
+	}
 }
 
 func testEngineRescue(t *testing.T, s herald.Store) {
