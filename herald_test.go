@@ -1,6 +1,7 @@
 package herald
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -78,5 +79,34 @@ func TestEndpointAccepts(t *testing.T) {
 		if got := tt.ep.Accepts(tt.eventType, tt.channels); got != tt.want {
 			t.Errorf("%s: Accepts = %v, want %v", tt.name, got, tt.want)
 		}
+	}
+}
+
+// prefixSealer is a reversible stand-in for a keyring that binds the additional
+// data, enough to test the secrets format; the keyring has its own tests.
+type prefixSealer struct{}
+
+func (prefixSealer) Seal(p, add []byte) ([]byte, error) {
+	return append(append([]byte{}, add...), p...), nil
+}
+func (prefixSealer) Open(s, add []byte) ([]byte, error) {
+	if len(s) < len(add) || string(s[:len(add)]) != string(add) {
+		return nil, fmt.Errorf("sealed for another endpoint")
+	}
+	return s[len(add):], nil
+}
+
+func TestSecretsRoundTrip(t *testing.T) {
+	in := []SigningSecret{{Key: []byte{0, 1, 255}}, {Key: []byte("old"), ExpiresAt: time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC)}}
+	sealed, err := SealSecrets(prefixSealer{}, "ep_1", in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := OpenSecrets(prefixSealer{}, "ep_1", sealed)
+	if err != nil || len(out) != 2 || string(out[0].Key) != string(in[0].Key) || !out[1].ExpiresAt.Equal(in[1].ExpiresAt) {
+		t.Fatalf("round trip = %+v, %v", out, err)
+	}
+	if _, err := OpenSecrets(prefixSealer{}, "ep_2", sealed); err == nil {
+		t.Fatal("secrets sealed for ep_1 opened for ep_2")
 	}
 }

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -42,33 +41,14 @@ func (s *Store) encodeEndpoint(ep *herald.Endpoint) (endpointArgs, error) {
 	return a, err
 }
 
-// sealSecrets encodes secrets as JSON and seals them for endpoint id.
+// sealSecrets seals an endpoint's secrets in the format every store keeps.
 func (s *Store) sealSecrets(id string, secrets []herald.SigningSecret) ([]byte, error) {
-	plain, err := json.Marshal(secrets)
-	if err != nil {
-		return nil, fmt.Errorf("encode secrets: %w", err)
-	}
-	sealed, err := s.keyring.Seal(plain, []byte(id))
-	clear(plain)
-	if err != nil {
-		return nil, fmt.Errorf("seal secrets: %w", err)
-	}
-	return sealed, nil
+	return herald.SealSecrets(s.keyring, id, secrets)
 }
 
 // openSecrets is the inverse of sealSecrets.
 func (s *Store) openSecrets(id string, sealed []byte) ([]herald.SigningSecret, error) {
-	plain, err := s.keyring.Open(sealed, []byte(id))
-	if err != nil {
-		return nil, fmt.Errorf("open secrets of endpoint %s: %w", id, err)
-	}
-	var secrets []herald.SigningSecret
-	err = json.Unmarshal(plain, &secrets)
-	clear(plain)
-	if err != nil {
-		return nil, fmt.Errorf("decode secrets of endpoint %s: %w", id, err)
-	}
-	return secrets, nil
+	return herald.OpenSecrets(s.keyring, id, sealed)
 }
 
 // CreateEndpoint stores ep. An unknown application is ENOTFOUND; a taken ID
