@@ -114,8 +114,11 @@ type Store interface {
 	BeginIdempotent(ctx context.Context, rec *IdempotencyRecord) (*IdempotencyRecord, error)
 	// CompleteIdempotent stores the response of an in-progress record.
 	CompleteIdempotent(ctx context.Context, key string, statusCode int, body []byte) error
-	// AbandonIdempotent forgets a record, so the request can be retried.
-	AbandonIdempotent(ctx context.Context, key string) error
+	// AbandonIdempotent forgets the in-progress record of key begun at
+	// createdAt, so the request can be retried. Any other record (completed,
+	// or begun again by someone else) is kept and the call is ENOTFOUND:
+	// two retries taking over one abandoned key cannot both win.
+	AbandonIdempotent(ctx context.Context, key string, createdAt time.Time) error
 	// DeleteExpiredIdempotent forgets up to limit records expired at now and
 	// returns how many it deleted.
 	DeleteExpiredIdempotent(ctx context.Context, now time.Time, limit int) (int, error)

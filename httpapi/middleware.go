@@ -203,7 +203,7 @@ func (a *API) withIdempotency(next http.Handler) http.Handler {
 			a.replayIdempotent(w, r, rec, existing)
 			return
 		}
-		a.runIdempotent(w, r, rec.Key, next)
+		a.runIdempotent(w, r, rec, next)
 	})
 }
 
@@ -239,7 +239,9 @@ func (a *API) beginIdempotent(ctx context.Context, rec *herald.IdempotencyRecord
 	if a.now().Sub(existing.CreatedAt) < idempotencyTakeover {
 		return existing, nil
 	}
-	if err := a.store.AbandonIdempotent(ctx, existing.Key); err != nil {
+	// Only the record we saw is abandoned: if another retry took the key
+	// over first, this one finds its record below and answers 409.
+	if err := a.store.AbandonIdempotent(ctx, existing.Key, existing.CreatedAt); err != nil && herald.ErrorCode(err) != herald.ENOTFOUND {
 		return nil, err
 	}
 	return a.store.BeginIdempotent(ctx, rec)
@@ -264,13 +266,14 @@ func (a *API) replayIdempotent(w http.ResponseWriter, r *http.Request, rec, exis
 
 // runIdempotent runs the handler, capturing its answer, and stores the
 // answer (status < 500) or forgets the key (5xx or panic) so a retry can run.
-func (a *API) runIdempotent(w http.ResponseWriter, r *http.Request, key string, next http.Handler) {
+func (a *API) runIdempotent(w http.ResponseWriter, r *http.Request, rec *herald.IdempotencyRecord, next http.Handler) {
+	key := rec.Key
 	ctx := context.WithoutCancel(r.Context())
 	rw := &recordingWriter{header: w.Header(), status: http.StatusOK}
 	completed := false
 	defer func() {
 		if !completed {
-			if err := a.store.AbandonIdempotent(ctx, key); err != nil {
+			if err := a.store.AbandonIdempotent(ctx, key, rec.CreatedAt); err != nil {
 				a.log(ctx).LogAttrs(ctx, slog.LevelError, "abandon idempotency key", slog.String("error", err.Error()))
 			}
 		}

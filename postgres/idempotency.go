@@ -66,10 +66,11 @@ func (s *Store) CompleteIdempotent(ctx context.Context, key string, statusCode i
 	return nil
 }
 
-// AbandonIdempotent deletes the record with key, so the request can be
-// retried; an unknown key is ENOTFOUND.
-func (s *Store) AbandonIdempotent(ctx context.Context, key string) error {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM idempotency_key WHERE key = $1`, key)
+// AbandonIdempotent deletes the in-progress record of key begun at
+// createdAt, so the request can be retried; no such record is ENOTFOUND.
+func (s *Store) AbandonIdempotent(ctx context.Context, key string, createdAt time.Time) error {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM idempotency_key WHERE key = $1 AND NOT completed AND created_at = $2`,
+		key, createdAt.Truncate(time.Microsecond))
 	if err == nil {
 		err = mustAffect(tag, errIdempotencyNotFound)
 	}

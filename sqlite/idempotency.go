@@ -54,10 +54,10 @@ func (s *Store) CompleteIdempotent(ctx context.Context, key string, statusCode i
 	return nil
 }
 
-// AbandonIdempotent deletes the record with key, so the request can be
-// retried; an unknown key is ENOTFOUND.
-func (s *Store) AbandonIdempotent(ctx context.Context, key string) error {
-	res, err := s.w.ExecContext(ctx, `DELETE FROM idempotency_key WHERE key = ?`, key)
+// AbandonIdempotent deletes the in-progress record of key begun at
+// createdAt, so the request can be retried; no such record is ENOTFOUND.
+func (s *Store) AbandonIdempotent(ctx context.Context, key string, createdAt time.Time) error {
+	res, err := s.w.ExecContext(ctx, `DELETE FROM idempotency_key WHERE key = ? AND completed = 0 AND created_at = ?`, key, micros(createdAt))
 	if err == nil {
 		err = mustAffect(res, errIdempotencyNotFound)
 	}

@@ -133,7 +133,13 @@ func testIdempotencyAbandon(t *testing.T, s herald.Store) {
 	kept := newIdem("kept", 1)
 	mustBegin(t, s, kept)
 
-	mustOK(t, "abandon", s.AbandonIdempotent(t.Context(), "k"))
+	// Only the record begun at that time, still in progress, is abandoned:
+	// a retry that saw an older record cannot delete a newer one.
+	if err := s.AbandonIdempotent(t.Context(), "k", rec.CreatedAt.Add(time.Second)); herald.ErrorCode(err) != herald.ENOTFOUND {
+		t.Fatalf("abandon with another creation time = %v, want ENOTFOUND", err)
+	}
+	mustEqual(t, "record kept", rec, mustBeginExisting(t, s, newIdem("k", 3)))
+	mustOK(t, "abandon", s.AbandonIdempotent(t.Context(), "k", rec.CreatedAt))
 	again := newIdem("k", 2)
 	again.RequestHash = []byte("second try")
 	mustBegin(t, s, again)
