@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/segmentio/ksuid"
 
 	"github.com/herald-webhooks/herald"
 )
@@ -111,9 +110,6 @@ type batch struct {
 	lease herald.Lease
 	// apps holds the existing applications of the batch, by ID.
 	apps map[string]*appRoutes
-	// seq numbers the batch's delivery IDs: consecutive KSUIDs land in one
-	// or two index pages instead of one page per delivery.
-	seq *ksuid.Sequence
 }
 
 // run loads the routes, inserts the messages that can be stored, routes
@@ -275,10 +271,9 @@ func (b *batch) route(dels []herald.Delivery, m *herald.Message) ([]herald.Deliv
 		} else if !r.endpoint.Accepts(m.EventType, m.Channels) {
 			continue
 		}
-		id, err := b.nextDeliveryID()
-		if err != nil {
-			return nil, err
-		}
+		// herald.NewID counts up within a second: a batch's delivery IDs
+		// are adjacent and land on a few index pages.
+		id := herald.NewID(herald.PrefixDelivery)
 		d := herald.Delivery{
 			ID:            id,
 			AppID:         m.AppID,
@@ -322,23 +317,6 @@ func (b *batch) insertDeliveries(dels []herald.Delivery) error {
 		return fmt.Errorf("insert deliveries: %w", err)
 	}
 	return nil
-}
-
-// nextDeliveryID returns a new delivery ID: a KSUID of a sequence seeded
-// like herald.NewID, so IDs stay unique and time-sortable while those of
-// one batch are adjacent.
-func (b *batch) nextDeliveryID() (string, error) {
-	if b.seq == nil {
-		b.seq = &ksuid.Sequence{Seed: ksuid.New()}
-	}
-	id, err := b.seq.Next()
-	if err != nil { // 65536 IDs used: start a new sequence
-		b.seq = &ksuid.Sequence{Seed: ksuid.New()}
-		if id, err = b.seq.Next(); err != nil {
-			return "", fmt.Errorf("delivery id: %w", err)
-		}
-	}
-	return herald.PrefixDelivery + id.String(), nil
 }
 
 // isLeased reports whether a CreateMessages lease hands the deliveries to a

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/segmentio/ksuid"
-
 	"github.com/herald-webhooks/herald"
 )
 
@@ -135,9 +133,6 @@ type batch struct {
 	bound map[*sql.Stmt]*sql.Stmt
 	apps  map[string]*appRoutes
 	args  []any
-	// seq numbers the batch's delivery IDs: consecutive KSUIDs land in one
-	// or two index pages instead of one page per delivery.
-	seq *ksuid.Sequence
 }
 
 // stmt returns st bound to the batch's transaction.
@@ -202,10 +197,9 @@ func (b *batch) run(msgs []*herald.Message, results []herald.MessageResult) erro
 			} else if !r.endpoint.Accepts(m.EventType, m.Channels) {
 				continue
 			}
-			id, err := b.nextDeliveryID()
-			if err != nil {
-				return err
-			}
+			// herald.NewID counts up within a second: a batch's delivery IDs
+			// are adjacent and land on a few index pages.
+			id := herald.NewID(herald.PrefixDelivery)
 			d := herald.Delivery{
 				ID:            id,
 				AppID:         m.AppID,
@@ -238,23 +232,6 @@ func (b *batch) run(msgs []*herald.Message, results []herald.MessageResult) erro
 		}
 	}
 	return nil
-}
-
-// nextDeliveryID returns a new delivery ID: a KSUID of a sequence seeded
-// like herald.NewID, so IDs stay unique and time-sortable while those of
-// one batch are adjacent.
-func (b *batch) nextDeliveryID() (string, error) {
-	if b.seq == nil {
-		b.seq = &ksuid.Sequence{Seed: ksuid.New()}
-	}
-	id, err := b.seq.Next()
-	if err != nil { // 65536 IDs used: start a new sequence
-		b.seq = &ksuid.Sequence{Seed: ksuid.New()}
-		if id, err = b.seq.Next(); err != nil {
-			return "", fmt.Errorf("delivery id: %w", err)
-		}
-	}
-	return herald.PrefixDelivery + id.String(), nil
 }
 
 // isLeased reports whether a CreateMessages lease hands the deliveries to a
