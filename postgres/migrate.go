@@ -4,14 +4,11 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"io/fs"
-	"path"
-	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/herald-webhooks/herald/migration"
 )
 
 //go:embed migrations/*.sql
@@ -23,41 +20,9 @@ var migrationFiles embed.FS
 // milliseconds once per start.
 const migrationLock int64 = 0x68_65_72_61_6c_64
 
-// migration is one embedded up-only schema change, numbered by the prefix of
-// its file name (0001_init.sql is version 1).
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
 // loadMigrations returns the embedded migrations in version order.
-func loadMigrations() ([]migration, error) {
-	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
-	if err != nil {
-		return nil, fmt.Errorf("list migrations: %w", err)
-	}
-	out := make([]migration, 0, len(names))
-	for _, name := range names {
-		base := path.Base(name)
-		num, _, ok := strings.Cut(base, "_")
-		version, err := strconv.Atoi(num)
-		if !ok || err != nil || version < 1 {
-			return nil, fmt.Errorf("migration %s: name must start with a positive number and '_'", base)
-		}
-		body, err := migrationFiles.ReadFile(name)
-		if err != nil {
-			return nil, fmt.Errorf("read migration %s: %w", base, err)
-		}
-		out = append(out, migration{version: version, name: base, sql: string(body)})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
-	for i := 1; i < len(out); i++ {
-		if out[i].version == out[i-1].version {
-			return nil, fmt.Errorf("migrations %s and %s share version %d", out[i-1].name, out[i].name, out[i].version)
-		}
-	}
-	return out, nil
+func loadMigrations() ([]migration.Migration, error) {
+	return migration.Load(migrationFiles, "migrations/*.sql")
 }
 
 // migrate creates the schema if needed and applies every migration not yet
@@ -98,7 +63,7 @@ func (s *Store) migrate(ctx context.Context) error {
 }
 
 // migrateLocked does the work of migrate once the lock is held.
-func (s *Store) migrateLocked(ctx context.Context, conn *pgx.Conn, migrations []migration) error {
+func (s *Store) migrateLocked(ctx context.Context, conn *pgx.Conn, migrations []migration.Migration) error {
 	if s.schema != "" {
 		// Look before creating: CREATE SCHEMA IF NOT EXISTS needs the
 		// CREATE privilege on the database even when the schema exists.
@@ -130,18 +95,18 @@ func (s *Store) migrateLocked(ctx context.Context, conn *pgx.Conn, migrations []
 		done[int(v)] = true
 	}
 	for _, m := range migrations {
-		if done[m.version] {
+		if done[m.Version] {
 			continue
 		}
 		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, m.sql); err != nil {
+			if _, err := tx.Exec(ctx, m.SQL); err != nil {
 				return err
 			}
-			_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.version, m.name)
+			_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name)
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("apply migration %s: %w", m.name, err)
+			return fmt.Errorf("apply migration %s: %w", m.Name, err)
 		}
 	}
 	return nil
