@@ -42,6 +42,10 @@ type Lease struct {
 	Until time.Time
 }
 
+// Held reports whether the lease hands deliveries to a dispatcher: it names
+// an owner. The zero Lease does not.
+func (l Lease) Held() bool { return l.Owner != "" }
+
 // EndpointStats counts an endpoint's deliveries by status.
 type EndpointStats struct {
 	Success int

@@ -110,3 +110,24 @@ func TestSecretsRoundTrip(t *testing.T) {
 		t.Fatal("secrets sealed for ep_1 opened for ep_2")
 	}
 }
+
+func TestRoutesToAndNewDelivery(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	m := &Message{ID: "msg_1", AppID: "app_1", EventType: "a", CreatedAt: at}
+	open, filtered, disabled := &Endpoint{ID: "ep_1"}, &Endpoint{ID: "ep_2", FilterTypes: []string{"b"}}, &Endpoint{ID: "ep_3", Disabled: true}
+	if !m.RoutesTo(open) || m.RoutesTo(filtered) || m.RoutesTo(disabled) {
+		t.Fatal("routing by filters is wrong")
+	}
+	m.OnlyEndpointID = "ep_3" // send-example: that endpoint only, even disabled
+	if m.RoutesTo(open) || !m.RoutesTo(disabled) {
+		t.Fatal("routing to the only endpoint is wrong")
+	}
+	d := NewDelivery(m, "ep_1", Lease{})
+	if d.Status != DeliveryPending || !d.NextAttemptAt.Equal(at) || d.LeaseOwner != "" || !strings.HasPrefix(d.ID, PrefixDelivery) {
+		t.Fatalf("unleased delivery = %+v", d)
+	}
+	d = NewDelivery(m, "ep_1", Lease{Owner: "node", Until: at.Add(time.Minute)})
+	if d.Status != DeliverySending || d.LeaseOwner != "node" || !d.LeaseExpiresAt.Equal(at.Add(time.Minute)) {
+		t.Fatalf("leased delivery = %+v", d)
+	}
+}

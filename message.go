@@ -48,3 +48,36 @@ type MessageResult struct {
 	// batch are committed regardless.
 	Err error
 }
+
+// RoutesTo reports whether the message gets a delivery to ep: ep accepts it
+// (see Endpoint.Accepts), or the message names ep as its only endpoint
+// (send-example: whatever ep's filters, even when disabled).
+func (m *Message) RoutesTo(ep *Endpoint) bool {
+	if m.OnlyEndpointID != "" {
+		return ep.ID == m.OnlyEndpointID
+	}
+	return ep.Accepts(m.EventType, m.Channels)
+}
+
+// NewDelivery returns the delivery of m to endpointID as CreateMessages
+// stores it: due at the message's creation, pending, or sending under
+// lease when the lease names an owner. Its ID comes from NewID, so a
+// batch's deliveries are adjacent in every index keyed by ID.
+func NewDelivery(m *Message, endpointID string, lease Lease) Delivery {
+	d := Delivery{
+		ID:            NewID(PrefixDelivery),
+		AppID:         m.AppID,
+		MessageID:     m.ID,
+		EndpointID:    endpointID,
+		Status:        DeliveryPending,
+		NextAttemptAt: m.CreatedAt,
+		CreatedAt:     m.CreatedAt,
+		UpdatedAt:     m.CreatedAt,
+	}
+	if lease.Held() {
+		d.Status = DeliverySending
+		d.LeaseOwner = lease.Owner
+		d.LeaseExpiresAt = lease.Until
+	}
+	return d
+}

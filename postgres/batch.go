@@ -83,20 +83,16 @@ func (s *Store) CreateMessages(ctx context.Context, msgs []*herald.Message, leas
 }
 
 // route is what routing needs of an endpoint.
-type route struct {
-	id       string
-	endpoint herald.Endpoint // Disabled, FilterTypes and Channels only
-}
 
 // appRoutes is an application's endpoints as one batch sees them.
 type appRoutes struct {
-	routes []route
+	routes []herald.Endpoint // ID, Disabled, FilterTypes and Channels only
 }
 
 // has reports whether the application has an endpoint with this ID.
 func (a *appRoutes) has(endpointID string) bool {
 	for i := range a.routes {
-		if a.routes[i].id == endpointID {
+		if a.routes[i].ID == endpointID {
 			return true
 		}
 	}
@@ -149,9 +145,7 @@ func (b *batch) run(msgs []*herald.Message, results []herald.MessageResult) erro
 		delete(inserted, m.ID)
 		results[i].Message = m
 		start := len(dels)
-		if dels, err = b.route(dels, m); err != nil {
-			return err
-		}
+		dels = b.route(dels, m)
 		ranges[i] = [2]int{start, len(dels)}
 	}
 	if err := b.insertDeliveries(dels); err != nil {
@@ -205,8 +199,8 @@ func (b *batch) loadRoutes(msgs []*herald.Message) error {
 	defer rows.Close()
 	for rows.Next() {
 		var appID string
-		var r route
-		if err := rows.Scan(&appID, &r.id, &r.endpoint.Disabled, &r.endpoint.FilterTypes, &r.endpoint.Channels); err != nil {
+		var r herald.Endpoint
+		if err := rows.Scan(&appID, &r.ID, &r.Disabled, &r.FilterTypes, &r.Channels); err != nil {
 			return fmt.Errorf("load routes: %w", err)
 		}
 		if a, ok := b.apps[appID]; ok {
@@ -260,38 +254,14 @@ func (b *batch) insertMessages(msgs []*herald.Message) (map[string]bool, error) 
 // route appends to dels a delivery of m to every endpoint that accepts it,
 // or only to m.OnlyEndpointID (send-example: whatever its filters, even
 // when disabled).
-func (b *batch) route(dels []herald.Delivery, m *herald.Message) ([]herald.Delivery, error) {
+func (b *batch) route(dels []herald.Delivery, m *herald.Message) []herald.Delivery {
 	app := b.apps[m.AppID]
 	for j := range app.routes {
-		r := &app.routes[j]
-		if m.OnlyEndpointID != "" {
-			if r.id != m.OnlyEndpointID {
-				continue
-			}
-		} else if !r.endpoint.Accepts(m.EventType, m.Channels) {
-			continue
+		if ep := &app.routes[j]; m.RoutesTo(ep) {
+			dels = append(dels, herald.NewDelivery(m, ep.ID, b.lease))
 		}
-		// herald.NewID counts up within a second: a batch's delivery IDs
-		// are adjacent and land on a few index pages.
-		id := herald.NewID(herald.PrefixDelivery)
-		d := herald.Delivery{
-			ID:            id,
-			AppID:         m.AppID,
-			MessageID:     m.ID,
-			EndpointID:    r.id,
-			Status:        herald.DeliveryPending,
-			NextAttemptAt: m.CreatedAt,
-			CreatedAt:     m.CreatedAt,
-			UpdatedAt:     m.CreatedAt,
-		}
-		if isLeased(b.lease) {
-			d.Status = herald.DeliverySending
-			d.LeaseOwner = b.lease.Owner
-			d.LeaseExpiresAt = b.lease.Until
-		}
-		dels = append(dels, d)
 	}
-	return dels, nil
+	return dels
 }
 
 // insertDeliveries inserts dels with one statement, as pending rows or,
@@ -310,7 +280,7 @@ func (b *batch) insertDeliveries(dels []herald.Delivery) error {
 		ids[i], apps[i], msgIDs[i], eps[i], ats[i] = d.ID, d.AppID, d.MessageID, d.EndpointID, d.CreatedAt
 	}
 	status, owner, until := string(herald.DeliveryPending), (*string)(nil), (*time.Time)(nil)
-	if isLeased(b.lease) {
+	if b.lease.Held() {
 		status, owner, until = string(herald.DeliverySending), &b.lease.Owner, &b.lease.Until
 	}
 	if _, err := b.tx.Exec(b.ctx, insertDeliveriesSQL, ids, apps, msgIDs, eps, ats, status, owner, until); err != nil {
@@ -318,10 +288,6 @@ func (b *batch) insertDeliveries(dels []herald.Delivery) error {
 	}
 	return nil
 }
-
-// isLeased reports whether a CreateMessages lease hands the deliveries to a
-// dispatcher: it names an owner. The zero Lease does not.
-func isLeased(l herald.Lease) bool { return l.Owner != "" }
 
 // conflictFor is the error of a message whose insert met a unique key.
 func conflictFor(m *herald.Message) error {

@@ -110,15 +110,11 @@ func (s *Store) CreateMessages(ctx context.Context, msgs []*herald.Message, leas
 }
 
 // route is what routing needs of an endpoint.
-type route struct {
-	id       string
-	endpoint herald.Endpoint // Disabled, FilterTypes and Channels only
-}
 
 // appRoutes is an application's state as one batch sees it.
 type appRoutes struct {
 	exists bool
-	routes []route
+	routes []herald.Endpoint // ID, Disabled, FilterTypes and Channels only
 }
 
 // batch is the state of one CreateMessages transaction.
@@ -187,35 +183,9 @@ func (b *batch) run(msgs []*herald.Message, results []herald.MessageResult) erro
 		results[i].Message = m
 		start := len(dels)
 		for j := range app.routes {
-			r := &app.routes[j]
-			if m.OnlyEndpointID != "" {
-				// send-example: this endpoint only, whatever its filters
-				// and even when disabled.
-				if r.id != m.OnlyEndpointID {
-					continue
-				}
-			} else if !r.endpoint.Accepts(m.EventType, m.Channels) {
-				continue
+			if ep := &app.routes[j]; m.RoutesTo(ep) {
+				dels = append(dels, herald.NewDelivery(m, ep.ID, b.lease))
 			}
-			// herald.NewID counts up within a second: a batch's delivery IDs
-			// are adjacent and land on a few index pages.
-			id := herald.NewID(herald.PrefixDelivery)
-			d := herald.Delivery{
-				ID:            id,
-				AppID:         m.AppID,
-				MessageID:     m.ID,
-				EndpointID:    r.id,
-				Status:        herald.DeliveryPending,
-				NextAttemptAt: m.CreatedAt,
-				CreatedAt:     m.CreatedAt,
-				UpdatedAt:     m.CreatedAt,
-			}
-			if isLeased(b.lease) {
-				d.Status = herald.DeliverySending
-				d.LeaseOwner = b.lease.Owner
-				d.LeaseExpiresAt = b.lease.Until
-			}
-			dels = append(dels, d)
 		}
 		ranges[i] = pendingRange{start, len(dels)}
 	}
@@ -234,14 +204,10 @@ func (b *batch) run(msgs []*herald.Message, results []herald.MessageResult) erro
 	return nil
 }
 
-// isLeased reports whether a CreateMessages lease hands the deliveries to a
-// dispatcher: it names an owner. The zero Lease does not.
-func isLeased(l herald.Lease) bool { return l.Owner != "" }
-
 // has reports whether the application has an endpoint with this ID.
 func (a *appRoutes) has(endpointID string) bool {
 	for i := range a.routes {
-		if a.routes[i].id == endpointID {
+		if a.routes[i].ID == endpointID {
 			return true
 		}
 	}
@@ -283,12 +249,11 @@ func (b *batch) app(id string) (*appRoutes, error) {
 		if !epID.Valid {
 			continue
 		}
-		r := route{id: epID.String}
-		r.endpoint.Disabled = disabled.Bool
-		if r.endpoint.FilterTypes, err = parseList(filterTypes); err != nil {
+		r := herald.Endpoint{ID: epID.String, Disabled: disabled.Bool}
+		if r.FilterTypes, err = parseList(filterTypes); err != nil {
 			return nil, fmt.Errorf("load routes of endpoint %s: %w", epID.String, err)
 		}
-		if r.endpoint.Channels, err = parseList(channels); err != nil {
+		if r.Channels, err = parseList(channels); err != nil {
 			return nil, fmt.Errorf("load routes of endpoint %s: %w", epID.String, err)
 		}
 		a.routes = append(a.routes, r)
@@ -328,7 +293,7 @@ func (b *batch) insertMessage(m *herald.Message) (bool, error) {
 // message, endpoint and the message's creation time as its next attempt,
 // creation and update time, then the lease owner and expiry if leased.
 func (b *batch) insertDeliveries(dels []herald.Delivery) error {
-	leased := isLeased(b.lease)
+	leased := b.lease.Held()
 	stmts, perRow := &b.stmts.insertDlv, deliveryArgs
 	if leased {
 		stmts, perRow = &b.stmts.insertLeased, leasedDeliveryArgs
