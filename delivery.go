@@ -102,6 +102,12 @@ type AttemptOutcome struct {
 	// DisableEndpoint disables the endpoint and cancels its pending
 	// deliveries (the endpoint answered 410 Gone).
 	DisableEndpoint bool
+	// DisableAfter, when positive, disables the endpoint automatically if
+	// this outcome's attempt failed and the endpoint has failed every
+	// attempt since at least DisableAfter before this one (its
+	// FailingSince); its pending deliveries then become failed, so that
+	// recovering the endpoint queues them again.
+	DisableAfter time.Duration
 }
 
 // ClaimOptions select and lease due deliveries.

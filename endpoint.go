@@ -22,16 +22,37 @@ type Endpoint struct {
 	Channels []string
 	// RateLimit caps deliveries per second to this endpoint; nil is unlimited.
 	RateLimit *uint16
-	Metadata  map[string]string
+	// Ordering is OrderingFIFO for an endpoint that receives its messages
+	// one at a time in creation order, "" otherwise.
+	Ordering Ordering
+	Metadata map[string]string
 	// Headers are sent with every delivery to this endpoint.
 	Headers map[string]string
 	// Secrets holds the signing secrets, the current one first. Older ones
 	// keep signing until their ExpiresAt so receivers can rotate smoothly.
 	// Stores keep them encrypted at rest.
-	Secrets   []SigningSecret
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	Secrets []SigningSecret
+	// FailingSince is when the endpoint's current run of failed attempts
+	// began: the first failed attempt after a success, zero while its last
+	// attempt succeeded. Stores maintain it from recorded attempts (and clear
+	// it when a disabled endpoint is enabled again); UpdateEndpoint does not
+	// write it.
+	FailingSince time.Time
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 }
+
+// Ordering is how an endpoint's deliveries are ordered.
+type Ordering string
+
+const (
+	// OrderingNone sends deliveries concurrently, in no promised order.
+	OrderingNone Ordering = ""
+	// OrderingFIFO sends one delivery at a time, in message creation (ID)
+	// order: a delivery waits until every earlier one of the endpoint has
+	// succeeded or failed for good.
+	OrderingFIFO Ordering = "fifo"
+)
 
 // SigningSecret is one HMAC key of an endpoint.
 type SigningSecret struct {

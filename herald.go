@@ -53,6 +53,16 @@ func NewIDAt(prefix string, t time.Time) string {
 	return prefix + id.String()
 }
 
+// MinIDAt returns the lowest ID NewIDAt can make for t's second: every ID
+// made in an earlier second sorts below it. Stores bound scans of
+// time-ordered tables by it, so a range over the primary key replaces an
+// index on the creation time.
+func MinIDAt(prefix string, t time.Time) string {
+	var zero [16]byte
+	id, _ := ksuid.FromParts(t, zero[:])
+	return prefix + id.String()
+}
+
 // reseed starts a new run of IDs at time now; the caller holds mu.
 func (s *idSequence) reseed(now time.Time) {
 	var payload [16]byte

@@ -18,6 +18,15 @@ type Message struct {
 	Channels    []string
 	Tags        []string
 	CreatedAt   time.Time
+	// TraceParent is the W3C traceparent of the request that created the
+	// message ("" when it had none): every delivery carries it on, so the
+	// sender's trace continues into its customers' systems.
+	TraceParent string
+	// PayloadExpiresAt, when not zero, is when the cleaner may drop the
+	// payload (payloadRetentionPeriod/Hours); it waits while a delivery of
+	// the message is still pending or being sent. Write-only: stores do
+	// not read it back.
+	PayloadExpiresAt time.Time
 	// OnlyEndpointID, when set, routes the message to this one endpoint of
 	// its application, whatever its filters (send-example). It is not
 	// stored.

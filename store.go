@@ -37,7 +37,11 @@ type Store interface {
 	GetEndpoint(ctx context.Context, appID, ref string) (*Endpoint, error)
 	ListEndpoints(ctx context.Context, appID string, opts ListOptions) ([]*Endpoint, error)
 	// UpdateEndpoint replaces every mutable field of the endpoint, its
-	// headers and secrets included.
+	// headers, secrets and ordering included (not FailingSince). When it
+	// disables an enabled endpoint, or enables a disabled one (which also
+	// clears FailingSince), it queues the operational event
+	// endpoint.disabled (manual) or endpoint.enabled in the same
+	// transaction (see OperationalEvent).
 	UpdateEndpoint(ctx context.Context, ep *Endpoint) error
 	// DeleteEndpoint deletes the endpoint with its deliveries and attempts.
 	DeleteEndpoint(ctx context.Context, appID, id string) error
@@ -50,7 +54,8 @@ type Store interface {
 	// per endpoint of its application that accepts it (or only to
 	// OnlyEndpointID when set), all in one transaction (group commit). The
 	// deliveries are pending and due at the message's CreatedAt, or, with a
-	// non-zero lease, sending and leased to lease.Owner. It returns one
+	// non-zero lease, sending and leased to lease.Owner; deliveries to FIFO
+	// endpoints are always stored pending, for ClaimDue to order. It returns one
 	// result per message in order; a message's own failure is in its result
 	// and does not stop the others. The error is for the batch as a whole
 	// (nothing committed).
@@ -69,7 +74,10 @@ type Store interface {
 	// ClaimDue leases up to opts.Limit due deliveries (pending, with
 	// NextAttemptAt <= opts.Now, not of opts.SkipEndpoints), oldest due
 	// first: they become sending, owned by opts.Owner until opts.LeaseUntil.
-	// Each claim carries its message.
+	// Each claim carries its message. Of a FIFO endpoint only the head is
+	// ever claimed: its pending delivery with the lowest message ID, when
+	// due and when no delivery of the endpoint is being sent, so that across
+	// every node at most one delivery of a FIFO endpoint is in flight.
 	ClaimDue(ctx context.Context, opts ClaimOptions) ([]Claim, error)
 	// RecordAttempts writes each outcome in one transaction: the attempt row
 	// (when not nil) and the delivery's new status, NextAttemptAt, attempt
@@ -77,6 +85,14 @@ type Store interface {
 	// when an attempt was made, kept otherwise), with its lease cleared; DisableEndpoint also disables the endpoint and
 	// cancels its pending deliveries. An outcome whose delivery is no
 	// longer leased to its LeaseOwner is skipped whole.
+	//
+	// An attempt also moves its endpoint's FailingSince (set by the first
+	// failure after a success, cleared by a success) and may disable the
+	// endpoint (DisableAfter). In the same transaction it queues the
+	// operational events these changes call for: message.attempt.failing
+	// (FailingSince set), message.attempt.exhausted (a delivery failed for
+	// good after an attempt), endpoint.disabled (automatic). Attempts to the
+	// operational endpoint itself move nothing and queue nothing.
 	RecordAttempts(ctx context.Context, outcomes []AttemptOutcome) error
 	// ReleaseDeliveries returns the deliveries of ids still leased to owner
 	// to pending, due at now, without counting an attempt.
@@ -107,6 +123,24 @@ type Store interface {
 	// GetEndpointStats counts the endpoint's deliveries by status, of
 	// messages created in [since, until) (zero bounds are open).
 	GetEndpointStats(ctx context.Context, appID, endpointID string, since, until time.Time) (EndpointStats, error)
+	// QueueStats counts pending and sending deliveries and disabled
+	// endpoints, and finds the oldest due delivery (pending, with
+	// NextAttemptAt <= now). Monitoring calls it every few seconds.
+	QueueStats(ctx context.Context, now time.Time) (QueueStats, error)
+
+	// DeleteExpiredAttempts deletes up to limit attempts created before
+	// before, oldest first, and reports how many.
+	DeleteExpiredAttempts(ctx context.Context, before time.Time, limit int) (int, error)
+	// ExpirePayloads drops the payload of up to limit messages whose
+	// PayloadExpiresAt is not after now, and reports how many. A message
+	// with a delivery still pending or being sent keeps its payload until
+	// that delivery finishes.
+	ExpirePayloads(ctx context.Context, now time.Time, limit int) (int, error)
+	// DeleteExpiredMessages deletes up to limit messages created before
+	// before, oldest first, with their deliveries and attempts, and reports
+	// how many. A message with a delivery still pending or being sent is
+	// kept: retention never drops undelivered work.
+	DeleteExpiredMessages(ctx context.Context, before time.Time, limit int) (int, error)
 
 	// BeginIdempotent records rec as in progress when no unexpired record
 	// with its key exists, and returns nil. Otherwise it changes nothing and

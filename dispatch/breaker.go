@@ -234,6 +234,20 @@ func (bs *breakers) openEndpoints(limit int) []string {
 	return out
 }
 
+// openCount returns how many endpoints' breakers are not closed (open or
+// half-open), for the metrics.
+func (bs *breakers) openCount() int {
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	n := 0
+	for _, b := range bs.m {
+		if b.state != BreakerClosed {
+			n++
+		}
+	}
+	return n
+}
+
 // isOpen reports whether the endpoint's breaker is open now.
 func (bs *breakers) isOpen(id string) bool {
 	bs.mu.Lock()

@@ -16,8 +16,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
 	"github.com/herald-webhooks/herald"
 	"github.com/herald-webhooks/herald/backoff"
+	"github.com/herald-webhooks/herald/telemetry"
 )
 
 // Store is what the dispatcher needs of the database.
@@ -66,8 +70,17 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// Breaker configures the per-endpoint circuit breakers.
 	Breaker BreakerConfig
-	Logger  *slog.Logger
-	Now     func() time.Time
+	// DisableAfter disables an endpoint whose every attempt has failed for
+	// this long (its FailingSince); 0 never does. herald serve defaults it
+	// to 5 days (--disable-after).
+	DisableAfter time.Duration
+	Logger       *slog.Logger
+	Now          func() time.Time
+	// Metrics receive the delivery metrics; discarded when nil.
+	Metrics *telemetry.Metrics
+	// Tracer starts a span for each attempt, a child of the message's
+	// stored traceparent; a no-op tracer when nil.
+	Tracer trace.Tracer
 }
 
 // Dispatcher delivers pending deliveries. Create it with New and run it
@@ -84,6 +97,7 @@ type Dispatcher struct {
 	endpoints ttlCache[*herald.Endpoint]
 	apps      ttlCache[*herald.Application]
 	limits    *limiters
+	fifo      fifoWaits // outcomes of FIFO deliveries not yet written
 }
 
 // New checks cfg, fills defaults and returns a dispatcher.
@@ -130,7 +144,14 @@ func New(cfg Config) (*Dispatcher, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = telemetry.Discard()
+	}
+	if cfg.Tracer == nil {
+		cfg.Tracer = noop.NewTracerProvider().Tracer("")
+	}
 	bs := newBreakers(cfg.Breaker, cfg.PerEndpoint, cfg.Now)
+	cfg.Metrics.ObserveOpenBreakers(bs.openCount)
 	return &Dispatcher{
 		cfg:      cfg,
 		breakers: bs,
@@ -155,6 +176,10 @@ func (d *Dispatcher) EndpointState(endpointID string) string { return d.breakers
 
 // Owner returns the name this dispatcher leases deliveries under.
 func (d *Dispatcher) Owner() string { return d.cfg.Owner }
+
+// Running reports whether Run is delivering: false before it starts and
+// from the moment its context ends (the readiness check "dispatcher").
+func (d *Dispatcher) Running() bool { return d.running.Load() }
 
 // Notify tells the dispatcher that new deliveries were committed, so it
 // claims them now instead of at the next poll. It never blocks.

@@ -102,6 +102,20 @@ func (r *receiver) received() (map[string]int, int) {
 	return out, r.bad
 }
 
+// openTestStore opens a SQLite store in a new temporary directory, closed
+// when the test ends.
+func openTestStore(t *testing.T) *sqlite.Store {
+	t.Helper()
+	key, _ := keyring.NewKey()
+	ring, _ := keyring.Parse(key)
+	s, err := sqlite.Open(t.Context(), sqlite.Config{Path: filepath.Join(t.TempDir(), "h.db"), Keyring: ring})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 // env is a store, an application, a dispatcher and an ingest committer
 // wired as herald serve wires them.
 type env struct {
@@ -114,29 +128,23 @@ type env struct {
 }
 
 type envOptions struct {
-	schedule    []time.Duration
-	clock       *clock // nil: real time
-	lease       time.Duration
-	timeout     time.Duration
-	owner       string
-	store       *sqlite.Store // nil: a new one
-	perEndpoint int           // 0: 8
-	shutdown    time.Duration // 0: the dispatcher's default
-	breaker     dispatch.BreakerConfig
+	schedule     []time.Duration
+	clock        *clock // nil: real time
+	lease        time.Duration
+	timeout      time.Duration
+	owner        string
+	store        *sqlite.Store // nil: a new one
+	perEndpoint  int           // 0: 8
+	shutdown     time.Duration // 0: the dispatcher's default
+	breaker      dispatch.BreakerConfig
+	disableAfter time.Duration
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
 	t.Helper()
 	e := &env{clock: o.clock, store: o.store}
 	if e.store == nil {
-		key, _ := keyring.NewKey()
-		ring, _ := keyring.Parse(key)
-		s, err := sqlite.Open(t.Context(), sqlite.Config{Path: filepath.Join(t.TempDir(), "h.db"), Keyring: ring})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		e.store = s
+		e.store = openTestStore(t)
 	}
 	now := time.Now
 	if o.clock != nil {
@@ -157,6 +165,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 		Workers:         32,
 		PerEndpoint:     cmp.Or(o.perEndpoint, 8),
 		Breaker:         o.breaker,
+		DisableAfter:    o.disableAfter,
 		RequestTimeout:  o.timeout,
 		Lease:           o.lease,
 		PollInterval:    20 * time.Millisecond,

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"time"
 
+	"go.opentelemetry.io/otel/propagation"
+
 	"github.com/herald-webhooks/herald"
 	"github.com/herald-webhooks/herald/netguard"
 	"github.com/herald-webhooks/herald/signature"
@@ -103,7 +105,9 @@ type Result struct {
 // Succeeded reports whether the endpoint accepted the delivery (any 2xx).
 func (r Result) Succeeded() bool { return r.Err == nil && r.StatusCode >= 200 && r.StatusCode < 300 }
 
-// Send makes one signed POST and reads at most MaxResponseBody of the answer.
+// Send makes one signed POST and reads at most MaxResponseBody of the
+// answer. When ctx holds a valid span context, it goes out as the
+// traceparent (and tracestate) header.
 func (s *Sender) Send(ctx context.Context, req Request) Result {
 	start := time.Now()
 	httpReq, err := http.NewRequestWithContext(ctx, http.MethodPost, req.URL, bytes.NewReader(req.Payload))
@@ -133,6 +137,9 @@ func (s *Sender) Send(ctx context.Context, req Request) Result {
 	if req.EventType != "" {
 		h["Herald-Event-Type"] = []string{req.EventType}
 	}
+	// The attempt's span context (or the message's stored one) as the W3C
+	// traceparent header: the receiver continues the sender's trace.
+	propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(h))
 
 	resp, err := s.client.Do(httpReq)
 	if err != nil {

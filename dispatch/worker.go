@@ -2,11 +2,19 @@ package dispatch
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
+	"net/url"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/herald-webhooks/herald"
 	"github.com/herald-webhooks/herald/backoff"
+	"github.com/herald-webhooks/herald/telemetry"
 )
 
 // leaseMargin is the lease a delivery must have left, beyond one request
@@ -46,20 +54,28 @@ func (d *Dispatcher) deliver(ctx context.Context, c herald.Claim) {
 	if herald.ErrorCode(err) == herald.ENOTFOUND {
 		return // the endpoint was deleted, and its deliveries with it
 	} else if err != nil {
-		d.log.Warn("load endpoint; delivery released", "endpoint_id", dl.EndpointID, "err", err)
+		d.logDelivery(ctx, slog.LevelWarn, "load endpoint; delivery released", dl, slog.Any("err", err))
 		d.release([]herald.Claim{c})
 		return
 	}
 	if ep.Disabled {
-		d.outcomes <- herald.AttemptOutcome{DeliveryID: dl.ID, LeaseOwner: d.cfg.Owner, Status: herald.DeliveryCanceled}
+		// Failed, not canceled: once the endpoint is enabled again,
+		// recover queues it again like the deliveries the store failed
+		// when it disabled the endpoint.
+		d.cfg.Metrics.DeliveryOutcome(telemetry.OutcomeCanceled, dl.AppID)
+		if ep.Ordering == herald.OrderingFIFO {
+			d.fifo.add(dl.ID)
+		}
+		d.outcomes <- herald.AttemptOutcome{DeliveryID: dl.ID, LeaseOwner: d.cfg.Owner, Status: herald.DeliveryFailed}
 		return
 	}
 	delay, ok, err := d.rateWait(ctx, ep, now)
 	if err != nil {
-		d.log.Warn("load application; delivery released", "app_id", dl.AppID, "err", err)
+		d.logDelivery(ctx, slog.LevelWarn, "load application; delivery released", dl, slog.Any("err", err))
 		d.release([]herald.Claim{c})
 		return
 	} else if !ok {
+		d.cfg.Metrics.DeliveryDeferred(telemetry.DeferRateLimited)
 		d.deferTo(c, now.Add(delay))
 		return
 	} else if delay > 0 {
@@ -73,6 +89,7 @@ func (d *Dispatcher) deliver(ctx context.Context, c herald.Claim) {
 	// The breaker comes last: a probe it lets through is always sent.
 	ok, until, probe := d.breakers.allow(ep.ID)
 	if !ok {
+		d.cfg.Metrics.DeliveryDeferred(telemetry.DeferCircuitOpen)
 		d.deferTo(c, until)
 		return
 	}
@@ -85,6 +102,11 @@ func (d *Dispatcher) deliver(ctx context.Context, c herald.Claim) {
 	if payload == nil {
 		payload = []byte("{}") // the content was expunged after the message was accepted
 	}
+	if dl.Attempts == 0 && dl.Trigger == herald.TriggerScheduled {
+		d.cfg.Metrics.DispatchLag(now.Sub(c.Message.CreatedAt))
+	}
+	ctx, span := d.startAttempt(ctx, c, ep)
+	d.cfg.Metrics.AttemptStarted()
 	res := d.cfg.Sender.Send(ctx, Request{
 		URL:         ep.URL,
 		MessageID:   c.Message.ID,
@@ -98,21 +120,115 @@ func (d *Dispatcher) deliver(ctx context.Context, c herald.Claim) {
 	if ctx.Err() != nil {
 		// Cut at the shutdown deadline: not the endpoint's failure. Return
 		// it to the queue; if even that fails, its lease expires.
+		d.cfg.Metrics.AttemptCut()
+		span.End()
 		d.release([]herald.Claim{c})
 		return
 	}
+	d.cfg.Metrics.AttemptFinished(res.StatusCode, res.Duration)
 	out := d.outcome(c, ep, res, now)
+	d.countOutcome(c, out)
+	endAttempt(span, res, out)
 	if d.breakers.record(ep.ID, !res.Succeeded(), probe) {
-		d.log.Warn("circuit breaker opened: deferring the endpoint's deliveries", "app_id", dl.AppID, "endpoint_id", ep.ID)
+		d.logDelivery(ctx, slog.LevelWarn, "circuit breaker opened: deferring the endpoint's deliveries", dl)
 		for _, queued := range d.sched.take(ep.ID) {
 			_, until, _ := d.breakers.allow(ep.ID)
 			d.deferTo(queued, until)
 		}
 	}
-	d.log.Debug("attempt",
-		"app_id", dl.AppID, "msg_id", dl.MessageID, "endpoint_id", dl.EndpointID,
-		"attempt", dl.Attempts+1, "status_code", res.StatusCode, "outcome", out.Status, "duration", res.Duration)
+	if d.log.Enabled(ctx, slog.LevelDebug) {
+		d.logDelivery(ctx, slog.LevelDebug, "attempt", dl, slog.Int("status_code", res.StatusCode),
+			slog.String("outcome", string(out.Status)), slog.Duration("duration", res.Duration))
+	}
+	if ep.Ordering == herald.OrderingFIFO {
+		d.fifo.add(dl.ID)
+	}
 	d.outcomes <- out
+}
+
+// logDelivery logs one line about a delivery, with the fields every
+// dispatch line about one carries: app_id, msg_id, endpoint_id and attempt
+// (the number of the attempt being made).
+func (d *Dispatcher) logDelivery(ctx context.Context, level slog.Level, msg string, dl *herald.Delivery, attrs ...slog.Attr) {
+	all := make([]slog.Attr, 0, 4+len(attrs))
+	all = append(all, slog.String("app_id", dl.AppID), slog.String("msg_id", dl.MessageID),
+		slog.String("endpoint_id", dl.EndpointID), slog.Int("attempt", dl.Attempts+1))
+	d.log.LogAttrs(ctx, level, msg, append(all, attrs...)...)
+}
+
+// traceParent carries a message's stored traceparent to the propagator.
+type traceParent string
+
+func (t traceParent) Get(key string) string {
+	if key == "traceparent" {
+		return string(t)
+	}
+	return ""
+}
+func (traceParent) Set(string, string) {}
+func (traceParent) Keys() []string     { return []string{"traceparent"} }
+
+// startAttempt starts the span of one attempt: a client span, child of the
+// span that created the message when it had a traceparent. The sender
+// sends the span's own context as the traceparent header, so the receiver
+// continues the sender's trace; with tracing off, the stored traceparent
+// itself is sent on.
+func (d *Dispatcher) startAttempt(ctx context.Context, c herald.Claim, ep *herald.Endpoint) (context.Context, trace.Span) {
+	if tp := c.Message.TraceParent; tp != "" {
+		ctx = propagation.TraceContext{}.Extract(ctx, traceParent(tp))
+	}
+	ctx, span := d.cfg.Tracer.Start(ctx, "herald.delivery.attempt", trace.WithSpanKind(trace.SpanKindClient))
+	if span.IsRecording() {
+		dl := c.Delivery
+		attrs := []attribute.KeyValue{
+			attribute.String("herald.app_id", dl.AppID),
+			attribute.String("herald.msg_id", dl.MessageID),
+			attribute.String("herald.endpoint_id", dl.EndpointID),
+			attribute.String("herald.delivery_id", dl.ID),
+			attribute.Int("herald.attempt", dl.Attempts+1),
+			attribute.String("http.request.method", http.MethodPost),
+		}
+		// Only the host: a URL's path or query may hold a customer's token.
+		if u, err := url.Parse(ep.URL); err == nil {
+			attrs = append(attrs, attribute.String("server.address", u.Hostname()))
+		}
+		span.SetAttributes(attrs...)
+	}
+	return ctx, span
+}
+
+// endAttempt records an attempt's answer on its span and ends it.
+func endAttempt(span trace.Span, res Result, out herald.AttemptOutcome) {
+	if span.IsRecording() {
+		if res.StatusCode != 0 {
+			span.SetAttributes(attribute.Int("http.response.status_code", res.StatusCode))
+		}
+		span.SetAttributes(attribute.String("herald.outcome", string(out.Status)))
+		if !res.Succeeded() {
+			desc := "endpoint answered " + http.StatusText(res.StatusCode)
+			if res.Err != nil {
+				desc = res.Err.Error()
+			}
+			span.SetStatus(codes.Error, desc)
+		}
+	}
+	span.End()
+}
+
+// countOutcome counts an attempt's outcome and, for a scheduled delivery
+// that succeeded, its latency from the message's commit.
+func (d *Dispatcher) countOutcome(c herald.Claim, out herald.AttemptOutcome) {
+	switch out.Status {
+	case herald.DeliverySucceeded:
+		d.cfg.Metrics.DeliveryOutcome(telemetry.OutcomeSucceeded, c.Delivery.AppID)
+		if c.Delivery.Trigger == herald.TriggerScheduled {
+			d.cfg.Metrics.DeliveryLatency(d.cfg.Now().Sub(c.Message.CreatedAt))
+		}
+	case herald.DeliveryPending:
+		d.cfg.Metrics.DeliveryOutcome(telemetry.OutcomeRetrying, c.Delivery.AppID)
+	case herald.DeliveryFailed:
+		d.cfg.Metrics.DeliveryOutcome(telemetry.OutcomeExhausted, c.Delivery.AppID)
+	}
 }
 
 // deferTo returns a delivery to pending, due at until, without an attempt:
@@ -145,6 +261,9 @@ func (d *Dispatcher) outcome(c herald.Claim, ep *herald.Endpoint, res Result, st
 		a.Error = res.Err.Error()
 	}
 	out := herald.AttemptOutcome{Attempt: a, DeliveryID: dl.ID, LeaseOwner: d.cfg.Owner}
+	if !res.Succeeded() && ep.ID != herald.OperationalEndpointID {
+		out.DisableAfter = d.cfg.DisableAfter
+	}
 	switch {
 	case res.Succeeded():
 		a.Status = herald.AttemptSucceeded
@@ -218,6 +337,12 @@ func (d *Dispatcher) record() {
 // stays down the outcomes are dropped: the deliveries keep their leases,
 // which expire, and they are sent again (at least once, never lost).
 func (d *Dispatcher) write(batch []herald.AttemptOutcome) {
+	defer func() {
+		// A FIFO endpoint's next delivery is claimable now.
+		if d.fifo.written(batch) {
+			d.Notify()
+		}
+	}()
 	for try := 1; ; try++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		err := d.cfg.Store.RecordAttempts(ctx, batch)

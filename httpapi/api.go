@@ -12,7 +12,10 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/herald-webhooks/herald"
+	"github.com/herald-webhooks/herald/telemetry"
 )
 
 // MessageCreator commits one message with group commit (package ingest's
@@ -44,6 +47,18 @@ type Config struct {
 	// endpoint as this node sees it ("closed", "open", "half-open"); the
 	// endpoint stats show it as Herald's extra field "circuit".
 	CircuitState func(endpointID string) string
+	// Metrics receive the API's request metrics; discarded when nil.
+	Metrics *telemetry.Metrics
+	// TracerProvider, when set, gives every request a server span (a child
+	// of the caller's traceparent). When nil no span is made, but the
+	// caller's traceparent is still read and stored with the messages it
+	// creates.
+	TracerProvider trace.TracerProvider
+	// Readiness runs the checks of /readyz; only the store's Ping when nil.
+	Readiness *telemetry.Readiness
+	// MetricsHandler, when set, serves GET /metrics (no token: Prometheus
+	// scrapes do not send one).
+	MetricsHandler http.Handler
 }
 
 // DefaultMaxBodyBytes is the request body limit when Config.MaxBodyBytes is 0.
@@ -66,6 +81,9 @@ type API struct {
 	version  string
 	onQueued func()
 	circuit  func(endpointID string) string
+	metrics  *telemetry.Metrics
+	ready    *telemetry.Readiness
+	scrape   http.Handler
 
 	routes  []Route
 	mux     *http.ServeMux
@@ -87,7 +105,7 @@ func New(cfg Config) (*API, error) {
 		return nil, errors.New("httpapi: Config.MaxBodyBytes must not be negative")
 	}
 	a := &API{
-		store:    cfg.Store,
+		store:    hideOperational(cfg.Store),
 		messages: cfg.Messages,
 		token:    cfg.AdminTokenHash,
 		maxBody:  cfg.MaxBodyBytes,
@@ -96,6 +114,9 @@ func New(cfg Config) (*API, error) {
 		version:  cfg.Version,
 		onQueued: cfg.OnQueued,
 		circuit:  cfg.CircuitState,
+		metrics:  cfg.Metrics,
+		ready:    cfg.Readiness,
+		scrape:   cfg.MetricsHandler,
 		mux:      http.NewServeMux(),
 	}
 	if a.maxBody == 0 {
@@ -110,12 +131,21 @@ func New(cfg Config) (*API, error) {
 	if a.onQueued == nil {
 		a.onQueued = func() {}
 	}
+	if a.metrics == nil {
+		a.metrics = telemetry.Discard()
+	}
+	if a.ready == nil {
+		a.ready = telemetry.NewReadiness(telemetry.Check{Name: "store", Run: a.store.Ping, Failure: "The database is not reachable."})
+	}
+	var patterns []string
 	for _, rt := range a.table() {
 		a.routes = append(a.routes, Route{Method: rt.method, Pattern: rt.pattern, Public: rt.public})
 		a.mux.Handle(rt.method+" "+rt.pattern, a.wrapRoute(rt))
+		patterns = append(patterns, rt.method+" "+rt.pattern)
 	}
 	a.mux.HandleFunc("/", a.notFound)
-	a.handler = a.withRequestID(a.withAccessLog(a.withRecover(a.mux)))
+	a.metrics.InitRoutes(patterns)
+	a.handler = a.withTracing(cfg.TracerProvider, a.withRequestID(a.withAccessLog(a.withRecover(a.mux))))
 	return a, nil
 }
 
@@ -152,7 +182,8 @@ type route struct {
 }
 
 // table is the route table: exactly the Svix API v1 paths Herald serves
-// today, plus the liveness and readiness probes.
+// today, plus the liveness and readiness probes and, when configured, the
+// Prometheus scrape.
 func (a *API) table() []route {
 	pub := func(m, p string, h handlerFunc) route { return route{m, p, true, h} }
 	auth := func(m, p string, h handlerFunc) route { return route{m, p, false, h} }
@@ -162,7 +193,7 @@ func (a *API) table() []route {
 		msg      = app + "/msg/{msg_id}"
 		eventTyp = "/api/v1/event-type/{event_type_name}"
 	)
-	return []route{
+	routes := []route{
 		pub("GET", "/api/v1/health", a.health),
 		pub("GET", "/api/v1/health/ping", a.health),
 		pub("GET", "/healthz", a.healthz),
@@ -211,6 +242,10 @@ func (a *API) table() []route {
 		auth("GET", msg+"/attempt/{attempt_id}", a.getAttempt),
 		auth("DELETE", msg+"/attempt/{attempt_id}/content", a.expungeAttemptContent),
 	}
+	if a.scrape != nil {
+		routes = append(routes, pub("GET", "/metrics", a.serveMetrics))
+	}
+	return routes
 }
 
 // wrapRoute applies the per-route middleware: authentication for non-public

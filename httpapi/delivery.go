@@ -361,7 +361,7 @@ func (a *API) sendExample(w http.ResponseWriter, r *http.Request) error {
 	}
 	m, err := a.commitMessage(r, &herald.Message{
 		AppID: ep.AppID, EventType: *in.EventType, Payload: payload, OnlyEndpointID: ep.ID,
-	})
+	}, 0)
 	if err != nil {
 		return err
 	}

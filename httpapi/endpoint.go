@@ -30,6 +30,8 @@ type endpointIn struct {
 	Metadata     map[string]string  `json:"metadata"`
 	Secret       *string            `json:"secret"`
 	Headers      map[string]*string `json:"headers"`
+	// Ordering is Herald's extra field: "fifo" or "none".
+	Ordering *string `json:"ordering"`
 }
 
 // endpointOut is Svix's EndpointOut, with both names of renamed fields.
@@ -48,9 +50,21 @@ type endpointOut struct {
 	Metadata     map[string]string `json:"metadata"`
 	CreatedAt    string            `json:"createdAt"`
 	UpdatedAt    string            `json:"updatedAt"`
+	// Ordering is Herald's extra field: "fifo" or "none".
+	Ordering string `json:"ordering"`
 }
 
+// Values of the ordering field.
+const (
+	orderingFIFO = "fifo"
+	orderingNone = "none"
+)
+
 func toEndpointOut(ep *herald.Endpoint) endpointOut {
+	ordering := orderingNone
+	if ep.Ordering == herald.OrderingFIFO {
+		ordering = orderingFIFO
+	}
 	return endpointOut{
 		ID:           ep.ID,
 		URL:          ep.URL,
@@ -66,7 +80,17 @@ func toEndpointOut(ep *herald.Endpoint) endpointOut {
 		Metadata:     nonNilMap(ep.Metadata),
 		CreatedAt:    formatTime(ep.CreatedAt),
 		UpdatedAt:    formatTime(ep.UpdatedAt),
+		Ordering:     ordering,
 	}
+}
+
+// ordering returns the ordering the field asks for; nil (absent or null)
+// is none.
+func (in *endpointIn) ordering() herald.Ordering {
+	if in.Ordering != nil && *in.Ordering == orderingFIFO {
+		return herald.OrderingFIFO
+	}
+	return herald.OrderingNone
 }
 
 // filterTypes returns the filter types under either name, filterTypes first.
@@ -90,6 +114,9 @@ func (in *endpointIn) validate(v *validation, requireURL bool) {
 	checkRate(v, in.RateLimit, 0, []string{"body", "rateLimit"})
 	checkRate(v, in.ThrottleRate, 0, []string{"body", "throttleRate"})
 	v.checkHeaders(in.Headers, false, "body", "headers")
+	if in.Ordering != nil && *in.Ordering != orderingFIFO && *in.Ordering != orderingNone {
+		v.add("value is not a valid enumeration member; permitted: 'fifo', 'none'", "body", "ordering")
+	}
 }
 
 // applyReplace sets every field a POST or PUT replaces.
@@ -108,6 +135,10 @@ func (in *endpointIn) applyReplace(ep *herald.Endpoint) {
 	ep.Channels = emptyToNil(in.Channels)
 	ep.RateLimit = pickRate(in.RateLimit, in.ThrottleRate)
 	ep.Metadata = nonNilMap(in.Metadata)
+	// Svix clients do not know ordering: a PUT without it keeps it.
+	if in.Ordering != nil {
+		ep.Ordering = in.ordering()
+	}
 }
 
 func emptyToNil(s []string) []string {
@@ -236,8 +267,9 @@ func (a *API) putEndpoint(w http.ResponseWriter, r *http.Request) error {
 	case err != nil:
 		return fmt.Errorf("get endpoint: %w", err)
 	}
+	wasDisabled := ep.Disabled
 	in.applyReplace(ep)
-	return a.updateEndpoint(w, r, ep)
+	return a.updateEndpoint(w, r, ep, wasDisabled)
 }
 
 // createEndpointAt is PUT's create branch: the path's ref becomes the uid
@@ -274,18 +306,24 @@ func (a *API) patchEndpoint(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	wasDisabled := ep.Disabled
 	in.applyPatch(ep, fields)
 	if secret != nil {
 		ep.Secrets = []herald.SigningSecret{{Key: secret}}
 	}
-	return a.updateEndpoint(w, r, ep)
+	return a.updateEndpoint(w, r, ep, wasDisabled)
 }
 
-// updateEndpoint stores a changed endpoint and answers with it.
-func (a *API) updateEndpoint(w http.ResponseWriter, r *http.Request, ep *herald.Endpoint) error {
+// updateEndpoint stores a changed endpoint and answers with it. Disabling
+// or enabling it queues an operational event, which the dispatcher is told
+// about.
+func (a *API) updateEndpoint(w http.ResponseWriter, r *http.Request, ep *herald.Endpoint, wasDisabled bool) error {
 	ep.UpdatedAt = a.now().UTC()
 	if err := a.store.UpdateEndpoint(r.Context(), ep); err != nil {
 		return fmt.Errorf("update endpoint: %w", err)
+	}
+	if ep.Disabled != wasDisabled {
+		a.onQueued()
 	}
 	return writeJSON(w, http.StatusOK, toEndpointOut(ep))
 }
@@ -320,6 +358,9 @@ func (in *endpointIn) applyPatch(ep *herald.Endpoint, fields map[string]json.Raw
 	}
 	if in.Metadata != nil {
 		ep.Metadata = in.Metadata
+	}
+	if present(fields, "ordering") {
+		ep.Ordering = in.ordering()
 	}
 }
 

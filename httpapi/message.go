@@ -157,11 +157,12 @@ func (in *messageIn) validate(v *validation) {
 		// must not have it delivered at once.
 		v.add("scheduled delivery (deliverAt) is not supported yet", "body", "deliverAt")
 	}
-	if in.PayloadRetentionPeriod != nil && *in.PayloadRetentionPeriod < 1 {
-		v.add("ensure this value is greater than or equal to 1", "body", "payloadRetentionPeriod")
+	// The contract's bounds for days; hours as Svix's cloud API bounds them.
+	if p := in.PayloadRetentionPeriod; p != nil && (*p < 5 || *p > 90) {
+		v.add("ensure this value is between 5 and 90 (days)", "body", "payloadRetentionPeriod")
 	}
-	if in.PayloadRetentionHours != nil && *in.PayloadRetentionHours < 1 {
-		v.add("ensure this value is greater than or equal to 1", "body", "payloadRetentionHours")
+	if h := in.PayloadRetentionHours; h != nil && (*h < 1 || *h > 2160) {
+		v.add("ensure this value is between 1 and 2160 (hours)", "body", "payloadRetentionHours")
 	}
 	if _, raw := in.TransformationsParams["rawPayload"]; raw {
 		v.add("raw payloads are not supported yet", "body", "transformationsParams", "rawPayload")
@@ -190,19 +191,37 @@ func (a *API) createMessage(w http.ResponseWriter, r *http.Request) error {
 		Payload:   []byte(in.Payload),
 		Channels:  emptyToNil(in.Channels),
 		Tags:      emptyToNil(in.Tags),
-	})
+	}, in.payloadRetention())
 	if err != nil {
 		return err
 	}
 	return writeEncoded(w, http.StatusAccepted, toMessageOut(m, withContent))
 }
 
-// commitMessage gives m an ID and creation time and commits it, with its
-// deliveries, through the group committer. It returns the stored message.
-func (a *API) commitMessage(r *http.Request, m *herald.Message) (*herald.Message, error) {
+// payloadRetention is how long the message asks its payload to be kept:
+// payloadRetentionHours, else payloadRetentionPeriod days, else zero (as
+// long as the message itself, see --retention-days).
+func (in *messageIn) payloadRetention() time.Duration {
+	switch {
+	case in.PayloadRetentionHours != nil:
+		return time.Duration(*in.PayloadRetentionHours) * time.Hour
+	case in.PayloadRetentionPeriod != nil:
+		return time.Duration(*in.PayloadRetentionPeriod) * 24 * time.Hour
+	}
+	return 0
+}
+
+// commitMessage gives m an ID, a creation time and, when payloadRetention
+// is set, the time its payload expires, and commits it with its deliveries
+// through the group committer. It returns the stored message.
+func (a *API) commitMessage(r *http.Request, m *herald.Message, payloadRetention time.Duration) (*herald.Message, error) {
 	now := a.now().UTC()
 	m.ID = herald.NewIDAt(herald.PrefixMessage, now)
 	m.CreatedAt = now
+	m.TraceParent = traceParentOf(r.Context())
+	if payloadRetention > 0 {
+		m.PayloadExpiresAt = now.Add(payloadRetention)
+	}
 	// Not r.Context(): a client that hangs up must not turn a message that
 	// will still commit into a 5xx, or its idempotent retry would create a
 	// second message. The committer bounds the wait.

@@ -15,6 +15,9 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/herald-webhooks/herald"
 )
 
@@ -84,21 +87,35 @@ func (s *statusWriter) Write(b []byte) (int, error) {
 func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // withAccessLog writes one line per request: method, route pattern, status,
-// duration and request ID. It never logs headers or bodies.
+// duration and request ID. It never logs headers or bodies. It also counts
+// the request in the metrics and names its span after the route.
 func (a *API) withAccessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := a.now()
+		a.metrics.HTTPRequestStarted()
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
 		status := sw.status
 		if !sw.written {
 			status = http.StatusOK
 		}
+		elapsed := a.now().Sub(start)
+		// The mux sets the pattern on this request; "/" is the catch-all
+		// that answers 404 and 405.
+		route := r.Pattern
+		if route == "" || route == "/" {
+			route = "unmatched"
+		}
+		a.metrics.HTTPRequestFinished(route, status, elapsed)
+		if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
+			span.SetName(route)
+			span.SetAttributes(attribute.String("http.route", route), attribute.String("herald.request_id", w.Header().Get("x-request-id")))
+		}
 		a.log(r.Context()).LogAttrs(r.Context(), slog.LevelInfo, "request",
 			slog.String("method", r.Method),
 			slog.String("route", r.Pattern),
 			slog.Int("status", status),
-			slog.Duration("duration", a.now().Sub(start)),
+			slog.Duration("duration", elapsed),
 		)
 	})
 }

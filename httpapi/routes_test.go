@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/herald-webhooks/herald"
 )
 
@@ -22,7 +24,7 @@ func fillPath(pattern string) string {
 }
 
 func TestRouteTableAuth(t *testing.T) {
-	ts := newTestServer(t)
+	ts := newTestServer(t, withMetrics(prometheus.NewRegistry()))
 	routes := ts.API.Routes()
 	if len(routes) == 0 {
 		t.Fatal("empty route table")
@@ -60,7 +62,7 @@ func TestRouteTableAuth(t *testing.T) {
 		}
 	}
 	wantPublic := []string{
-		"GET /api/v1/health", "GET /api/v1/health/ping", "GET /healthz", "GET /readyz",
+		"GET /api/v1/health", "GET /api/v1/health/ping", "GET /healthz", "GET /metrics", "GET /readyz",
 	}
 	slices.Sort(public)
 	if !slices.Equal(public, wantPublic) {

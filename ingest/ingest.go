@@ -8,7 +8,13 @@ import (
 	"log/slog"
 	"sync"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
 	"github.com/herald-webhooks/herald"
+	"github.com/herald-webhooks/herald/telemetry"
 )
 
 // DefaultMaxBatch is the most messages one commit holds by default.
@@ -33,12 +39,18 @@ type Config struct {
 	// and, should this one die, they return to the queue when the lease
 	// expires. A nil Lease or a zero result stores pending deliveries.
 	Lease func() herald.Lease
+	// Metrics count committed messages and batch sizes; discarded when nil.
+	Metrics *telemetry.Metrics
+	// Tracer starts one span per commit, linked to the span of every
+	// request in the batch; a no-op tracer when nil.
+	Tracer trace.Tracer
 }
 
 // request is one CreateMessage call waiting for its batch.
 type request struct {
 	msg  *herald.Message
-	done chan outcome // buffered: the loop never waits for a caller
+	span trace.SpanContext // the caller's span, linked from the commit's
+	done chan outcome      // buffered: the loop never waits for a caller
 }
 
 // outcome is what a caller receives when its batch ends.
@@ -58,6 +70,8 @@ type Committer struct {
 	log      *slog.Logger
 	onCommit func([]herald.MessageResult)
 	lease    func() herald.Lease
+	metrics  *telemetry.Metrics
+	tracer   trace.Tracer
 
 	reqs chan request
 	// mu guards closed and, held for reading, every send on reqs, so Close
@@ -75,12 +89,20 @@ func New(store herald.Store, cfg Config) *Committer {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = telemetry.Discard()
+	}
+	if cfg.Tracer == nil {
+		cfg.Tracer = noop.NewTracerProvider().Tracer("")
+	}
 	c := &Committer{
 		store:    store,
 		maxBatch: cfg.MaxBatch,
 		log:      cfg.Logger,
 		onCommit: cfg.OnCommit,
 		lease:    cfg.Lease,
+		metrics:  cfg.Metrics,
+		tracer:   cfg.Tracer,
 		reqs:     make(chan request, cfg.MaxBatch),
 		loop:     make(chan struct{}),
 	}
@@ -101,7 +123,7 @@ var errClosed = herald.Errorf(herald.EUNAVAILABLE, "The ingest queue is shut dow
 // message stays queued and may still be committed: the caller cannot know,
 // as with any request whose answer was lost.
 func (c *Committer) CreateMessage(ctx context.Context, m *herald.Message) (herald.MessageResult, error) {
-	req := request{msg: m, done: make(chan outcome, 1)}
+	req := request{msg: m, span: trace.SpanContextFromContext(ctx), done: make(chan outcome, 1)}
 	if err := c.enqueue(ctx, req); err != nil {
 		return herald.MessageResult{}, err
 	}
@@ -184,11 +206,15 @@ func (c *Committer) commit(batch []request, msgs []*herald.Message) {
 	if c.lease != nil {
 		lease = c.lease()
 	}
-	results, err := c.store.CreateMessages(context.Background(), msgs, lease)
+	ctx, span := c.startCommit(batch)
+	defer span.End()
+	results, err := c.store.CreateMessages(ctx, msgs, lease)
 	if err == nil && len(results) != len(msgs) {
 		err = errors.New("ingest: store returned a result count unlike the batch")
 	}
 	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+		c.metrics.MessagesCommitted(len(msgs), 0)
 		c.log.Error("commit message batch", "messages", len(msgs), "err", err)
 		for _, req := range batch {
 			req.done <- outcome{err: err}
@@ -199,13 +225,34 @@ func (c *Committer) commit(batch []request, msgs []*herald.Message) {
 	if c.onCommit != nil {
 		committed = make([]herald.MessageResult, 0, len(results))
 	}
+	stored := 0
 	for i, req := range batch {
 		req.done <- outcome{res: results[i]}
-		if c.onCommit != nil && results[i].Err == nil {
-			committed = append(committed, results[i])
+		if results[i].Err == nil {
+			stored++
+			if c.onCommit != nil {
+				committed = append(committed, results[i])
+			}
 		}
 	}
+	c.metrics.MessagesCommitted(len(msgs), stored)
 	if len(committed) > 0 {
 		c.onCommit(committed)
 	}
+}
+
+// startCommit starts the span of one group commit: a root of its own (the
+// batch belongs to all its callers), linked to the span of each request
+// whose message it holds.
+func (c *Committer) startCommit(batch []request) (context.Context, trace.Span) {
+	ctx, span := c.tracer.Start(context.Background(), "herald.ingest.commit")
+	if span.IsRecording() {
+		span.SetAttributes(attribute.Int("herald.batch_size", len(batch)))
+		for _, req := range batch {
+			if req.span.IsValid() {
+				span.AddLink(trace.Link{SpanContext: req.span})
+			}
+		}
+	}
+	return ctx, span
 }

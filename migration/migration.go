@@ -51,3 +51,47 @@ func Load(fsys fs.FS, pattern string) ([]Migration, error) {
 	}
 	return out, nil
 }
+
+// Latest returns the highest version in ms, or 0 when there is none.
+func Latest(ms []Migration) int {
+	latest := 0
+	for _, m := range ms {
+		latest = max(latest, m.Version)
+	}
+	return latest
+}
+
+// TooNewError says a database holds a migration newer than every migration
+// this binary embeds: a newer Herald migrated it, and this one does not know
+// its schema. Migrations are forward-only, so the only ways out are running
+// that newer version again or restoring a backup taken before the upgrade.
+type TooNewError struct {
+	Database int // the highest version applied to the database
+	Known    int // the highest version this binary embeds
+}
+
+func (e *TooNewError) Error() string {
+	return fmt.Sprintf("the database is at schema version %d but this Herald knows versions up to %d: "+
+		"a newer Herald migrated it; run that version (or newer), or restore a backup taken before the upgrade", e.Database, e.Known)
+}
+
+// CheckNotNewer returns a *TooNewError when applied, the highest version
+// applied to a database, is above the latest of ms.
+func CheckNotNewer(applied int, ms []Migration) error {
+	if known := Latest(ms); applied > known {
+		return &TooNewError{Database: applied, Known: known}
+	}
+	return nil
+}
+
+// CheckNotBehind returns an error when applied, the highest version applied
+// to a database, is below the latest of ms: this binary's migrations have
+// not run there. A newer schema passes: migrations are additive, so a node
+// already running keeps serving while a rolling upgrade migrates ahead of it
+// (only starting an older binary on it is refused, by CheckNotNewer).
+func CheckNotBehind(applied int, ms []Migration) error {
+	if latest := Latest(ms); applied < latest {
+		return fmt.Errorf("schema version %d, this Herald expects %d: its migrations have not run", applied, latest)
+	}
+	return nil
+}

@@ -34,3 +34,23 @@ func TestLoad(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckNotNewer(t *testing.T) {
+	ms := []Migration{{Version: 1}, {Version: 4}}
+	if Latest(ms) != 4 || Latest(nil) != 0 {
+		t.Fatalf("Latest = %d, %d", Latest(ms), Latest(nil))
+	}
+	for _, applied := range []int{0, 1, 3, 4} {
+		if err := CheckNotNewer(applied, ms); err != nil {
+			t.Errorf("CheckNotNewer(%d) = %v", applied, err)
+		}
+	}
+	err := CheckNotNewer(5, ms)
+	tooNew, ok := err.(*TooNewError)
+	if !ok || tooNew.Database != 5 || tooNew.Known != 4 {
+		t.Fatalf("CheckNotNewer(5) = %#v", err)
+	}
+	if !strings.Contains(err.Error(), "schema version 5") || !strings.Contains(err.Error(), "up to 4") {
+		t.Errorf("message = %q", err)
+	}
+}

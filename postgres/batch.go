@@ -23,13 +23,19 @@ var messageChunks = [...]int{128, 32, 8, 1}
 var messageInserts = func() (out [len(messageChunks)]string) {
 	for i, size := range messageChunks {
 		var q strings.Builder
-		q.WriteString(`INSERT INTO message (` + messageColumns + `) VALUES `)
+		q.WriteString(`INSERT INTO message (` + messageInsertColumns + `) VALUES `)
 		for r := range size {
 			if r > 0 {
 				q.WriteString(", ")
 			}
-			n := r * 9
-			fmt.Fprintf(&q, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9)
+			q.WriteString("(")
+			for c := range messageInsertArgs {
+				if c > 0 {
+					q.WriteString(", ")
+				}
+				fmt.Fprintf(&q, "$%d", r*messageInsertArgs+c+1)
+			}
+			q.WriteString(")")
 		}
 		q.WriteString(` ON CONFLICT DO NOTHING RETURNING id`)
 		out[i] = q.String()
@@ -38,12 +44,14 @@ var messageInserts = func() (out [len(messageChunks)]string) {
 }()
 
 // insertDeliveriesSQL inserts any number of deliveries with one statement
-// of fixed text: the per-row values travel as arrays. $6 is the status,
-// $7 and $8 the lease owner and expiry (NULL when not leased).
+// of fixed text: the per-row values travel as arrays. $6 says which rows
+// are leased (sending) to owner $7 until $8; the others are pending.
 const insertDeliveriesSQL = `INSERT INTO delivery (id, app_id, message_id, endpoint_id, status, next_attempt_at,
 		attempts, lease_owner, lease_expires_at, trigger_type, created_at, updated_at)
-	SELECT d.id, d.app_id, d.message_id, d.endpoint_id, $6::text, d.at, 0, $7::text, $8::timestamptz, 0, d.at, d.at
-	FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[]) AS d (id, app_id, message_id, endpoint_id, at)`
+	SELECT d.id, d.app_id, d.message_id, d.endpoint_id, CASE WHEN d.leased THEN 'sending' ELSE 'pending' END, d.at, 0,
+		CASE WHEN d.leased THEN $7::text END, CASE WHEN d.leased THEN $8::timestamptz END, 0, d.at, d.at
+	FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::boolean[])
+		AS d (id, app_id, message_id, endpoint_id, at, leased)`
 
 // CreateMessages stores msgs and their deliveries in one transaction (see
 // herald.Store) in four round trips whatever the batch size: the
@@ -70,7 +78,7 @@ func (s *Store) CreateMessages(ctx context.Context, msgs []*herald.Message, leas
 		if err := b.run(msgs, results); err != nil {
 			return err
 		}
-		if lease.Owner == "" && anyDeliveries(results) {
+		if anyPending(results) {
 			// Stored pending: any node may claim them.
 			return notifyWork(ctx, tx)
 		}
@@ -86,7 +94,7 @@ func (s *Store) CreateMessages(ctx context.Context, msgs []*herald.Message, leas
 
 // appRoutes is an application's endpoints as one batch sees them.
 type appRoutes struct {
-	routes []herald.Endpoint // ID, Disabled, FilterTypes and Channels only
+	routes []herald.Endpoint // ID, Disabled, FilterTypes, Channels and Ordering only
 }
 
 // has reports whether the application has an endpoint with this ID.
@@ -178,7 +186,7 @@ func (b *batch) loadRoutes(msgs []*herald.Message) error {
 	}
 	var pb pgx.Batch
 	pb.Queue(`SELECT id FROM application WHERE id = ANY($1) FOR KEY SHARE`, ids)
-	pb.Queue(`SELECT app_id, id, disabled, filter_types, channels FROM endpoint
+	pb.Queue(`SELECT app_id, id, disabled, filter_types, channels, coalesce(ordering, '') FROM endpoint
 		WHERE app_id = ANY($1) ORDER BY app_id, id FOR KEY SHARE`, ids)
 	br := b.tx.SendBatch(b.ctx, &pb)
 	defer br.Close()
@@ -200,7 +208,7 @@ func (b *batch) loadRoutes(msgs []*herald.Message) error {
 	for rows.Next() {
 		var appID string
 		var r herald.Endpoint
-		if err := rows.Scan(&appID, &r.ID, &r.Disabled, &r.FilterTypes, &r.Channels); err != nil {
+		if err := rows.Scan(&appID, &r.ID, &r.Disabled, &r.FilterTypes, &r.Channels, &r.Ordering); err != nil {
 			return fmt.Errorf("load routes: %w", err)
 		}
 		if a, ok := b.apps[appID]; ok {
@@ -224,10 +232,10 @@ func (b *batch) insertMessages(msgs []*herald.Message) (map[string]bool, error) 
 	var pb pgx.Batch
 	for i, size := range messageChunks {
 		for len(msgs) >= size {
-			args := make([]any, 0, size*9)
+			args := make([]any, 0, size*messageInsertArgs)
 			for _, m := range msgs[:size] {
 				args = append(args, m.ID, m.AppID, nullString(m.EventID), m.EventType, m.Payload, m.ContentType,
-					nullList(m.Channels), nullList(m.Tags), m.CreatedAt)
+					nullList(m.Channels), nullList(m.Tags), m.CreatedAt, nullString(m.TraceParent), nullTime(m.PayloadExpiresAt))
 			}
 			pb.Queue(messageInserts[i], args...)
 			msgs = msgs[size:]
@@ -258,14 +266,20 @@ func (b *batch) route(dels []herald.Delivery, m *herald.Message) []herald.Delive
 	app := b.apps[m.AppID]
 	for j := range app.routes {
 		if ep := &app.routes[j]; m.RoutesTo(ep) {
-			dels = append(dels, herald.NewDelivery(m, ep.ID, b.lease))
+			lease := b.lease
+			if ep.Ordering == herald.OrderingFIFO {
+				// FIFO deliveries wait pending for ClaimDue to take them
+				// in order.
+				lease = herald.Lease{}
+			}
+			dels = append(dels, herald.NewDelivery(m, ep.ID, lease))
 		}
 	}
 	return dels
 }
 
-// insertDeliveries inserts dels with one statement, as pending rows or,
-// with the batch's lease, as leased ones.
+// insertDeliveries inserts dels with one statement: those with a lease
+// (sending) leased under the batch's, the others pending.
 func (b *batch) insertDeliveries(dels []herald.Delivery) error {
 	if len(dels) == 0 {
 		return nil
@@ -275,15 +289,17 @@ func (b *batch) insertDeliveries(dels []herald.Delivery) error {
 	msgIDs := make([]string, len(dels))
 	eps := make([]string, len(dels))
 	ats := make([]time.Time, len(dels))
+	leased := make([]bool, len(dels))
 	for i := range dels {
 		d := &dels[i]
 		ids[i], apps[i], msgIDs[i], eps[i], ats[i] = d.ID, d.AppID, d.MessageID, d.EndpointID, d.CreatedAt
+		leased[i] = d.Status == herald.DeliverySending
 	}
-	status, owner, until := string(herald.DeliveryPending), (*string)(nil), (*time.Time)(nil)
+	owner, until := (*string)(nil), (*time.Time)(nil)
 	if b.lease.Held() {
-		status, owner, until = string(herald.DeliverySending), &b.lease.Owner, &b.lease.Until
+		owner, until = &b.lease.Owner, &b.lease.Until
 	}
-	if _, err := b.tx.Exec(b.ctx, insertDeliveriesSQL, ids, apps, msgIDs, eps, ats, status, owner, until); err != nil {
+	if _, err := b.tx.Exec(b.ctx, insertDeliveriesSQL, ids, apps, msgIDs, eps, ats, leased, owner, until); err != nil {
 		return fmt.Errorf("insert deliveries: %w", err)
 	}
 	return nil
@@ -297,11 +313,13 @@ func conflictFor(m *herald.Message) error {
 	return herald.Errorf(herald.ECONFLICT, "%s", conflictMessages["message_pkey"])
 }
 
-// anyDeliveries reports whether the results hold at least one delivery.
-func anyDeliveries(results []herald.MessageResult) bool {
+// anyPending reports whether the results hold a delivery stored pending.
+func anyPending(results []herald.MessageResult) bool {
 	for _, r := range results {
-		if len(r.Deliveries) > 0 {
-			return true
+		for _, d := range r.Deliveries {
+			if d.Status == herald.DeliveryPending {
+				return true
+			}
 		}
 	}
 	return false

@@ -40,6 +40,14 @@ func upperBound(t time.Time) pgtype.Timestamptz {
 	return pgtype.Timestamptz{Time: t, Valid: true}
 }
 
+// nullTime returns NULL for the zero time and t otherwise.
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
 // nullString returns NULL for "" and s otherwise, for optional unique
 // columns (uid, event_id) where "" means unset.
 func nullString(s string) *string {

@@ -21,7 +21,7 @@ const replayChunk = 500
 // check and the page run in one repeatable-read transaction, so they agree.
 func (s *Store) ListEndpointMessages(ctx context.Context, appID, endpointID string, opts herald.DeliveryListOptions) ([]herald.EndpointMessage, error) {
 	var q query
-	q.add(`SELECT ` + prefixed("m.", messageColumns) + `, ` + prefixed("d.", deliveryColumns) + `
+	q.add(`SELECT ` + prefixed("m.", messageReadColumns) + `, ` + prefixed("d.", deliveryColumns) + `
 		FROM delivery d JOIN message m ON m.id = d.message_id
 		WHERE d.endpoint_id = ` + q.arg(endpointID) + ` AND d.app_id = ` + q.arg(appID))
 	if opts.Status != "" {
@@ -54,17 +54,18 @@ func (s *Store) readTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 // scanEndpointMessage scans a row of message columns then delivery columns.
 func scanEndpointMessage(row pgx.Row) (herald.EndpointMessage, error) {
 	var (
-		m         herald.Message
-		eventID   *string
-		createdAt time.Time
-		r         deliveryRow
+		m                    herald.Message
+		eventID, traceParent *string
+		createdAt            time.Time
+		r                    deliveryRow
 	)
-	dest := append([]any{&m.ID, &m.AppID, &eventID, &m.EventType, &m.Payload, &m.ContentType, &m.Channels, &m.Tags, &createdAt},
+	dest := append([]any{&m.ID, &m.AppID, &eventID, &m.EventType, &m.Payload, &m.ContentType, &m.Channels, &m.Tags, &createdAt, &traceParent},
 		r.dest()...)
 	if err := row.Scan(dest...); err != nil {
 		return herald.EndpointMessage{}, err
 	}
 	m.EventID = fromNullString(eventID)
+	m.TraceParent = fromNullString(traceParent)
 	m.CreatedAt = createdAt.UTC()
 	return herald.EndpointMessage{Message: &m, Delivery: r.delivery()}, nil
 }

@@ -6,18 +6,19 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/herald-webhooks/herald"
 )
 
-const endpointColumns = `id, app_id, uid, url, description, version, disabled, filter_types, channels, rate_limit, metadata, headers, secrets, created_at, updated_at`
+const endpointColumns = `id, app_id, uid, url, description, version, disabled, filter_types, channels, rate_limit, metadata, headers, secrets, created_at, updated_at, ordering, failing_since`
 
 // endpointArgs are an endpoint's column values, its secrets sealed.
 type endpointArgs struct {
-	uid, metadata, headers *string
-	rateLimit              *int32
-	filterTypes, channels  []string
-	secrets                []byte
+	uid, metadata, headers, ordering *string
+	rateLimit                        *int32
+	filterTypes, channels            []string
+	secrets                          []byte
 }
 
 // encodeEndpoint returns ep's column values, sealing its secrets with the
@@ -28,6 +29,7 @@ func (s *Store) encodeEndpoint(ep *herald.Endpoint) (endpointArgs, error) {
 	var err error
 	a.uid = nullString(ep.UID)
 	a.rateLimit = nullUint16(ep.RateLimit)
+	a.ordering = nullString(string(ep.Ordering))
 	a.filterTypes = nullList(ep.FilterTypes)
 	a.channels = nullList(ep.Channels)
 	if a.metadata, err = jsonMap(ep.Metadata); err != nil {
@@ -58,9 +60,9 @@ func (s *Store) CreateEndpoint(ctx context.Context, ep *herald.Endpoint) error {
 		return fmt.Errorf("create endpoint: %w", err)
 	}
 	_, err = s.pool.Exec(ctx, `INSERT INTO endpoint (`+endpointColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
 		ep.ID, ep.AppID, a.uid, ep.URL, ep.Description, ep.Version, ep.Disabled, a.filterTypes, a.channels,
-		a.rateLimit, a.metadata, a.headers, a.secrets, ep.CreatedAt, ep.UpdatedAt)
+		a.rateLimit, a.metadata, a.headers, a.secrets, ep.CreatedAt, ep.UpdatedAt, a.ordering, nullTime(ep.FailingSince))
 	if isForeignKey(err) {
 		err = errAppNotFound
 	}
@@ -95,21 +97,38 @@ func (s *Store) ListEndpoints(ctx context.Context, appID string, opts herald.Lis
 	return out, nil
 }
 
-// UpdateEndpoint replaces every mutable field of the endpoint, headers and
-// secrets included; CreatedAt is kept as stored.
+// UpdateEndpoint replaces every mutable field of the endpoint, headers,
+// secrets and ordering included; CreatedAt and FailingSince are kept as
+// stored, except that enabling a disabled endpoint clears FailingSince. A
+// change of Disabled queues endpoint.disabled (manual) or endpoint.enabled
+// in the same transaction, at ep.UpdatedAt. The row is locked first, so
+// two updates at once report one change once.
 func (s *Store) UpdateEndpoint(ctx context.Context, ep *herald.Endpoint) error {
 	a, err := s.encodeEndpoint(ep)
 	if err != nil {
 		return fmt.Errorf("update endpoint: %w", err)
 	}
-	tag, err := s.pool.Exec(ctx, `UPDATE endpoint SET uid = $1, url = $2, description = $3, version = $4, disabled = $5,
-		filter_types = $6, channels = $7, rate_limit = $8, metadata = $9, headers = $10, secrets = $11, updated_at = $12
-		WHERE app_id = $13 AND id = $14`,
-		a.uid, ep.URL, ep.Description, ep.Version, ep.Disabled, a.filterTypes, a.channels, a.rateLimit,
-		a.metadata, a.headers, a.secrets, ep.UpdatedAt, ep.AppID, ep.ID)
-	if err == nil {
-		err = mustAffect(tag, errEndpointNotFound)
-	}
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		var (
+			wasDisabled  bool
+			failingSince pgtype.Timestamptz
+		)
+		err := tx.QueryRow(ctx, `SELECT disabled, failing_since FROM endpoint WHERE app_id = $1 AND id = $2 FOR UPDATE`,
+			ep.AppID, ep.ID).Scan(&wasDisabled, &failingSince)
+		if err != nil {
+			return notFound(err, errEndpointNotFound)
+		}
+		_, err = tx.Exec(ctx, `UPDATE endpoint SET uid = $1, url = $2, description = $3, version = $4, disabled = $5,
+			filter_types = $6, channels = $7, rate_limit = $8, metadata = $9, headers = $10, secrets = $11, ordering = $12,
+			failing_since = CASE WHEN $13 THEN NULL ELSE failing_since END, updated_at = $14
+			WHERE app_id = $15 AND id = $16`,
+			a.uid, ep.URL, ep.Description, ep.Version, ep.Disabled, a.filterTypes, a.channels, a.rateLimit,
+			a.metadata, a.headers, a.secrets, a.ordering, wasDisabled && !ep.Disabled, ep.UpdatedAt, ep.AppID, ep.ID)
+		if err != nil || wasDisabled == ep.Disabled {
+			return err
+		}
+		return queueEvents(ctx, tx, []herald.OperationalEvent{herald.EndpointToggledEvent(ep, fromNullTime(failingSince))})
+	})
 	if err != nil {
 		return s.fail("update endpoint", err)
 	}
@@ -170,18 +189,21 @@ func (s *Store) RotateEndpointSecret(ctx context.Context, appID, id string, next
 func (s *Store) scanEndpoint(row pgx.Row) (*herald.Endpoint, error) {
 	var (
 		ep                   herald.Endpoint
-		uid                  *string
+		uid, ordering        *string
+		failingSince         pgtype.Timestamptz
 		rateLimit            *int32
 		metadata, headers    []byte
 		sealed               []byte
 		createdAt, updatedAt time.Time
 	)
 	err := row.Scan(&ep.ID, &ep.AppID, &uid, &ep.URL, &ep.Description, &ep.Version, &ep.Disabled, &ep.FilterTypes,
-		&ep.Channels, &rateLimit, &metadata, &headers, &sealed, &createdAt, &updatedAt)
+		&ep.Channels, &rateLimit, &metadata, &headers, &sealed, &createdAt, &updatedAt, &ordering, &failingSince)
 	if err != nil {
 		return nil, err
 	}
 	ep.UID = fromNullString(uid)
+	ep.Ordering = herald.Ordering(fromNullString(ordering))
+	ep.FailingSince = fromNullTime(failingSince)
 	ep.RateLimit = fromNullUint16(rateLimit)
 	ep.CreatedAt = createdAt.UTC()
 	ep.UpdatedAt = updatedAt.UTC()

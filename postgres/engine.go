@@ -23,17 +23,23 @@ import (
 var claimSQL = `WITH claimed AS (
 		UPDATE delivery SET status = 'sending', lease_owner = $1, lease_expires_at = $2, updated_at = $3
 		WHERE id IN (SELECT id FROM delivery
-			WHERE status = 'pending' AND next_attempt_at <= $3 AND endpoint_id <> ALL($5::text[])
+			WHERE status = 'pending' AND next_attempt_at <= $3 AND endpoint_id <> ALL($5::text[])` + notFIFO + `
 			ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED)
 		RETURNING ` + deliveryColumns + `)
-	SELECT ` + prefixedDeliveryColumns + `, m.event_id, m.event_type, m.payload, m.content_type, m.channels, m.tags, m.created_at
+	SELECT ` + prefixedDeliveryColumns + `, ` + claimMessageColumns + `
 	FROM claimed d JOIN message m ON m.id = d.message_id`
+
+// claimMessageColumns are the message columns a claim reads beside the
+// delivery's, in scanClaims order (the ID and app come from the delivery).
+const claimMessageColumns = `m.event_id, m.event_type, m.payload, m.content_type, m.channels, m.tags, m.created_at, m.traceparent`
 
 // prefixedDeliveryColumns are deliveryColumns qualified by "d.".
 var prefixedDeliveryColumns = prefixed("d.", deliveryColumns)
 
 // ClaimDue leases up to opts.Limit due deliveries (see herald.Store).
-// Claims are ordered by NextAttemptAt, then delivery ID.
+// Without FIFO endpoints it is one statement; with some, one transaction:
+// the FIFO heads first (see isolation.go), then the others with the room
+// left. Claims are ordered by NextAttemptAt, then delivery ID.
 func (s *Store) ClaimDue(ctx context.Context, opts herald.ClaimOptions) ([]herald.Claim, error) {
 	if opts.Limit < 1 {
 		return nil, nil
@@ -42,13 +48,42 @@ func (s *Store) ClaimDue(ctx context.Context, opts herald.ClaimOptions) ([]heral
 	if skip == nil {
 		skip = []string{}
 	}
-	rows, err := s.pool.Query(ctx, claimSQL, opts.Owner, opts.LeaseUntil, opts.Now, opts.Limit, skip)
+	fifo, err := s.hasFIFO(ctx)
 	if err != nil {
 		return nil, s.fail("claim deliveries", err)
 	}
-	claims, err := scanClaims(rows)
-	if err != nil {
-		return nil, s.fail("claim deliveries", err)
+	var claims []herald.Claim
+	if !fifo {
+		rows, err := s.pool.Query(ctx, claimSQL, opts.Owner, opts.LeaseUntil, opts.Now, opts.Limit, skip)
+		if err == nil {
+			claims, err = scanClaims(rows)
+		}
+		if err != nil {
+			return nil, s.fail("claim deliveries", err)
+		}
+	} else {
+		err = s.inTx(ctx, func(tx pgx.Tx) error {
+			heads, err := claimHeads(ctx, tx, opts, skip)
+			if err != nil {
+				return err
+			}
+			claims = heads
+			if room := opts.Limit - len(heads); room > 0 {
+				rows, err := tx.Query(ctx, claimSQL, opts.Owner, opts.LeaseUntil, opts.Now, room, skip)
+				if err != nil {
+					return err
+				}
+				more, err := scanClaims(rows)
+				if err != nil {
+					return err
+				}
+				claims = append(claims, more...)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, s.fail("claim deliveries", err)
+		}
 	}
 	// RETURNING gives rows in no promised order.
 	slices.SortFunc(claims, func(a, b herald.Claim) int {
@@ -64,12 +99,12 @@ func scanClaims(rows pgx.Rows) ([]herald.Claim, error) {
 	msgs := make(map[string]*herald.Message)
 	for rows.Next() {
 		var (
-			r         deliveryRow
-			m         herald.Message
-			eventID   *string
-			createdAt time.Time
+			r                    deliveryRow
+			m                    herald.Message
+			eventID, traceParent *string
+			createdAt            time.Time
 		)
-		dest := append(r.dest(), &eventID, &m.EventType, &m.Payload, &m.ContentType, &m.Channels, &m.Tags, &createdAt)
+		dest := append(r.dest(), &eventID, &m.EventType, &m.Payload, &m.ContentType, &m.Channels, &m.Tags, &createdAt, &traceParent)
 		if err := rows.Scan(dest...); err != nil {
 			return nil, err
 		}
@@ -77,6 +112,7 @@ func scanClaims(rows pgx.Rows) ([]herald.Claim, error) {
 		shared, ok := msgs[d.MessageID]
 		if !ok {
 			m.ID, m.AppID, m.EventID, m.CreatedAt = d.MessageID, d.AppID, fromNullString(eventID), createdAt.UTC()
+			m.TraceParent = fromNullString(traceParent)
 			shared = &m
 			msgs[d.MessageID] = shared
 		}
@@ -96,16 +132,22 @@ var outcomeStatuses = map[herald.DeliveryStatus]bool{
 // finishSQL sets a delivery's next state, for an outcome without an attempt
 // (a deferral or a cancel: the trigger is kept, so a deferred manual resend
 // stays manual), if it is still leased to the outcome's owner ($5, $6) and
-// returns its endpoint; no row means the lease was lost. COALESCE keeps next_attempt_at when the outcome has none (a
+// returns its endpoint, application and message; no row means the lease
+// was lost. COALESCE keeps next_attempt_at when the outcome has none (a
 // delivery finished for good).
 const finishSQL = `UPDATE delivery SET status = $1, next_attempt_at = COALESCE($2, next_attempt_at),
 	attempts = attempts + $3, lease_owner = NULL, lease_expires_at = NULL, updated_at = $4
 	WHERE id = $5 AND status = 'sending' AND lease_owner = $6
-	RETURNING endpoint_id`
+	RETURNING endpoint_id, app_id, message_id, false`
 
 // finishWithAttemptSQL is finishSQL plus the attempt row, inserted only
 // when the update matched; the attempt takes its application, message and
-// endpoint from the delivery.
+// endpoint from the delivery. It also moves the endpoint's failing_since
+// ($16: the attempt succeeded): cleared by a success, set by the first
+// failure after one; the UPDATE matches only when it changes something,
+// so the usual case locks and writes nothing. The last column says
+// whether this attempt set failing_since. The operational endpoint ($17)
+// is never tracked.
 const finishWithAttemptSQL = `WITH finished AS (
 		UPDATE delivery SET status = $1, next_attempt_at = COALESCE($2, next_attempt_at),
 			attempts = attempts + $3, trigger_type = 0, lease_owner = NULL, lease_expires_at = NULL, updated_at = $4
@@ -115,25 +157,29 @@ const finishWithAttemptSQL = `WITH finished AS (
 		INSERT INTO attempt (` + attemptColumns + `)
 		SELECT $7::text, f.id, f.message_id, f.endpoint_id, f.app_id, $8::text, $9::integer, $10::bytea,
 			$11::bigint, $12::smallint, $13::smallint, $14::text, $15::timestamptz
-		FROM finished f)
-	SELECT endpoint_id FROM finished`
+		FROM finished f),
+	failing AS (
+		UPDATE endpoint e SET failing_since = CASE WHEN $16::boolean THEN NULL ELSE $15::timestamptz END
+		FROM finished f
+		WHERE e.id = f.endpoint_id AND e.id <> $17::text
+			AND CASE WHEN $16::boolean THEN e.failing_since IS NOT NULL ELSE e.failing_since IS NULL END
+		RETURNING e.failing_since)
+	SELECT endpoint_id, app_id, message_id, EXISTS (SELECT 1 FROM failing WHERE failing_since IS NOT NULL) FROM finished`
 
-// disableSQL disables an endpoint; cancelPendingSQL cancels its pending
-// deliveries.
-const (
-	disableSQL       = `UPDATE endpoint SET disabled = true, updated_at = $1 WHERE id = $2`
-	cancelPendingSQL = `UPDATE delivery SET status = 'canceled', updated_at = $1 WHERE endpoint_id = $2 AND status = 'pending'`
-)
+// cancelPendingSQL cancels the pending deliveries of an endpoint that
+// answered 410 Gone.
+const cancelPendingSQL = `UPDATE delivery SET status = 'canceled', updated_at = $1 WHERE endpoint_id = $2 AND status = 'pending'`
 
 // RecordAttempts writes every outcome in one transaction (see
 // herald.Store): one pipelined batch of statements, each updating a
-// delivery if still leased and inserting its attempt in the same
-// statement, then, only if an outcome disables its endpoint, a second
-// batch that disables the endpoints and cancels their pending deliveries.
-// The attempt's response body is truncated to herald.MaxResponseBody and
-// its duration kept to the microsecond; an attempt without an ID gets one.
-// UpdatedAt of the deliveries (and of a disabled endpoint) is the store's
-// clock.
+// delivery if still leased, inserting its attempt and moving its
+// endpoint's failing_since in the same statement; then, only if an outcome
+// disables its endpoint (410 Gone, or failing for DisableAfter), a second
+// batch that does so (see endpointChanges); then the operational events,
+// if any. The attempt's response body is truncated to
+// herald.MaxResponseBody and its duration kept to the microsecond; an
+// attempt without an ID gets one. UpdatedAt of the deliveries (and of a
+// disabled endpoint) is the store's clock.
 func (s *Store) RecordAttempts(ctx context.Context, outcomes []herald.AttemptOutcome) error {
 	for _, o := range outcomes {
 		if !outcomeStatuses[o.Status] {
@@ -146,39 +192,30 @@ func (s *Store) RecordAttempts(ctx context.Context, outcomes []herald.AttemptOut
 	now := s.now()
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var pb pgx.Batch
+		recs := make([]recorded, len(outcomes))
 		for i := range outcomes {
-			queueFinish(&pb, &outcomes[i], now)
+			recs[i].attemptID = queueFinish(&pb, &outcomes[i], now)
 		}
 		br := tx.SendBatch(ctx, &pb)
-		var disable []string
 		for i := range outcomes {
-			var endpointID string
-			err := br.QueryRow().Scan(&endpointID)
+			r := &recs[i]
+			err := br.QueryRow().Scan(&r.endpointID, &r.appID, &r.msgID, &r.becameFailing)
 			if errors.Is(err, pgx.ErrNoRows) {
 				continue // the lease was lost: skip the outcome whole
 			} else if err != nil {
 				br.Close()
 				return fmt.Errorf("update delivery %s: %w", outcomes[i].DeliveryID, err)
 			}
-			if outcomes[i].DisableEndpoint && !slices.Contains(disable, endpointID) {
-				disable = append(disable, endpointID)
-			}
+			r.applied = true
 		}
 		if err := br.Close(); err != nil {
 			return err
 		}
-		if len(disable) == 0 {
-			return nil
+		events, err := endpointChanges(ctx, tx, outcomes, recs, now)
+		if err != nil {
+			return err
 		}
-		var db pgx.Batch
-		for _, id := range disable {
-			db.Queue(disableSQL, now, id)
-			db.Queue(cancelPendingSQL, now, id)
-		}
-		if err := tx.SendBatch(ctx, &db).Close(); err != nil {
-			return fmt.Errorf("disable endpoints: %w", err)
-		}
-		return nil
+		return queueEvents(ctx, tx, events)
 	})
 	if err != nil {
 		return s.fail("record attempts", err)
@@ -186,8 +223,9 @@ func (s *Store) RecordAttempts(ctx context.Context, outcomes []herald.AttemptOut
 	return nil
 }
 
-// queueFinish adds one outcome's statement to pb.
-func queueFinish(pb *pgx.Batch, o *herald.AttemptOutcome, now time.Time) {
+// queueFinish adds one outcome's statement to pb and returns the ID of its
+// attempt ("" without one).
+func queueFinish(pb *pgx.Batch, o *herald.AttemptOutcome, now time.Time) string {
 	var next *time.Time // NULL keeps the stored value
 	if !o.NextAttemptAt.IsZero() {
 		next = &o.NextAttemptAt
@@ -195,7 +233,7 @@ func queueFinish(pb *pgx.Batch, o *herald.AttemptOutcome, now time.Time) {
 	a := o.Attempt
 	if a == nil {
 		pb.Queue(finishSQL, string(o.Status), next, 0, now, o.DeliveryID, o.LeaseOwner)
-		return
+		return ""
 	}
 	id := a.ID
 	if id == "" {
@@ -207,7 +245,8 @@ func queueFinish(pb *pgx.Batch, o *herald.AttemptOutcome, now time.Time) {
 	}
 	pb.Queue(finishWithAttemptSQL, string(o.Status), next, 1, now, o.DeliveryID, o.LeaseOwner,
 		id, a.URL, a.ResponseStatus, body, a.Duration.Microseconds(), int16(a.Status), int16(a.Trigger),
-		nullString(a.Error), a.CreatedAt)
+		nullString(a.Error), a.CreatedAt, a.Status == herald.AttemptSucceeded, herald.OperationalEndpointID)
+	return id
 }
 
 // ReleaseDeliveries returns the deliveries of ids still leased to owner to

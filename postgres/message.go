@@ -12,10 +12,21 @@ import (
 
 const messageColumns = `id, app_id, event_id, event_type, payload, content_type, channels, tags, created_at`
 
+// messageReadColumns are the columns a message is read with:
+// messageColumns and the traceparent its deliveries carry on.
+// messageInsertColumns are the columns a new message is written with:
+// messageReadColumns and the write-only payload_expires_at, which only the
+// cleaner reads.
+const (
+	messageReadColumns   = messageColumns + `, traceparent`
+	messageInsertColumns = messageReadColumns + `, payload_expires_at`
+	messageInsertArgs    = 11
+)
+
 // GetMessage returns the message of application appID whose ID, or else
 // eventId, is ref.
 func (s *Store) GetMessage(ctx context.Context, appID, ref string) (*herald.Message, error) {
-	m, err := scanMessage(s.pool.QueryRow(ctx, `SELECT `+messageColumns+` FROM message
+	m, err := scanMessage(s.pool.QueryRow(ctx, `SELECT `+messageReadColumns+` FROM message
 		WHERE app_id = $1 AND (id = $2 OR event_id = $2) ORDER BY id = $2 DESC LIMIT 1`, appID, ref))
 	if err != nil {
 		return nil, s.fail("get message", notFound(err, errMessageNotFound))
@@ -27,7 +38,7 @@ func (s *Store) GetMessage(ctx context.Context, appID, ref string) (*herald.Mess
 // ID, filtered by opts.
 func (s *Store) ListMessages(ctx context.Context, appID string, opts herald.MessageListOptions) ([]*herald.Message, error) {
 	var q query
-	q.add(`SELECT ` + messageColumns + ` FROM message WHERE app_id = ` + q.arg(appID))
+	q.add(`SELECT ` + messageReadColumns + ` FROM message WHERE app_id = ` + q.arg(appID))
 	messageFilter{msg: "message.", timeColumn: "created_at", eventTypes: opts.EventTypes,
 		channel: opts.Channel, before: opts.Before, after: opts.After}.addTo(&q)
 	q.add(q.page("id", opts.ListOptions))
@@ -89,15 +100,16 @@ func (s *Store) ListMessageDeliveries(ctx context.Context, appID, msgID string) 
 
 func scanMessage(row pgx.Row) (*herald.Message, error) {
 	var (
-		m         herald.Message
-		eventID   *string
-		createdAt time.Time
+		m                    herald.Message
+		eventID, traceParent *string
+		createdAt            time.Time
 	)
-	err := row.Scan(&m.ID, &m.AppID, &eventID, &m.EventType, &m.Payload, &m.ContentType, &m.Channels, &m.Tags, &createdAt)
+	err := row.Scan(&m.ID, &m.AppID, &eventID, &m.EventType, &m.Payload, &m.ContentType, &m.Channels, &m.Tags, &createdAt, &traceParent)
 	if err != nil {
 		return nil, err
 	}
 	m.EventID = fromNullString(eventID)
+	m.TraceParent = fromNullString(traceParent)
 	m.CreatedAt = createdAt.UTC()
 	return &m, nil
 }

@@ -91,8 +91,15 @@ func (s *Store) migrateLocked(ctx context.Context, conn *pgx.Conn, migrations []
 		return fmt.Errorf("read schema_migrations: %w", err)
 	}
 	done := make(map[int]bool, len(applied))
+	newest := 0
 	for _, v := range applied {
 		done[int(v)] = true
+		newest = max(newest, int(v))
+	}
+	// A database a newer Herald migrated has a schema this binary does not
+	// know; migrations only go forward, so refuse rather than guess.
+	if err := migration.CheckNotNewer(newest, migrations); err != nil {
+		return err
 	}
 	for _, m := range migrations {
 		if done[m.Version] {

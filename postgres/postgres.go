@@ -85,6 +85,7 @@ type Store struct {
 	now     func() time.Time
 	log     *slog.Logger
 	closed  atomic.Bool
+	fifo    fifoPresence // whether any endpoint is FIFO (see ClaimDue)
 }
 
 // Open connects a pool to cfg.URL, applies pending migrations and returns a

@@ -38,13 +38,13 @@ type batchStmts struct {
 func (s *Store) prepareBatchStmts(ctx context.Context) error {
 	var err error
 	st := &s.batch
-	if st.insertMsg, err = s.w.PrepareContext(ctx, `INSERT INTO message (`+messageColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`); err != nil {
+	if st.insertMsg, err = s.w.PrepareContext(ctx, `INSERT INTO message (`+messageInsertColumns+`)
+		VALUES (`+strings.Repeat("?, ", messageInsertArgs-1)+`?) ON CONFLICT DO NOTHING`); err != nil {
 		return fmt.Errorf("prepare message insert: %w", err)
 	}
 	// The LEFT JOIN tells an application without endpoints (one row of
 	// NULLs) from a missing one (no row) in one query.
-	if st.loadRoutes, err = s.w.PrepareContext(ctx, `SELECT e.id, e.disabled, e.filter_types, e.channels
+	if st.loadRoutes, err = s.w.PrepareContext(ctx, `SELECT e.id, e.disabled, e.filter_types, e.channels, e.ordering
 		FROM application a LEFT JOIN endpoint e ON e.app_id = a.id
 		WHERE a.id = ? ORDER BY e.id`); err != nil {
 		return fmt.Errorf("prepare routes query: %w", err)
@@ -114,7 +114,7 @@ func (s *Store) CreateMessages(ctx context.Context, msgs []*herald.Message, leas
 // appRoutes is an application's state as one batch sees it.
 type appRoutes struct {
 	exists bool
-	routes []herald.Endpoint // ID, Disabled, FilterTypes and Channels only
+	routes []herald.Endpoint // ID, Disabled, FilterTypes, Channels and Ordering only
 }
 
 // batch is the state of one CreateMessages transaction.
@@ -184,7 +184,7 @@ func (b *batch) run(msgs []*herald.Message, results []herald.MessageResult) erro
 		start := len(dels)
 		for j := range app.routes {
 			if ep := &app.routes[j]; m.RoutesTo(ep) {
-				dels = append(dels, herald.NewDelivery(m, ep.ID, b.lease))
+				dels = append(dels, herald.NewDelivery(m, ep.ID, b.leaseFor(ep)))
 			}
 		}
 		ranges[i] = pendingRange{start, len(dels)}
@@ -240,16 +240,16 @@ func (b *batch) app(id string) (*appRoutes, error) {
 	for rows.Next() {
 		a.exists = true
 		var (
-			epID, filterTypes, channels sql.NullString
-			disabled                    sql.NullBool
+			epID, filterTypes, channels, ordering sql.NullString
+			disabled                              sql.NullBool
 		)
-		if err := rows.Scan(&epID, &disabled, &filterTypes, &channels); err != nil {
+		if err := rows.Scan(&epID, &disabled, &filterTypes, &channels, &ordering); err != nil {
 			return nil, fmt.Errorf("load routes: %w", err)
 		}
 		if !epID.Valid {
 			continue
 		}
-		r := herald.Endpoint{ID: epID.String, Disabled: disabled.Bool}
+		r := herald.Endpoint{ID: epID.String, Disabled: disabled.Bool, Ordering: herald.Ordering(ordering.String)}
 		if r.FilterTypes, err = parseList(filterTypes); err != nil {
 			return nil, fmt.Errorf("load routes of endpoint %s: %w", epID.String, err)
 		}
@@ -277,7 +277,7 @@ func (b *batch) insertMessage(m *herald.Message) (bool, error) {
 		return false, err
 	}
 	res, err := b.stmt(b.stmts.insertMsg).ExecContext(b.ctx, m.ID, m.AppID, nullString(m.EventID), m.EventType,
-		m.Payload, m.ContentType, channels, tags, micros(m.CreatedAt))
+		m.Payload, m.ContentType, channels, tags, micros(m.CreatedAt), nullString(m.TraceParent), nullMicros(m.PayloadExpiresAt))
 	if err != nil {
 		return false, fmt.Errorf("insert message: %w", err)
 	}
@@ -288,12 +288,51 @@ func (b *batch) insertMessage(m *herald.Message) (bool, error) {
 	return n == 1, nil
 }
 
-// insertDeliveries inserts dels with multi-row statements, as pending rows
-// or, with the batch's lease, as leased ones. Each row binds ID, app,
-// message, endpoint and the message's creation time as its next attempt,
-// creation and update time, then the lease owner and expiry if leased.
+// leaseFor is the lease of a new delivery to ep: the batch's, except for
+// a FIFO endpoint, whose deliveries wait pending for ClaimDue to take them
+// in order.
+func (b *batch) leaseFor(ep *herald.Endpoint) herald.Lease {
+	if ep.Ordering == herald.OrderingFIFO {
+		return herald.Lease{}
+	}
+	return b.lease
+}
+
+// insertDeliveries inserts dels, the leased ones (sending) and the pending
+// ones each with their own statements.
 func (b *batch) insertDeliveries(dels []herald.Delivery) error {
-	leased := b.lease.Held()
+	if !b.lease.Held() {
+		return b.insertRows(dels, false)
+	}
+	var leased, pending []herald.Delivery
+	for i := range dels {
+		if dels[i].Status != herald.DeliverySending && pending == nil {
+			// Rare (FIFO endpoints): split the batch.
+			leased = make([]herald.Delivery, 0, len(dels))
+			for _, d := range dels {
+				if d.Status == herald.DeliverySending {
+					leased = append(leased, d)
+				} else {
+					pending = append(pending, d)
+				}
+			}
+			break
+		}
+	}
+	if pending == nil {
+		return b.insertRows(dels, true)
+	}
+	if err := b.insertRows(leased, true); err != nil {
+		return err
+	}
+	return b.insertRows(pending, false)
+}
+
+// insertRows inserts dels with multi-row statements, as pending rows or as
+// rows leased under the batch's lease. Each row binds ID, app, message,
+// endpoint and the message's creation time as its next attempt, creation
+// and update time, then the lease owner and expiry if leased.
+func (b *batch) insertRows(dels []herald.Delivery, leased bool) error {
 	stmts, perRow := &b.stmts.insertDlv, deliveryArgs
 	if leased {
 		stmts, perRow = &b.stmts.insertLeased, leasedDeliveryArgs

@@ -23,6 +23,14 @@ func fromNullMicros(v sql.NullInt64) time.Time {
 	return fromMicros(v.Int64)
 }
 
+// nullMicros returns NULL for the zero time and micros(t) otherwise.
+func nullMicros(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return micros(t)
+}
+
 // nullString returns NULL for "" and s otherwise, for optional unique
 // columns (uid, event_id) where "" means unset.
 func nullString(s string) any {

@@ -42,7 +42,7 @@ func (s *Store) ListEndpointMessages(ctx context.Context, appID, endpointID stri
 func endpointMessagesQuery(appID, endpointID string, opts herald.DeliveryListOptions) (string, []any) {
 	var q strings.Builder
 	args := make([]any, 0, 10+len(opts.EventTypes))
-	q.WriteString(`SELECT ` + prefixed("m.", messageColumns) + `, ` + prefixed("d.", deliveryColumns) + `
+	q.WriteString(`SELECT ` + prefixed("m.", messageReadColumns) + `, ` + prefixed("d.", deliveryColumns) + `
 		FROM delivery d JOIN message m ON m.id = d.message_id
 		WHERE d.endpoint_id = ? AND d.app_id = ?`)
 	args = append(args, endpointID, appID)
@@ -65,22 +65,23 @@ func endpointMessagesQuery(appID, endpointID string, opts herald.DeliveryListOpt
 // scanEndpointMessage scans a row of message columns then delivery columns.
 func scanEndpointMessage(row scanner) (herald.EndpointMessage, error) {
 	var (
-		m                                   herald.Message
-		d                                   herald.Delivery
-		eventID, channels, tags             sql.NullString
-		msgCreatedAt                        int64
-		status                              string
-		leaseOwner                          sql.NullString
-		leaseExpiresAt                      sql.NullInt64
-		nextAttemptAt, createdAt, updatedAt int64
+		m                                    herald.Message
+		d                                    herald.Delivery
+		eventID, channels, tags, traceParent sql.NullString
+		msgCreatedAt                         int64
+		status                               string
+		leaseOwner                           sql.NullString
+		leaseExpiresAt                       sql.NullInt64
+		nextAttemptAt, createdAt, updatedAt  int64
 	)
-	err := row.Scan(&m.ID, &m.AppID, &eventID, &m.EventType, &m.Payload, &m.ContentType, &channels, &tags, &msgCreatedAt,
+	err := row.Scan(&m.ID, &m.AppID, &eventID, &m.EventType, &m.Payload, &m.ContentType, &channels, &tags, &msgCreatedAt, &traceParent,
 		&d.ID, &d.AppID, &d.MessageID, &d.EndpointID, &status, &nextAttemptAt, &d.Attempts,
 		&leaseOwner, &leaseExpiresAt, &d.Trigger, &createdAt, &updatedAt)
 	if err != nil {
 		return herald.EndpointMessage{}, err
 	}
 	m.EventID = eventID.String
+	m.TraceParent = traceParent.String
 	m.CreatedAt = fromMicros(msgCreatedAt)
 	if m.Channels, err = parseList(channels); err != nil {
 		return herald.EndpointMessage{}, err

@@ -9,12 +9,12 @@ import (
 	"github.com/herald-webhooks/herald"
 )
 
-const endpointColumns = `id, app_id, uid, url, description, version, disabled, filter_types, channels, rate_limit, metadata, headers, secrets, created_at, updated_at`
+const endpointColumns = `id, app_id, uid, url, description, version, disabled, filter_types, channels, rate_limit, metadata, headers, secrets, created_at, updated_at, ordering, failing_since`
 
 // endpointArgs are an endpoint's column values, its secrets sealed.
 type endpointArgs struct {
-	uid, filterTypes, channels, rateLimit, metadata, headers any
-	secrets                                                  []byte
+	uid, filterTypes, channels, rateLimit, metadata, headers, ordering any
+	secrets                                                            []byte
 }
 
 // encodeEndpoint returns ep's column values, sealing its secrets with the
@@ -25,6 +25,7 @@ func (s *Store) encodeEndpoint(ep *herald.Endpoint) (endpointArgs, error) {
 	var err error
 	a.uid = nullString(ep.UID)
 	a.rateLimit = nullUint16(ep.RateLimit)
+	a.ordering = nullString(string(ep.Ordering))
 	if a.filterTypes, err = jsonList(ep.FilterTypes); err != nil {
 		return a, err
 	}
@@ -58,9 +59,10 @@ func (s *Store) CreateEndpoint(ctx context.Context, ep *herald.Endpoint) error {
 	if err != nil {
 		return fmt.Errorf("create endpoint: %w", err)
 	}
-	_, err = s.w.ExecContext(ctx, `INSERT INTO endpoint (`+endpointColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err = s.w.ExecContext(ctx, `INSERT INTO endpoint (`+endpointColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		ep.ID, ep.AppID, a.uid, ep.URL, ep.Description, ep.Version, ep.Disabled, a.filterTypes, a.channels,
-		a.rateLimit, a.metadata, a.headers, a.secrets, micros(ep.CreatedAt), micros(ep.UpdatedAt))
+		a.rateLimit, a.metadata, a.headers, a.secrets, micros(ep.CreatedAt), micros(ep.UpdatedAt), a.ordering,
+		nullMicros(ep.FailingSince))
 	if isForeignKey(err) {
 		err = errAppNotFound
 	}
@@ -101,21 +103,39 @@ func (s *Store) ListEndpoints(ctx context.Context, appID string, opts herald.Lis
 	return out, nil
 }
 
-// UpdateEndpoint replaces every mutable field of the endpoint, headers and
-// secrets included; CreatedAt is kept as stored.
+// UpdateEndpoint replaces every mutable field of the endpoint, headers,
+// secrets and ordering included; CreatedAt and FailingSince are kept as
+// stored, except that enabling a disabled endpoint clears FailingSince. A
+// change of Disabled queues endpoint.disabled (manual) or endpoint.enabled
+// in the same transaction, at ep.UpdatedAt.
 func (s *Store) UpdateEndpoint(ctx context.Context, ep *herald.Endpoint) error {
 	a, err := s.encodeEndpoint(ep)
 	if err != nil {
 		return fmt.Errorf("update endpoint: %w", err)
 	}
-	res, err := s.w.ExecContext(ctx, `UPDATE endpoint SET uid = ?, url = ?, description = ?, version = ?, disabled = ?,
-		filter_types = ?, channels = ?, rate_limit = ?, metadata = ?, headers = ?, secrets = ?, updated_at = ?
-		WHERE app_id = ? AND id = ?`,
-		a.uid, ep.URL, ep.Description, ep.Version, ep.Disabled, a.filterTypes, a.channels, a.rateLimit,
-		a.metadata, a.headers, a.secrets, micros(ep.UpdatedAt), ep.AppID, ep.ID)
-	if err == nil {
-		err = mustAffect(res, errEndpointNotFound)
-	}
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		var (
+			wasDisabled  bool
+			failingSince sql.NullInt64
+		)
+		err := tx.QueryRowContext(ctx, `SELECT disabled, failing_since FROM endpoint WHERE app_id = ? AND id = ?`,
+			ep.AppID, ep.ID).Scan(&wasDisabled, &failingSince)
+		if err != nil {
+			return notFound(err, errEndpointNotFound)
+		}
+		enabled := wasDisabled && !ep.Disabled
+		_, err = tx.ExecContext(ctx, `UPDATE endpoint SET uid = ?, url = ?, description = ?, version = ?, disabled = ?,
+			filter_types = ?, channels = ?, rate_limit = ?, metadata = ?, headers = ?, secrets = ?, ordering = ?,
+			failing_since = CASE WHEN ? THEN NULL ELSE failing_since END, updated_at = ?
+			WHERE app_id = ? AND id = ?`,
+			a.uid, ep.URL, ep.Description, ep.Version, ep.Disabled, a.filterTypes, a.channels, a.rateLimit,
+			a.metadata, a.headers, a.secrets, a.ordering, enabled, micros(ep.UpdatedAt), ep.AppID, ep.ID)
+		if err != nil || wasDisabled == ep.Disabled {
+			return err
+		}
+		return s.queueEvents(ctx, tx, []herald.OperationalEvent{
+			herald.EndpointToggledEvent(ep, fromNullMicros(failingSince))})
+	})
 	if err != nil {
 		return s.fail("update endpoint", err)
 	}
@@ -176,16 +196,19 @@ func (s *Store) scanEndpoint(row scanner) (*herald.Endpoint, error) {
 	var (
 		ep                                            herald.Endpoint
 		uid, filterTypes, channels, metadata, headers sql.NullString
-		rateLimit                                     sql.NullInt64
+		rateLimit, failingSince                       sql.NullInt64
+		ordering                                      sql.NullString
 		sealed                                        []byte
 		createdAt, updatedAt                          int64
 	)
 	err := row.Scan(&ep.ID, &ep.AppID, &uid, &ep.URL, &ep.Description, &ep.Version, &ep.Disabled, &filterTypes,
-		&channels, &rateLimit, &metadata, &headers, &sealed, &createdAt, &updatedAt)
+		&channels, &rateLimit, &metadata, &headers, &sealed, &createdAt, &updatedAt, &ordering, &failingSince)
 	if err != nil {
 		return nil, err
 	}
 	ep.UID = uid.String
+	ep.Ordering = herald.Ordering(ordering.String)
+	ep.FailingSince = fromNullMicros(failingSince)
 	ep.RateLimit = fromNullUint16(rateLimit)
 	ep.CreatedAt = fromMicros(createdAt)
 	ep.UpdatedAt = fromMicros(updatedAt)

@@ -23,19 +23,26 @@ type engineStmts struct {
 	insertAttempt *sql.Stmt
 	disable       *sql.Stmt // disables an endpoint
 	cancelPending *sql.Stmt // cancels an endpoint's pending deliveries
+	// claimHeads and claimHeadsSkipping claim FIFO endpoints' heads;
+	// clearFailing and setFailing move failing_since (see isolation.go).
+	claimHeads         *sql.Stmt
+	claimHeadsSkipping *sql.Stmt
+	clearFailing       *sql.Stmt
+	setFailing         *sql.Stmt
 }
 
 // claimSQL leases due deliveries in one statement; %s is where the
-// SkipEndpoints condition goes. The inner SELECT walks delivery_claim.
+// SkipEndpoints condition goes. The inner SELECT walks delivery_claim and
+// leaves FIFO endpoints to claimHeadsSQL.
 const claimSQL = `UPDATE delivery SET status = 'sending', lease_owner = ?, lease_expires_at = ?, updated_at = ?
-	WHERE id IN (SELECT id FROM delivery WHERE status = 'pending' AND next_attempt_at <= ?%s
+	WHERE id IN (SELECT id FROM delivery WHERE status = 'pending' AND next_attempt_at <= ?` + notFIFO + `%s
 		ORDER BY next_attempt_at LIMIT ?)
 	RETURNING ` + deliveryColumns
 
 // claimMessagesSQL loads the claimed deliveries' messages with one
 // parameter, a JSON list of IDs, whatever the batch size: no chunking under
 // SQLite's limit of bound parameters.
-const claimMessagesSQL = `SELECT ` + messageColumns + ` FROM message WHERE id IN (SELECT value FROM json_each(?))`
+const claimMessagesSQL = `SELECT ` + messageReadColumns + ` FROM message WHERE id IN (SELECT value FROM json_each(?))`
 
 // finishSQL sets a delivery's next state if it is still leased to the
 // outcome's owner. COALESCE keeps next_attempt_at when the outcome has none
@@ -45,6 +52,10 @@ const finishSQL = `UPDATE delivery SET status = ?, next_attempt_at = COALESCE(?,
 	lease_owner = NULL, lease_expires_at = NULL, updated_at = ?
 	WHERE id = ? AND status = 'sending' AND lease_owner = ?
 	RETURNING app_id, message_id, endpoint_id`
+
+// disableSQL disables an endpoint that answered 410 Gone and returns since
+// when it had been failing; no row when it was disabled already.
+const disableSQL = `UPDATE endpoint SET disabled = 1, updated_at = ? WHERE id = ? AND disabled = 0 RETURNING failing_since`
 
 // cancelPendingSQL cancels the pending deliveries of a disabled endpoint.
 const cancelPendingSQL = `UPDATE delivery SET status = 'canceled', updated_at = ?
@@ -65,8 +76,12 @@ func (s *Store) prepareEngineStmts(ctx context.Context) error {
 		{&st.finish, "finish delivery", finishSQL},
 		{&st.insertAttempt, "insert attempt", `INSERT INTO attempt (` + attemptColumns + `)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
-		{&st.disable, "disable endpoint", `UPDATE endpoint SET disabled = 1, updated_at = ? WHERE id = ?`},
+		{&st.disable, "disable endpoint", disableSQL},
 		{&st.cancelPending, "cancel pending deliveries", cancelPendingSQL},
+		{&st.claimHeads, "claim FIFO heads", fmt.Sprintf(claimHeadsSQL, "")},
+		{&st.claimHeadsSkipping, "claim FIFO heads skipping endpoints", fmt.Sprintf(claimHeadsSQL, skipHeads)},
+		{&st.clearFailing, "clear failing_since", clearFailingSQL},
+		{&st.setFailing, "set failing_since", setFailingSQL},
 	} {
 		stmt, err := s.w.PrepareContext(ctx, p.q)
 		if err != nil {
@@ -80,7 +95,7 @@ func (s *Store) prepareEngineStmts(ctx context.Context) error {
 // close closes the prepared statements.
 func (st *engineStmts) close() {
 	for _, stmt := range []*sql.Stmt{st.claim, st.claimSkipping, st.claimMessages, st.finish,
-		st.insertAttempt, st.disable, st.cancelPending} {
+		st.insertAttempt, st.disable, st.cancelPending, st.claimHeads, st.claimHeadsSkipping, st.clearFailing, st.setFailing} {
 		if stmt != nil {
 			stmt.Close()
 		}
@@ -99,9 +114,10 @@ func jsonIDs(ids []string) (string, error) {
 	return string(b), nil
 }
 
-// ClaimDue leases up to opts.Limit due deliveries with one UPDATE …
-// RETURNING and loads their messages in the same transaction (see
-// herald.Store). Claims are ordered by NextAttemptAt, then delivery ID.
+// ClaimDue leases up to opts.Limit due deliveries and loads their messages
+// in one transaction (see herald.Store): first the heads of FIFO endpoints
+// (claimHeadsSQL), then, with the room left, the others with one UPDATE …
+// RETURNING. Claims are ordered by NextAttemptAt, then delivery ID.
 func (s *Store) ClaimDue(ctx context.Context, opts herald.ClaimOptions) ([]herald.Claim, error) {
 	if opts.Limit < 1 {
 		return nil, nil
@@ -130,10 +146,21 @@ func (s *Store) claim(ctx context.Context, tx *sql.Tx, opts herald.ClaimOptions)
 		stmt = s.engine.claimSkipping
 		args = append(args, skip)
 	}
-	args = append(args, opts.Limit)
-	dels, err := queryDeliveries(ctx, tx.StmtContext(ctx, stmt), args...)
-	if err != nil || len(dels) == 0 {
+	heads, err := s.claimHeads(ctx, tx, opts)
+	if err != nil {
 		return nil, err
+	}
+	dels := heads
+	if room := opts.Limit - len(heads); room > 0 {
+		args = append(args, room)
+		more, err := queryDeliveries(ctx, tx.StmtContext(ctx, stmt), args...)
+		if err != nil {
+			return nil, err
+		}
+		dels = append(dels, more...)
+	}
+	if len(dels) == 0 {
+		return nil, nil
 	}
 	// RETURNING gives rows in no promised order.
 	slices.SortFunc(dels, func(a, b *herald.Delivery) int {
@@ -235,12 +262,13 @@ func (s *Store) RecordAttempts(ctx context.Context, outcomes []herald.AttemptOut
 		defer finish.Close()
 		insert := tx.StmtContext(ctx, s.engine.insertAttempt)
 		defer insert.Close()
+		tr := &failureTracker{ctx: ctx, tx: tx, s: s, now: now}
 		for i := range outcomes {
-			if err := s.recordOne(ctx, tx, finish, insert, &outcomes[i], now); err != nil {
+			if err := s.recordOne(ctx, tx, finish, insert, tr, &outcomes[i], now); err != nil {
 				return err
 			}
 		}
-		return nil
+		return s.queueEvents(ctx, tx, tr.events)
 	})
 	if err != nil {
 		return s.fail("record attempts", err)
@@ -249,8 +277,8 @@ func (s *Store) RecordAttempts(ctx context.Context, outcomes []herald.AttemptOut
 }
 
 // recordOne writes one outcome, or nothing when its delivery is no longer
-// leased to the outcome's owner.
-func (s *Store) recordOne(ctx context.Context, tx *sql.Tx, finish, insert *sql.Stmt, o *herald.AttemptOutcome, now int64) error {
+// leased to the outcome's owner; tr tracks its endpoint's failures.
+func (s *Store) recordOne(ctx context.Context, tx *sql.Tx, finish, insert *sql.Stmt, tr *failureTracker, o *herald.AttemptOutcome, now int64) error {
 	var next any // NULL keeps the stored value
 	if !o.NextAttemptAt.IsZero() {
 		next = micros(o.NextAttemptAt)
@@ -281,9 +309,17 @@ func (s *Store) recordOne(ctx context.Context, tx *sql.Tx, finish, insert *sql.S
 		if err != nil {
 			return fmt.Errorf("insert attempt of delivery %s: %w", o.DeliveryID, err)
 		}
+		if err := tr.track(o, id, appID, msgID, endpointID); err != nil {
+			return err
+		}
 	}
 	if o.DisableEndpoint {
-		if _, err := tx.StmtContext(ctx, s.engine.disable).ExecContext(ctx, now, endpointID); err != nil {
+		var since sql.NullInt64
+		err := tx.StmtContext(ctx, s.engine.disable).QueryRowContext(ctx, now, endpointID).Scan(&since)
+		switch {
+		case err == nil && o.Attempt != nil:
+			tr.disabled(o.Attempt, appID, endpointID, fromNullMicros(since))
+		case err != nil && !errors.Is(err, sql.ErrNoRows):
 			return fmt.Errorf("disable endpoint %s: %w", endpointID, err)
 		}
 		if _, err := tx.StmtContext(ctx, s.engine.cancelPending).ExecContext(ctx, now, endpointID); err != nil {

@@ -10,12 +10,23 @@ import (
 
 const messageColumns = `id, app_id, event_id, event_type, payload, content_type, channels, tags, created_at`
 
+// messageReadColumns are the columns a message is read with:
+// messageColumns and the traceparent its deliveries carry on.
+// messageInsertColumns are the columns a new message is written with:
+// messageReadColumns and the write-only payload_expires_at, which only the
+// cleaner reads.
+const (
+	messageReadColumns   = messageColumns + `, traceparent`
+	messageInsertColumns = messageReadColumns + `, payload_expires_at`
+	messageInsertArgs    = 11
+)
+
 // GetMessage returns the message of application appID whose ID, or else
 // eventId, is ref.
 func (s *Store) GetMessage(ctx context.Context, appID, ref string) (*herald.Message, error) {
-	m, err := scanMessage(s.r.QueryRowContext(ctx, `SELECT `+messageColumns+` FROM message WHERE app_id = ? AND id = ?`, appID, ref))
+	m, err := scanMessage(s.r.QueryRowContext(ctx, `SELECT `+messageReadColumns+` FROM message WHERE app_id = ? AND id = ?`, appID, ref))
 	if err == sql.ErrNoRows {
-		m, err = scanMessage(s.r.QueryRowContext(ctx, `SELECT `+messageColumns+` FROM message WHERE app_id = ? AND event_id = ?`, appID, ref))
+		m, err = scanMessage(s.r.QueryRowContext(ctx, `SELECT `+messageReadColumns+` FROM message WHERE app_id = ? AND event_id = ?`, appID, ref))
 	}
 	if err != nil {
 		return nil, s.fail("get message", notFound(err, errMessageNotFound))
@@ -28,7 +39,7 @@ func (s *Store) GetMessage(ctx context.Context, appID, ref string) (*herald.Mess
 func (s *Store) ListMessages(ctx context.Context, appID string, opts herald.MessageListOptions) ([]*herald.Message, error) {
 	var q strings.Builder
 	args := make([]any, 0, 6+len(opts.EventTypes))
-	q.WriteString(`SELECT ` + messageColumns + ` FROM message WHERE app_id = ?`)
+	q.WriteString(`SELECT ` + messageReadColumns + ` FROM message WHERE app_id = ?`)
 	args = append(args, appID)
 	cond, order := pageClause("id", opts.ListOptions)
 	q.WriteString(cond)
@@ -85,16 +96,17 @@ func (s *Store) ListMessageDeliveries(ctx context.Context, appID, msgID string) 
 
 func scanMessage(row scanner) (*herald.Message, error) {
 	var (
-		m              herald.Message
-		eventID        sql.NullString
-		channels, tags sql.NullString
-		createdAt      int64
+		m                    herald.Message
+		eventID, traceParent sql.NullString
+		channels, tags       sql.NullString
+		createdAt            int64
 	)
-	err := row.Scan(&m.ID, &m.AppID, &eventID, &m.EventType, &m.Payload, &m.ContentType, &channels, &tags, &createdAt)
+	err := row.Scan(&m.ID, &m.AppID, &eventID, &m.EventType, &m.Payload, &m.ContentType, &channels, &tags, &createdAt, &traceParent)
 	if err != nil {
 		return nil, err
 	}
 	m.EventID = eventID.String
+	m.TraceParent = traceParent.String
 	m.CreatedAt = fromMicros(createdAt)
 	if m.Channels, err = parseList(channels); err != nil {
 		return nil, err

@@ -27,6 +27,9 @@ func (s *Store) migrate(ctx context.Context, busyTimeout time.Duration) error {
 	if err != nil {
 		return err
 	}
+	if err := s.checkNotNewer(ctx, busyTimeout, migrations); err != nil {
+		return err
+	}
 	for _, m := range migrations {
 		err := retryBusy(ctx, busyTimeout, func() error {
 			return s.write(ctx, func(tx *sql.Tx) error {
@@ -57,6 +60,24 @@ func (s *Store) migrate(ctx context.Context, busyTimeout time.Duration) error {
 		}
 	}
 	return nil
+}
+
+// checkNotNewer refuses a database that a newer Herald migrated: this
+// binary would not know its schema, and migrations only go forward.
+func (s *Store) checkNotNewer(ctx context.Context, busyTimeout time.Duration, migrations []migration.Migration) error {
+	applied := 0
+	err := retryBusy(ctx, busyTimeout, func() error {
+		var tables int
+		err := s.w.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&tables)
+		if err != nil || tables == 0 {
+			return err
+		}
+		return s.w.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&applied)
+	})
+	if err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	return migration.CheckNotNewer(applied, migrations)
 }
 
 // retryBusy runs fn until it does not fail with SQLITE_BUSY or timeout has

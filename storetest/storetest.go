@@ -36,6 +36,9 @@ func Run(t *testing.T, newStore func(t *testing.T) herald.Store) {
 		{"Engine", engineTests},
 		{"Attempt", attemptTests},
 		{"Delivery", deliveryTests},
+		{"Isolation", isolationTests},
+		{"Telemetry", telemetryTests},
+		{"Retention", retentionTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

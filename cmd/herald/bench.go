@@ -47,7 +47,7 @@ import (
 // Herald's delivery rate with the machine's plain loopback HTTP ceiling
 // measured in the same run.
 type BenchCmd struct {
-	URL   string `name:"url" env:"HERALD_URL" help:"Benchmark a running Herald at this base URL instead of an in-process one. It must allow private targets: the receivers listen on 127.0.0.1."`
+	URL   string `name:"url" env:"HERALD_URL" help:"Benchmark a running Herald at this base URL instead of an in-process one. It must allow private targets: the receivers listen on 127.0.0.1. Several nodes on one PostgreSQL: comma-separated URLs; messages are posted to them in turn."`
 	Token string `name:"token" env:"HERALD_TOKEN" help:"API token of the server at --url."`
 
 	Messages    int           `name:"messages" env:"HERALD_BENCH_MESSAGES" default:"20000" help:"Messages to post (ignored with --duration)."`
@@ -162,7 +162,7 @@ func (c *BenchCmd) Run(env *Env) error {
 	}
 	defer recv.close(release)
 
-	target := serverTarget{url: strings.TrimRight(c.URL, "/"), token: c.Token}
+	target := newServerTarget(c.URL, c.Token)
 	var local *localHerald
 	if c.URL == "" {
 		local, err = c.startHerald(ctx, env.Stderr)
@@ -170,7 +170,7 @@ func (c *BenchCmd) Run(env *Env) error {
 			return err
 		}
 		defer local.close()
-		target = serverTarget{url: local.url, token: local.token}
+		target = newServerTarget(local.url, local.token)
 	}
 	defer release()
 
@@ -475,8 +475,26 @@ func (rs *receivers) close(release func()) {
 // discardLog silences net/http's server log (clients that go away).
 func discardLog() *log.Logger { return slog.NewLogLogger(slog.DiscardHandler, slog.LevelError) }
 
-// serverTarget is the Herald the clients talk to.
-type serverTarget struct{ url, token string }
+// serverTarget is the Herald the clients talk to: url for setup and
+// checks, and every node of nodes (url first) for posting messages.
+type serverTarget struct {
+	url, token string
+	nodes      []string
+}
+
+// newServerTarget parses a comma-separated list of node URLs.
+func newServerTarget(urls, token string) serverTarget {
+	t := serverTarget{token: token}
+	for u := range strings.SplitSeq(urls, ",") {
+		if u = strings.TrimRight(strings.TrimSpace(u), "/"); u != "" {
+			t.nodes = append(t.nodes, u)
+		}
+	}
+	if len(t.nodes) > 0 {
+		t.url = t.nodes[0]
+	}
+	return t
+}
 
 // newBenchClient returns an HTTP client that keeps a connection per
 // concurrent poster.
@@ -726,8 +744,9 @@ func (l *loadRun) post(ctx context.Context) []ack {
 			return acks
 		}
 		kind := int(j % int64(len(l.bodies)))
+		node := l.target.nodes[j%int64(len(l.target.nodes))]
 		begin := time.Since(l.start)
-		id, err := l.postOne(ctx, l.bodies[kind])
+		id, err := l.postOne(ctx, node, l.bodies[kind])
 		end := time.Since(l.start)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -745,9 +764,10 @@ func (l *loadRun) post(ctx context.Context) []ack {
 	return acks
 }
 
-// postOne posts one message and returns its ID from the 202.
-func (l *loadRun) postOne(ctx context.Context, body []byte) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.target.url+"/api/v1/app/"+l.appID+"/msg", bytes.NewReader(body))
+// postOne posts one message to the node at base and returns its ID from
+// the 202.
+func (l *loadRun) postOne(ctx context.Context, base string, body []byte) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/v1/app/"+l.appID+"/msg", bytes.NewReader(body))
 	if err != nil {
 		return "", err
 	}

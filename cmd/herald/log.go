@@ -1,10 +1,11 @@
 package main
 
 import (
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
+
+	"github.com/herald-webhooks/herald/telemetry"
 )
 
 // LogFlags configure the structured logger.
@@ -13,24 +14,17 @@ type LogFlags struct {
 	LogLevel  string `name:"log-level" env:"HERALD_LOG_LEVEL" default:"info" enum:"debug,info,warn,error" help:"Lowest level logged."`
 }
 
-// logger builds the slog logger writing to w.
+// logger builds the slog logger writing to w. Lines logged within a traced
+// request or delivery carry its trace_id and span_id.
 func (f LogFlags) logger(w io.Writer) (*slog.Logger, error) {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(f.LogLevel)); err != nil {
-		return nil, fmt.Errorf("--log-level: %w", err)
-	}
-	opts := &slog.HandlerOptions{Level: level}
 	format := f.LogFormat
 	if format == "auto" {
-		format = "json"
+		format = telemetry.LogJSON
 		if isTerminal(w) {
-			format = "text"
+			format = telemetry.LogText
 		}
 	}
-	if format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	}
-	return slog.New(slog.NewJSONHandler(w, opts)), nil
+	return telemetry.NewLogger(w, format, f.LogLevel)
 }
 
 func isTerminal(w io.Writer) bool {

@@ -15,12 +15,15 @@ import (
 
 // CLI is the command line: one field per command, each in its own file.
 type CLI struct {
-	Serve   ServeCmd   `cmd:"" help:"Run the Herald server (API and delivery)."`
-	Migrate MigrateCmd `cmd:"" help:"Apply pending database migrations and exit."`
-	Send    SendCmd    `cmd:"" help:"Post a message to a Herald server."`
-	Listen  ListenCmd  `cmd:"" help:"Receive webhooks locally, verify their signatures and print them."`
-	Bench   BenchCmd   `cmd:"" help:"Load-test Herald end to end against loopback receivers."`
-	Version VersionCmd `cmd:"" help:"Print the version and exit."`
+	Serve       ServeCmd       `cmd:"" help:"Run the Herald server (API and delivery)."`
+	Migrate     MigrateCmd     `cmd:"" help:"Apply pending database migrations and exit."`
+	Send        SendCmd        `cmd:"" help:"Post a message to a Herald server."`
+	Listen      ListenCmd      `cmd:"" help:"Receive webhooks locally, verify their signatures and print them."`
+	Bench       BenchCmd       `cmd:"" help:"Load-test Herald end to end against loopback receivers."`
+	Backup      BackupCmd      `cmd:"" help:"Copy the SQLite database consistently while Herald serves it."`
+	Restore     RestoreCmd     `cmd:"" help:"Check a backup and install it as the SQLite database."`
+	Healthcheck HealthcheckCmd `cmd:"" help:"GET a Herald health URL; exit 0 when it answers 200 (container health checks)."`
+	Version     VersionCmd     `cmd:"" help:"Print the version and exit."`
 }
 
 // Env is what every command gets: where to write, and a context that ends

@@ -33,9 +33,13 @@ type ServeCmd struct {
 	RequestTimeout      time.Duration `name:"request-timeout" env:"HERALD_REQUEST_TIMEOUT" default:"15s" help:"Timeout of one delivery attempt (connect, send, response)."`
 	RetrySchedule       string        `name:"retry-schedule" env:"HERALD_RETRY_SCHEDULE" default:"5s,5m,30m,2h,5h,10h,10h" help:"Delays between attempts after the first, comma-separated; each gets ±20% jitter. After the last the delivery fails for good."`
 	DeliveryLease       time.Duration `name:"delivery-lease" env:"HERALD_DELIVERY_LEASE" help:"How long a node holds a claimed delivery without news before other nodes may take it (crash recovery). Default: 4 × --request-timeout + 30s."`
+	RetentionDays       int           `name:"retention-days" env:"HERALD_RETENTION_DAYS" default:"90" help:"Days messages and attempts are kept; older ones are deleted in small batches, except messages still being delivered. 0 keeps everything."`
+	CleanerInterval     time.Duration `name:"cleaner-interval" env:"HERALD_CLEANER_INTERVAL" default:"1m" help:"Pause between two retention passes."`
 	AllowPrivateTargets bool          `name:"allow-private-targets" env:"HERALD_ALLOW_PRIVATE_TARGETS" help:"Allow deliveries to loopback, private, link-local and CGNAT addresses (tests, on-premise). Cloud metadata addresses stay refused."`
 
-	Log LogFlags `embed:""`
+	Log         LogFlags         `embed:""`
+	Telemetry   TelemetryFlags   `embed:""`
+	Operational OperationalFlags `embed:""`
 
 	schedule []time.Duration // parsed RetrySchedule
 }
@@ -60,12 +64,35 @@ func (c *ServeCmd) Validate() error {
 	if c.DeliveryLease != 0 && c.DeliveryLease < c.RequestTimeout+6*time.Second {
 		return errors.New("--delivery-lease must exceed --request-timeout by at least 6s")
 	}
+	if c.RetentionDays < 0 || c.RetentionDays > 36500 {
+		return errors.New("--retention-days must be between 0 (keep forever) and 36500")
+	}
+	if c.CleanerInterval < time.Second {
+		return errors.New("--cleaner-interval must be at least 1s")
+	}
+	if err := c.Telemetry.validate(); err != nil {
+		return err
+	}
+	if err := c.Operational.validate(); err != nil {
+		return err
+	}
 	schedule, err := backoff.ParseSchedule(c.RetrySchedule)
 	if err != nil {
 		return fmt.Errorf("--retry-schedule: %w", err)
 	}
 	c.schedule = schedule
 	return nil
+}
+
+// cleanerBatch is the retention batch size: on SQLite a batch holds the
+// one writer that ingest also needs, so it is kept to about 20 ms
+// (BenchmarkRetention in sqlite/: ~73 ms per 1,000 messages); PostgreSQL
+// deletes beside ingest and takes the cleaner's default.
+func (c *ServeCmd) cleanerBatch() int {
+	if c.postgres() {
+		return 0
+	}
+	return 250
 }
 
 // Run serves until the context ends, then shuts down gracefully: stop
@@ -77,6 +104,11 @@ func (c *ServeCmd) Run(env *Env) error {
 		return err
 	}
 	ctx := env.Ctx
+	tracing, err := startTracing(ctx, env, logger)
+	if err != nil {
+		return err
+	}
+	defer stopTracing(tracing, logger)
 	store, err := c.open(ctx, logger)
 	if err != nil {
 		return err
@@ -85,6 +117,9 @@ func (c *ServeCmd) Run(env *Env) error {
 
 	token, tokenFile, err := c.adminToken()
 	if err != nil {
+		return err
+	}
+	if err := c.Operational.configureOperational(ctx, store, c.dataDir(), logger); err != nil {
 		return err
 	}
 	n, err := startNode(ctx, nodeConfig{
@@ -102,14 +137,28 @@ func (c *ServeCmd) Run(env *Env) error {
 			RequestTimeout:  c.RequestTimeout,
 			Lease:           c.DeliveryLease,
 			ShutdownTimeout: c.ShutdownTimeout,
+			DisableAfter:    c.Operational.DisableAfter,
 		},
-		AdminTokenHash: sha256.Sum256([]byte(token)),
-		MaxBodyBytes:   c.MaxBodySize,
+		Cleaner: dispatch.CleanerConfig{
+			Retention: time.Duration(c.RetentionDays) * 24 * time.Hour,
+			Interval:  c.CleanerInterval,
+			BatchSize: c.cleanerBatch(),
+		},
+		AdminTokenHash:  sha256.Sum256([]byte(token)),
+		MaxBodyBytes:    c.MaxBodySize,
+		Tracing:         tracing,
+		MetricsAppLabel: c.Telemetry.MetricsAppLabel,
+		ServeMetrics:    c.Telemetry.MetricsAddr == "",
 	})
 	if err != nil {
 		return err
 	}
 	defer n.stop() // on the error paths; the normal path stops it below
+	stopSide, err := c.Telemetry.start(ctx, n, logger)
+	if err != nil {
+		return err
+	}
+	defer stopSide()
 	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)

@@ -30,6 +30,9 @@ type DBFlags struct {
 type store interface {
 	herald.Store
 	SchemaVersion(ctx context.Context) (int, error)
+	// CheckSchema fails unless the schema is at the newest migration this
+	// binary embeds (the readiness check "migrations").
+	CheckSchema(ctx context.Context) error
 }
 
 // postgres reports whether --db names a PostgreSQL database.

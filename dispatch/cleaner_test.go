@@ -1,0 +1,204 @@
+package dispatch_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/herald-webhooks/herald"
+	"github.com/herald-webhooks/herald/dispatch"
+	"github.com/herald-webhooks/herald/sqlite"
+)
+
+// retentionFixture is a store holding, for one application and endpoint,
+// old delivered messages (each with an attempt), old undelivered ones and
+// recent delivered ones.
+type retentionFixture struct {
+	store                    *sqlite.Store
+	app                      *herald.Application
+	old, undelivered, recent []*herald.Message
+}
+
+func newRetentionFixture(t *testing.T, now time.Time, old, undelivered, recent int) retentionFixture {
+	t.Helper()
+	s := openTestStore(t)
+	long := now.Add(-100 * 24 * time.Hour)
+	f := retentionFixture{store: s, app: &herald.Application{ID: herald.NewIDAt(herald.PrefixApplication, long), Name: "a", CreatedAt: long, UpdatedAt: long}}
+	ctx := t.Context()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(s.CreateApplication(ctx, f.app))
+	ep := &herald.Endpoint{ID: herald.NewIDAt(herald.PrefixEndpoint, long), AppID: f.app.ID, URL: "https://example.com/hook", Version: 1,
+		Secrets: []herald.SigningSecret{{Key: bytes.Repeat([]byte{7}, 24)}}, CreatedAt: long, UpdatedAt: long}
+	must(s.CreateEndpoint(ctx, ep))
+	// create makes n messages at t and, when deliver, claims and records
+	// one successful attempt for each at t.
+	create := func(n int, at time.Time, deliver bool) []*herald.Message {
+		msgs := make([]*herald.Message, n)
+		for i := range msgs {
+			msgs[i] = &herald.Message{ID: herald.NewIDAt(herald.PrefixMessage, at), AppID: f.app.ID, EventType: "e",
+				Payload: fmt.Appendf(nil, `{"i":%d}`, i), CreatedAt: at}
+		}
+		_, err := s.CreateMessages(ctx, msgs, herald.Lease{})
+		must(err)
+		if !deliver {
+			return msgs
+		}
+		claims, err := s.ClaimDue(ctx, herald.ClaimOptions{Owner: "n", Now: at, LeaseUntil: at.Add(time.Minute), Limit: n})
+		must(err)
+		var outs []herald.AttemptOutcome
+		for _, c := range claims {
+			outs = append(outs, herald.AttemptOutcome{DeliveryID: c.Delivery.ID, LeaseOwner: "n", Status: herald.DeliverySucceeded,
+				Attempt: &herald.Attempt{ID: herald.NewIDAt(herald.PrefixAttempt, at), DeliveryID: c.Delivery.ID, AppID: f.app.ID,
+					MessageID: c.Delivery.MessageID, EndpointID: ep.ID, URL: ep.URL, ResponseStatus: 200,
+					Status: herald.AttemptSucceeded, CreatedAt: at}})
+		}
+		must(s.RecordAttempts(ctx, outs))
+		return msgs
+	}
+	f.old = create(old, long, true)
+	f.recent = create(recent, now.Add(-time.Hour), true)
+	f.undelivered = create(undelivered, long.Add(time.Second), false) // last: no claim above takes them
+	return f
+}
+
+// countMessages returns how many of msgs the store still has.
+func (f retentionFixture) countMessages(t *testing.T, msgs []*herald.Message) int {
+	t.Helper()
+	n := 0
+	for _, m := range msgs {
+		if _, err := f.store.GetMessage(t.Context(), f.app.ID, m.ID); err == nil {
+			n++
+		} else if herald.ErrorCode(err) != herald.ENOTFOUND {
+			t.Fatal(err)
+		}
+	}
+	return n
+}
+
+func TestCleanerPass(t *testing.T) {
+	now := time.Now().UTC()
+	f := newRetentionFixture(t, now, 7, 3, 4)
+	ctx := t.Context()
+	// An expired idempotency key and a live one.
+	for i, exp := range []time.Time{now.Add(-time.Minute), now.Add(time.Hour)} {
+		rec := &herald.IdempotencyRecord{Key: fmt.Sprint("k", i), CreatedAt: now.Add(-24 * time.Hour), ExpiresAt: exp}
+		if _, err := f.store.BeginIdempotent(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := dispatch.NewCleaner(dispatch.CleanerConfig{Store: f.store, Retention: 90 * 24 * time.Hour, BatchSize: 2,
+		Pause: time.Millisecond, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts, err := c.Pass(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Batches of two walk through all seven old messages and attempts.
+	if want := (dispatch.CleanerCounts{Attempts: 7, Messages: 7, IdempotencyKeys: 1}); counts != want {
+		t.Fatalf("pass removed %+v, want %+v", counts, want)
+	}
+	if n := f.countMessages(t, f.old); n != 0 {
+		t.Errorf("%d old delivered messages left, want 0", n)
+	}
+	if n := f.countMessages(t, f.undelivered); n != len(f.undelivered) {
+		t.Errorf("%d of %d old undelivered messages left: retention dropped undelivered work", n, len(f.undelivered))
+	}
+	if n := f.countMessages(t, f.recent); n != len(f.recent) {
+		t.Errorf("%d of %d recent messages left", n, len(f.recent))
+	}
+	atts, err := f.store.ListAttempts(ctx, f.app.ID, herald.AttemptListOptions{ListOptions: herald.ListOptions{Limit: 100}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(atts) != len(f.recent) {
+		t.Errorf("%d attempts left, want the %d recent ones", len(atts), len(f.recent))
+	}
+	again, err := c.Pass(ctx)
+	if err != nil || again != (dispatch.CleanerCounts{}) {
+		t.Errorf("second pass removed %+v (err %v), want nothing", again, err)
+	}
+}
+
+func TestCleanerKeepsForeverWithoutRetention(t *testing.T) {
+	now := time.Now().UTC()
+	f := newRetentionFixture(t, now, 3, 0, 1)
+	c, err := dispatch.NewCleaner(dispatch.CleanerConfig{Store: f.store, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts, err := c.Pass(t.Context())
+	if err != nil || counts != (dispatch.CleanerCounts{}) {
+		t.Fatalf("pass without retention removed %+v (err %v), want nothing", counts, err)
+	}
+	if n := f.countMessages(t, f.old); n != 3 {
+		t.Fatalf("%d of 3 old messages left without retention", n)
+	}
+}
+
+// syncBuffer is a log destination safe for the cleaner's goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// A pass that fails (the database closed under it) is logged and retried;
+// Run keeps going until its context ends.
+func TestCleanerRunSurvivesStoreErrors(t *testing.T) {
+	now := time.Now().UTC()
+	f := newRetentionFixture(t, now, 1, 0, 0)
+	f.store.Close()
+	var logs syncBuffer
+	c, err := dispatch.NewCleaner(dispatch.CleanerConfig{Store: f.store, Retention: time.Hour, Interval: 5 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	for strings.Count(logs.String(), "retention pass failed") < 2 {
+		select {
+		case err := <-done:
+			t.Fatalf("Run returned %v after a failed pass; want it to retry", err)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run = %v after cancel, want nil", err)
+	}
+}
+
+func TestCleanerConfigErrors(t *testing.T) {
+	if _, err := dispatch.NewCleaner(dispatch.CleanerConfig{}); err == nil {
+		t.Error("NewCleaner without a store succeeded")
+	}
+	f := newRetentionFixture(t, time.Now(), 0, 0, 0)
+	if _, err := dispatch.NewCleaner(dispatch.CleanerConfig{Store: f.store, Retention: -time.Hour}); err == nil {
+		t.Error("NewCleaner with a negative retention succeeded")
+	}
+}

@@ -1,0 +1,74 @@
+package sqlite
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/herald-webhooks/herald/keyring"
+)
+
+// TestIsolationQueryPlans checks that the FIFO claim and the failure
+// tracking search indexes: a FIFO endpoint's head and its in-flight check
+// come from delivery_endpoint_status, the FIFO endpoints from
+// endpoint_ordering. The FIFO claim may sort its heads (one per FIFO
+// endpoint) by due time; nothing may scan a table.
+func TestIsolationQueryPlans(t *testing.T) {
+	key, err := keyring.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, err := keyring.Parse(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(t.Context(), Config{Path: filepath.Join(t.TempDir(), "plan.db"), Keyring: ring})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	now := micros(time.Now())
+	queries := []struct {
+		name      string
+		sql       string
+		args      []any
+		mayDoSort bool
+	}{
+		{"claim FIFO heads", fmt.Sprintf(claimHeadsSQL, ""), []any{"node", now, now, now, 10}, true},
+		{"claim FIFO heads skipping", fmt.Sprintf(claimHeadsSQL, skipHeads), []any{"node", now, now, now, `["ep_a"]`, 10}, true},
+		{"clear failing_since", clearFailingSQL, []any{"ep_a"}, false},
+		{"set failing_since", setFailingSQL, []any{now, "ep_a"}, false},
+		{"auto-disable", autoDisableSQL, []any{now, "ep_a", now}, false},
+		{"fail pending", failPendingSQL, []any{now, "ep_a"}, false},
+		{"disable on 410", disableSQL, []any{now, "ep_a"}, false},
+	}
+	for _, q := range queries {
+		rows, err := s.w.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+q.sql, q.args...)
+		if err != nil {
+			t.Fatalf("%s: %v", q.name, err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, notused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		if err := rows.Close(); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s:\n    %s", q.name, strings.Join(plan, "\n    "))
+		for _, step := range plan {
+			if fullScan.MatchString(step) && !(q.mayDoSort && strings.HasPrefix(step, "USE TEMP B-TREE FOR ORDER BY")) {
+				t.Errorf("%s: plan step %q scans or sorts", q.name, step)
+			}
+		}
+		if strings.HasPrefix(q.name, "claim FIFO") && !strings.Contains(strings.Join(plan, "\n"), "delivery_endpoint_status") {
+			t.Errorf("%s: the head and in-flight lookups do not use delivery_endpoint_status", q.name)
+		}
+	}
+}

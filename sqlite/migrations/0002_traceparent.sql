@@ -1,0 +1,4 @@
+-- 0002_traceparent: the W3C traceparent of the request that created a
+-- message, sent on with every delivery so the sender's trace continues.
+-- NULL when the request carried none.
+ALTER TABLE message ADD COLUMN traceparent TEXT;

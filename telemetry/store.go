@@ -1,0 +1,332 @@
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/herald-webhooks/herald"
+)
+
+// Store is a herald.Store that times every operation of the store it wraps
+// and counts its failures (herald_store_operation_duration_seconds and
+// herald_store_errors_total, labelled with the method's name in
+// snake_case). Every method delegates to the wrapped store; each adds two
+// clock reads and one histogram observation.
+type Store struct {
+	// Store is embedded so that a method added to herald.Store later still
+	// compiles (unmeasured) until it gets its own line below;
+	// TestStoreInstrumentsEveryMethod names any such method.
+	herald.Store
+	next herald.Store
+	m    *Metrics
+}
+
+// InstrumentStore returns s measured into m.
+func InstrumentStore(s herald.Store, m *Metrics) *Store {
+	return &Store{Store: s, next: s, m: m}
+}
+
+// Unwrap returns the wrapped store, for optional interfaces the decorator
+// does not forward (such as a LISTEN connection).
+func (s *Store) Unwrap() herald.Store { return s.next }
+
+// storeOp names one Store method.
+type storeOp int
+
+const (
+	opPing storeOp = iota
+	opCreateApplication
+	opGetApplication
+	opListApplications
+	opUpdateApplication
+	opDeleteApplication
+	opCreateEventType
+	opGetEventType
+	opListEventTypes
+	opUpdateEventType
+	opDeleteEventType
+	opCreateEndpoint
+	opGetEndpoint
+	opListEndpoints
+	opUpdateEndpoint
+	opDeleteEndpoint
+	opRotateEndpointSecret
+	opCreateMessages
+	opGetMessage
+	opListMessages
+	opExpungeMessageContent
+	opListMessageDeliveries
+	opListEndpointMessages
+	opClaimDue
+	opRecordAttempts
+	opReleaseDeliveries
+	opRescueExpired
+	opListAttempts
+	opGetAttempt
+	opExpungeAttemptContent
+	opResendDelivery
+	opRecoverEndpoint
+	opReplayMissing
+	opGetEndpointStats
+	opQueueStats
+	opDeleteExpiredAttempts
+	opExpirePayloads
+	opDeleteExpiredMessages
+	opBeginIdempotent
+	opCompleteIdempotent
+	opAbandonIdempotent
+	opDeleteExpiredIdempotent
+	numStoreOps
+)
+
+// storeOpMethods are the method names of the operations, in storeOp order.
+var storeOpMethods = [numStoreOps]string{
+	"Ping",
+	"CreateApplication", "GetApplication", "ListApplications", "UpdateApplication", "DeleteApplication",
+	"CreateEventType", "GetEventType", "ListEventTypes", "UpdateEventType", "DeleteEventType",
+	"CreateEndpoint", "GetEndpoint", "ListEndpoints", "UpdateEndpoint", "DeleteEndpoint", "RotateEndpointSecret",
+	"CreateMessages", "GetMessage", "ListMessages", "ExpungeMessageContent", "ListMessageDeliveries", "ListEndpointMessages",
+	"ClaimDue", "RecordAttempts", "ReleaseDeliveries", "RescueExpired",
+	"ListAttempts", "GetAttempt", "ExpungeAttemptContent",
+	"ResendDelivery", "RecoverEndpoint", "ReplayMissing", "GetEndpointStats", "QueueStats",
+	"DeleteExpiredAttempts", "ExpirePayloads", "DeleteExpiredMessages",
+	"BeginIdempotent", "CompleteIdempotent", "AbandonIdempotent", "DeleteExpiredIdempotent",
+}
+
+// storeOpLabels are the operation label values: the method names in
+// snake_case.
+var storeOpLabels = func() (out [numStoreOps]string) {
+	for i, name := range storeOpMethods {
+		out[i] = snakeCase(name)
+	}
+	return out
+}()
+
+// snakeCase turns CreateMessages into create_messages.
+func snakeCase(name string) string {
+	var b strings.Builder
+	for i, r := range name {
+		if unicode.IsUpper(r) {
+			if i > 0 {
+				b.WriteByte('_')
+			}
+			r = unicode.ToLower(r)
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// observe runs one operation returning a value and records it.
+func observe[T any](s *Store, op storeOp, fn func() (T, error)) (T, error) {
+	start := time.Now()
+	v, err := fn()
+	s.m.storeDone(op, start, err)
+	return v, err
+}
+
+// observe0 runs one operation returning only an error and records it.
+func observe0(s *Store, op storeOp, fn func() error) error {
+	start := time.Now()
+	err := fn()
+	s.m.storeDone(op, start, err)
+	return err
+}
+
+// storeDone records one finished operation.
+func (m *Metrics) storeDone(op storeOp, start time.Time, err error) {
+	om := &m.storeOps[op]
+	om.duration.Observe(time.Since(start).Seconds())
+	if isStoreFailure(err) {
+		om.errors.Inc()
+	}
+}
+
+// isStoreFailure reports whether err is a failure of the database rather
+// than an answer: not found, conflicts and invalid input are answers, and
+// so is a caller that gave up (its context was canceled).
+func isStoreFailure(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return false
+	}
+	switch herald.ErrorCode(err) {
+	case herald.EINTERNAL, herald.EUNAVAILABLE:
+		return true
+	}
+	return false
+}
+
+func (s *Store) Ping(ctx context.Context) error {
+	return observe0(s, opPing, func() error { return s.next.Ping(ctx) })
+}
+
+func (s *Store) CreateApplication(ctx context.Context, app *herald.Application) error {
+	return observe0(s, opCreateApplication, func() error { return s.next.CreateApplication(ctx, app) })
+}
+
+func (s *Store) GetApplication(ctx context.Context, ref string) (*herald.Application, error) {
+	return observe(s, opGetApplication, func() (*herald.Application, error) { return s.next.GetApplication(ctx, ref) })
+}
+
+func (s *Store) ListApplications(ctx context.Context, opts herald.ListOptions) ([]*herald.Application, error) {
+	return observe(s, opListApplications, func() ([]*herald.Application, error) { return s.next.ListApplications(ctx, opts) })
+}
+
+func (s *Store) UpdateApplication(ctx context.Context, app *herald.Application) error {
+	return observe0(s, opUpdateApplication, func() error { return s.next.UpdateApplication(ctx, app) })
+}
+
+func (s *Store) DeleteApplication(ctx context.Context, id string) error {
+	return observe0(s, opDeleteApplication, func() error { return s.next.DeleteApplication(ctx, id) })
+}
+
+func (s *Store) CreateEventType(ctx context.Context, et *herald.EventType) error {
+	return observe0(s, opCreateEventType, func() error { return s.next.CreateEventType(ctx, et) })
+}
+
+func (s *Store) GetEventType(ctx context.Context, name string) (*herald.EventType, error) {
+	return observe(s, opGetEventType, func() (*herald.EventType, error) { return s.next.GetEventType(ctx, name) })
+}
+
+func (s *Store) ListEventTypes(ctx context.Context, opts herald.EventTypeListOptions) ([]*herald.EventType, error) {
+	return observe(s, opListEventTypes, func() ([]*herald.EventType, error) { return s.next.ListEventTypes(ctx, opts) })
+}
+
+func (s *Store) UpdateEventType(ctx context.Context, et *herald.EventType) error {
+	return observe0(s, opUpdateEventType, func() error { return s.next.UpdateEventType(ctx, et) })
+}
+
+func (s *Store) DeleteEventType(ctx context.Context, name string) error {
+	return observe0(s, opDeleteEventType, func() error { return s.next.DeleteEventType(ctx, name) })
+}
+
+func (s *Store) CreateEndpoint(ctx context.Context, ep *herald.Endpoint) error {
+	return observe0(s, opCreateEndpoint, func() error { return s.next.CreateEndpoint(ctx, ep) })
+}
+
+func (s *Store) GetEndpoint(ctx context.Context, appID, ref string) (*herald.Endpoint, error) {
+	return observe(s, opGetEndpoint, func() (*herald.Endpoint, error) { return s.next.GetEndpoint(ctx, appID, ref) })
+}
+
+func (s *Store) ListEndpoints(ctx context.Context, appID string, opts herald.ListOptions) ([]*herald.Endpoint, error) {
+	return observe(s, opListEndpoints, func() ([]*herald.Endpoint, error) { return s.next.ListEndpoints(ctx, appID, opts) })
+}
+
+func (s *Store) UpdateEndpoint(ctx context.Context, ep *herald.Endpoint) error {
+	return observe0(s, opUpdateEndpoint, func() error { return s.next.UpdateEndpoint(ctx, ep) })
+}
+
+func (s *Store) DeleteEndpoint(ctx context.Context, appID, id string) error {
+	return observe0(s, opDeleteEndpoint, func() error { return s.next.DeleteEndpoint(ctx, appID, id) })
+}
+
+func (s *Store) RotateEndpointSecret(ctx context.Context, appID, id string, next []byte, graceUntil, now time.Time) error {
+	return observe0(s, opRotateEndpointSecret, func() error { return s.next.RotateEndpointSecret(ctx, appID, id, next, graceUntil, now) })
+}
+
+func (s *Store) CreateMessages(ctx context.Context, msgs []*herald.Message, lease herald.Lease) ([]herald.MessageResult, error) {
+	return observe(s, opCreateMessages, func() ([]herald.MessageResult, error) { return s.next.CreateMessages(ctx, msgs, lease) })
+}
+
+func (s *Store) GetMessage(ctx context.Context, appID, ref string) (*herald.Message, error) {
+	return observe(s, opGetMessage, func() (*herald.Message, error) { return s.next.GetMessage(ctx, appID, ref) })
+}
+
+func (s *Store) ListMessages(ctx context.Context, appID string, opts herald.MessageListOptions) ([]*herald.Message, error) {
+	return observe(s, opListMessages, func() ([]*herald.Message, error) { return s.next.ListMessages(ctx, appID, opts) })
+}
+
+func (s *Store) ExpungeMessageContent(ctx context.Context, appID, id string) error {
+	return observe0(s, opExpungeMessageContent, func() error { return s.next.ExpungeMessageContent(ctx, appID, id) })
+}
+
+func (s *Store) ListMessageDeliveries(ctx context.Context, appID, msgID string) ([]*herald.Delivery, error) {
+	return observe(s, opListMessageDeliveries, func() ([]*herald.Delivery, error) { return s.next.ListMessageDeliveries(ctx, appID, msgID) })
+}
+
+func (s *Store) ListEndpointMessages(ctx context.Context, appID, endpointID string, opts herald.DeliveryListOptions) ([]herald.EndpointMessage, error) {
+	return observe(s, opListEndpointMessages, func() ([]herald.EndpointMessage, error) {
+		return s.next.ListEndpointMessages(ctx, appID, endpointID, opts)
+	})
+}
+
+func (s *Store) ClaimDue(ctx context.Context, opts herald.ClaimOptions) ([]herald.Claim, error) {
+	return observe(s, opClaimDue, func() ([]herald.Claim, error) { return s.next.ClaimDue(ctx, opts) })
+}
+
+func (s *Store) RecordAttempts(ctx context.Context, outcomes []herald.AttemptOutcome) error {
+	return observe0(s, opRecordAttempts, func() error { return s.next.RecordAttempts(ctx, outcomes) })
+}
+
+func (s *Store) ReleaseDeliveries(ctx context.Context, owner string, ids []string, now time.Time) error {
+	return observe0(s, opReleaseDeliveries, func() error { return s.next.ReleaseDeliveries(ctx, owner, ids, now) })
+}
+
+func (s *Store) RescueExpired(ctx context.Context, now time.Time, limit int) (int, error) {
+	return observe(s, opRescueExpired, func() (int, error) { return s.next.RescueExpired(ctx, now, limit) })
+}
+
+func (s *Store) ListAttempts(ctx context.Context, appID string, opts herald.AttemptListOptions) ([]*herald.Attempt, error) {
+	return observe(s, opListAttempts, func() ([]*herald.Attempt, error) { return s.next.ListAttempts(ctx, appID, opts) })
+}
+
+func (s *Store) GetAttempt(ctx context.Context, appID, msgID, attemptID string) (*herald.Attempt, error) {
+	return observe(s, opGetAttempt, func() (*herald.Attempt, error) { return s.next.GetAttempt(ctx, appID, msgID, attemptID) })
+}
+
+func (s *Store) ExpungeAttemptContent(ctx context.Context, appID, msgID, attemptID string) error {
+	return observe0(s, opExpungeAttemptContent, func() error { return s.next.ExpungeAttemptContent(ctx, appID, msgID, attemptID) })
+}
+
+func (s *Store) ResendDelivery(ctx context.Context, appID, msgID, endpointID string, now time.Time) error {
+	return observe0(s, opResendDelivery, func() error { return s.next.ResendDelivery(ctx, appID, msgID, endpointID, now) })
+}
+
+func (s *Store) RecoverEndpoint(ctx context.Context, appID, endpointID string, since, until, now time.Time) (int, error) {
+	return observe(s, opRecoverEndpoint, func() (int, error) { return s.next.RecoverEndpoint(ctx, appID, endpointID, since, until, now) })
+}
+
+func (s *Store) ReplayMissing(ctx context.Context, appID, endpointID string, since, until, now time.Time) (int, error) {
+	return observe(s, opReplayMissing, func() (int, error) { return s.next.ReplayMissing(ctx, appID, endpointID, since, until, now) })
+}
+
+func (s *Store) GetEndpointStats(ctx context.Context, appID, endpointID string, since, until time.Time) (herald.EndpointStats, error) {
+	return observe(s, opGetEndpointStats, func() (herald.EndpointStats, error) {
+		return s.next.GetEndpointStats(ctx, appID, endpointID, since, until)
+	})
+}
+
+func (s *Store) DeleteExpiredAttempts(ctx context.Context, before time.Time, limit int) (int, error) {
+	return observe(s, opDeleteExpiredAttempts, func() (int, error) { return s.next.DeleteExpiredAttempts(ctx, before, limit) })
+}
+
+func (s *Store) ExpirePayloads(ctx context.Context, now time.Time, limit int) (int, error) {
+	return observe(s, opExpirePayloads, func() (int, error) { return s.next.ExpirePayloads(ctx, now, limit) })
+}
+
+func (s *Store) DeleteExpiredMessages(ctx context.Context, before time.Time, limit int) (int, error) {
+	return observe(s, opDeleteExpiredMessages, func() (int, error) { return s.next.DeleteExpiredMessages(ctx, before, limit) })
+}
+
+func (s *Store) BeginIdempotent(ctx context.Context, rec *herald.IdempotencyRecord) (*herald.IdempotencyRecord, error) {
+	return observe(s, opBeginIdempotent, func() (*herald.IdempotencyRecord, error) { return s.next.BeginIdempotent(ctx, rec) })
+}
+
+func (s *Store) CompleteIdempotent(ctx context.Context, key string, statusCode int, body []byte) error {
+	return observe0(s, opCompleteIdempotent, func() error { return s.next.CompleteIdempotent(ctx, key, statusCode, body) })
+}
+
+func (s *Store) AbandonIdempotent(ctx context.Context, key string, createdAt time.Time) error {
+	return observe0(s, opAbandonIdempotent, func() error { return s.next.AbandonIdempotent(ctx, key, createdAt) })
+}
+
+func (s *Store) DeleteExpiredIdempotent(ctx context.Context, now time.Time, limit int) (int, error) {
+	return observe(s, opDeleteExpiredIdempotent, func() (int, error) { return s.next.DeleteExpiredIdempotent(ctx, now, limit) })
+}
+
+func (s *Store) QueueStats(ctx context.Context, now time.Time) (herald.QueueStats, error) {
+	return observe(s, opQueueStats, func() (herald.QueueStats, error) { return s.next.QueueStats(ctx, now) })
+}
