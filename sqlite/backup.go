@@ -64,6 +64,11 @@ func Backup(ctx context.Context, src, dst string, overwrite bool) (version int, 
 	if _, err := db.ExecContext(ctx, `VACUUM INTO ?`, tmp); err != nil {
 		return 0, fmt.Errorf("copy %s: %w", src, err)
 	}
+	// VACUUM INTO creates the file 0644; the copy holds payloads and
+	// endpoint headers, so only the owner may read it.
+	if err := os.Chmod(tmp, 0o600); err != nil {
+		return 0, err
+	}
 	if version, err = fileSchemaVersion(ctx, tmp); err != nil {
 		return 0, fmt.Errorf("%s: %w", src, err)
 	}
