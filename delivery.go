@@ -124,4 +124,13 @@ type ClaimOptions struct {
 	Limit int
 	// SkipEndpoints are endpoints the dispatcher has enough work for.
 	SkipEndpoints []string
+	// Window, when positive, bounds the claim's cost whatever the backlog:
+	// only the first Window due deliveries in due order are considered,
+	// before SkipEndpoints and PerEndpoint are applied, so a claim behind a
+	// large backlog of skipped endpoints may come back empty. Zero
+	// considers every due delivery.
+	Window int
+	// PerEndpoint, when positive and Window is set, is the most deliveries
+	// of one endpoint the claim takes.
+	PerEndpoint int
 }

@@ -26,31 +26,43 @@ const (
 // fresh random seed and IDs count up from it. Rows created together then
 // land next to each other in every index keyed by ID, which keeps a batch
 // commit to a few pages instead of one page per row.
+//
+// The current run only ever moves forward in time, so that NewID's IDs
+// keep increasing: FIFO delivery orders by message ID. An ID for an
+// earlier second (an operational event dated by the attempt it reports, a
+// test's fixed clock) comes from a separate run, past, which never
+// touches the current one.
 type idSequence struct {
-	mu     sync.Mutex
+	mu      sync.Mutex
+	current idRun
+	past    idRun
+}
+
+// idRun is a run of KSUIDs counting up from one second's random seed.
+type idRun struct {
 	second int64
 	seq    *ksuid.Sequence
 }
 
 var idSource idSequence
 
-// NewID returns a new time-sortable ID with the given prefix.
+// NewID returns a new time-sortable ID with the given prefix. Successive
+// calls return increasing IDs while the clock does not step back (and no
+// caller asks NewIDAt for a later second than now).
 func NewID(prefix string) string { return NewIDAt(prefix, time.Now()) }
 
-// NewIDAt returns a new ID whose time component is t (to the second). IDs
-// made for the same second count up from that second's random seed.
+// NewIDAt returns a new ID whose time component is t (to the second).
+// Successive IDs made for the same second count up from that second's
+// random seed. A second earlier than the latest one asked for is served
+// from its own run, so it never moves NewID's run backwards.
 func NewIDAt(prefix string, t time.Time) string {
 	idSource.mu.Lock()
 	defer idSource.mu.Unlock()
-	if idSource.seq == nil || idSource.second != t.Unix() {
-		idSource.reseed(t)
+	run := &idSource.current
+	if run.seq != nil && t.Unix() < run.second {
+		run = &idSource.past
 	}
-	id, err := idSource.seq.Next()
-	if err != nil { // 65,536 IDs in one second: start another run
-		idSource.reseed(t)
-		id, _ = idSource.seq.Next()
-	}
-	return prefix + id.String()
+	return prefix + run.next(t).String()
 }
 
 // MinIDAt returns the lowest ID NewIDAt can make for t's second: every ID
@@ -63,13 +75,42 @@ func MinIDAt(prefix string, t time.Time) string {
 	return prefix + id.String()
 }
 
-// reseed starts a new run of IDs at time now; the caller holds mu.
-func (s *idSequence) reseed(now time.Time) {
+// next returns the run's next ID for t's second, starting a new run when
+// t is in another second or the run is used up; the caller holds mu.
+func (r *idRun) next(t time.Time) ksuid.KSUID {
+	if r.seq == nil || r.second != t.Unix() {
+		r.reseed(t)
+	}
+	id, err := r.seq.Next()
+	if err != nil { // 65,536 IDs in one second: continue above this run
+		r.continueRun(t)
+		id, _ = r.seq.Next()
+	}
+	return id
+}
+
+// continueRun starts the next run of the same second from the used-up
+// run's seed plus one (ahead of the counter in its last two bytes), so
+// that the IDs keep increasing; a seed that cannot grow gets a fresh one.
+func (r *idRun) continueRun(t time.Time) {
+	seed := r.seq.Seed
+	for i := len(seed) - 3; i >= 4; i-- { // the payload after the timestamp
+		seed[i]++
+		if seed[i] != 0 {
+			r.seq = &ksuid.Sequence{Seed: seed}
+			return
+		}
+	}
+	r.reseed(t)
+}
+
+// reseed starts a new run of IDs at time now.
+func (r *idRun) reseed(now time.Time) {
 	var payload [16]byte
 	_, _ = rand.Read(payload[:])
 	seed, _ := ksuid.FromParts(now, payload[:])
-	s.second = now.Unix()
-	s.seq = &ksuid.Sequence{Seed: seed}
+	r.second = now.Unix()
+	r.seq = &ksuid.Sequence{Seed: seed}
 }
 
 // Order is the direction of a listing.

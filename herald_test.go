@@ -46,6 +46,69 @@ func TestNewIDAt(t *testing.T) {
 	}
 }
 
+// An ID for an earlier second (an operational event dated by its attempt)
+// must not move NewID's run: FIFO delivery orders by message ID.
+func TestNewIDAtEarlierSecondKeepsNewIDIncreasing(t *testing.T) {
+	prev, prevOld := NewID(PrefixMessage), ""
+	for i := range 1000 {
+		older := time.Now().Add(-time.Hour).Truncate(time.Second)
+		old := NewIDAt(PrefixMessage, older)
+		if got := mustKSUID(t, old).Time(); !got.Equal(older) {
+			t.Fatalf("NewIDAt(%v) = %s, of time %v", older, old, got)
+		}
+		// Successive IDs for one earlier second count up too.
+		if prevOld != "" && mustKSUID(t, prevOld).Time().Equal(older) && old <= prevOld {
+			t.Fatalf("call %d: NewIDAt for an earlier second gave %s after %s", i, old, prevOld)
+		}
+		id := NewID(PrefixMessage)
+		if id <= prev {
+			t.Fatalf("call %d: NewID gave %s after %s, with NewIDAt(%v) in between", i, id, prev, older)
+		}
+		prev, prevOld = id, old
+	}
+}
+
+// mustKSUID parses the KSUID of a message ID.
+func mustKSUID(t *testing.T, id string) ksuid.KSUID {
+	t.Helper()
+	k, err := ksuid.Parse(strings.TrimPrefix(id, PrefixMessage))
+	if err != nil {
+		t.Fatalf("id %q is not a KSUID: %v", id, err)
+	}
+	return k
+}
+
+// A second with more IDs than one run holds keeps counting up: the next
+// run starts above the used-up one, even from a seed near the top (where a
+// fresh random seed would almost surely sort lower). A seed that cannot
+// grow falls back to a fresh one, still of the same second.
+func TestIDRunContinuesPastItsEnd(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, tt := range []struct {
+		name       string
+		last       byte // the seed's payload is 0xff…ff plus this last byte before the counter
+		increasing bool
+	}{{"can grow", 0xfe, true}, {"cannot grow", 0xff, false}} {
+		var r idRun
+		r.reseed(at)
+		for i := 4; i < 18; i++ {
+			r.seq.Seed[i] = 0xff
+		}
+		r.seq.Seed[17] = tt.last
+		prev := r.next(at)
+		for range 70_000 { // crosses the 65,536 IDs of one run
+			k := r.next(at)
+			if !k.Time().Equal(at) {
+				t.Fatalf("%s: id %s carries time %v, want %v", tt.name, k, k.Time(), at)
+			}
+			if k == prev || tt.increasing && ksuid.Compare(prev, k) >= 0 {
+				t.Fatalf("%s: id %s does not sort after %s", tt.name, k, prev)
+			}
+			prev = k
+		}
+	}
+}
+
 func TestReservedHeader(t *testing.T) {
 	for name, want := range map[string]bool{
 		"Webhook-Signature": true, "svix-id": true, "Herald-Event-Type": true, "Content-Type": true,

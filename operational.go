@@ -137,7 +137,9 @@ func (ev *OperationalEvent) Message() (*Message, Delivery, error) {
 		CreatedAt: now,
 	}
 	// IDs made for one second count up, so the events of one moment keep
-	// their order; NewDelivery's NewID would start another run.
+	// their order; NewDelivery's NewID would date the delivery now. An
+	// event older than the current second takes its IDs from NewIDAt's
+	// run of the past, which leaves NewID's order alone.
 	d := Delivery{ID: NewIDAt(PrefixDelivery, now), AppID: m.AppID, MessageID: m.ID, EndpointID: OperationalEndpointID,
 		Status: DeliveryPending, NextAttemptAt: now, CreatedAt: now, UpdatedAt: now}
 	return m, d, nil

@@ -43,6 +43,12 @@ type Store interface {
 	// endpoint.disabled (manual) or endpoint.enabled in the same
 	// transaction (see OperationalEvent).
 	UpdateEndpoint(ctx context.Context, ep *Endpoint) error
+	// UpdateEndpointKeepDisabled is UpdateEndpoint except that it keeps the
+	// stored Disabled, whatever ep.Disabled says, and sets ep.Disabled to
+	// it; so it queues no event. It is for a change that does not set
+	// Disabled: a read-modify-write with UpdateEndpoint would re-enable an
+	// endpoint the dispatcher disabled after the read.
+	UpdateEndpointKeepDisabled(ctx context.Context, ep *Endpoint) error
 	// DeleteEndpoint deletes the endpoint with its deliveries and attempts.
 	DeleteEndpoint(ctx context.Context, appID, id string) error
 	// RotateEndpointSecret makes next the current secret; the previous

@@ -21,6 +21,7 @@ import (
 
 	"github.com/herald-webhooks/herald"
 	"github.com/herald-webhooks/herald/backoff"
+	"github.com/herald-webhooks/herald/internal/ttlcache"
 	"github.com/herald-webhooks/herald/telemetry"
 )
 
@@ -81,6 +82,11 @@ type Config struct {
 	// Tracer starts a span for each attempt, a child of the message's
 	// stored traceparent; a no-op tracer when nil.
 	Tracer trace.Tracer
+	// SharedRateLimits, when set, holds applications' and endpoints'
+	// rateLimit across every node on the database: each node takes tokens
+	// from it in chunks of about 100 ms worth. Nil (SQLite, one node):
+	// the Store's when it is a TokenStore, else local buckets.
+	SharedRateLimits TokenStore
 }
 
 // Dispatcher delivers pending deliveries. Create it with New and run it
@@ -94,8 +100,8 @@ type Dispatcher struct {
 	log      *slog.Logger
 	running  atomic.Bool
 
-	endpoints ttlCache[*herald.Endpoint]
-	apps      ttlCache[*herald.Application]
+	endpoints *ttlcache.Cache[*herald.Endpoint] // changes reach the dispatcher within cacheTTL
+	apps      *ttlcache.Cache[*herald.Application]
 	limits    *limiters
 	fifo      fifoWaits // outcomes of FIFO deliveries not yet written
 }
@@ -150,16 +156,24 @@ func New(cfg Config) (*Dispatcher, error) {
 	if cfg.Tracer == nil {
 		cfg.Tracer = noop.NewTracerProvider().Tracer("")
 	}
+	if ts, ok := cfg.Store.(TokenStore); ok && cfg.SharedRateLimits == nil {
+		cfg.SharedRateLimits = ts
+	}
 	bs := newBreakers(cfg.Breaker, cfg.PerEndpoint, cfg.Now)
 	cfg.Metrics.ObserveOpenBreakers(bs.openCount)
+	log := cfg.Logger.With("component", "dispatch", "owner", cfg.Owner)
 	return &Dispatcher{
-		cfg:      cfg,
-		breakers: bs,
-		sched:    newScheduler(cfg.PerEndpoint, bs.capFor),
-		wake:     make(chan struct{}, 1),
-		outcomes: make(chan herald.AttemptOutcome, cfg.Workers),
-		log:      cfg.Logger.With("component", "dispatch", "owner", cfg.Owner),
-		limits:   newLimiters(),
+		cfg:       cfg,
+		breakers:  bs,
+		sched:     newScheduler(cfg.PerEndpoint, cfg.Workers, bs.capFor),
+		wake:      make(chan struct{}, 1),
+		outcomes:  make(chan herald.AttemptOutcome, cfg.Workers),
+		log:       log,
+		endpoints: &ttlcache.Cache[*herald.Endpoint]{TTL: cacheTTL},
+		apps:      &ttlcache.Cache[*herald.Application]{TTL: cacheTTL},
+		limits: newLimiters(cfg.SharedRateLimits, func(key string, err error) {
+			log.Warn("take shared rate-limit tokens; deferring", "key", key, "err", err)
+		}),
 	}, nil
 }
 
@@ -301,12 +315,21 @@ func (d *Dispatcher) claimLoop(ctx context.Context) {
 	defer ticker.Stop()
 	highWater := 2 * d.cfg.Workers
 	failures := 0
+	var lastShort time.Time // when a claim last came back with less than it asked for
 	for {
+		full := false
 		select {
 		case <-ctx.Done():
 			return
 		case <-d.wake:
+			// Workers wake the claimer whenever the queue runs low; after a
+			// claim that found less than it asked for, more wake-ups in
+			// quick succession would find nothing new either.
+			if wait := claimGap - time.Since(lastShort); wait > 0 {
+				sleep(ctx, wait)
+			}
 		case <-ticker.C:
+			full = true
 		}
 		for ctx.Err() == nil {
 			queued, saturated := d.sched.depth(1000)
@@ -316,10 +339,21 @@ func (d *Dispatcher) claimLoop(ctx context.Context) {
 				break
 			}
 			now := d.cfg.Now()
-			claims, err := d.cfg.Store.ClaimDue(ctx, herald.ClaimOptions{
+			opts := herald.ClaimOptions{
 				Owner: d.cfg.Owner, Now: now, LeaseUntil: now.Add(d.cfg.Lease),
 				Limit: room, SkipEndpoints: saturated,
-			})
+			}
+			if !full {
+				// Between polls a claim reads a bounded window of the
+				// queue's head, so its cost does not grow with a backlog
+				// of skipped endpoints; each poll reads all that is due,
+				// so nothing waits behind such a backlog longer than a
+				// poll interval.
+				opts.Window = max(claimWindowFactor*room, minClaimWindow)
+				opts.PerEndpoint = d.sched.maxShare / 2
+			}
+			full = false
+			claims, err := d.cfg.Store.ClaimDue(ctx, opts)
 			if err != nil {
 				if ctx.Err() != nil {
 					return
@@ -339,11 +373,21 @@ func (d *Dispatcher) claimLoop(ctx context.Context) {
 				}
 			}
 			if len(claims) < room {
+				lastShort = time.Now()
 				break
 			}
 		}
 	}
 }
+
+// Claim pacing: claimGap is the least time between wake-up claims after a
+// claim came back short; a windowed claim reads claimWindowFactor times
+// the rows it may take, and at least minClaimWindow.
+const (
+	claimGap          = 5 * time.Millisecond
+	claimWindowFactor = 4
+	minClaimWindow    = 256
+)
 
 // rescueLoop returns deliveries of crashed nodes (expired leases) to the
 // queue.

@@ -3,6 +3,7 @@ package dispatch
 import (
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/herald-webhooks/herald"
 )
@@ -19,7 +20,16 @@ type endpointQueue struct {
 	jobs     []job
 	inflight int
 	inReady  bool
+	// pace is a moving average of how long one of its attempts took
+	// (zero until the first finishes); it sizes the endpoint's share.
+	pace time.Duration
 }
+
+// shareDrain is how long an endpoint's share should take to send at its
+// recent pace: a fast endpoint keeps a deep queue on this node (fewer
+// claims and releases), a slow one a shallow one (its deliveries stay in
+// the database, leased by nobody, until it can take them).
+const shareDrain = time.Second
 
 // scheduler hands claimed deliveries to workers fairly: endpoints take turns
 // (round robin over the endpoints that have work), and no endpoint has more
@@ -32,14 +42,18 @@ type scheduler struct {
 	ready       []*endpointQueue // endpoints with queued work and spare capacity
 	queued      int
 	perEndpoint int
+	// maxShare is the most one endpoint may hold however fast it is, so
+	// a single endpoint never fills the node's queue.
+	maxShare int
 	// capFor, when set, is an endpoint's concurrency cap now (lower while
 	// its circuit breaker probes or ramps up); perEndpoint otherwise.
 	capFor func(endpointID string) int
 	closed bool
 }
 
-func newScheduler(perEndpoint int, capFor func(string) int) *scheduler {
-	s := &scheduler{queues: make(map[string]*endpointQueue), perEndpoint: perEndpoint, capFor: capFor}
+func newScheduler(perEndpoint, maxShare int, capFor func(string) int) *scheduler {
+	s := &scheduler{queues: make(map[string]*endpointQueue), perEndpoint: perEndpoint,
+		maxShare: max(maxShare, 2*perEndpoint), capFor: capFor}
 	s.cond = sync.NewCond(&s.mu)
 	return s
 }
@@ -52,11 +66,20 @@ func (s *scheduler) cap(id string) int {
 	return s.capFor(id)
 }
 
-// share is how many deliveries one endpoint may have queued or in flight
-// on this node: two rounds of its concurrency. Beyond it, deliveries stay
-// in (or go back to) the database, so one busy endpoint cannot fill the
-// queue that every endpoint shares.
-func (s *scheduler) share() int { return 2 * s.perEndpoint }
+// share is how many deliveries endpoint q (nil: one with nothing on this
+// node) may have queued or in flight here: what it sends in shareDrain at
+// its recent pace and concurrency cap, at least two rounds of its
+// concurrency and at most maxShare. Beyond it, deliveries stay in (or go
+// back to) the database, so one busy endpoint cannot fill the queue that
+// every endpoint shares, and a slow one holds no lease it cannot use soon.
+func (s *scheduler) share(q *endpointQueue) int {
+	least := 2 * s.perEndpoint
+	if q == nil || q.pace <= 0 {
+		return least
+	}
+	n := int(int64(s.cap(q.id)) * int64(shareDrain) / int64(q.pace))
+	return min(max(n, least), s.maxShare)
+}
 
 // push queues claims within each endpoint's share and returns the claims
 // that did not fit (all of them once the scheduler is closed), for the
@@ -69,7 +92,7 @@ func (s *scheduler) push(claims []herald.Claim, skip func(endpointID string) boo
 	}
 	for _, c := range claims {
 		q := s.queues[c.Delivery.EndpointID]
-		if (q != nil && len(q.jobs)+q.inflight >= s.share()) || (skip != nil && skip(c.Delivery.EndpointID)) {
+		if (q != nil && len(q.jobs)+q.inflight >= s.share(q)) || (skip != nil && skip(c.Delivery.EndpointID)) {
 			overflow = append(overflow, c)
 			continue
 		}
@@ -117,12 +140,18 @@ func (s *scheduler) next() (job, bool) {
 	return j, true
 }
 
-// done marks a job finished, freeing its endpoint's slot.
-func (s *scheduler) done(j job) {
+// done marks a job finished after took, freeing its endpoint's slot.
+func (s *scheduler) done(j job, took time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	q := j.queue
 	q.inflight--
+	if q.pace == 0 {
+		q.pace = max(took, time.Microsecond)
+	} else {
+		q.pace += (took - q.pace) / 8
+		q.pace = max(q.pace, time.Microsecond)
+	}
 	if len(q.jobs) == 0 && q.inflight == 0 {
 		delete(s.queues, q.id)
 		return
@@ -138,9 +167,10 @@ func (s *scheduler) len() int {
 	return s.queued
 }
 
-// depth returns how many jobs wait and which endpoints are saturated (as
-// many queued as they can send in two rounds), so the claimer leaves them
-// in the database for now.
+// depth returns how many jobs wait and which endpoints are saturated (half
+// their share or more queued or in flight), so the claimer leaves them in
+// the database for now: an endpoint is claimed for again once it has room
+// for a good batch, not one delivery at a time.
 func (s *scheduler) depth(maxSaturated int) (queued int, saturated []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -148,7 +178,7 @@ func (s *scheduler) depth(maxSaturated int) (queued int, saturated []string) {
 		if len(saturated) >= maxSaturated {
 			break
 		}
-		if len(q.jobs)+q.inflight >= s.share() {
+		if 2*(len(q.jobs)+q.inflight) >= s.share(q) {
 			saturated = append(saturated, id)
 		}
 	}

@@ -3,6 +3,7 @@ package dispatch
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/herald-webhooks/herald"
@@ -19,7 +20,7 @@ func claimsFor(endpoint string, n int) []herald.Claim {
 // TestSchedulerRoundRobin: a backlog of one endpoint does not delay another
 // endpoint's work; endpoints take turns.
 func TestSchedulerRoundRobin(t *testing.T) {
-	s := newScheduler(100, nil)
+	s := newScheduler(100, 0, nil)
 	s.push(claimsFor("busy", 5), nil)
 	s.push(claimsFor("quiet", 2), nil)
 	var got []string
@@ -29,7 +30,7 @@ func TestSchedulerRoundRobin(t *testing.T) {
 			t.Fatal("scheduler closed early")
 		}
 		got = append(got, j.claim.Delivery.ID)
-		s.done(j)
+		s.done(j, 0)
 	}
 	want := []string{"busy-0", "quiet-0", "busy-1", "quiet-1", "busy-2", "busy-3", "busy-4"}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -40,7 +41,7 @@ func TestSchedulerRoundRobin(t *testing.T) {
 // TestSchedulerPerEndpointCap: an endpoint never has more than its cap in
 // flight, while other endpoints keep getting work.
 func TestSchedulerPerEndpointCap(t *testing.T) {
-	s := newScheduler(2, nil)
+	s := newScheduler(2, 0, nil)
 	// Its share is two rounds of its cap: 4 of the 10 are queued, the rest
 	// are handed back for the database.
 	if overflow := s.push(claimsFor("slow", 10), nil); len(overflow) != 6 || overflow[0].Delivery.ID != "slow-4" {
@@ -62,14 +63,14 @@ func TestSchedulerPerEndpointCap(t *testing.T) {
 	if overflow := s.push(claimsFor("slow", 1), nil); len(overflow) != 1 {
 		t.Fatal("a saturated endpoint took one more job")
 	}
-	s.done(a)
+	s.done(a, time.Second)
 	d, _ := s.next()
 	if d.claim.Delivery.ID != "slow-2" {
 		t.Fatalf("after one slow job finished, next = %s, want slow-2", d.claim.Delivery.ID)
 	}
-	s.done(b)
-	s.done(c)
-	s.done(d)
+	s.done(b, time.Second)
+	s.done(c, time.Second)
+	s.done(d, time.Second)
 	left := s.close()
 	if len(left) != 1 {
 		t.Fatalf("close returned %d unstarted jobs, want 1", len(left))
@@ -79,5 +80,30 @@ func TestSchedulerPerEndpointCap(t *testing.T) {
 	}
 	if overflow := s.push(claimsFor("late", 1), nil); len(overflow) != 1 {
 		t.Fatal("push after close queued a job")
+	}
+}
+
+// TestSchedulerShareFollowsPace: a fast endpoint may hold a deep queue (up
+// to the most one endpoint may hold), a slow one two rounds of its cap.
+func TestSchedulerShareFollowsPace(t *testing.T) {
+	for _, tc := range []struct {
+		endpoint string
+		took     time.Duration
+		want     int
+	}{
+		{"fast", time.Millisecond, 100},        // 4 per ms for a second, capped at 100
+		{"medium", 100 * time.Millisecond, 40}, // 4 per 100 ms for a second
+		{"slow", 15 * time.Second, 8},          // two rounds of 4
+	} {
+		s := newScheduler(4, 100, nil)
+		s.push(claimsFor(tc.endpoint, 1), nil)
+		j, _ := s.next()
+		// Keep one job queued so the endpoint's queue (and its pace) stays.
+		s.push([]herald.Claim{{Delivery: &herald.Delivery{ID: tc.endpoint + "-keep", EndpointID: tc.endpoint}}}, nil)
+		s.done(j, tc.took)
+		overflow := s.push(claimsFor(tc.endpoint, 200), nil)
+		if got := 1 + 200 - len(overflow); got != tc.want {
+			t.Errorf("%s endpoint holds %d, want %d", tc.endpoint, got, tc.want)
+		}
 	}
 }

@@ -32,8 +32,9 @@ func (d *Dispatcher) work(ctx context.Context) {
 		if !ok {
 			return
 		}
+		start := time.Now()
 		d.deliver(ctx, j.claim)
-		d.sched.done(j)
+		d.sched.done(j, time.Since(start))
 		// Running low: claim more now rather than at the next poll, so a
 		// backlog stored pending drains at the workers' pace.
 		if d.sched.len() < d.cfg.Workers {
@@ -293,21 +294,21 @@ func (d *Dispatcher) outcome(c herald.Claim, ep *herald.Endpoint, res Result, st
 
 // endpoint returns the endpoint, from a short-lived cache.
 func (d *Dispatcher) endpoint(ctx context.Context, appID, id string) (*herald.Endpoint, error) {
-	return d.endpoints.get(id, func() (*herald.Endpoint, error) { return d.cfg.Store.GetEndpoint(ctx, appID, id) })
+	return d.endpoints.Get(id, func() (*herald.Endpoint, error) { return d.cfg.Store.GetEndpoint(ctx, appID, id) })
 }
 
 // rateWait applies the application's and the endpoint's rate limits: it
 // returns how long to wait before sending, or ok false when the delivery
 // should rather be deferred by delay.
 func (d *Dispatcher) rateWait(ctx context.Context, ep *herald.Endpoint, now time.Time) (delay time.Duration, ok bool, err error) {
-	app, err := d.apps.get(ep.AppID, func() (*herald.Application, error) { return d.cfg.Store.GetApplication(ctx, ep.AppID) })
+	app, err := d.apps.Get(ep.AppID, func() (*herald.Application, error) { return d.cfg.Store.GetApplication(ctx, ep.AppID) })
 	if err != nil {
 		return 0, false, err
 	}
 	if app.RateLimit == nil && ep.RateLimit == nil {
 		return 0, true, nil
 	}
-	delay, ok = d.limits.wait(now, []string{app.ID, ep.ID}, []*uint16{app.RateLimit, ep.RateLimit})
+	delay, ok = d.limits.wait(ctx, now, []string{app.ID, ep.ID}, []*uint16{app.RateLimit, ep.RateLimit})
 	return delay, ok, nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/herald-webhooks/herald"
+	"github.com/herald-webhooks/herald/internal/ttlcache"
 	"github.com/herald-webhooks/herald/telemetry"
 )
 
@@ -64,6 +65,10 @@ type Config struct {
 // DefaultMaxBodyBytes is the request body limit when Config.MaxBodyBytes is 0.
 const DefaultMaxBodyBytes = 1 << 20
 
+// appCacheTTL is how long a message post reuses the application it read:
+// an application changed or deleted through another node is seen within it.
+const appCacheTTL = time.Second
+
 // Route is one entry of the route table. Public routes need no token.
 type Route struct {
 	Method, Pattern string
@@ -84,6 +89,9 @@ type API struct {
 	metrics  *telemetry.Metrics
 	ready    *telemetry.Readiness
 	scrape   http.Handler
+	// msgApps caches the application of message posts by path reference
+	// (ID or uid) for appCacheTTL: one read fewer per message.
+	msgApps *ttlcache.Cache[*herald.Application]
 
 	routes  []Route
 	mux     *http.ServeMux
@@ -117,6 +125,7 @@ func New(cfg Config) (*API, error) {
 		metrics:  cfg.Metrics,
 		ready:    cfg.Readiness,
 		scrape:   cfg.MetricsHandler,
+		msgApps:  &ttlcache.Cache[*herald.Application]{TTL: appCacheTTL},
 		mux:      http.NewServeMux(),
 	}
 	if a.maxBody == 0 {

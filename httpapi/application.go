@@ -225,6 +225,7 @@ func (a *API) updateApplication(w http.ResponseWriter, r *http.Request, app *her
 	if err := a.store.UpdateApplication(r.Context(), app); err != nil {
 		return fmt.Errorf("update application: %w", err)
 	}
+	a.forgetApp(app)
 	return writeJSON(w, http.StatusOK, toApplicationOut(app))
 }
 
@@ -236,6 +237,7 @@ func (a *API) deleteApplication(w http.ResponseWriter, r *http.Request) error {
 	if err := a.store.DeleteApplication(r.Context(), app.ID); err != nil {
 		return fmt.Errorf("delete application: %w", err)
 	}
+	a.forgetApp(app)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -278,3 +280,8 @@ func rawOrNil(raw json.RawMessage) json.RawMessage {
 	}
 	return raw
 }
+
+// forgetApp empties the cache of message posts' applications (a changed
+// uid leaves no stale entry under the old one): this node's next message
+// reads the change; other nodes see it within appCacheTTL.
+func (a *API) forgetApp(*herald.Application) { a.msgApps.Clear() }

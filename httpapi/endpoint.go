@@ -130,7 +130,11 @@ func (in *endpointIn) applyReplace(ep *herald.Endpoint) {
 	if in.Version != nil {
 		ep.Version = *in.Version
 	}
-	ep.Disabled = in.Disabled != nil && *in.Disabled
+	// Without disabled a PUT keeps the stored state (a new endpoint is
+	// enabled), so it never re-enables an endpoint the dispatcher disabled.
+	if in.Disabled != nil {
+		ep.Disabled = *in.Disabled
+	}
 	ep.FilterTypes = emptyToNil(in.filterTypes())
 	ep.Channels = emptyToNil(in.Channels)
 	ep.RateLimit = pickRate(in.RateLimit, in.ThrottleRate)
@@ -243,8 +247,9 @@ func (a *API) getEndpoint(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, toEndpointOut(ep))
 }
 
-// putEndpoint replaces an endpoint's fields (not its secret or headers), or
-// creates it (201) with the path's endpoint_id as its uid.
+// putEndpoint replaces an endpoint's fields (not its secret or headers, nor
+// disabled or ordering when the body leaves them out), or creates it (201)
+// with the path's endpoint_id as its uid.
 func (a *API) putEndpoint(w http.ResponseWriter, r *http.Request) error {
 	var in endpointIn
 	var v validation
@@ -267,9 +272,8 @@ func (a *API) putEndpoint(w http.ResponseWriter, r *http.Request) error {
 	case err != nil:
 		return fmt.Errorf("get endpoint: %w", err)
 	}
-	wasDisabled := ep.Disabled
 	in.applyReplace(ep)
-	return a.updateEndpoint(w, r, ep, wasDisabled)
+	return a.updateEndpoint(w, r, ep, in.Disabled != nil)
 }
 
 // createEndpointAt is PUT's create branch: the path's ref becomes the uid
@@ -306,23 +310,29 @@ func (a *API) patchEndpoint(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	wasDisabled := ep.Disabled
 	in.applyPatch(ep, fields)
 	if secret != nil {
 		ep.Secrets = []herald.SigningSecret{{Key: secret}}
 	}
-	return a.updateEndpoint(w, r, ep, wasDisabled)
+	return a.updateEndpoint(w, r, ep, in.Disabled != nil)
 }
 
-// updateEndpoint stores a changed endpoint and answers with it. Disabling
-// or enabling it queues an operational event, which the dispatcher is told
-// about.
-func (a *API) updateEndpoint(w http.ResponseWriter, r *http.Request, ep *herald.Endpoint, wasDisabled bool) error {
+// updateEndpoint stores a changed endpoint and answers with it. Unless the
+// request set disabled, the store keeps the disabled state it holds at the
+// write: the dispatcher may have disabled the endpoint since it was read.
+// Disabling or enabling it queues an operational event, so a request that
+// sets disabled wakes the dispatcher: whether the state changed is only
+// known in the store's transaction, and a needless wake costs one claim.
+func (a *API) updateEndpoint(w http.ResponseWriter, r *http.Request, ep *herald.Endpoint, setDisabled bool) error {
 	ep.UpdatedAt = a.now().UTC()
-	if err := a.store.UpdateEndpoint(r.Context(), ep); err != nil {
+	update := a.store.UpdateEndpointKeepDisabled
+	if setDisabled {
+		update = a.store.UpdateEndpoint
+	}
+	if err := update(r.Context(), ep); err != nil {
 		return fmt.Errorf("update endpoint: %w", err)
 	}
-	if ep.Disabled != wasDisabled {
+	if setDisabled {
 		a.onQueued()
 	}
 	return writeJSON(w, http.StatusOK, toEndpointOut(ep))
@@ -513,7 +523,9 @@ func (a *API) changeEndpointHeaders(w http.ResponseWriter, r *http.Request, merg
 	}
 	ep.Headers = headers
 	ep.UpdatedAt = a.now().UTC()
-	if err := a.store.UpdateEndpoint(r.Context(), ep); err != nil {
+	// Keep the stored disabled state, which the dispatcher may have changed
+	// since the read.
+	if err := a.store.UpdateEndpointKeepDisabled(r.Context(), ep); err != nil {
 		return fmt.Errorf("update endpoint headers: %w", err)
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -1,10 +1,14 @@
 package httpapi
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/herald-webhooks/herald"
 )
@@ -157,7 +161,8 @@ func TestOperationalAppHidden(t *testing.T) {
 
 // TestToggleWakesDispatcher: disabling or enabling an endpoint queues an
 // operational event, so the API tells the dispatcher, as it does for
-// resends; other changes do not.
+// resends, whenever a request sets disabled (only the store knows whether
+// the state changed); other changes do not.
 func TestToggleWakesDispatcher(t *testing.T) {
 	var woken atomic.Int32
 	ts := newTestServer(t, func(c *Config) { c.OnQueued = func() { woken.Add(1) } })
@@ -169,12 +174,149 @@ func TestToggleWakesDispatcher(t *testing.T) {
 	}{
 		{"PATCH", `{"description":"x"}`, 0},
 		{"PATCH", `{"disabled":true}`, 1},
-		{"PATCH", `{"disabled":true}`, 1},
-		{"PUT", `{"url":"https://example.com/hook"}`, 2}, // a PUT without disabled enables
+		{"PUT", `{"url":"https://example.com/hook"}`, 1}, // a PUT without disabled keeps it
+		{"PUT", `{"url":"https://example.com/hook","disabled":false}`, 2},
 	} {
 		ts.mustCall(t, http.StatusOK, nil, step.method, "/api/v1/app/acme/endpoint/e", step.body)
 		if got := woken.Load(); got != step.want {
 			t.Fatalf("after %s %s: woken %d times, want %d", step.method, step.body, got, step.want)
+		}
+	}
+}
+
+// goneAfterRead is a store that, once armed, has a worker fail the
+// endpoint's due delivery with 410 Gone right after the API's next read of
+// an endpoint: the dispatcher disables the endpoint between a handler's
+// read and its write.
+type goneAfterRead struct {
+	herald.Store
+	now   func() time.Time
+	armed atomic.Bool
+}
+
+func (s *goneAfterRead) GetEndpoint(ctx context.Context, appID, ref string) (*herald.Endpoint, error) {
+	ep, err := s.Store.GetEndpoint(ctx, appID, ref)
+	if err != nil || !s.armed.Swap(false) {
+		return ep, err
+	}
+	return ep, s.gone(ctx, ep.ID)
+}
+
+// gone claims the due deliveries and records 410 Gone for the one to
+// endpoint epID, which disables it.
+func (s *goneAfterRead) gone(ctx context.Context, epID string) error {
+	now := s.now()
+	claims, err := s.ClaimDue(ctx, herald.ClaimOptions{Owner: "worker", Now: now, LeaseUntil: now.Add(time.Minute), Limit: 100})
+	if err != nil {
+		return err
+	}
+	for _, c := range claims {
+		if c.Delivery.EndpointID != epID {
+			continue
+		}
+		at := &herald.Attempt{ID: herald.NewIDAt(herald.PrefixAttempt, now), DeliveryID: c.Delivery.ID,
+			AppID: c.Delivery.AppID, MessageID: c.Delivery.MessageID, EndpointID: epID, URL: "https://example.com/hook",
+			ResponseStatus: http.StatusGone, Status: herald.AttemptFailed, Trigger: c.Delivery.Trigger, CreatedAt: now}
+		return s.RecordAttempts(ctx, []herald.AttemptOutcome{{DeliveryID: c.Delivery.ID, LeaseOwner: "worker",
+			Status: herald.DeliveryFailed, DisableEndpoint: true, Attempt: at}})
+	}
+	return errors.New("no due delivery to endpoint " + epID)
+}
+
+// TestUpdateKeepsAutoDisable: PUT and PATCH of an endpoint or its headers
+// read the endpoint, then write it back. When the dispatcher disables it in
+// between, a body without disabled leaves it disabled; one with
+// disabled: false enables it, clearing failing_since and queuing
+// endpoint.enabled.
+func TestUpdateKeepsAutoDisable(t *testing.T) {
+	var store *goneAfterRead
+	var woken atomic.Int32
+	ts := newTestServer(t, func(c *Config) {
+		store = &goneAfterRead{Store: c.Store, now: c.Now}
+		c.Store = store
+		c.OnQueued = func() { woken.Add(1) }
+	})
+	ctx := t.Context()
+	now := ts.Clock.Now()
+	if err := ts.Store.CreateApplication(ctx, &herald.Application{ID: herald.OperationalAppID, Name: "ops",
+		CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.Store.CreateEndpoint(ctx, &herald.Endpoint{ID: herald.OperationalEndpointID, AppID: herald.OperationalAppID,
+		URL: "https://ops.example.com", Version: 1, Secrets: []herald.SigningSecret{{Key: make([]byte, 24)}},
+		CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	enabledEvents := func() int {
+		t.Helper()
+		msgs, err := ts.Store.ListMessages(ctx, herald.OperationalAppID, herald.MessageListOptions{ListOptions: herald.ListOptions{Limit: 100}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, m := range msgs {
+			if m.EventType == herald.EventEndpointEnabled {
+				n++
+			}
+		}
+		return n
+	}
+	appID := createApp(t, ts, `{"name":"Acme","uid":"acme"}`)
+	var created endpointOut
+	ts.mustCall(t, http.StatusCreated, &created, "POST", "/api/v1/app/acme/endpoint", `{"url":"https://example.com/hook","uid":"e"}`)
+	const path = "/api/v1/app/acme/endpoint/e"
+	for _, step := range []struct {
+		method, path, body string
+		status             int
+		wantDisabled       bool
+	}{
+		{"PATCH", path, `{"description":"renamed"}`, http.StatusOK, true},
+		{"PUT", path, `{"url":"https://example.com/hook"}`, http.StatusOK, true},
+		{"PUT", path + "/headers", `{"headers":{"X-A":"1"}}`, http.StatusNoContent, true},
+		{"PATCH", path + "/headers", `{"headers":{"X-B":"2"}}`, http.StatusNoContent, true},
+		{"PATCH", path, `{"disabled":false}`, http.StatusOK, false},
+		{"PUT", path, `{"url":"https://example.com/hook","disabled":false}`, http.StatusOK, false},
+	} {
+		name := step.method + " " + step.path + " " + step.body
+		// Start enabled, with a delivery for the worker to fail.
+		ts.mustCall(t, http.StatusOK, nil, "PATCH", path, `{"disabled":false}`)
+		ts.Clock.Add(time.Second)
+		ts.mustCall(t, http.StatusAccepted, nil, "POST", "/api/v1/app/acme/msg", `{"eventType":"order.created","payload":{}}`)
+		events, wakes := enabledEvents(), woken.Load()
+
+		store.armed.Store(true)
+		var out endpointOut
+		res := ts.mustCall(t, step.status, nil, step.method, step.path, step.body)
+		if store.armed.Load() {
+			t.Fatalf("%s: the endpoint was not read", name)
+		}
+		if step.status == http.StatusOK {
+			if err := json.Unmarshal(res.Body, &out); err != nil {
+				t.Fatal(err)
+			}
+			if out.Disabled != step.wantDisabled {
+				t.Errorf("%s: answered disabled %v, want %v", name, out.Disabled, step.wantDisabled)
+			}
+		}
+		got, err := ts.Store.GetEndpoint(ctx, appID, created.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Disabled != step.wantDisabled {
+			t.Fatalf("%s: stored disabled %v, want %v", name, got.Disabled, step.wantDisabled)
+		}
+		wantEvents, wantWakes := events, wakes
+		if !step.wantDisabled {
+			wantEvents, wantWakes = events+1, wakes+1
+			if !got.FailingSince.IsZero() {
+				t.Errorf("%s: failing since %v after enabling, want zero", name, got.FailingSince)
+			}
+		}
+		if n := enabledEvents(); n != wantEvents {
+			t.Errorf("%s: %d endpoint.enabled events, want %d", name, n, wantEvents)
+		}
+		if n := woken.Load(); n != wantWakes {
+			t.Errorf("%s: woken %d times, want %d", name, n, wantWakes)
 		}
 	}
 }

@@ -180,20 +180,30 @@ func (a *API) createMessage(w http.ResponseWriter, r *http.Request) error {
 	if _, err := decodeValid(r, &v, &in, false, func(map[string]json.RawMessage) { in.validate(&v) }); err != nil {
 		return err
 	}
-	app, err := a.messageApp(r, in.Application)
-	if err != nil {
-		return err
-	}
-	m, err := a.commitMessage(r, &herald.Message{
-		AppID:     app.ID,
-		EventID:   derefString(in.EventID),
-		EventType: *in.EventType,
-		Payload:   []byte(in.Payload),
-		Channels:  emptyToNil(in.Channels),
-		Tags:      emptyToNil(in.Tags),
-	}, in.payloadRetention())
-	if err != nil {
-		return err
+	var m *herald.Message
+	for try := 0; ; try++ {
+		app, err := a.messageApp(r, in.Application)
+		if err != nil {
+			return err
+		}
+		m, err = a.commitMessage(r, &herald.Message{
+			AppID:     app.ID,
+			EventID:   derefString(in.EventID),
+			EventType: *in.EventType,
+			Payload:   []byte(in.Payload),
+			Channels:  emptyToNil(in.Channels),
+			Tags:      emptyToNil(in.Tags),
+		}, in.payloadRetention())
+		if herald.ErrorCode(err) == herald.ENOTFOUND && try == 0 {
+			// The cached application was deleted (through another node):
+			// read the reference again, once.
+			a.msgApps.Forget(r.PathValue("app_id"))
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		break
 	}
 	return writeEncoded(w, http.StatusAccepted, toMessageOut(m, withContent))
 }
@@ -242,7 +252,7 @@ func (a *API) commitMessage(r *http.Request, m *herald.Message, payloadRetention
 // application when it does not exist yet.
 func (a *API) messageApp(r *http.Request, in *applicationIn) (*herald.Application, error) {
 	ref := r.PathValue("app_id")
-	app, err := a.store.GetApplication(r.Context(), ref)
+	app, err := a.msgApps.Get(ref, func() (*herald.Application, error) { return a.store.GetApplication(r.Context(), ref) })
 	if err == nil || in == nil || herald.ErrorCode(err) != herald.ENOTFOUND {
 		if err != nil {
 			return nil, fmt.Errorf("get application: %w", err)

@@ -207,13 +207,15 @@ func (c *Committer) commit(batch []request, msgs []*herald.Message) {
 		lease = c.lease()
 	}
 	ctx, span := c.startCommit(batch)
-	defer span.End()
 	results, err := c.store.CreateMessages(ctx, msgs, lease)
 	if err == nil && len(results) != len(msgs) {
 		err = errors.New("ingest: store returned a result count unlike the batch")
 	}
+	// Metrics and the span are finished before any caller hears back, so
+	// whoever sees a 202 also sees it counted.
 	if err != nil {
 		span.SetStatus(codes.Error, err.Error())
+		span.End()
 		c.metrics.MessagesCommitted(len(msgs), 0)
 		c.log.Error("commit message batch", "messages", len(msgs), "err", err)
 		for _, req := range batch {
@@ -221,21 +223,24 @@ func (c *Committer) commit(batch []request, msgs []*herald.Message) {
 		}
 		return
 	}
+	span.End()
 	var committed []herald.MessageResult
 	if c.onCommit != nil {
 		committed = make([]herald.MessageResult, 0, len(results))
 	}
 	stored := 0
-	for i, req := range batch {
-		req.done <- outcome{res: results[i]}
-		if results[i].Err == nil {
+	for _, res := range results {
+		if res.Err == nil {
 			stored++
 			if c.onCommit != nil {
-				committed = append(committed, results[i])
+				committed = append(committed, res)
 			}
 		}
 	}
 	c.metrics.MessagesCommitted(len(msgs), stored)
+	for i, req := range batch {
+		req.done <- outcome{res: results[i]}
+	}
 	if len(committed) > 0 {
 		c.onCommit(committed)
 	}

@@ -82,10 +82,13 @@ func endpointExists(ctx context.Context, q querier, appID, id string) error {
 	return notFound(err, errEndpointNotFound)
 }
 
-// messageExists returns ENOTFOUND unless application appID has message id.
-func messageExists(ctx context.Context, q querier, appID, id string) error {
+// lockMessage takes FOR KEY SHARE on message id of application appID for
+// the rest of the transaction, so that the cleaner leaves it and its
+// deliveries alone (see retention.go); ENOTFOUND when there is no such
+// message, or the cleaner deleted it while this waited.
+func lockMessage(ctx context.Context, q querier, appID, id string) error {
 	var one int
-	err := q.QueryRow(ctx, `SELECT 1 FROM message WHERE id = $1 AND app_id = $2`, id, appID).Scan(&one)
+	err := q.QueryRow(ctx, `SELECT 1 FROM message WHERE id = $1 AND app_id = $2 FOR KEY SHARE`, id, appID).Scan(&one)
 	return notFound(err, errMessageNotFound)
 }
 
@@ -105,7 +108,7 @@ const resendSQL = `INSERT INTO delivery (id, app_id, message_id, endpoint_id, st
 // endpoint is ENOTFOUND.
 func (s *Store) ResendDelivery(ctx context.Context, appID, msgID, endpointID string, now time.Time) error {
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		if err := messageExists(ctx, tx, appID, msgID); err != nil {
+		if err := lockMessage(ctx, tx, appID, msgID); err != nil {
 			return err
 		}
 		if err := endpointExists(ctx, tx, appID, endpointID); err != nil {
@@ -133,11 +136,14 @@ func (s *Store) ResendDelivery(ctx context.Context, appID, msgID, endpointID str
 
 // recoverSQL queues an endpoint's failed deliveries of messages created in
 // [$3, $4) again, due now and manual; it walks delivery_endpoint_status
-// and looks each message up by its primary key.
+// and looks each message up by its primary key, taking FOR KEY SHARE on it
+// so that the cleaner cannot delete it under the re-queued delivery (see
+// retention.go; a message it deleted meanwhile is skipped).
 const recoverSQL = `UPDATE delivery d SET status = 'pending', next_attempt_at = $1, trigger_type = 1, updated_at = $1
-	FROM message m
-	WHERE d.endpoint_id = $2 AND d.status = 'failed' AND m.id = d.message_id
-		AND m.created_at >= $3 AND m.created_at < $4`
+	FROM (SELECT f.id FROM delivery f JOIN message m ON m.id = f.message_id
+		WHERE f.endpoint_id = $2 AND f.status = 'failed' AND m.created_at >= $3 AND m.created_at < $4
+		FOR KEY SHARE OF m) f
+	WHERE d.id = f.id AND d.status = 'failed'`
 
 // RecoverEndpoint queues the endpoint's failed deliveries whose message was
 // created in [since, until) again, due now and manual, and reports how
@@ -231,11 +237,16 @@ const (
 )
 
 // replayInsertSQL creates the deliveries of one chunk; DO NOTHING keeps a
-// delivery a message already has.
-const replayInsertSQL = `INSERT INTO delivery (id, app_id, message_id, endpoint_id, status, next_attempt_at,
+// delivery a message already has. It takes FOR KEY SHARE on the messages
+// first, so that the cleaner cannot delete them under the new deliveries
+// (see retention.go); a message the cleaner deleted since the chunk was
+// read is skipped, where the foreign key check would fail the chunk.
+const replayInsertSQL = `WITH locked AS (SELECT id FROM message WHERE id = ANY($2::text[]) FOR KEY SHARE)
+	INSERT INTO delivery (id, app_id, message_id, endpoint_id, status, next_attempt_at,
 		attempts, trigger_type, created_at, updated_at)
 	SELECT d.id, $3::text, d.message_id, $4::text, 'pending', $5::timestamptz, 0, 1, $5::timestamptz, $5::timestamptz
 	FROM unnest($1::text[], $2::text[]) AS d (id, message_id)
+	WHERE d.message_id IN (SELECT id FROM locked)
 	ON CONFLICT (message_id, endpoint_id) DO NOTHING`
 
 // replayChunkOf reads the next chunk of candidate messages after cur,

@@ -104,6 +104,16 @@ func (s *Store) ListEndpoints(ctx context.Context, appID string, opts herald.Lis
 // in the same transaction, at ep.UpdatedAt. The row is locked first, so
 // two updates at once report one change once.
 func (s *Store) UpdateEndpoint(ctx context.Context, ep *herald.Endpoint) error {
+	return s.updateEndpoint(ctx, ep, false)
+}
+
+// UpdateEndpointKeepDisabled is UpdateEndpoint keeping the stored Disabled,
+// which it reads from the locked row and sets ep.Disabled to.
+func (s *Store) UpdateEndpointKeepDisabled(ctx context.Context, ep *herald.Endpoint) error {
+	return s.updateEndpoint(ctx, ep, true)
+}
+
+func (s *Store) updateEndpoint(ctx context.Context, ep *herald.Endpoint, keepDisabled bool) error {
 	a, err := s.encodeEndpoint(ep)
 	if err != nil {
 		return fmt.Errorf("update endpoint: %w", err)
@@ -117,6 +127,9 @@ func (s *Store) UpdateEndpoint(ctx context.Context, ep *herald.Endpoint) error {
 			ep.AppID, ep.ID).Scan(&wasDisabled, &failingSince)
 		if err != nil {
 			return notFound(err, errEndpointNotFound)
+		}
+		if keepDisabled {
+			ep.Disabled = wasDisabled
 		}
 		_, err = tx.Exec(ctx, `UPDATE endpoint SET uid = $1, url = $2, description = $3, version = $4, disabled = $5,
 			filter_types = $6, channels = $7, rate_limit = $8, metadata = $9, headers = $10, secrets = $11, ordering = $12,

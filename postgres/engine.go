@@ -29,6 +29,49 @@ var claimSQL = `WITH claimed AS (
 	SELECT ` + prefixedDeliveryColumns + `, ` + claimMessageColumns + `
 	FROM claimed d JOIN message m ON m.id = d.message_id`
 
+// claimWindowSQL is claimSQL for a claim with a Window ($6): the first
+// CTE locks at most Window due rows in due order, whatever the backlog;
+// the skipped endpoints ($5) and the per-endpoint limit ($7) apply to
+// that window only. The window's rows left unclaimed are unlocked when
+// the statement ends.
+var claimWindowSQL = `WITH win AS (
+		SELECT id, endpoint_id, next_attempt_at FROM delivery
+		WHERE status = 'pending' AND next_attempt_at <= $3` + notFIFO + `
+		ORDER BY next_attempt_at LIMIT $6 FOR UPDATE SKIP LOCKED),
+	picked AS (
+		SELECT id FROM (
+			SELECT id, next_attempt_at, row_number() OVER (PARTITION BY endpoint_id ORDER BY next_attempt_at, id) AS n
+			FROM win WHERE endpoint_id <> ALL($5::text[])) w
+		WHERE n <= $7 ORDER BY next_attempt_at LIMIT $4),
+	claimed AS (
+		UPDATE delivery SET status = 'sending', lease_owner = $1, lease_expires_at = $2, updated_at = $3
+		WHERE id IN (SELECT id FROM picked)
+		RETURNING ` + deliveryColumns + `)
+	SELECT ` + prefixedDeliveryColumns + `, ` + claimMessageColumns + `
+	FROM claimed d JOIN message m ON m.id = d.message_id`
+
+// claimRest claims up to limit due deliveries of non-FIFO endpoints with
+// claimSQL or, when opts has a Window, claimWindowSQL.
+func claimRest(ctx context.Context, q interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}, opts herald.ClaimOptions, limit int, skip []string) ([]herald.Claim, error) {
+	var rows pgx.Rows
+	var err error
+	if opts.Window > 0 {
+		perEndpoint := opts.PerEndpoint
+		if perEndpoint <= 0 {
+			perEndpoint = limit
+		}
+		rows, err = q.Query(ctx, claimWindowSQL, opts.Owner, opts.LeaseUntil, opts.Now, limit, skip, opts.Window, perEndpoint)
+	} else {
+		rows, err = q.Query(ctx, claimSQL, opts.Owner, opts.LeaseUntil, opts.Now, limit, skip)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return scanClaims(rows)
+}
+
 // claimMessageColumns are the message columns a claim reads beside the
 // delivery's, in scanClaims order (the ID and app come from the delivery).
 const claimMessageColumns = `m.event_id, m.event_type, m.payload, m.content_type, m.channels, m.tags, m.created_at, m.traceparent`
@@ -54,10 +97,7 @@ func (s *Store) ClaimDue(ctx context.Context, opts herald.ClaimOptions) ([]heral
 	}
 	var claims []herald.Claim
 	if !fifo {
-		rows, err := s.pool.Query(ctx, claimSQL, opts.Owner, opts.LeaseUntil, opts.Now, opts.Limit, skip)
-		if err == nil {
-			claims, err = scanClaims(rows)
-		}
+		claims, err = claimRest(ctx, s.pool, opts, opts.Limit, skip)
 		if err != nil {
 			return nil, s.fail("claim deliveries", err)
 		}
@@ -69,11 +109,7 @@ func (s *Store) ClaimDue(ctx context.Context, opts herald.ClaimOptions) ([]heral
 			}
 			claims = heads
 			if room := opts.Limit - len(heads); room > 0 {
-				rows, err := tx.Query(ctx, claimSQL, opts.Owner, opts.LeaseUntil, opts.Now, room, skip)
-				if err != nil {
-					return err
-				}
-				more, err := scanClaims(rows)
+				more, err := claimRest(ctx, tx, opts, room, skip)
 				if err != nil {
 					return err
 				}

@@ -34,12 +34,19 @@ const (
 	// locks never collide with the one-key migration lock.
 	fifoLockSpace = 0x48524c44
 
+	// fifoCandidatesSQL picks the FIFO endpoints whose head is due, oldest
+	// head first (as the SQLite store's claimHeadsSQL does): ordered by
+	// endpoint ID instead, a backlog on the lowest IDs would starve the
+	// rest whenever more heads are due than the limit. It costs two probes
+	// of delivery_endpoint_status per FIFO endpoint (endpoint_ordering
+	// lists them) and a top-N sort of those with a due head.
 	fifoCandidatesSQL = `WITH c AS MATERIALIZED (
 		SELECT e.id FROM endpoint e
-		WHERE e.ordering = 'fifo' AND e.id <> ALL($1::text[])
-			AND EXISTS (SELECT 1 FROM delivery h WHERE h.endpoint_id = e.id AND h.status = 'pending' AND h.next_attempt_at <= $2)
+		CROSS JOIN LATERAL (SELECT h.next_attempt_at FROM delivery h
+			WHERE h.endpoint_id = e.id AND h.status = 'pending' ORDER BY h.message_id LIMIT 1) head
+		WHERE e.ordering = 'fifo' AND e.id <> ALL($1::text[]) AND head.next_attempt_at <= $2
 			AND NOT EXISTS (SELECT 1 FROM delivery s WHERE s.endpoint_id = e.id AND s.status = 'sending')
-		ORDER BY e.id LIMIT $3)
+		ORDER BY head.next_attempt_at, e.id LIMIT $3)
 	SELECT id FROM c WHERE pg_try_advisory_xact_lock($4::integer, hashtext(id))`
 )
 
@@ -146,7 +153,11 @@ func endpointChanges(ctx context.Context, tx pgx.Tx, outcomes []herald.AttemptOu
 		gone bool
 	}
 	var changes []change
-	seen := make(map[string]bool)
+	// Each change is queued once per endpoint, and each kind keeps its
+	// own set: a failure that only checked the endpoint for auto-disable
+	// must not hide a later 410 Gone, which disables it whatever the
+	// check found (as the SQLite store, which runs both in turn, does).
+	goneSeen, autoSeen := make(map[string]bool), make(map[string]bool)
 	var pb pgx.Batch
 	for i := range outcomes {
 		o, r := &outcomes[i], &recs[i]
@@ -166,14 +177,14 @@ func endpointChanges(ctx context.Context, tx pgx.Tx, outcomes []herald.AttemptOu
 			}
 		}
 		switch {
-		case o.DisableEndpoint && !seen[r.endpointID]:
-			seen[r.endpointID] = true
+		case o.DisableEndpoint && !goneSeen[r.endpointID]:
+			goneSeen[r.endpointID] = true
 			pb.Queue(disableGoneSQL, now, r.endpointID)
 			pb.Queue(cancelPendingSQL, now, r.endpointID)
 			changes = append(changes, change{i, true})
 		case o.DisableAfter > 0 && o.Attempt != nil && o.Attempt.Status != herald.AttemptSucceeded &&
-			!o.DisableEndpoint && !seen[r.endpointID] && r.endpointID != herald.OperationalEndpointID:
-			seen[r.endpointID] = true
+			!o.DisableEndpoint && !autoSeen[r.endpointID] && r.endpointID != herald.OperationalEndpointID:
+			autoSeen[r.endpointID] = true
 			pb.Queue(autoDisableSQL, now, r.endpointID, o.Attempt.CreatedAt.Add(-o.DisableAfter))
 			changes = append(changes, change{i, false})
 		}

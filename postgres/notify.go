@@ -9,11 +9,14 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// workChannel is the NOTIFY channel on which a store announces deliveries
-// that became due for any node: released, rescued, resent, recovered,
-// replayed, or created without a lease. Listen wakes idle nodes with it, so
-// they claim at once instead of at their next poll.
-const workChannel = "herald_work"
+// workChannelSQL names the NOTIFY channel on which a store announces
+// deliveries that became due for any node: released, rescued, resent,
+// recovered, replayed, or created without a lease. Listen wakes idle nodes
+// with it, so they claim at once instead of at their next poll. The
+// channel is per schema (notifications are per database): deployments,
+// or test runs, in other schemas of the same database do not wake each
+// other. Channel names are identifiers, at most 63 bytes.
+const workChannelSQL = `left('herald_work:' || current_schema(), 63)`
 
 // Backoff between reconnections of Listen, and how long it waits for a
 // notification before checking that its connection is still alive.
@@ -27,7 +30,7 @@ const (
 // it to the listeners when tx commits, and not at all if it rolls back.
 // Notifications of one transaction are folded into one.
 func notifyWork(ctx context.Context, tx pgx.Tx) error {
-	if _, err := tx.Exec(ctx, `SELECT pg_notify('`+workChannel+`', '')`); err != nil {
+	if _, err := tx.Exec(ctx, `SELECT pg_notify(`+workChannelSQL+`, '')`); err != nil {
 		return fmt.Errorf("notify: %w", err)
 	}
 	return nil
@@ -35,7 +38,8 @@ func notifyWork(ctx context.Context, tx pgx.Tx) error {
 
 // Listen calls wake whenever any store on this database announces work
 // (including this one), until ctx ends; then it returns nil. It holds one
-// dedicated connection outside the pool, LISTENing on herald_work, and
+// dedicated connection outside the pool, LISTENing on the schema's work
+// channel, and
 // reconnects with exponential backoff (100 ms to 10 s) whenever the
 // connection fails. It also calls wake after every (re)connection, since
 // notifications sent while it was disconnected are lost. Connection
@@ -77,7 +81,11 @@ func (s *Store) listenOnce(ctx context.Context, wake func()) (connected bool, er
 		defer cancel()
 		_ = conn.Close(closeCtx)
 	}()
-	if _, err := conn.Exec(ctx, `LISTEN `+workChannel); err != nil {
+	var channel string
+	if err := conn.QueryRow(ctx, `SELECT `+workChannelSQL).Scan(&channel); err != nil {
+		return false, fmt.Errorf("listen: channel name: %w", err)
+	}
+	if _, err := conn.Exec(ctx, `LISTEN `+pgx.Identifier{channel}.Sanitize()); err != nil {
 		return false, fmt.Errorf("listen: %w", err)
 	}
 	wake()

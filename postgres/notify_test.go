@@ -95,7 +95,7 @@ func TestListenWakesOtherNodes(t *testing.T) {
 	// notification has arrived too and the count can be compared.
 	sentinel := func(what string) {
 		t.Helper()
-		if _, err := postgres.QueryString(ctx, a, `SELECT pg_notify('herald_work', '')::text`); err != nil {
+		if _, err := postgres.QueryString(ctx, a, `SELECT pg_notify(left('herald_work:' || current_schema(), 63), '')::text`); err != nil {
 			t.Fatal(err)
 		}
 		expected++

@@ -123,7 +123,7 @@ func messageExists(ctx context.Context, q querier, appID, id string) error {
 // ECONFLICT; an unknown message or endpoint is ENOTFOUND.
 func (s *Store) ResendDelivery(ctx context.Context, appID, msgID, endpointID string, now time.Time) error {
 	at := micros(now)
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if err := messageExists(ctx, tx, appID, msgID); err != nil {
 			return err
 		}
@@ -159,7 +159,7 @@ const recoverSQL = `UPDATE delivery SET status = 'pending', next_attempt_at = ?,
 // primary key. An unknown endpoint is ENOTFOUND.
 func (s *Store) RecoverEndpoint(ctx context.Context, appID, endpointID string, since, until, now time.Time) (int, error) {
 	var n int64
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if err := endpointExists(ctx, tx, appID, endpointID); err != nil {
 			return err
 		}
@@ -212,7 +212,7 @@ func (s *Store) ReplayMissing(ctx context.Context, appID, endpointID string, sin
 	for {
 		var n int
 		var done bool
-		err := s.write(ctx, func(tx *sql.Tx) error {
+		err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 			var err error
 			n, done, err = replayChunkOf(ctx, tx, ep, &cur, upperBound(until), micros(now))
 			return err

@@ -109,11 +109,21 @@ func (s *Store) ListEndpoints(ctx context.Context, appID string, opts herald.Lis
 // change of Disabled queues endpoint.disabled (manual) or endpoint.enabled
 // in the same transaction, at ep.UpdatedAt.
 func (s *Store) UpdateEndpoint(ctx context.Context, ep *herald.Endpoint) error {
+	return s.updateEndpoint(ctx, ep, false)
+}
+
+// UpdateEndpointKeepDisabled is UpdateEndpoint keeping the stored Disabled,
+// which it reads in the write transaction and sets ep.Disabled to.
+func (s *Store) UpdateEndpointKeepDisabled(ctx context.Context, ep *herald.Endpoint) error {
+	return s.updateEndpoint(ctx, ep, true)
+}
+
+func (s *Store) updateEndpoint(ctx context.Context, ep *herald.Endpoint, keepDisabled bool) error {
 	a, err := s.encodeEndpoint(ep)
 	if err != nil {
 		return fmt.Errorf("update endpoint: %w", err)
 	}
-	err = s.write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var (
 			wasDisabled  bool
 			failingSince sql.NullInt64
@@ -122,6 +132,9 @@ func (s *Store) UpdateEndpoint(ctx context.Context, ep *herald.Endpoint) error {
 			ep.AppID, ep.ID).Scan(&wasDisabled, &failingSince)
 		if err != nil {
 			return notFound(err, errEndpointNotFound)
+		}
+		if keepDisabled {
+			ep.Disabled = wasDisabled
 		}
 		enabled := wasDisabled && !ep.Disabled
 		_, err = tx.ExecContext(ctx, `UPDATE endpoint SET uid = ?, url = ?, description = ?, version = ?, disabled = ?,
@@ -159,7 +172,7 @@ func (s *Store) DeleteEndpoint(ctx context.Context, appID, id string) error {
 // current one signing until graceUntil, drops secrets whose grace ended at
 // now, and sets the endpoint's UpdatedAt to now; all in one transaction.
 func (s *Store) RotateEndpointSecret(ctx context.Context, appID, id string, next []byte, graceUntil, now time.Time) error {
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var sealed []byte
 		err := tx.QueryRowContext(ctx, `SELECT secrets FROM endpoint WHERE app_id = ? AND id = ?`, appID, id).Scan(&sealed)
 		if err != nil {

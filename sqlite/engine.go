@@ -18,6 +18,7 @@ import (
 type engineStmts struct {
 	claim         *sql.Stmt // ClaimDue without SkipEndpoints
 	claimSkipping *sql.Stmt // ClaimDue with SkipEndpoints as a JSON list
+	claimWindow   *sql.Stmt // ClaimDue with a Window
 	claimMessages *sql.Stmt // the claimed deliveries' messages, IDs as a JSON list
 	finish        *sql.Stmt // a delivery's next state, if still leased
 	insertAttempt *sql.Stmt
@@ -37,6 +38,19 @@ type engineStmts struct {
 const claimSQL = `UPDATE delivery SET status = 'sending', lease_owner = ?, lease_expires_at = ?, updated_at = ?
 	WHERE id IN (SELECT id FROM delivery WHERE status = 'pending' AND next_attempt_at <= ?` + notFIFO + `%s
 		ORDER BY next_attempt_at LIMIT ?)
+	RETURNING ` + deliveryColumns
+
+// claimWindowSQL is claimSQL for a claim with a Window: the innermost
+// SELECT walks delivery_claim for at most Window rows, whatever the
+// backlog; the skipped endpoints and the per-endpoint limit apply to that
+// window only.
+const claimWindowSQL = `UPDATE delivery SET status = 'sending', lease_owner = ?, lease_expires_at = ?, updated_at = ?
+	WHERE id IN (SELECT id FROM (
+			SELECT id, next_attempt_at, row_number() OVER (PARTITION BY endpoint_id ORDER BY next_attempt_at, id) AS n
+			FROM (SELECT id, endpoint_id, next_attempt_at FROM delivery WHERE status = 'pending' AND next_attempt_at <= ?` + notFIFO + `
+				ORDER BY next_attempt_at LIMIT ?)
+			WHERE endpoint_id NOT IN (SELECT value FROM json_each(?)))
+		WHERE n <= ? ORDER BY next_attempt_at LIMIT ?)
 	RETURNING ` + deliveryColumns
 
 // claimMessagesSQL loads the claimed deliveries' messages with one
@@ -72,6 +86,7 @@ func (s *Store) prepareEngineStmts(ctx context.Context) error {
 		{&st.claim, "claim", fmt.Sprintf(claimSQL, "")},
 		{&st.claimSkipping, "claim skipping endpoints", fmt.Sprintf(claimSQL,
 			` AND endpoint_id NOT IN (SELECT value FROM json_each(?))`)},
+		{&st.claimWindow, "claim in a window", claimWindowSQL},
 		{&st.claimMessages, "claimed messages", claimMessagesSQL},
 		{&st.finish, "finish delivery", finishSQL},
 		{&st.insertAttempt, "insert attempt", `INSERT INTO attempt (` + attemptColumns + `)
@@ -94,7 +109,7 @@ func (s *Store) prepareEngineStmts(ctx context.Context) error {
 
 // close closes the prepared statements.
 func (st *engineStmts) close() {
-	for _, stmt := range []*sql.Stmt{st.claim, st.claimSkipping, st.claimMessages, st.finish,
+	for _, stmt := range []*sql.Stmt{st.claim, st.claimSkipping, st.claimWindow, st.claimMessages, st.finish,
 		st.insertAttempt, st.disable, st.cancelPending, st.claimHeads, st.claimHeadsSkipping, st.clearFailing, st.setFailing} {
 		if stmt != nil {
 			stmt.Close()
@@ -123,7 +138,7 @@ func (s *Store) ClaimDue(ctx context.Context, opts herald.ClaimOptions) ([]heral
 		return nil, nil
 	}
 	var claims []herald.Claim
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
 		claims, err = s.claim(ctx, tx, opts)
 		return err
@@ -138,7 +153,19 @@ func (s *Store) ClaimDue(ctx context.Context, opts herald.ClaimOptions) ([]heral
 func (s *Store) claim(ctx context.Context, tx *sql.Tx, opts herald.ClaimOptions) ([]herald.Claim, error) {
 	args := []any{opts.Owner, micros(opts.LeaseUntil), micros(opts.Now), micros(opts.Now)}
 	stmt := s.engine.claim
-	if len(opts.SkipEndpoints) > 0 {
+	switch {
+	case opts.Window > 0:
+		skip, err := jsonIDs(opts.SkipEndpoints)
+		if err != nil {
+			return nil, err
+		}
+		perEndpoint := opts.PerEndpoint
+		if perEndpoint <= 0 {
+			perEndpoint = opts.Limit
+		}
+		stmt = s.engine.claimWindow
+		args = append(args, opts.Window, skip, perEndpoint)
+	case len(opts.SkipEndpoints) > 0:
 		skip, err := jsonIDs(opts.SkipEndpoints)
 		if err != nil {
 			return nil, err
@@ -257,7 +284,7 @@ func (s *Store) RecordAttempts(ctx context.Context, outcomes []herald.AttemptOut
 		return nil
 	}
 	now := micros(s.now())
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		finish := tx.StmtContext(ctx, s.engine.finish)
 		defer finish.Close()
 		insert := tx.StmtContext(ctx, s.engine.insertAttempt)
@@ -345,7 +372,10 @@ func (s *Store) ReleaseDeliveries(ctx context.Context, owner string, ids []strin
 	if err != nil {
 		return err
 	}
-	_, err = s.w.ExecContext(ctx, releaseSQL, micros(now), micros(now), list, owner)
+	err = s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, releaseSQL, micros(now), micros(now), list, owner)
+		return err
+	})
 	if err != nil {
 		return s.fail("release deliveries", err)
 	}

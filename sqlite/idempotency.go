@@ -15,7 +15,7 @@ const idempotencyColumns = `key, request_hash, completed, status_code, body, cre
 // returns that record. Check and insert run in one write transaction.
 func (s *Store) BeginIdempotent(ctx context.Context, rec *herald.IdempotencyRecord) (*herald.IdempotencyRecord, error) {
 	var existing *herald.IdempotencyRecord
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		// The upsert replaces only an expired record; when it changes no
 		// row, a live one holds the key.
 		res, err := tx.ExecContext(ctx, `INSERT INTO idempotency_key (`+idempotencyColumns+`)

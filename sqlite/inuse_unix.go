@@ -18,34 +18,39 @@ import (
 // holds one on the database file.
 func checkNotInUse(path string) error {
 	for _, file := range []string{path, path + "-shm"} {
-		pid, err := lockHolder(file)
+		held, pid, err := lockHolder(file)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
 		if err != nil {
 			return fmt.Errorf("check whether %s is in use: %w", file, err)
 		}
-		if pid != 0 {
+		switch {
+		case held && pid > 0:
 			return fmt.Errorf("%w: process %d holds %s", ErrInUse, pid, file)
+		case held:
+			return fmt.Errorf("%w: a process (in another PID namespace, e.g. a container) holds %s", ErrInUse, file)
 		}
 	}
 	return nil
 }
 
-// lockHolder returns the ID of a process holding a POSIX lock on any byte
-// of file, or 0 when none does. Locks of this process do not count.
-func lockHolder(file string) (int, error) {
+// lockHolder reports whether another process holds a POSIX lock on any
+// byte of file, and that process's ID when the kernel tells it: the ID is 0
+// for a process in a PID namespace this one cannot see (another container),
+// yet the lock is held all the same. Locks of this process do not count.
+func lockHolder(file string) (held bool, pid int, err error) {
 	f, err := os.Open(file)
 	if err != nil {
-		return 0, err
+		return false, 0, err
 	}
 	defer f.Close()
 	lk := syscall.Flock_t{Type: syscall.F_WRLCK, Whence: io.SeekStart, Start: 0, Len: 0} // Len 0: to the end, however far
 	if err := syscall.FcntlFlock(f.Fd(), syscall.F_GETLK, &lk); err != nil {
-		return 0, err
+		return false, 0, err
 	}
 	if lk.Type == syscall.F_UNLCK {
-		return 0, nil
+		return false, 0, nil
 	}
-	return int(lk.Pid), nil
+	return true, int(lk.Pid), nil
 }

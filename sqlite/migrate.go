@@ -32,7 +32,7 @@ func (s *Store) migrate(ctx context.Context, busyTimeout time.Duration) error {
 	}
 	for _, m := range migrations {
 		err := retryBusy(ctx, busyTimeout, func() error {
-			return s.write(ctx, func(tx *sql.Tx) error {
+			return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 				if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 				version    INTEGER NOT NULL PRIMARY KEY,
 				name       TEXT    NOT NULL,

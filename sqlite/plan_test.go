@@ -43,10 +43,14 @@ func TestQueryPlans(t *testing.T) {
 		sql  string
 		args []any
 	}
+	// windowSorts sort, but only the Window rows they read through an
+	// index: a bounded cost, whatever the backlog.
+	windowSorts := map[string]bool{"ClaimDue window": true}
 	queries := []query{
 		{"ClaimDue", fmt.Sprintf(claimSQL, ""), []any{"node", now, now, now, 10}},
 		{"ClaimDue skipping", fmt.Sprintf(claimSQL, ` AND endpoint_id NOT IN (SELECT value FROM json_each(?))`),
 			[]any{"node", now, now, now, `["ep_a"]`, 10}},
+		{"ClaimDue window", claimWindowSQL, []any{"node", now, now, now, 64, `["ep_a"]`, 8, 10}},
 		{"ClaimDue messages", claimMessagesSQL, []any{`["msg_a","msg_b"]`}},
 		{"RecordAttempts delivery", finishSQL, []any{"pending", now, 1, 1, now, "dlv_a", "node"}},
 		{"RecordAttempts cancel", cancelPendingSQL, []any{now, "ep_a"}},
@@ -98,6 +102,9 @@ func TestQueryPlans(t *testing.T) {
 		}
 		t.Logf("%s:\n    %s", q.name, strings.Join(plan, "\n    "))
 		for _, step := range plan {
+			if windowSorts[q.name] && step == "USE TEMP B-TREE FOR ORDER BY" {
+				continue
+			}
 			if fullScan.MatchString(step) {
 				t.Errorf("%s: plan step %q scans or sorts", q.name, step)
 			}

@@ -80,8 +80,9 @@ type Store struct {
 	w       *sql.DB // the one writer connection
 	r       *sql.DB // read-only connections
 	keyring *keyring.Keyring
-	batch   batchStmts  // CreateMessages statements, prepared on w
-	engine  engineStmts // dispatcher statements, prepared on w
+	batch   batchStmts   // CreateMessages statements, prepared on w
+	engine  engineStmts  // dispatcher statements, prepared on w
+	group   *groupWriter // the writer goroutine (see group.go)
 	now     func() time.Time
 	closed  atomic.Bool
 }
@@ -103,16 +104,20 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
 	s := &Store{w: w, keyring: cfg.Keyring, now: cfg.Now}
+	s.startWriter()
 	if err := s.migrate(ctx, cfg.BusyTimeout); err != nil {
+		s.stopWriter()
 		w.Close()
 		return nil, mapError(err)
 	}
 	if err := s.prepareBatchStmts(ctx); err != nil {
+		s.stopWriter()
 		s.batch.close()
 		w.Close()
 		return nil, mapError(err)
 	}
 	if err := s.prepareEngineStmts(ctx); err != nil {
+		s.stopWriter()
 		s.batch.close()
 		s.engine.close()
 		w.Close()
@@ -122,6 +127,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	// created the schema, so they never race the first write.
 	r, err := sql.Open("sqlite", dsn(cfg, true))
 	if err != nil {
+		s.stopWriter()
 		w.Close()
 		return nil, fmt.Errorf("open sqlite readers: %w", err)
 	}
@@ -171,6 +177,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes every connection. Later calls fail with EUNAVAILABLE.
 func (s *Store) Close() error {
 	s.closed.Store(true)
+	s.stopWriter()
 	s.batch.close()
 	s.engine.close()
 	var rerr error
@@ -178,20 +185,6 @@ func (s *Store) Close() error {
 		rerr = s.r.Close()
 	}
 	return errors.Join(s.w.Close(), rerr)
-}
-
-// write runs fn in one write transaction (BEGIN IMMEDIATE) and commits it
-// when fn returns nil.
-func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	return tx.Commit()
 }
 
 // fail wraps err with what was being done, mapping it to a herald error

@@ -17,6 +17,7 @@ var engineTests = []namedTest{
 	{"CreateOnlyEndpoint", testEngineCreateOnlyEndpoint},
 	{"ClaimOrderAndLimit", testEngineClaimOrderAndLimit},
 	{"ClaimSkipEndpoints", testEngineClaimSkipEndpoints},
+	{"ClaimWindow", testEngineClaimWindow},
 	{"ClaimSharesMessage", testEngineClaimSharesMessage},
 	{"RecordOutcomes", testEngineRecordOutcomes},
 	{"RecordDisablesEndpoint", testEngineRecordDisablesEndpoint},
@@ -276,6 +277,39 @@ func testEngineClaimSkipEndpoints(t *testing.T, s herald.Store) {
 	if len(got) != 1 {
 		t.Fatalf("last claim got %v, want the one left", claimedIDs(got))
 	}
+}
+
+// testEngineClaimWindow: a claim with a Window looks at that many due
+// deliveries only (so it may come back empty behind skipped endpoints'
+// backlog) and takes at most PerEndpoint of each endpoint.
+func testEngineClaimWindow(t *testing.T, s herald.Store) {
+	f := mustEngineFixture(t, s, 3)
+	m1 := newMessage(f.app.ID, 10, "user.created")
+	m2 := newMessage(f.app.ID, 11, "user.created")
+	m3 := newMessage(f.app.ID, 12, "user.created")
+	mustCreateMessages(t, s, m1, m2, m3)
+	windowed := func(window, perEndpoint, limit int, skip ...string) []string {
+		t.Helper()
+		claims, err := s.ClaimDue(t.Context(), herald.ClaimOptions{
+			Owner: nodeA, Now: at(50), LeaseUntil: at(50).Add(leaseFor), Limit: limit,
+			SkipEndpoints: skip, Window: window, PerEndpoint: perEndpoint,
+		})
+		mustOK(t, "ClaimDue with a window", err)
+		return sorted(claimedIDs(claims))
+	}
+	// The window holds m1's and m2's deliveries: one per endpoint, the
+	// skipped endpoint's left alone.
+	mustEqual(t, "claim in a window of 6, one per endpoint, skipping one",
+		sorted([]string{pair(m1, f.eps[1]), pair(m1, f.eps[2])}), windowed(6, 1, 10, f.eps[0].ID))
+	// The head of the queue is m1's delivery to the skipped endpoint: a
+	// window of one sees nothing else.
+	mustEqual(t, "claim in a window of 1 behind a skipped endpoint", []string(nil), windowed(1, 0, 10, f.eps[0].ID))
+	// Without a per-endpoint limit the window's rows are taken in due order.
+	mustEqual(t, "claim in a window of 4",
+		sorted([]string{pair(m1, f.eps[0]), pair(m2, f.eps[0]), pair(m2, f.eps[1]), pair(m2, f.eps[2])}), windowed(4, 0, 10))
+	// Without a window, everything due is considered.
+	got := claim(t, s, nodeA, at(50), 10, f.eps[0].ID)
+	mustEqual(t, "claim without a window", sorted([]string{pair(m3, f.eps[1]), pair(m3, f.eps[2])}), sorted(claimedIDs(got)))
 }
 
 func testEngineClaimSharesMessage(t *testing.T, s herald.Store) {

@@ -18,9 +18,12 @@ var isolationTests = []namedTest{
 	{"FIFOHeadBlocksWhileRetrying", testIsolationFIFOHeadBlocks},
 	{"FIFONothingWhileSending", testIsolationFIFONothingWhileSending},
 	{"FIFOSkipEndpoints", testIsolationFIFOSkipEndpoints},
+	{"FIFOOldestHeadsFirst", testIsolationFIFOOldestHeadsFirst},
 	{"FailingSince", testIsolationFailingSince},
 	{"AutoDisable", testIsolationAutoDisable},
+	{"GoneAfterFailureInOneBatch", testIsolationGoneAfterFailureInOneBatch},
 	{"EnableClearsFailingSince", testIsolationEnableClearsFailingSince},
+	{"UpdateKeepsAutoDisable", testIsolationUpdateKeepsAutoDisable},
 	{"OperationalEvents", testIsolationOperationalEvents},
 	{"OperationalEventsOff", testIsolationOperationalEventsOff},
 }
@@ -175,6 +178,38 @@ func testIsolationFIFOSkipEndpoints(t *testing.T, s herald.Store) {
 	mustEqual(t, "claims", []string{fifo.ID}, endpointsOf(got))
 }
 
+// With more FIFO endpoints due than the claim's limit, the oldest heads go
+// first, whatever the endpoints' IDs, and repeated claims reach every one.
+func testIsolationFIFOOldestHeadsFirst(t *testing.T, s herald.Store) {
+	app := mustCreateApp(t, s, newApp(1))
+	const n = 5
+	eps := make([]*herald.Endpoint, n)
+	for i := range eps {
+		eps[i] = newEndpoint(app.ID, 2+i)
+		eps[i].Ordering = herald.OrderingFIFO
+		mustCreateEndpoint(t, s, eps[i])
+	}
+	m := messagesAt(t, s, app.ID, 10)[0]
+	heads := claim(t, s, nodeA, at(20), 100)
+	if len(heads) != n {
+		t.Fatalf("claimed %d heads, want %d", len(heads), n)
+	}
+	// Each head fails and retries, the later endpoints (by ID) sooner.
+	for _, c := range heads {
+		i := slices.IndexFunc(eps, func(ep *herald.Endpoint) bool { return ep.ID == c.Delivery.EndpointID })
+		fail(t, s, 30+i, c, herald.DeliveryPending, at(100-i), 0)
+	}
+	var got []string
+	for range 3 {
+		got = append(got, claimedIDs(claim(t, s, nodeB, at(200), 2))...)
+	}
+	var want []string
+	for i := n - 1; i >= 0; i-- {
+		want = append(want, pair(m, eps[i]))
+	}
+	mustEqual(t, "FIFO heads claimed two at a time", want, got)
+}
+
 // endpointsOf returns the endpoint of each claim, sorted.
 func endpointsOf(claims []herald.Claim) []string {
 	var out []string
@@ -261,6 +296,47 @@ func testIsolationAutoDisable(t *testing.T, s herald.Store) {
 	}
 }
 
+// A 410 Gone disables its endpoint even when an earlier outcome of the
+// same RecordAttempts call failed there too and was checked for
+// auto-disable (too soon to disable).
+func testIsolationGoneAfterFailureInOneBatch(t *testing.T, s herald.Store) {
+	mustOperationalEndpoint(t, s)
+	f := mustEngineFixture(t, s, 2)
+	app, ep, other := f.app, f.eps[0], f.eps[1]
+	msgs := messagesAt(t, s, app.ID, 10, 11, 12)
+	claims := claim(t, s, nodeA, at(20), 2, other.ID)
+	mustEqual(t, "claims", []string{pair(msgs[0], ep), pair(msgs[1], ep)}, claimedIDs(claims))
+	mustRecord(t, s,
+		herald.AttemptOutcome{DeliveryID: claims[0].Delivery.ID, LeaseOwner: nodeA, Status: herald.DeliveryPending,
+			NextAttemptAt: at(90), DisableAfter: time.Hour, Attempt: newAttempt(claims[0], 30, herald.AttemptFailed, 503)},
+		herald.AttemptOutcome{DeliveryID: claims[1].Delivery.ID, LeaseOwner: nodeA, Status: herald.DeliveryFailed,
+			DisableEndpoint: true, DisableAfter: time.Hour, Attempt: newAttempt(claims[1], 31, herald.AttemptFailed, 410)})
+	if !mustGetEndpoint(t, s, app.ID, ep.ID).Disabled {
+		t.Fatal("endpoint that answered 410 after another failure in the same batch is still enabled")
+	}
+	if mustGetEndpoint(t, s, app.ID, other.ID).Disabled {
+		t.Fatal("the other endpoint was disabled too")
+	}
+	want := map[string]herald.DeliveryStatus{
+		pair(msgs[0], ep): herald.DeliveryCanceled, // its retry was pending
+		pair(msgs[1], ep): herald.DeliveryFailed,
+		pair(msgs[2], ep): herald.DeliveryCanceled,
+	}
+	got := map[string]herald.DeliveryStatus{}
+	for _, m := range msgs {
+		got[pair(m, ep)] = deliveryOf(t, s, m, ep.ID).Status
+	}
+	mustEqual(t, "delivery statuses", want, got)
+	var types []string
+	for _, ev := range operationalEvents(t, s) {
+		types = append(types, ev.Type)
+		if ev.Type == herald.EventEndpointDisabled && ev.Data["trigger"] != herald.TriggerAutomaticDisable {
+			t.Fatalf("endpoint.disabled with trigger %v, want %q", ev.Data["trigger"], herald.TriggerAutomaticDisable)
+		}
+	}
+	mustEqual(t, "operational events", []string{herald.EventMessageAttemptFailing, herald.EventEndpointDisabled}, types)
+}
+
 func testIsolationEnableClearsFailingSince(t *testing.T, s herald.Store) {
 	f := mustEngineFixture(t, s, 1)
 	app, ep := f.app, f.eps[0]
@@ -285,6 +361,63 @@ func testIsolationEnableClearsFailingSince(t *testing.T, s herald.Store) {
 	if got := mustGetEndpoint(t, s, app.ID, ep.ID).FailingSince; !got.IsZero() {
 		t.Fatalf("after enabling: failing since %v, want zero", got)
 	}
+}
+
+// testIsolationUpdateKeepsAutoDisable: an endpoint read before the
+// dispatcher disabled it and written back with UpdateEndpointKeepDisabled
+// stays disabled, without an event; UpdateEndpoint with Disabled false
+// still enables it, clears FailingSince and queues endpoint.enabled.
+func testIsolationUpdateKeepsAutoDisable(t *testing.T, s herald.Store) {
+	mustOperationalEndpoint(t, s)
+	f := mustEngineFixture(t, s, 1)
+	app, ep := f.app, f.eps[0]
+	messagesAt(t, s, app.ID, 10)
+	c := onlyTo(claim(t, s, nodeA, at(20), 100), ep.ID)
+	stale := mustGetEndpoint(t, s, app.ID, ep.ID)
+	// 410 Gone disables the endpoint after the read.
+	mustRecord(t, s, herald.AttemptOutcome{DeliveryID: c[0].Delivery.ID, LeaseOwner: nodeA,
+		Status: herald.DeliveryFailed, DisableEndpoint: true, Attempt: newAttempt(c[0], 30, herald.AttemptFailed, 410)})
+	if !mustGetEndpoint(t, s, app.ID, ep.ID).Disabled {
+		t.Fatal("410 Gone did not disable the endpoint")
+	}
+	events := len(operationalEvents(t, s))
+
+	stale.Description, stale.UpdatedAt = "renamed", at(40)
+	mustOK(t, "UpdateEndpointKeepDisabled", s.UpdateEndpointKeepDisabled(t.Context(), stale))
+	if !stale.Disabled {
+		t.Fatal("UpdateEndpointKeepDisabled left ep.Disabled false, want the stored true")
+	}
+	got := mustGetEndpoint(t, s, app.ID, ep.ID)
+	if !got.Disabled || got.Description != "renamed" || !got.UpdatedAt.Equal(at(40)) || !got.FailingSince.Equal(at(30)) {
+		t.Fatalf("after UpdateEndpointKeepDisabled: disabled %v, description %q, updated %v, failing since %v; "+
+			"want true, renamed, %v, %v", got.Disabled, got.Description, got.UpdatedAt, got.FailingSince, at(40), at(30))
+	}
+	if n := len(operationalEvents(t, s)); n != events {
+		t.Fatalf("UpdateEndpointKeepDisabled queued %d operational events, want none", n-events)
+	}
+
+	got.Disabled, got.UpdatedAt = false, at(41)
+	mustOK(t, "UpdateEndpoint (enable)", s.UpdateEndpoint(t.Context(), got))
+	got = mustGetEndpoint(t, s, app.ID, ep.ID)
+	if got.Disabled || !got.FailingSince.IsZero() {
+		t.Fatalf("after enabling: disabled %v, failing since %v; want false, zero", got.Disabled, got.FailingSince)
+	}
+	evs := operationalEvents(t, s)
+	if len(evs) != events+1 || evs[len(evs)-1].Type != herald.EventEndpointEnabled {
+		t.Fatalf("operational events after enabling: %v, want %s last", evs, herald.EventEndpointEnabled)
+	}
+
+	// An enabled endpoint stays enabled, whatever ep.Disabled says.
+	got.Disabled, got.UpdatedAt = true, at(42)
+	mustOK(t, "UpdateEndpointKeepDisabled (enabled)", s.UpdateEndpointKeepDisabled(t.Context(), got))
+	if got.Disabled || mustGetEndpoint(t, s, app.ID, ep.ID).Disabled {
+		t.Fatal("UpdateEndpointKeepDisabled disabled an enabled endpoint")
+	}
+	if n := len(operationalEvents(t, s)); n != events+1 {
+		t.Fatalf("UpdateEndpointKeepDisabled queued %d operational events, want none", n-events-1)
+	}
+	missing := newEndpoint(app.ID, 50)
+	mustCode(t, "UpdateEndpointKeepDisabled unknown", s.UpdateEndpointKeepDisabled(t.Context(), missing), herald.ENOTFOUND)
 }
 
 // mustOperationalEndpoint creates the operational application and endpoint

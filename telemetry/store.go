@@ -52,6 +52,7 @@ const (
 	opGetEndpoint
 	opListEndpoints
 	opUpdateEndpoint
+	opUpdateEndpointKeepDisabled
 	opDeleteEndpoint
 	opRotateEndpointSecret
 	opCreateMessages
@@ -79,6 +80,7 @@ const (
 	opCompleteIdempotent
 	opAbandonIdempotent
 	opDeleteExpiredIdempotent
+	opTakeTokens // TokenTaker's, not herald.Store's
 	numStoreOps
 )
 
@@ -87,13 +89,15 @@ var storeOpMethods = [numStoreOps]string{
 	"Ping",
 	"CreateApplication", "GetApplication", "ListApplications", "UpdateApplication", "DeleteApplication",
 	"CreateEventType", "GetEventType", "ListEventTypes", "UpdateEventType", "DeleteEventType",
-	"CreateEndpoint", "GetEndpoint", "ListEndpoints", "UpdateEndpoint", "DeleteEndpoint", "RotateEndpointSecret",
+	"CreateEndpoint", "GetEndpoint", "ListEndpoints", "UpdateEndpoint", "UpdateEndpointKeepDisabled", "DeleteEndpoint",
+	"RotateEndpointSecret",
 	"CreateMessages", "GetMessage", "ListMessages", "ExpungeMessageContent", "ListMessageDeliveries", "ListEndpointMessages",
 	"ClaimDue", "RecordAttempts", "ReleaseDeliveries", "RescueExpired",
 	"ListAttempts", "GetAttempt", "ExpungeAttemptContent",
 	"ResendDelivery", "RecoverEndpoint", "ReplayMissing", "GetEndpointStats", "QueueStats",
 	"DeleteExpiredAttempts", "ExpirePayloads", "DeleteExpiredMessages",
 	"BeginIdempotent", "CompleteIdempotent", "AbandonIdempotent", "DeleteExpiredIdempotent",
+	"TakeTokens",
 }
 
 // storeOpLabels are the operation label values: the method names in
@@ -219,6 +223,10 @@ func (s *Store) UpdateEndpoint(ctx context.Context, ep *herald.Endpoint) error {
 	return observe0(s, opUpdateEndpoint, func() error { return s.next.UpdateEndpoint(ctx, ep) })
 }
 
+func (s *Store) UpdateEndpointKeepDisabled(ctx context.Context, ep *herald.Endpoint) error {
+	return observe0(s, opUpdateEndpointKeepDisabled, func() error { return s.next.UpdateEndpointKeepDisabled(ctx, ep) })
+}
+
 func (s *Store) DeleteEndpoint(ctx context.Context, appID, id string) error {
 	return observe0(s, opDeleteEndpoint, func() error { return s.next.DeleteEndpoint(ctx, appID, id) })
 }
@@ -329,4 +337,29 @@ func (s *Store) DeleteExpiredIdempotent(ctx context.Context, now time.Time, limi
 
 func (s *Store) QueueStats(ctx context.Context, now time.Time) (herald.QueueStats, error) {
 	return observe(s, opQueueStats, func() (herald.QueueStats, error) { return s.next.QueueStats(ctx, now) })
+}
+
+// TokenTaker is the optional shared token bucket of a store (PostgreSQL's),
+// which the dispatcher uses to hold rate limits across nodes. It is not part
+// of herald.Store, so Store does not forward it; wrap it with
+// InstrumentTokens.
+type TokenTaker interface {
+	TakeTokens(ctx context.Context, key string, perSecond, burst float64, want int, now time.Time) (int, error)
+}
+
+// InstrumentTokens returns t measured into m under the operation
+// take_tokens.
+func InstrumentTokens(t TokenTaker, m *Metrics) TokenTaker { return &tokens{next: t, m: m} }
+
+// tokens is a measured TokenTaker.
+type tokens struct {
+	next TokenTaker
+	m    *Metrics
+}
+
+func (t *tokens) TakeTokens(ctx context.Context, key string, perSecond, burst float64, want int, now time.Time) (int, error) {
+	start := time.Now()
+	n, err := t.next.TakeTokens(ctx, key, perSecond, burst, want, now)
+	t.m.storeDone(opTakeTokens, start, err)
+	return n, err
 }

@@ -92,6 +92,37 @@ func TestStoreMetrics(t *testing.T) {
 	}
 }
 
+// takerFunc is a TokenTaker from a function.
+type takerFunc func(want int) (int, error)
+
+func (f takerFunc) TakeTokens(_ context.Context, _ string, _, _ float64, want int, _ time.Time) (int, error) {
+	return f(want)
+}
+
+// TestTokenMetrics: the shared rate-limit bucket, which herald.Store does
+// not forward, is measured under take_tokens when wrapped.
+func TestTokenMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := telemetry.NewMetrics(reg, telemetry.MetricsOptions{})
+	calls := 0
+	tk := telemetry.InstrumentTokens(takerFunc(func(want int) (int, error) {
+		calls++
+		if calls == 2 {
+			return 0, herald.Errorf(herald.EUNAVAILABLE, "down")
+		}
+		return want, nil
+	}), m)
+	if n, err := tk.TakeTokens(t.Context(), "ep", 20, 20, 2, time.Now()); n != 2 || err != nil {
+		t.Fatalf("TakeTokens = %d, %v", n, err)
+	}
+	if _, err := tk.TakeTokens(t.Context(), "ep", 20, 20, 2, time.Now()); err == nil {
+		t.Fatal("the failing take succeeded")
+	}
+	got := telemetrytest.Values(t, reg)
+	mustValue(t, got, `herald_store_operation_duration_seconds_count{operation="take_tokens"}`, 2)
+	mustValue(t, got, `herald_store_errors_total{operation="take_tokens"}`, 1)
+}
+
 func TestMonitorRefresh(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := telemetry.NewMetrics(reg, telemetry.MetricsOptions{})

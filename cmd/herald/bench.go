@@ -50,19 +50,21 @@ type BenchCmd struct {
 	URL   string `name:"url" env:"HERALD_URL" help:"Benchmark a running Herald at this base URL instead of an in-process one. It must allow private targets: the receivers listen on 127.0.0.1. Several nodes on one PostgreSQL: comma-separated URLs; messages are posted to them in turn."`
 	Token string `name:"token" env:"HERALD_TOKEN" help:"API token of the server at --url."`
 
-	Messages    int           `name:"messages" env:"HERALD_BENCH_MESSAGES" default:"20000" help:"Messages to post (ignored with --duration)."`
-	Duration    time.Duration `name:"duration" env:"HERALD_BENCH_DURATION" help:"Post messages for this long instead of a fixed number."`
-	Endpoints   int           `name:"endpoints" env:"HERALD_BENCH_ENDPOINTS" default:"1" help:"Endpoints (loopback receivers) of the benchmark application."`
-	Fanout      int           `name:"fanout" env:"HERALD_BENCH_FANOUT" help:"Endpoints each message goes to. Default: all of them."`
-	PayloadSize int           `name:"payload-size" env:"HERALD_BENCH_PAYLOAD_SIZE" default:"512" help:"Size of each message payload, in bytes."`
-	Concurrency int           `name:"concurrency" env:"HERALD_BENCH_CONCURRENCY" default:"64" help:"HTTP clients posting messages at once."`
-	FailRatio   float64       `name:"fail-ratio" env:"HERALD_BENCH_FAIL_RATIO" help:"Fraction of endpoints that answer 500."`
-	HangRatio   float64       `name:"hang-ratio" env:"HERALD_BENCH_HANG_RATIO" help:"Fraction of endpoints that never answer (until the request timeout)."`
-	VerifyRatio float64       `name:"verify-ratio" env:"HERALD_BENCH_VERIFY_RATIO" default:"0.01" help:"Fraction of deliveries whose signature the receivers verify."`
-	Timeout     time.Duration `name:"timeout" env:"HERALD_BENCH_TIMEOUT" default:"5m" help:"Give up (and exit non-zero) when the deliveries have not all arrived by then."`
-	Baseline    time.Duration `name:"baseline" env:"HERALD_BENCH_BASELINE" default:"3s" help:"How long to measure the plain Go loopback HTTP ceiling first; 0 skips it."`
-	JSON        bool          `name:"json" help:"Print the report as JSON."`
-	CPUProfile  string        `name:"cpuprofile" help:"Write a CPU profile of the load phase (not the baseline) to this file."`
+	Messages     int           `name:"messages" env:"HERALD_BENCH_MESSAGES" default:"20000" help:"Messages to post (ignored with --duration)."`
+	Duration     time.Duration `name:"duration" env:"HERALD_BENCH_DURATION" help:"Post messages for this long instead of a fixed number."`
+	Endpoints    int           `name:"endpoints" env:"HERALD_BENCH_ENDPOINTS" default:"1" help:"Endpoints (loopback receivers) of the benchmark application."`
+	Fanout       int           `name:"fanout" env:"HERALD_BENCH_FANOUT" help:"Endpoints each message goes to. Default: all of them."`
+	PayloadSize  int           `name:"payload-size" env:"HERALD_BENCH_PAYLOAD_SIZE" default:"512" help:"Size of each message payload, in bytes."`
+	Concurrency  int           `name:"concurrency" env:"HERALD_BENCH_CONCURRENCY" default:"64" help:"HTTP clients posting messages at once."`
+	FailRatio    float64       `name:"fail-ratio" env:"HERALD_BENCH_FAIL_RATIO" help:"Fraction of endpoints that answer 500."`
+	HangRatio    float64       `name:"hang-ratio" env:"HERALD_BENCH_HANG_RATIO" help:"Fraction of endpoints that never answer (until the request timeout)."`
+	VerifyRatio  float64       `name:"verify-ratio" env:"HERALD_BENCH_VERIFY_RATIO" default:"0.01" help:"Fraction of deliveries whose signature the receivers verify."`
+	Timeout      time.Duration `name:"timeout" env:"HERALD_BENCH_TIMEOUT" default:"5m" help:"Give up (and exit non-zero) when the deliveries have not all arrived by then."`
+	Baseline     time.Duration `name:"baseline" env:"HERALD_BENCH_BASELINE" default:"3s" help:"How long to measure the plain Go loopback HTTP ceiling first; 0 skips it."`
+	JSON         bool          `name:"json" help:"Print the report as JSON."`
+	CPUProfile   string        `name:"cpuprofile" help:"Write a CPU profile of the load phase (not the baseline) to this file."`
+	BlockProfile string        `name:"blockprofile" help:"Write a profile of where goroutines blocked (channels, locks, the database connection) during the load phase to this file."`
+	MutexProfile string        `name:"mutexprofile" help:"Write a profile of mutex contention during the load phase to this file."`
 
 	// In-process server only.
 	Backlog             int           `name:"backlog" env:"HERALD_BENCH_BACKLOG" help:"Pending deliveries stored before the run, directly through the store in large batches (in-process only)."`
@@ -201,6 +203,10 @@ func (c *BenchCmd) Run(env *Env) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	stopProfiles, err := c.startWaitProfiles()
+	if err != nil {
+		return err
+	}
 	cpuBefore := cpuSeconds()
 	load := &loadRun{
 		cmd: c, plan: plan, recv: recv, client: client, target: target,
@@ -208,6 +214,9 @@ func (c *BenchCmd) Run(env *Env) error {
 	}
 	rep := load.run(ctx)
 	pprof.StopCPUProfile()
+	if err := stopProfiles(); err != nil {
+		return err
+	}
 	rep.CPUSeconds = cpuSeconds() - cpuBefore
 	rep.PeakRSSMiB = peakRSSMiB()
 	rep.Machine = describeMachine()
@@ -1295,4 +1304,33 @@ func openBenchPostgres(ctx context.Context, url string, ring *keyring.Keyring) (
 		_, _ = conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
 	}
 	return s, drop, nil
+}
+
+// startWaitProfiles turns on the block and mutex profiles asked for; the
+// returned function writes them and turns them off again.
+func (c *BenchCmd) startWaitProfiles() (stop func() error, err error) {
+	if c.BlockProfile != "" {
+		runtime.SetBlockProfileRate(int(10 * time.Microsecond)) // sample waits of about 10 µs and more
+	}
+	if c.MutexProfile != "" {
+		runtime.SetMutexProfileFraction(10)
+	}
+	return func() error {
+		for _, p := range []struct{ name, file string }{{"block", c.BlockProfile}, {"mutex", c.MutexProfile}} {
+			if p.file == "" {
+				continue
+			}
+			f, err := os.Create(p.file)
+			if err != nil {
+				return fmt.Errorf("%s profile: %w", p.name, err)
+			}
+			werr := pprof.Lookup(p.name).WriteTo(f, 0)
+			if err := errors.Join(werr, f.Close()); err != nil {
+				return fmt.Errorf("%s profile: %w", p.name, err)
+			}
+		}
+		runtime.SetBlockProfileRate(0)
+		runtime.SetMutexProfileFraction(0)
+		return nil
+	}, nil
 }

@@ -86,6 +86,10 @@ func startNode(ctx context.Context, cfg nodeConfig) (*node, error) {
 
 	dcfg := cfg.Dispatch
 	dcfg.Store = measured
+	if ts, ok := cfg.Store.(dispatch.TokenStore); ok && dcfg.SharedRateLimits == nil {
+		// PostgreSQL: rate limits hold across every node on the database.
+		dcfg.SharedRateLimits = telemetry.InstrumentTokens(ts, metrics)
+	}
 	sender := dispatch.NewSender(cfg.Sender)
 	dcfg.Sender = sender
 	dcfg.Logger = cfg.Logger
