@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -316,6 +317,7 @@ func (d *Dispatcher) claimLoop(ctx context.Context) {
 	highWater := 2 * d.cfg.Workers
 	failures := 0
 	var lastShort time.Time // when a claim last came back with less than it asked for
+	var blockedBy []string  // the endpoints skipped when a windowed claim last came back empty
 	for {
 		full := false
 		select {
@@ -334,8 +336,16 @@ func (d *Dispatcher) claimLoop(ctx context.Context) {
 		for ctx.Err() == nil {
 			queued, saturated := d.sched.depth(1000)
 			saturated = append(saturated, d.breakers.openEndpoints(1000)...)
+			slices.Sort(saturated)
 			room := min(d.cfg.ClaimBatch, highWater-queued)
 			if room <= 0 {
+				break
+			}
+			if !full && len(saturated) > 0 && slices.Equal(saturated, blockedBy) {
+				// The last window held only these endpoints' deliveries,
+				// and they are still skipped: the window would come back
+				// empty again. Wait until one of them has room, or for
+				// the next poll.
 				break
 			}
 			now := d.cfg.Now()
@@ -349,11 +359,18 @@ func (d *Dispatcher) claimLoop(ctx context.Context) {
 				// of skipped endpoints; each poll reads all that is due,
 				// so nothing waits behind such a backlog longer than a
 				// poll interval.
-				opts.Window = max(claimWindowFactor*room, minClaimWindow)
+				opts.Window = room // nothing skipped: the head is all claimable
+				if len(saturated) > 0 {
+					opts.Window = max(claimWindowFactor*room, minClaimWindow)
+				}
 				opts.PerEndpoint = d.sched.maxShare / 2
 			}
 			full = false
 			claims, err := d.cfg.Store.ClaimDue(ctx, opts)
+			blockedBy = nil
+			if err == nil && opts.Window > 0 && len(claims) == 0 && len(saturated) > 0 {
+				blockedBy = saturated
+			}
 			if err != nil {
 				if ctx.Err() != nil {
 					return
@@ -381,8 +398,9 @@ func (d *Dispatcher) claimLoop(ctx context.Context) {
 }
 
 // Claim pacing: claimGap is the least time between wake-up claims after a
-// claim came back short; a windowed claim reads claimWindowFactor times
-// the rows it may take, and at least minClaimWindow.
+// claim came back short; a windowed claim that skips endpoints reads
+// claimWindowFactor times the rows it may take, and at least
+// minClaimWindow (one that skips none reads as many as it may take).
 const (
 	claimGap          = 5 * time.Millisecond
 	claimWindowFactor = 4

@@ -98,7 +98,7 @@ func (st *batchStmts) close() {
 func (s *Store) CreateMessages(ctx context.Context, msgs []*herald.Message, lease herald.Lease) ([]herald.MessageResult, error) {
 	results := make([]herald.MessageResult, len(msgs))
 	lease.Until = lease.Until.Truncate(time.Microsecond)
-	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.writeAlone(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		b := &batch{ctx: ctx, tx: tx, stmts: &s.batch, lease: lease}
 		defer b.close()
 		return b.run(msgs, results)

@@ -284,7 +284,7 @@ func (s *Store) RecordAttempts(ctx context.Context, outcomes []herald.AttemptOut
 		return nil
 	}
 	now := micros(s.now())
-	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.writeAlone(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		finish := tx.StmtContext(ctx, s.engine.finish)
 		defer finish.Close()
 		insert := tx.StmtContext(ctx, s.engine.insertAttempt)

@@ -1,6 +1,10 @@
 package sqlite
 
-import "context"
+import (
+	"context"
+	"database/sql"
+	"runtime"
+)
 
 // ExecOnWriter runs q on the store's one writer connection, so a test can
 // set a connection pragma such as max_page_count that then applies to every
@@ -22,4 +26,31 @@ func PragmaOnReader(ctx context.Context, s *Store, name string) (string, error) 
 	var v string
 	err := s.r.QueryRowContext(ctx, "PRAGMA "+name).Scan(&v)
 	return v, err
+}
+
+// HoldWriter occupies the store's writer goroutine with an empty write, so
+// that writes started meanwhile queue up and are then written as one group.
+// queued waits until n writes are queued behind the held one; release lets
+// the held write end and returns its error.
+func HoldWriter(ctx context.Context, s *Store) (queued func(n int), release func() error) {
+	started, done := make(chan struct{}), make(chan struct{})
+	result := make(chan error, 1)
+	go func() {
+		result <- s.write(ctx, func(context.Context, *sql.Tx) error {
+			close(started)
+			<-done
+			return nil
+		})
+	}()
+	<-started
+	queued = func(n int) {
+		for len(s.group.reqs) < n {
+			runtime.Gosched()
+		}
+	}
+	release = func() error {
+		close(done)
+		return <-result
+	}
+	return queued, release
 }
