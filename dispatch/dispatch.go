@@ -317,7 +317,7 @@ func (d *Dispatcher) claimLoop(ctx context.Context) {
 	highWater := 2 * d.cfg.Workers
 	failures := 0
 	var lastShort time.Time // when a claim last came back with less than it asked for
-	var blockedBy []string  // the endpoints skipped when a windowed claim last came back empty
+	var blockedBy []string  // the endpoints skipped when a claim last came back empty
 	for {
 		full := false
 		select {
@@ -342,10 +342,10 @@ func (d *Dispatcher) claimLoop(ctx context.Context) {
 				break
 			}
 			if !full && len(saturated) > 0 && slices.Equal(saturated, blockedBy) {
-				// The last window held only these endpoints' deliveries,
-				// and they are still skipped: the window would come back
-				// empty again. Wait until one of them has room, or for
-				// the next poll.
+				// The last claim skipped these endpoints and found
+				// nothing else; they are still skipped, so a window of
+				// the queue's head would come back empty again. Wait
+				// until one of them has room, or for the next poll.
 				break
 			}
 			now := d.cfg.Now()
@@ -368,7 +368,7 @@ func (d *Dispatcher) claimLoop(ctx context.Context) {
 			full = false
 			claims, err := d.cfg.Store.ClaimDue(ctx, opts)
 			blockedBy = nil
-			if err == nil && opts.Window > 0 && len(claims) == 0 && len(saturated) > 0 {
+			if err == nil && len(claims) == 0 && len(saturated) > 0 {
 				blockedBy = saturated
 			}
 			if err != nil {

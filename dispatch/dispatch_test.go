@@ -1,6 +1,7 @@
 package dispatch_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"slices"
@@ -531,4 +532,64 @@ func TestFloodToSlowEndpointDoesNotStarveOthers(t *testing.T) {
 		t.Fatalf("the urgent message waited until %d of the 300 slow deliveries were sent", len(got))
 	}
 	t.Logf("urgent message delivered after %d of 300 slow deliveries", len(got))
+}
+
+// claimCounter counts the dispatcher's windowed claims.
+type claimCounter struct {
+	herald.Store
+	windowed     atomic.Int64 // claims with a Window
+	emptySkipped atomic.Int64 // claims that skipped endpoints and found nothing
+}
+
+func (c *claimCounter) ClaimDue(ctx context.Context, opts herald.ClaimOptions) ([]herald.Claim, error) {
+	claims, err := c.Store.ClaimDue(ctx, opts)
+	if opts.Window > 0 {
+		c.windowed.Add(1)
+	}
+	if err == nil && len(claims) == 0 && len(opts.SkipEndpoints) > 0 {
+		c.emptySkipped.Add(1)
+	}
+	return claims, err
+}
+
+// TestNoRepeatedEmptyClaims: while the only endpoint with due deliveries is
+// busy (skipped by the claim), wake-ups do not read the queue's head again
+// and again: after a claim found nothing beside it, windowed claims wait
+// until it has room.
+func TestNoRepeatedEmptyClaims(t *testing.T) {
+	counter := &claimCounter{}
+	e := newEnv(t, envOptions{perEndpoint: 1, wrap: func(s herald.Store) herald.Store {
+		counter.Store = s
+		return counter
+	}})
+	release := make(chan struct{})
+	var calls atomic.Int64
+	slow := newReceiver(t, func(_ int, w http.ResponseWriter) {
+		calls.Add(1)
+		<-release
+		w.WriteHeader(http.StatusNoContent)
+	})
+	t.Cleanup(func() { close(release) }) // before the receiver's server closes
+	e.endpoint(t, slow, nil, nil)
+	// A backlog stored pending, due now.
+	batch := make([]*herald.Message, 50)
+	for i := range batch {
+		batch[i] = &herald.Message{ID: herald.NewID(herald.PrefixMessage), AppID: e.app.ID, EventType: "bulk",
+			Payload: []byte(`{}`), CreatedAt: time.Now()}
+	}
+	if _, err := e.store.CreateMessages(t.Context(), batch, herald.Lease{}); err != nil {
+		t.Fatal(err)
+	}
+	e.dispatcher.Notify()
+	eventually(t, "the endpoint to be busy", func() bool { return calls.Load() >= 1 })
+	// A claim (a poll, every 20 ms here) finds nothing beside it.
+	eventually(t, "a claim skipping the busy endpoint to find nothing", func() bool { return counter.emptySkipped.Load() >= 1 })
+	before := counter.windowed.Load()
+	for range 20 {
+		e.dispatcher.Notify()
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := counter.windowed.Load() - before; n > 0 {
+		t.Fatalf("%d windowed claims while the only endpoint with due work was busy, want none", n)
+	}
 }

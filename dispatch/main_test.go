@@ -138,6 +138,7 @@ type envOptions struct {
 	shutdown     time.Duration // 0: the dispatcher's default
 	breaker      dispatch.BreakerConfig
 	disableAfter time.Duration
+	wrap         func(herald.Store) herald.Store // nil: the dispatcher uses the store as it is
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
@@ -157,8 +158,12 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if err := e.store.CreateApplication(t.Context(), e.app); err != nil {
 		t.Fatal(err)
 	}
+	var store herald.Store = e.store
+	if o.wrap != nil {
+		store = o.wrap(store)
+	}
 	d, err := dispatch.New(dispatch.Config{
-		Store:           e.store,
+		Store:           store,
 		Sender:          dispatch.NewSender(dispatch.SenderConfig{AllowPrivate: true, Timeout: o.timeout, UserAgent: "Herald/test"}),
 		Policy:          backoff.Policy{Schedule: o.schedule, Jitter: 0},
 		Owner:           o.owner,
