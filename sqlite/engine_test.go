@@ -388,7 +388,8 @@ func TestOpenValidates(t *testing.T) {
 
 // TestPragmasInForce checks the settings durability and integrity rest on,
 // as the connections really have them: WAL, synchronous FULL by default
-// (NORMAL when asked), foreign keys, a busy timeout, read-only readers.
+// (NORMAL when asked), foreign keys, a busy timeout, read-only readers,
+// and the writer's checkpoint interval.
 func TestPragmasInForce(t *testing.T) {
 	ctx := t.Context()
 	for _, tc := range []struct {
@@ -411,6 +412,7 @@ func TestPragmasInForce(t *testing.T) {
 			{"busy_timeout", "5000", true},
 			{"query_only", "0", false},
 			{"query_only", "1", true},
+			{"wal_autocheckpoint", "10000", false},
 		} {
 			get := sqlite.PragmaOnWriter
 			if c.reader {

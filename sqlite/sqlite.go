@@ -159,6 +159,14 @@ func dsn(cfg Config, reader bool) string {
 		q.Add("_pragma", "temp_store(MEMORY)")
 		// A 16 MiB page cache keeps the hot index pages of the write path.
 		q.Add("_pragma", "cache_size(-16384)")
+		// Checkpoint the WAL into the database every 10,000 pages (about
+		// 40 MiB) instead of SQLite's 1,000: the hot pages of the write
+		// path (index ends, the claim range) are rewritten by many commits
+		// in between and copied once per checkpoint, and the writer, which
+		// runs the automatic checkpoint inside a commit, does that work
+		// ten times less often (1→50 fan-out: 17–41 % more deliveries/s,
+		// see BENCHMARKS.md). Crash recovery replays at most that much WAL.
+		q.Add("_pragma", "wal_autocheckpoint(10000)")
 	}
 	return "file:" + (&url.URL{Path: cfg.Path}).EscapedPath() + "?" + q.Encode()
 }
