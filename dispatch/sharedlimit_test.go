@@ -2,51 +2,19 @@ package dispatch_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/herald-webhooks/herald"
 	"github.com/herald-webhooks/herald/dispatch"
+	"github.com/herald-webhooks/herald/internal/pgtest"
 	"github.com/herald-webhooks/herald/keyring"
 	"github.com/herald-webhooks/herald/postgres"
 )
-
-// pgSchema returns the test database's URL and a schema no other test
-// uses, dropped with its tables when the test ends, or skips the test when
-// HERALD_TEST_POSTGRES_URL is not set.
-func pgSchema(t *testing.T) (url, schema string) {
-	t.Helper()
-	url = os.Getenv("HERALD_TEST_POSTGRES_URL")
-	if url == "" {
-		t.Skip("HERALD_TEST_POSTGRES_URL is not set: skipping PostgreSQL tests")
-	}
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	schema = "herald_t_" + hex.EncodeToString(b[:])
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, url)
-		if err != nil {
-			t.Errorf("connect to drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{schema}.Sanitize()+` CASCADE`); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	return url, schema
-}
 
 // TestSharedRateLimitTwoNodes: two dispatchers ("nodes", each with its own
 // connection pool) on one PostgreSQL schema deliver 120 messages to an
@@ -56,7 +24,7 @@ func pgSchema(t *testing.T) (url, schema string) {
 // (the ~100 ms chunk each node may hold in hand) = 44. With per-node
 // buckets the two nodes would send up to 80 in the first second.
 func TestSharedRateLimitTwoNodes(t *testing.T) {
-	url, schema := pgSchema(t)
+	url, schema := pgtest.FreshSchema(t)
 	key, _ := keyring.NewKey()
 	ring, _ := keyring.Parse(key)
 	stores := make([]*postgres.Store, 2)

@@ -3,13 +3,11 @@ package postgres_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -21,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/herald-webhooks/herald"
+	"github.com/herald-webhooks/herald/internal/pgtest"
 	"github.com/herald-webhooks/herald/keyring"
 	"github.com/herald-webhooks/herald/postgres"
 	"github.com/herald-webhooks/herald/storetest"
@@ -31,14 +30,7 @@ func TestMain(m *testing.M) {
 }
 
 // testURL returns the URL of the test database, or skips the test.
-func testURL(t testing.TB) string {
-	t.Helper()
-	url := os.Getenv("HERALD_TEST_POSTGRES_URL")
-	if url == "" {
-		t.Skip("HERALD_TEST_POSTGRES_URL is not set: skipping PostgreSQL tests")
-	}
-	return url
-}
+func testURL(t testing.TB) string { return pgtest.URL(t) }
 
 // testKeyring returns a keyring with one fresh key.
 func testKeyring(t testing.TB) *keyring.Keyring {
@@ -70,23 +62,7 @@ func connect(t testing.TB) *pgx.Conn {
 // everything in it when the test ends. Stores create it on Open.
 func freshSchema(t testing.TB) string {
 	t.Helper()
-	url := testURL(t)
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	schema := "herald_t_" + hex.EncodeToString(b[:])
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, url)
-		if err != nil {
-			t.Errorf("connect to drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{schema}.Sanitize()+` CASCADE`); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
+	_, schema := pgtest.FreshSchema(t)
 	return schema
 }
 

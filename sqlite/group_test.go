@@ -14,8 +14,8 @@ import (
 	"github.com/herald-webhooks/herald/keyring"
 )
 
-// openGroupStore opens a store on a fresh file with a table t of its own.
-func openGroupStore(t *testing.T) *Store {
+// openInternal opens a store on a fresh file, closed when the test ends.
+func openInternal(t *testing.T) *Store {
 	t.Helper()
 	key, err := keyring.NewKey()
 	if err != nil {
@@ -25,11 +25,18 @@ func openGroupStore(t *testing.T) *Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := Open(t.Context(), Config{Path: filepath.Join(t.TempDir(), "group.db"), Keyring: ring})
+	s, err := Open(t.Context(), Config{Path: filepath.Join(t.TempDir(), "herald.db"), Keyring: ring})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// openGroupStore opens a store on a fresh file with a table t of its own.
+func openGroupStore(t *testing.T) *Store {
+	t.Helper()
+	s := openInternal(t)
 	if err := s.write(t.Context(), func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `CREATE TABLE t (x INTEGER PRIMARY KEY)`)
 		return err

@@ -2,12 +2,9 @@ package sqlite
 
 import (
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/herald-webhooks/herald/keyring"
 )
 
 // TestIsolationQueryPlans checks that the FIFO claim and the failure
@@ -16,19 +13,7 @@ import (
 // endpoint_ordering. The FIFO claim may sort its heads (one per FIFO
 // endpoint) by due time; nothing may scan a table.
 func TestIsolationQueryPlans(t *testing.T) {
-	key, err := keyring.NewKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring, err := keyring.Parse(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := Open(t.Context(), Config{Path: filepath.Join(t.TempDir(), "plan.db"), Keyring: ring})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openInternal(t)
 	now := micros(time.Now())
 	queries := []struct {
 		name      string

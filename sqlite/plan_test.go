@@ -2,14 +2,12 @@ package sqlite
 
 import (
 	"fmt"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/herald-webhooks/herald"
-	"github.com/herald-webhooks/herald/keyring"
 )
 
 // fullScan matches a plan step that reads a whole table or sorts rows the
@@ -21,19 +19,7 @@ var fullScan = regexp.MustCompile(`^SCAN (delivery|attempt|message|endpoint|appl
 // delivery engine searches an index: none scans a table or sorts. The plans
 // are logged (go test -v) for review.
 func TestQueryPlans(t *testing.T) {
-	key, err := keyring.NewKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring, err := keyring.Parse(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := Open(t.Context(), Config{Path: filepath.Join(t.TempDir(), "plan.db"), Keyring: ring})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openInternal(t)
 	// ANALYZE-free plans on an empty database are the planner's defaults,
 	// which is what a fresh install runs with.
 	now := micros(time.Now())

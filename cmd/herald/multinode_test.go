@@ -2,15 +2,12 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,18 +17,12 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/herald-webhooks/herald/internal/pgtest"
 	"github.com/herald-webhooks/herald/keyring"
 )
 
 // pgTestURL returns HERALD_TEST_POSTGRES_URL or skips the test.
-func pgTestURL(t *testing.T) string {
-	t.Helper()
-	u := os.Getenv("HERALD_TEST_POSTGRES_URL")
-	if u == "" {
-		t.Skip("HERALD_TEST_POSTGRES_URL is not set: skipping PostgreSQL tests")
-	}
-	return u
-}
+func pgTestURL(t *testing.T) string { return pgtest.URL(t) }
 
 // pgFreshSchema creates a schema no other test uses, dropped with its
 // tables when the test ends, and returns the URL of the test database with
@@ -41,10 +32,7 @@ func pgTestURL(t *testing.T) string {
 // killed before the schema is dropped.
 func pgFreshSchema(t *testing.T) (dbURL, schema string) {
 	t.Helper()
-	base := pgTestURL(t)
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	schema = "herald_t_" + hex.EncodeToString(b[:])
+	base, schema := pgtest.FreshSchema(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, base)
@@ -55,19 +43,6 @@ func pgFreshSchema(t *testing.T) (dbURL, schema string) {
 	if _, err := conn.Exec(ctx, `CREATE SCHEMA `+pgx.Identifier{schema}.Sanitize()); err != nil {
 		t.Fatalf("create schema: %v", err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Errorf("connect to drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{schema}.Sanitize()+` CASCADE`); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
 	u, err := url.Parse(base)
 	if err != nil {
 		t.Fatalf("parse HERALD_TEST_POSTGRES_URL: %v", err)
