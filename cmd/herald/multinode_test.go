@@ -21,9 +21,6 @@ import (
 	"github.com/herald-webhooks/herald/keyring"
 )
 
-// pgTestURL returns HERALD_TEST_POSTGRES_URL or skips the test.
-func pgTestURL(t *testing.T) string { return pgtest.URL(t) }
-
 // pgFreshSchema creates a schema no other test uses, dropped with its
 // tables when the test ends, and returns the URL of the test database with
 // that schema as its search_path, so herald processes given --db with it
