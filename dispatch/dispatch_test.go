@@ -463,16 +463,7 @@ func TestBacklogDoesNotDelayOthers(t *testing.T) {
 	// The backlog goes straight into the store, due now, as if a receiver
 	// had been down for a while.
 	const backlog = 100_000
-	for i := 0; i < backlog; i += 1000 {
-		batch := make([]*herald.Message, 1000)
-		for j := range batch {
-			batch[j] = &herald.Message{ID: herald.NewID(herald.PrefixMessage), AppID: e.app.ID, EventType: "bulk",
-				Payload: []byte(`{}`), CreatedAt: time.Now()}
-		}
-		if _, err := e.store.CreateMessages(t.Context(), batch, herald.Lease{}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	e.storePending(t, backlog, "bulk")
 	e.dispatcher.Notify()
 	eventually(t, "the backlog to start draining", func() bool { got, _ := busy.received(); return len(got) > 0 })
 
@@ -571,15 +562,7 @@ func TestNoRepeatedEmptyClaims(t *testing.T) {
 	})
 	t.Cleanup(func() { close(release) }) // before the receiver's server closes
 	e.endpoint(t, slow, nil, nil)
-	// A backlog stored pending, due now.
-	batch := make([]*herald.Message, 50)
-	for i := range batch {
-		batch[i] = &herald.Message{ID: herald.NewID(herald.PrefixMessage), AppID: e.app.ID, EventType: "bulk",
-			Payload: []byte(`{}`), CreatedAt: time.Now()}
-	}
-	if _, err := e.store.CreateMessages(t.Context(), batch, herald.Lease{}); err != nil {
-		t.Fatal(err)
-	}
+	e.storePending(t, 50, "bulk")
 	e.dispatcher.Notify()
 	eventually(t, "the endpoint to be busy", func() bool { return calls.Load() >= 1 })
 	// A claim (a poll, every 20 ms here) finds nothing beside it.

@@ -200,6 +200,36 @@ func newEnv(t *testing.T, o envOptions) *env {
 	return e
 }
 
+// runDispatcher runs d until the test ends; cleanups registered later
+// (an ingest committer's Close) run before it stops.
+func runDispatcher(t *testing.T, d *dispatch.Dispatcher) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = d.Run(ctx)
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+// storePending stores n messages of eventType straight into the store, in
+// batches of 1,000, their deliveries pending and due now, as if a receiver
+// had been down for a while.
+func (e *env) storePending(t *testing.T, n int, eventType string) {
+	t.Helper()
+	for i := 0; i < n; i += 1000 {
+		batch := make([]*herald.Message, min(1000, n-i))
+		for j := range batch {
+			batch[j] = &herald.Message{ID: herald.NewID(herald.PrefixMessage), AppID: e.app.ID, EventType: eventType,
+				Payload: []byte(`{}`), CreatedAt: time.Now()}
+		}
+		if _, err := e.store.CreateMessages(t.Context(), batch, herald.Lease{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // endpoint creates an endpoint for r with the given routing.
 func (e *env) endpoint(t *testing.T, r *receiver, filterTypes, channels []string) *herald.Endpoint {
 	t.Helper()

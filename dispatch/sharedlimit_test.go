@@ -1,7 +1,6 @@
 package dispatch_test
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -77,13 +76,7 @@ func TestSharedRateLimitTwoNodes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			_ = d.Run(ctx)
-		}()
-		t.Cleanup(func() { cancel(); <-done })
+		runDispatcher(t, d)
 		dispatchers[i] = d
 	}
 

@@ -86,18 +86,9 @@ func TestAttemptTelemetry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = d.Run(ctx)
-	}()
+	runDispatcher(t, d)
 	committer := ingest.New(store, ingest.Config{Lease: d.Lease, OnCommit: d.Enqueue, Metrics: metrics, Tracer: tp.Tracer("test")})
-	t.Cleanup(func() {
-		committer.Close()
-		cancel()
-		<-done
-	})
+	t.Cleanup(func() { committer.Close() })
 
 	// One message with the caller's traceparent, one without.
 	const callerTrace, callerSpan = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
