@@ -134,7 +134,8 @@ func TestExampleConfigsParse(t *testing.T) {
 // TestDockerfileCommandsParse checks deploy/Dockerfile against the binary:
 // its CMD and HEALTHCHECK are commands herald accepts, with the image's
 // environment; the health check asks the port herald listens on; the
-// volume is the database's directory; and the build runs deploy/build.sh.
+// volume is the database's directory; the build runs deploy/build.sh; and
+// the final stage is distroless static or scratch.
 func TestDockerfileCommandsParse(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(repoRoot, "deploy", "Dockerfile"))
 	if err != nil {
@@ -146,6 +147,10 @@ func TestDockerfileCommandsParse(t *testing.T) {
 	final := stages[len(stages)-1]
 	if !strings.Contains(stages[len(stages)-2], "deploy/build.sh") {
 		t.Error("the build stage does not build with deploy/build.sh")
+	}
+	// The image runs the static binary alone: no shell, no libc.
+	if base, _, _ := strings.Cut(strings.TrimSpace(final), "\n"); !strings.HasPrefix(base, "gcr.io/distroless/static") && base != "scratch" {
+		t.Errorf("the final stage is FROM %s, want distroless static or scratch", base)
 	}
 	instr := map[string][]string{}
 	for _, line := range strings.Split(final, "\n") {

@@ -456,6 +456,9 @@ func TestRenderRefusesWhatCannotWork(t *testing.T) {
 		"unknown mode":            {map[string]any{"mode": "mysql", "secret": secret}, "mode"},
 		"short token":             {map[string]any{"secret": map[string]any{"adminToken": "short", "encryptionKey": "k"}}, "16 characters"},
 		"misspelt value":          {map[string]any{"secret": secret, "replicaCont": 3}, "replicaCont"},
+		// The chart's appVersion is "dev" in the repository, an image
+		// tag no release pushes: the pod would never pull.
+		"no image tag": {map[string]any{"secret": secret}, "set image.tag"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, _, err := render(c, "", tc.values)

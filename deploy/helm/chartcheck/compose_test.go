@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"sigs.k8s.io/yaml"
 )
@@ -247,17 +248,46 @@ func TestComposeStack(t *testing.T) {
 	}
 }
 
-// TestLitestreamExample keeps deploy/litestream.yml parseable and pointing
-// at the database path the image and the chart use.
+// TestLitestreamExample keeps deploy/litestream.yml in Litestream 0.5's
+// format (the version of the chart's example sidecar) and pointing at the
+// database path the image and the chart use. Litestream itself ignores keys
+// it does not know, so a 0.3-style setting (a `replicas` list with
+// `snapshot-interval` and `retention` on the replica) would be dropped
+// silently; decoding strictly into the 0.5 fields catches it here.
 func TestLitestreamExample(t *testing.T) {
 	var ls struct {
+		Snapshot struct {
+			Interval  string `json:"interval"`
+			Retention string `json:"retention"`
+		} `json:"snapshot"`
 		DBs []struct {
-			Path     string           `json:"path"`
-			Replicas []map[string]any `json:"replicas"`
+			Path    string `json:"path"`
+			Replica *struct {
+				URL          string `json:"url"`
+				SyncInterval string `json:"sync-interval"`
+			} `json:"replica"`
 		} `json:"dbs"`
 	}
 	readStrict(t, filepath.Join(deployDir, "litestream.yml"), &ls)
-	if len(ls.DBs) != 1 || ls.DBs[0].Path != "/var/lib/herald/herald.db" || len(ls.DBs[0].Replicas) == 0 {
-		t.Errorf("litestream.yml = %+v", ls)
+	if len(ls.DBs) != 1 || ls.DBs[0].Path != "/var/lib/herald/herald.db" || ls.DBs[0].Replica == nil || ls.DBs[0].Replica.URL == "" {
+		t.Fatalf("litestream.yml = %+v, want one database at /var/lib/herald/herald.db with a replica", ls)
+	}
+	for name, d := range map[string]string{
+		"replica.sync-interval": ls.DBs[0].Replica.SyncInterval,
+		"snapshot.interval":     ls.Snapshot.Interval,
+		"snapshot.retention":    ls.Snapshot.Retention,
+	} {
+		if _, err := time.ParseDuration(d); err != nil {
+			t.Errorf("litestream.yml %s = %q: %v", name, d, err)
+		}
+	}
+
+	// The chart's example sidecar runs a 0.5 image with this file.
+	values, err := os.ReadFile(filepath.Join(chartDir, "ci", "sqlite-values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(values), "litestream/litestream:0.5.") {
+		t.Error("ci/sqlite-values.yaml does not run a Litestream 0.5 image, the format litestream.yml is written in")
 	}
 }

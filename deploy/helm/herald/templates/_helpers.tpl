@@ -71,4 +71,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if and .Values.secret.adminToken (lt (len .Values.secret.adminToken) 16) }}
 {{- fail "secret.adminToken must be at least 16 characters" }}
 {{- end }}
+{{- if and (not .Values.image.tag) (eq .Chart.AppVersion "dev") }}
+{{- fail "set image.tag to the Herald release to run (for example 1.2.3): the chart in the repository names no released image of its own" }}
+{{- end }}
 {{- end }}
