@@ -12,6 +12,7 @@ import (
 	"time"
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/goleak"
 
 	"github.com/herald-webhooks/herald"
@@ -21,6 +22,7 @@ import (
 	"github.com/herald-webhooks/herald/keyring"
 	"github.com/herald-webhooks/herald/signature"
 	"github.com/herald-webhooks/herald/sqlite"
+	"github.com/herald-webhooks/herald/telemetry"
 )
 
 func TestMain(m *testing.M) {
@@ -139,6 +141,8 @@ type envOptions struct {
 	breaker      dispatch.BreakerConfig
 	disableAfter time.Duration
 	wrap         func(herald.Store) herald.Store // nil: the dispatcher uses the store as it is
+	metrics      *telemetry.Metrics              // nil: discarded
+	tracer       trace.Tracer                    // nil: no spans
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
@@ -176,6 +180,8 @@ func newEnv(t *testing.T, o envOptions) *env {
 		PollInterval:    20 * time.Millisecond,
 		ShutdownTimeout: o.shutdown,
 		Now:             now,
+		Metrics:         o.metrics,
+		Tracer:          o.tracer,
 	})
 	if err != nil {
 		t.Fatal(err)

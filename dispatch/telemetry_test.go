@@ -2,14 +2,18 @@ package dispatch_test
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
@@ -203,5 +207,138 @@ func TestTraceParentWithoutTracing(t *testing.T) {
 		}
 	case <-time.After(60 * time.Second):
 		t.Fatal("no delivery")
+	}
+}
+
+// TestOutcomeMetrics: the outcomes other than success, counted by a real
+// dispatcher. A 410 is exhausted at once; failures with a retry left are
+// retrying and open the endpoint's breaker (one open breaker); a delivery
+// whose endpoint was disabled by hand before its turn ends canceled,
+// without a request.
+func TestOutcomeMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	metrics := telemetry.NewMetrics(reg, telemetry.MetricsOptions{})
+	c := &clock{now: time.Now().UTC().Truncate(time.Second)}
+	// Retries and the breaker's open period both outlast the one hour the
+	// clock moves, so nothing but the disabled endpoint's delivery comes
+	// due.
+	e := newEnv(t, envOptions{clock: c, schedule: []time.Duration{2 * time.Hour}, metrics: metrics,
+		breaker: dispatch.BreakerConfig{ConsecutiveFailures: 2, OpenFor: 2 * time.Hour}})
+
+	off := newReceiver(t, nil)
+	offEP := e.endpoint(t, off, []string{"off"}, nil)
+	later := &herald.Message{ID: herald.NewID(herald.PrefixMessage), AppID: e.app.ID, EventType: "off",
+		Payload: []byte(`{}`), CreatedAt: c.Now().Add(time.Hour)}
+	if _, err := e.store.CreateMessages(t.Context(), []*herald.Message{later}, herald.Lease{}); err != nil {
+		t.Fatal(err)
+	}
+	offEP.Disabled = true
+	if err := e.store.UpdateEndpoint(t.Context(), offEP); err != nil {
+		t.Fatal(err)
+	}
+
+	gone := newReceiver(t, func(_ int, w http.ResponseWriter) { w.WriteHeader(http.StatusGone) })
+	goneEP := e.endpoint(t, gone, []string{"gone"}, nil)
+	failing := newReceiver(t, func(_ int, w http.ResponseWriter) { w.WriteHeader(http.StatusInternalServerError) })
+	failingEP := e.endpoint(t, failing, []string{"failing"}, nil)
+	g := e.send(t, "gone", nil)
+	f1, f2 := e.send(t, "failing", nil), e.send(t, "failing", nil)
+	eventually(t, "the three attempts recorded", func() bool {
+		return e.delivery(t, g.ID, goneEP.ID).Status == herald.DeliveryFailed &&
+			e.delivery(t, f1.ID, failingEP.ID).Attempts == 1 && e.delivery(t, f2.ID, failingEP.ID).Attempts == 1
+	})
+	c.Advance(time.Hour)
+	e.dispatcher.Notify()
+	eventually(t, "the disabled endpoint's delivery ended", func() bool {
+		return e.delivery(t, later.ID, offEP.ID).Status == herald.DeliveryFailed
+	})
+	e.stop() // every outcome counted and written
+
+	got := telemetrytest.Values(t, reg)
+	for series, want := range map[string]float64{
+		`herald_deliveries_total{outcome="succeeded"}`:   0,
+		`herald_deliveries_total{outcome="retrying"}`:    2,
+		`herald_deliveries_total{outcome="exhausted"}`:   1,
+		`herald_deliveries_total{outcome="canceled"}`:    1,
+		`herald_delivery_responses_total{class="4xx"}`:   1,
+		`herald_delivery_responses_total{class="5xx"}`:   2,
+		"herald_delivery_attempt_duration_seconds_count": 3,
+		"herald_dispatch_lag_seconds_count":              3,
+		"herald_delivery_latency_seconds_count":          0,
+		"herald_deliveries_in_flight":                    0,
+		"herald_circuit_breakers_open":                   1,
+	} {
+		if got[series] != want {
+			t.Errorf("%s = %v, want %v", series, got[series], want)
+		}
+	}
+	if got, _ := off.received(); len(got) != 0 {
+		t.Errorf("the disabled endpoint got %d requests", len(got))
+	}
+}
+
+// TestAttemptSpanHidesURL: an attempt that gets no answer records why on
+// its span, without the endpoint URL's path or query, which may hold a
+// customer's token; only the host, as in the span's attributes.
+func TestAttemptSpanHidesURL(t *testing.T) {
+	// A listener that hangs up on every connection: net/http's error
+	// quotes the URL. (A port closed after listening could be taken by
+	// another test's listener before the attempt.)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan struct{})
+	go func() {
+		defer close(accepted)
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conn.Close()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); <-accepted })
+	host := ln.Addr().String()
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	e := newEnv(t, envOptions{tracer: tp.Tracer("test")})
+	ep := e.endpoint(t, newReceiver(t, nil), nil, nil)
+	const pathSecret, querySecret = "PATH-SECRET-3b9e", "QUERY-SECRET-71c2"
+	ep.URL = "http://" + host + "/hooks/" + pathSecret + "?token=" + querySecret
+	if err := e.store.UpdateEndpoint(t.Context(), ep); err != nil {
+		t.Fatal(err)
+	}
+	e.send(t, "a", nil)
+	var span tracetest.SpanStub
+	eventually(t, "the attempt span", func() bool {
+		for _, s := range exp.GetSpans() {
+			if s.Name == "herald.delivery.attempt" {
+				span = s
+				return true
+			}
+		}
+		return false
+	})
+	desc := span.Status.Description
+	if span.Status.Code != codes.Error || !strings.HasPrefix(desc, "Post "+strconv.Quote(host)+": ") {
+		t.Errorf("span status %v %q: want net/http's error with the host in place of the URL", span.Status.Code, desc)
+	}
+	texts := []string{desc}
+	for _, a := range span.Attributes {
+		texts = append(texts, a.Value.String())
+	}
+	for _, ev := range span.Events {
+		texts = append(texts, ev.Name)
+		for _, a := range ev.Attributes {
+			texts = append(texts, a.Value.String())
+		}
+	}
+	for _, text := range texts {
+		if strings.Contains(text, pathSecret) || strings.Contains(text, querySecret) {
+			t.Errorf("the span holds the URL's path or query: %q", text)
+		}
 	}
 }

@@ -2,9 +2,12 @@ package dispatch
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -208,12 +211,32 @@ func endAttempt(span trace.Span, res Result, out herald.AttemptOutcome) {
 		if !res.Succeeded() {
 			desc := "endpoint answered " + http.StatusText(res.StatusCode)
 			if res.Err != nil {
-				desc = res.Err.Error()
+				desc = spanError(res.Err)
 			}
 			span.SetStatus(codes.Error, desc)
 		}
 	}
 	span.End()
+}
+
+// spanError is err's text for an attempt span, with the endpoint URL that
+// net/http quotes in its errors cut to the host, as the span's attributes
+// are: a URL's path or query may hold a customer's token, and spans leave
+// for a collector.
+func spanError(err error) string {
+	text := err.Error()
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		return text
+	}
+	host := ""
+	if u, perr := url.Parse(ue.URL); perr == nil {
+		host = u.Host
+	}
+	if quoted := strconv.Quote(ue.URL); strings.Contains(text, quoted) {
+		return strings.ReplaceAll(text, quoted, strconv.Quote(host))
+	}
+	return ue.Op + " " + strconv.Quote(host) + ": " + ue.Err.Error()
 }
 
 // countOutcome counts an attempt's outcome and, for a scheduled delivery

@@ -146,14 +146,11 @@ func New(cfg Config) (*API, error) {
 	if a.ready == nil {
 		a.ready = telemetry.NewReadiness(telemetry.Check{Name: "store", Run: a.store.Ping, Failure: "The database is not reachable."})
 	}
-	var patterns []string
 	for _, rt := range a.table() {
 		a.routes = append(a.routes, Route{Method: rt.method, Pattern: rt.pattern, Public: rt.public})
 		a.mux.Handle(rt.method+" "+rt.pattern, a.wrapRoute(rt))
-		patterns = append(patterns, rt.method+" "+rt.pattern)
 	}
 	a.mux.HandleFunc("/", a.notFound)
-	a.metrics.InitRoutes(patterns)
 	a.handler = a.withTracing(cfg.TracerProvider, a.withRequestID(a.withAccessLog(a.withRecover(a.mux))))
 	return a, nil
 }

@@ -10,8 +10,9 @@ import (
 )
 
 // queueStatsSQL reads the queue in one statement, so one snapshot: the
-// counts walk delivery_claim and delivery_lease (index only), the oldest
-// due delivery is the first entry of delivery_claim's pending range.
+// counts walk delivery_due and delivery_lease (partial indexes of the
+// pending and the sending rows, index only), the oldest due delivery is
+// the first entry of delivery_due.
 const queueStatsSQL = `SELECT
 	(SELECT count(*) FROM delivery WHERE status = 'pending'),
 	(SELECT count(*) FROM delivery WHERE status = 'sending'),
@@ -31,6 +32,14 @@ func (s *Store) QueueStats(ctx context.Context, now time.Time) (herald.QueueStat
 	st.OldestDue = fromNullMicros(oldest)
 	return st, nil
 }
+
+// WriterStats returns the statistics of the writer connection's pool (one
+// connection), for the pool metrics.
+func (s *Store) WriterStats() sql.DBStats { return s.w.Stats() }
+
+// ReaderStats returns the statistics of the read-only pool, for the pool
+// metrics.
+func (s *Store) ReaderStats() sql.DBStats { return s.r.Stats() }
 
 // CheckSchema returns an error when the database is behind the newest
 // migration this binary embeds (the readiness check "migrations"). A newer

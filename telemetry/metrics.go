@@ -158,7 +158,7 @@ func NewMetrics(reg prometheus.Registerer, opts MetricsOptions) *Metrics {
 	}
 	m.deliveries = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: Namespace, Name: "deliveries_total",
-		Help: "Delivery attempts by outcome: succeeded, retrying (failed, another try scheduled), exhausted (failed for good), and canceled (endpoint disabled, no attempt).",
+		Help: "Delivery attempts by outcome: succeeded, retrying (failed, another try scheduled), exhausted (failed for good), and canceled (its endpoint was disabled when its turn came; no request).",
 	}, deliveryLabels)
 	if !opts.AppLabel {
 		for o := range numOutcomes {
@@ -180,8 +180,8 @@ func NewMetrics(reg prometheus.Registerer, opts MetricsOptions) *Metrics {
 	for i, class := range responseClasses {
 		m.responses[i] = responses.WithLabelValues(class)
 	}
-	m.dispatchLag = histogram("dispatch_lag_seconds", "Time from a message's commit to the first attempt of each of its deliveries.", lagBuckets)
-	m.deliveryLatency = histogram("delivery_latency_seconds", "Time from a message's commit to a successful delivery, retries included.", latencyBuckets)
+	m.dispatchLag = histogram("dispatch_lag_seconds", "Time from a message's acceptance (its timestamp, taken as it joins a group commit) to the first attempt of each of its deliveries.", lagBuckets)
+	m.deliveryLatency = histogram("delivery_latency_seconds", "Time from a message's acceptance to a successful delivery, retries included.", latencyBuckets)
 	m.inFlight = gauge("deliveries_in_flight", "Delivery attempts being sent by this node now.")
 	openBreakers := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: Namespace, Name: "circuit_breakers_open",
@@ -210,8 +210,8 @@ func NewMetrics(reg prometheus.Registerer, opts MetricsOptions) *Metrics {
 	}, []string{"route", "code"})
 	m.httpDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: Namespace, Name: "http_request_duration_seconds",
-		Help: "API request duration by route pattern.", Buckets: apiBuckets,
-	}, []string{"route"})
+		Help: "API request duration by route pattern and status code.", Buckets: apiBuckets,
+	}, []string{"route", "code"})
 	m.httpInFlight = gauge("http_requests_in_flight", "API requests being served now.")
 
 	storeDuration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -276,11 +276,11 @@ func (m *Metrics) AttemptFinished(statusCode int, d time.Duration) {
 	m.responses[class].Inc()
 }
 
-// DispatchLag records the time from a message's commit to the first
-// attempt of one of its deliveries.
+// DispatchLag records the time from a message's acceptance (its
+// CreatedAt) to the first attempt of one of its deliveries.
 func (m *Metrics) DispatchLag(d time.Duration) { m.dispatchLag.Observe(max(d, 0).Seconds()) }
 
-// DeliveryLatency records the time from a message's commit to its
+// DeliveryLatency records the time from a message's acceptance to its
 // successful delivery to one endpoint.
 func (m *Metrics) DeliveryLatency(d time.Duration) { m.deliveryLatency.Observe(max(d, 0).Seconds()) }
 
@@ -292,19 +292,14 @@ func (m *Metrics) ObserveOpenBreakers(count func() int) { m.openBreakers.Store(&
 func (m *Metrics) HTTPRequestStarted() { m.httpInFlight.Inc() }
 
 // HTTPRequestFinished records one API request: route is its pattern
-// ("unmatched" when no route matched).
+// ("unmatched" when no route matched). Its series exist from the first
+// request of each route and status on: at most the routes times the few
+// codes each answers.
 func (m *Metrics) HTTPRequestFinished(route string, code int, d time.Duration) {
 	m.httpInFlight.Dec()
-	m.httpRequests.WithLabelValues(route, strconv.Itoa(code)).Inc()
-	m.httpDuration.WithLabelValues(route).Observe(d.Seconds())
-}
-
-// InitRoutes creates the request duration series of routes at zero, so
-// dashboards and rate() see every route before its first request.
-func (m *Metrics) InitRoutes(routes []string) {
-	for _, r := range routes {
-		m.httpDuration.WithLabelValues(r)
-	}
+	c := strconv.Itoa(code)
+	m.httpRequests.WithLabelValues(route, c).Inc()
+	m.httpDuration.WithLabelValues(route, c).Observe(d.Seconds())
 }
 
 // AttemptCut ends an attempt cut at the shutdown deadline: it is no longer

@@ -1,6 +1,8 @@
 package telemetry
 
 import (
+	"database/sql"
+
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -13,8 +15,8 @@ type poolMetric struct {
 }
 
 // PoolCollector exports a pgx connection pool's statistics as
-// herald_db_pool_* metrics, read from the pool at each scrape (Stat takes
-// the pool's lock briefly; it queries nothing).
+// herald_db_pool_* metrics labelled pool="postgres", read from the pool at
+// each scrape (Stat takes the pool's lock briefly; it queries nothing).
 type PoolCollector struct {
 	stat    func() *pgxpool.Stat
 	metrics []poolMetric
@@ -24,7 +26,7 @@ type PoolCollector struct {
 // (postgres.Store's PoolStat).
 func NewPoolCollector(stat func() *pgxpool.Stat) *PoolCollector {
 	m := func(name, help string, kind prometheus.ValueType, value func(*pgxpool.Stat) float64) poolMetric {
-		return poolMetric{prometheus.NewDesc(Namespace+"_db_pool_"+name, help, nil, nil), kind, value}
+		return poolMetric{prometheus.NewDesc(Namespace+"_db_pool_"+name, help, nil, prometheus.Labels{"pool": "postgres"}), kind, value}
 	}
 	gauge, counter := prometheus.GaugeValue, prometheus.CounterValue
 	return &PoolCollector{stat: stat, metrics: []poolMetric{
@@ -56,5 +58,65 @@ func (c *PoolCollector) Collect(ch chan<- prometheus.Metric) {
 	s := c.stat()
 	for _, m := range c.metrics {
 		ch <- prometheus.MustNewConstMetric(m.desc, m.kind, m.value(s))
+	}
+}
+
+// SQLPool is a database/sql connection pool to export: SQLite's writer
+// connection or its reader pool.
+type SQLPool struct {
+	// Name is the pool label's value.
+	Name string
+	// Stats reads the pool's statistics (sql.DB's Stats).
+	Stats func() sql.DBStats
+}
+
+// sqlPoolMetric is one statistic of a database/sql pool.
+type sqlPoolMetric struct {
+	desc  *prometheus.Desc
+	kind  prometheus.ValueType
+	value func(*sql.DBStats) float64
+}
+
+// SQLPoolCollector exports database/sql pools' statistics under the
+// herald_db_pool_* names PostgreSQL's pool uses where they mean the same,
+// labelled with the pool's name. Stats reads counters the pool keeps; it
+// queries nothing.
+type SQLPoolCollector struct {
+	pools   []SQLPool
+	metrics []sqlPoolMetric
+}
+
+// NewSQLPoolCollector returns a collector of pools.
+func NewSQLPoolCollector(pools ...SQLPool) *SQLPoolCollector {
+	m := func(name, help string, kind prometheus.ValueType, value func(*sql.DBStats) float64) sqlPoolMetric {
+		return sqlPoolMetric{prometheus.NewDesc(Namespace+"_db_pool_"+name, help, []string{"pool"}, nil), kind, value}
+	}
+	gauge, counter := prometheus.GaugeValue, prometheus.CounterValue
+	return &SQLPoolCollector{pools: pools, metrics: []sqlPoolMetric{
+		m("max_conns", "Most connections the pool opens (0: no limit).", gauge, func(s *sql.DBStats) float64 { return float64(s.MaxOpenConnections) }),
+		m("total_conns", "Connections open, idle or in use.", gauge, func(s *sql.DBStats) float64 { return float64(s.OpenConnections) }),
+		m("acquired_conns", "Connections in use.", gauge, func(s *sql.DBStats) float64 { return float64(s.InUse) }),
+		m("idle_conns", "Connections open and idle.", gauge, func(s *sql.DBStats) float64 { return float64(s.Idle) }),
+		m("empty_acquires_total", "Acquires that had to wait: no idle connection was ready.", counter, func(s *sql.DBStats) float64 { return float64(s.WaitCount) }),
+		m("empty_acquire_wait_seconds_total", "Time spent waiting for a connection when none was idle.", counter, func(s *sql.DBStats) float64 { return s.WaitDuration.Seconds() }),
+		m("max_lifetime_destroys_total", "Connections closed for reaching their maximum lifetime.", counter, func(s *sql.DBStats) float64 { return float64(s.MaxLifetimeClosed) }),
+		m("max_idle_destroys_total", "Connections closed for idling too long.", counter, func(s *sql.DBStats) float64 { return float64(s.MaxIdleTimeClosed) }),
+	}}
+}
+
+// Describe implements prometheus.Collector.
+func (c *SQLPoolCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, m := range c.metrics {
+		ch <- m.desc
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *SQLPoolCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, p := range c.pools {
+		s := p.Stats()
+		for _, m := range c.metrics {
+			ch <- prometheus.MustNewConstMetric(m.desc, m.kind, m.value(&s), p.Name)
+		}
 	}
 }

@@ -9,12 +9,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 
@@ -278,20 +278,50 @@ func TestRegistry(t *testing.T) {
 }
 
 func TestPoolCollector(t *testing.T) {
-	// A pool connects lazily: its statistics are real without a server.
-	pool, err := pgxpool.New(t.Context(), "postgres://nobody@127.0.0.1:1/none?pool_max_conns=7")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(telemetry.NewPoolCollector(pool.Stat))
-	got := telemetrytest.Values(t, reg)
-	mustValue(t, got, "herald_db_pool_max_conns", 7)
-	mustValue(t, got, "herald_db_pool_acquired_conns", 0)
-	mustValue(t, got, "herald_db_pool_acquires_total", 0)
+	got := telemetrytest.Values(t, telemetrytest.PGPoolRegistry(t, 7))
+	mustValue(t, got, `herald_db_pool_max_conns{pool="postgres"}`, 7)
+	mustValue(t, got, `herald_db_pool_acquired_conns{pool="postgres"}`, 0)
+	mustValue(t, got, `herald_db_pool_acquires_total{pool="postgres"}`, 0)
 	if n := len(telemetrytest.Names(got)); n != 13 {
 		t.Errorf("%d pool metrics: %v", n, telemetrytest.Names(got))
+	}
+}
+
+// TestSQLPoolCollector: SQLite's writer and reader pools, read from the
+// store's real database/sql pools, under the names PostgreSQL's pool uses.
+func TestSQLPoolCollector(t *testing.T) {
+	store := openStore(t)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(telemetry.NewSQLPoolCollector(
+		telemetry.SQLPool{Name: "writer", Stats: store.WriterStats},
+		telemetry.SQLPool{Name: "readers", Stats: store.ReaderStats},
+	))
+	// A read leaves a reader connection open and idle.
+	if _, err := store.ListApplications(t.Context(), herald.ListOptions{Limit: 1}); err != nil {
+		t.Fatal(err)
+	}
+	got := telemetrytest.Values(t, reg)
+	readers := store.ReaderStats()
+	if readers.MaxOpenConnections < 2 || readers.OpenConnections < 1 {
+		t.Fatalf("reader pool %+v", readers)
+	}
+	mustValue(t, got, `herald_db_pool_max_conns{pool="writer"}`, 1)
+	mustValue(t, got, `herald_db_pool_total_conns{pool="writer"}`, 1)
+	mustValue(t, got, `herald_db_pool_max_conns{pool="readers"}`, float64(readers.MaxOpenConnections))
+	mustValue(t, got, `herald_db_pool_total_conns{pool="readers"}`, float64(readers.OpenConnections))
+	mustValue(t, got, `herald_db_pool_idle_conns{pool="readers"}`, float64(readers.OpenConnections))
+	mustValue(t, got, `herald_db_pool_acquired_conns{pool="readers"}`, 0)
+	mustValue(t, got, `herald_db_pool_empty_acquires_total{pool="readers"}`, 0)
+	if n := len(telemetrytest.Names(got)); n != 8 {
+		t.Errorf("%d pool metrics: %v", n, telemetrytest.Names(got))
+	}
+	// Every name is one PostgreSQL's pool exports too, so one dashboard
+	// panel serves both engines.
+	pgNames := telemetrytest.Names(telemetrytest.Values(t, telemetrytest.PGPoolRegistry(t, 4)))
+	for _, name := range telemetrytest.Names(got) {
+		if !slices.Contains(pgNames, name) {
+			t.Errorf("%s is SQLite's only", name)
+		}
 	}
 }
 

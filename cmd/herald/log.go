@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/mattn/go-isatty"
+
 	"github.com/herald-webhooks/herald/telemetry"
 )
 
@@ -27,11 +29,12 @@ func (f LogFlags) logger(w io.Writer) (*slog.Logger, error) {
 	return telemetry.NewLogger(w, format, f.LogLevel)
 }
 
+// isTerminal reports whether w is a terminal. Being a character device is
+// not enough: /dev/null is one too.
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	if !ok {
 		return false
 	}
-	info, err := f.Stat()
-	return err == nil && info.Mode()&os.ModeCharDevice != 0
+	return isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd())
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 	"github.com/herald-webhooks/herald/httpapi"
 	"github.com/herald-webhooks/herald/ingest"
 	"github.com/herald-webhooks/herald/postgres"
+	"github.com/herald-webhooks/herald/sqlite"
 	"github.com/herald-webhooks/herald/telemetry"
 )
 
@@ -78,8 +80,14 @@ func startNode(ctx context.Context, cfg nodeConfig) (*node, error) {
 		tracing = telemetry.Off()
 	}
 	metrics := telemetry.NewMetrics(reg, telemetry.MetricsOptions{AppLabel: cfg.MetricsAppLabel})
-	if p, ok := cfg.Store.(poolStater); ok {
+	switch p := cfg.Store.(type) {
+	case poolStater:
 		reg.MustRegister(telemetry.NewPoolCollector(p.PoolStat))
+	case sqlPoolStater:
+		reg.MustRegister(telemetry.NewSQLPoolCollector(
+			telemetry.SQLPool{Name: "writer", Stats: p.WriterStats},
+			telemetry.SQLPool{Name: "readers", Stats: p.ReaderStats},
+		))
 	}
 	// Every component but the LISTEN connection uses the measured store.
 	measured := telemetry.InstrumentStore(cfg.Store, metrics)
@@ -172,7 +180,17 @@ func startNode(ctx context.Context, cfg nodeConfig) (*node, error) {
 // poolStater is a store with a connection pool to export (PostgreSQL).
 type poolStater interface{ PoolStat() *pgxpool.Stat }
 
-var _ poolStater = (*postgres.Store)(nil)
+// sqlPoolStater is a store with database/sql pools to export (SQLite: the
+// writer connection and the readers).
+type sqlPoolStater interface {
+	WriterStats() sql.DBStats
+	ReaderStats() sql.DBStats
+}
+
+var (
+	_ poolStater    = (*postgres.Store)(nil)
+	_ sqlPoolStater = (*sqlite.Store)(nil)
+)
 
 // errDispatcherStopped is the readiness check's error once the dispatcher
 // has stopped.

@@ -243,31 +243,31 @@ func TestMetricsAfterEndToEndRun(t *testing.T) {
 
 	got := telemetrytest.Scrape(t, http.DefaultClient, tn.url+"/metrics")
 	for series, want := range map[string]float64{
-		"herald_messages_ingested_total":                                                    messages,
-		"herald_ingest_batch_size_sum":                                                      messages,
-		`herald_deliveries_total{outcome="succeeded"}`:                                      messages,
-		`herald_deliveries_total{outcome="retrying"}`:                                       2,
-		`herald_deliveries_total{outcome="exhausted"}`:                                      0,
-		`herald_deliveries_total{outcome="canceled"}`:                                       0,
-		`herald_delivery_responses_total{class="2xx"}`:                                      messages,
-		`herald_delivery_responses_total{class="5xx"}`:                                      2,
-		`herald_delivery_responses_total{class="error"}`:                                    0,
-		"herald_delivery_attempt_duration_seconds_count":                                    messages + 2,
-		"herald_dispatch_lag_seconds_count":                                                 messages,
-		"herald_delivery_latency_seconds_count":                                             messages,
-		"herald_deliveries_in_flight":                                                       0,
-		"herald_deliveries_pending":                                                         0,
-		"herald_deliveries_sending":                                                         0,
-		"herald_oldest_due_delivery_age_seconds":                                            0,
-		"herald_endpoints_disabled":                                                         0,
-		"herald_circuit_breakers_open":                                                      0,
-		"herald_ready":                                                                      1,
-		`herald_ready_check{check="store"}`:                                                 1,
-		`herald_ready_check{check="migrations"}`:                                            1,
-		`herald_ready_check{check="dispatcher"}`:                                            1,
-		`herald_http_requests_total{code="202",route="POST /api/v1/app/{app_id}/msg"}`:      messages,
-		`herald_http_requests_total{code="201",route="POST /api/v1/app"}`:                   1,
-		`herald_http_request_duration_seconds_count{route="POST /api/v1/app/{app_id}/msg"}`: messages,
+		"herald_messages_ingested_total":                                                               messages,
+		"herald_ingest_batch_size_sum":                                                                 messages,
+		`herald_deliveries_total{outcome="succeeded"}`:                                                 messages,
+		`herald_deliveries_total{outcome="retrying"}`:                                                  2,
+		`herald_deliveries_total{outcome="exhausted"}`:                                                 0,
+		`herald_deliveries_total{outcome="canceled"}`:                                                  0,
+		`herald_delivery_responses_total{class="2xx"}`:                                                 messages,
+		`herald_delivery_responses_total{class="5xx"}`:                                                 2,
+		`herald_delivery_responses_total{class="error"}`:                                               0,
+		"herald_delivery_attempt_duration_seconds_count":                                               messages + 2,
+		"herald_dispatch_lag_seconds_count":                                                            messages,
+		"herald_delivery_latency_seconds_count":                                                        messages,
+		"herald_deliveries_in_flight":                                                                  0,
+		"herald_deliveries_pending":                                                                    0,
+		"herald_deliveries_sending":                                                                    0,
+		"herald_oldest_due_delivery_age_seconds":                                                       0,
+		"herald_endpoints_disabled":                                                                    0,
+		"herald_circuit_breakers_open":                                                                 0,
+		"herald_ready":                                                                                 1,
+		`herald_ready_check{check="store"}`:                                                            1,
+		`herald_ready_check{check="migrations"}`:                                                       1,
+		`herald_ready_check{check="dispatcher"}`:                                                       1,
+		`herald_http_requests_total{code="202",route="POST /api/v1/app/{app_id}/msg"}`:                 messages,
+		`herald_http_requests_total{code="201",route="POST /api/v1/app"}`:                              1,
+		`herald_http_request_duration_seconds_count{code="202",route="POST /api/v1/app/{app_id}/msg"}`: messages,
 	} {
 		if v, ok := got[series]; !ok || v != want {
 			t.Errorf("%s = %v (present %v), want %v", series, v, ok, want)
@@ -291,6 +291,11 @@ func TestMetricsAfterEndToEndRun(t *testing.T) {
 		if _, ok := got[name]; !ok {
 			t.Errorf("no %s", name)
 		}
+	}
+	// SQLite's pools: the one writer connection, and readers that served
+	// the API's reads.
+	if got[`herald_db_pool_max_conns{pool="writer"}`] != 1 || got[`herald_db_pool_total_conns{pool="readers"}`] < 1 {
+		t.Errorf("SQLite pools: writer max %v, readers open %v", got[`herald_db_pool_max_conns{pool="writer"}`], got[`herald_db_pool_total_conns{pool="readers"}`])
 	}
 }
 
@@ -466,7 +471,7 @@ func TestLogsAreJSONWithoutSecrets(t *testing.T) {
 	go func() {
 		exited <- run(ctx, []string{"serve", "--db", filepath.Join(dir, "herald.db"), "--listen", "127.0.0.1:0",
 			"--log-format", "json", "--log-level", "debug", "--admin-token", token, "--allow-private-targets",
-			"--retry-schedule", "10ms", "--metrics-addr", "127.0.0.1:0", "--pprof", "127.0.0.1:0"}, stdout, stderr)
+			"--retry-schedule", "10ms", "--metrics-addr", "127.0.0.1:0", "--metrics-app-label", "--pprof", "127.0.0.1:0"}, stdout, stderr)
 	}()
 	urls := map[string]string{}
 	waitFor(t, "herald listening", func() bool {
@@ -480,7 +485,7 @@ func TestLogsAreJSONWithoutSecrets(t *testing.T) {
 	})
 	tn := &testNode{url: urls["Herald is listening"], token: token}
 
-	tn.mustCall(t, http.StatusCreated, "POST", "/api/v1/app", map[string]any{"name": "Acme", "uid": "acme"})
+	app := tn.mustCall(t, http.StatusCreated, "POST", "/api/v1/app", map[string]any{"name": "Acme", "uid": "acme"})
 	tn.mustCall(t, http.StatusCreated, "POST", "/api/v1/app/acme/endpoint", map[string]any{"url": rcv.srv.URL, "uid": "ep1", "secret": secret})
 	tn.mustCall(t, http.StatusAccepted, "POST", "/api/v1/app/acme/msg",
 		map[string]any{"eventType": "order.created", "payload": map[string]any{"note": payloadMarker}}, "idempotency-key", "k-1")
@@ -501,6 +506,12 @@ func TestLogsAreJSONWithoutSecrets(t *testing.T) {
 	if got := telemetrytest.Scrape(t, http.DefaultClient, urls["metrics listening"]); got["herald_messages_ingested_total"] != 1 {
 		t.Errorf("metrics listener: ingested %v", got["herald_messages_ingested_total"])
 	}
+	// --metrics-app-label: the delivery counter by application (counted
+	// just after the receiver answered, so waited for).
+	byApp := fmt.Sprintf(`herald_deliveries_total{app_id=%q,outcome="succeeded"}`, app["id"])
+	waitFor(t, byApp, func() bool {
+		return telemetrytest.Scrape(t, http.DefaultClient, urls["metrics listening"])[byApp] == 1
+	})
 	resp, err := http.Get(urls["pprof listening"] + "cmdline")
 	if err != nil {
 		t.Fatal(err)
@@ -587,7 +598,7 @@ func TestMetricsOnPostgres(t *testing.T) {
 		return rcv.delivered() == 3 && got["herald_deliveries_pending"] == 0 && got["herald_deliveries_sending"] == 0
 	})
 	for series, want := range map[string]float64{
-		"herald_db_pool_max_conns":                     5,
+		`herald_db_pool_max_conns{pool="postgres"}`: 5,
 		"herald_ready":                                 1,
 		`herald_ready_check{check="migrations"}`:       1,
 		`herald_deliveries_total{outcome="succeeded"}`: 3,
@@ -597,8 +608,13 @@ func TestMetricsOnPostgres(t *testing.T) {
 			t.Errorf("%s = %v, want %v", series, got[series], want)
 		}
 	}
-	if got["herald_db_pool_acquires_total"] < 1 {
-		t.Errorf("pool acquires %v", got["herald_db_pool_acquires_total"])
+	if got[`herald_db_pool_acquires_total{pool="postgres"}`] < 1 {
+		t.Errorf("pool acquires %v", got[`herald_db_pool_acquires_total{pool="postgres"}`])
+	}
+	for series := range got {
+		if strings.HasPrefix(series, "herald_db_pool_") && !strings.Contains(series, `pool="postgres"`) {
+			t.Errorf("PostgreSQL node exports %s", series)
+		}
 	}
 }
 

@@ -1,8 +1,11 @@
 // Package telemetrytest reads Prometheus metrics in tests, from a registry
-// or from a scrape of /metrics, as flat series → value maps.
+// or from a scrape of /metrics, as flat series → value maps, and gives a
+// PostgreSQL pool collector that needs no server.
 package telemetrytest
 
 import (
+	"context"
+	"fmt"
 	"io"
 	"maps"
 	"net/http"
@@ -11,10 +14,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/herald-webhooks/herald/telemetry"
 )
 
 // Values gathers g and returns every sample by series (see Flatten).
@@ -82,6 +88,22 @@ func Flatten(mfs []*dto.MetricFamily) map[string]float64 {
 		}
 	}
 	return out
+}
+
+// PGPoolRegistry returns a registry holding a telemetry.PoolCollector over
+// a pgx pool of at most maxConns connections that never connects: a pgx
+// pool connects lazily, so its statistics are real without a server. The
+// pool is closed when the test ends.
+func PGPoolRegistry(t testing.TB, maxConns int) *prometheus.Registry {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), fmt.Sprintf("postgres://nobody@127.0.0.1:1/none?pool_max_conns=%d", maxConns))
+	if err != nil {
+		t.Fatalf("pgx pool: %v", err)
+	}
+	t.Cleanup(pool.Close)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(telemetry.NewPoolCollector(pool.Stat))
+	return reg
 }
 
 // Names returns the metric names in values (the series names without
