@@ -56,6 +56,7 @@ type BenchCmd struct {
 	Fanout       int           `name:"fanout" env:"HERALD_BENCH_FANOUT" help:"Endpoints each message goes to. Default: all of them."`
 	PayloadSize  int           `name:"payload-size" env:"HERALD_BENCH_PAYLOAD_SIZE" default:"512" help:"Size of each message payload, in bytes."`
 	Concurrency  int           `name:"concurrency" env:"HERALD_BENCH_CONCURRENCY" default:"64" help:"HTTP clients posting messages at once."`
+	Rate         float64       `name:"rate" env:"HERALD_BENCH_RATE" help:"Post at this steady rate (messages per second) instead of as fast as the clients can: an open-loop load, whose ingest latency counts from when each message was due, so a server that falls behind shows it. 0: as fast as possible."`
 	FailRatio    float64       `name:"fail-ratio" env:"HERALD_BENCH_FAIL_RATIO" help:"Fraction of endpoints that answer 500."`
 	HangRatio    float64       `name:"hang-ratio" env:"HERALD_BENCH_HANG_RATIO" help:"Fraction of endpoints that never answer (until the request timeout)."`
 	VerifyRatio  float64       `name:"verify-ratio" env:"HERALD_BENCH_VERIFY_RATIO" default:"0.01" help:"Fraction of deliveries whose signature the receivers verify."`
@@ -92,6 +93,8 @@ func (c *BenchCmd) Validate() error {
 		return fmt.Errorf("--payload-size must be between %d and %d bytes", minPayloadSize, 512<<10)
 	case c.Concurrency < 1:
 		return errors.New("--concurrency must be at least 1")
+	case c.Rate < 0 || math.IsInf(c.Rate, 0) || math.IsNaN(c.Rate):
+		return errors.New("--rate must be a positive number of messages per second, or 0")
 	case !isFraction(c.FailRatio) || !isFraction(c.HangRatio) || !isFraction(c.VerifyRatio):
 		return errors.New("--fail-ratio, --hang-ratio and --verify-ratio must be between 0 and 1")
 	case c.Timeout <= 0:
@@ -212,7 +215,17 @@ func (c *BenchCmd) Run(env *Env) error {
 		cmd: c, plan: plan, recv: recv, client: client, target: target,
 		appID: appID, bodies: messageBodies(plan, payload), progress: progress,
 	}
+	lagBefore, lagErr := scrapeDispatchLag(ctx, client, target)
 	rep := load.run(ctx)
+	if lagErr == nil {
+		var lagAfter lagBuckets
+		if lagAfter, lagErr = scrapeDispatchLag(ctx, client, target); lagErr == nil {
+			rep.DispatchLag = dispatchLag(lagBefore, lagAfter)
+		}
+	}
+	if lagErr != nil {
+		rep.DispatchLagError = lagErr.Error()
+	}
 	pprof.StopCPUProfile()
 	if err := stopProfiles(); err != nil {
 		return err
@@ -664,7 +677,8 @@ type loadRun struct {
 	progress io.Writer
 
 	start    time.Time
-	next     atomic.Int64 // next message index
+	begin    time.Duration // when posting began, from start
+	next     atomic.Int64  // next message index
 	acked    atomic.Int64
 	expected atomic.Int64 // healthy deliveries of acked messages
 	errs     atomic.Int64
@@ -678,6 +692,7 @@ func (l *loadRun) run(ctx context.Context) *benchReport {
 	defer cancel()
 	l.start = l.recv.servers[0].start
 	begin := time.Since(l.start)
+	l.begin = begin
 
 	perWorker := make([][]ack, l.cmd.Concurrency)
 	var posters sync.WaitGroup
@@ -745,16 +760,35 @@ func (l *loadRun) post(ctx context.Context) []ack {
 	var acks []ack
 	for ctx.Err() == nil {
 		j := l.next.Add(1) - 1
+		// With --rate, message j is due at a fixed offset from the run's
+		// start, and its latency counts from then: a client still busy
+		// with an earlier request makes it late, and that shows.
+		var due time.Duration
+		if l.cmd.Rate > 0 {
+			due = l.begin + time.Duration(float64(j)/l.cmd.Rate*float64(time.Second))
+		}
 		if l.cmd.Duration > 0 {
-			if time.Since(l.start) >= l.cmd.Duration {
+			if max(due, time.Since(l.start))-l.begin >= l.cmd.Duration {
 				return acks
 			}
 		} else if j >= int64(l.cmd.Messages) {
 			return acks
 		}
+		if wait := due - time.Since(l.start); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return acks
+			case <-t.C:
+			}
+		}
 		kind := int(j % int64(len(l.bodies)))
 		node := l.target.nodes[j%int64(len(l.target.nodes))]
 		begin := time.Since(l.start)
+		if l.cmd.Rate > 0 {
+			begin = due
+		}
 		id, err := l.postOne(ctx, node, l.bodies[kind])
 		end := time.Since(l.start)
 		if err != nil {
@@ -849,9 +883,11 @@ func (l *loadRun) report(acks []ack, begin time.Duration, timedOut bool) *benchR
 			return
 		}
 		delivered++
-		// The dispatcher may deliver before the client has read its 202
-		// (it starts on a batch as soon as it commits): that counts as 0.
-		e2e = append(e2e, max(0, at-a.at))
+		// From when the sender's POST began (with --rate, when it was
+		// due) to the receipt: durable ingest, queueing and the delivery.
+		// The receipt may come before the sender has read its 202, since
+		// the dispatcher starts on a batch as soon as it commits.
+		e2e = append(e2e, max(0, at-(a.at-a.took)))
 	})
 	rep := &benchReport{
 		Messages:           len(acks),
@@ -933,10 +969,14 @@ type benchReport struct {
 	HangingRequests     int64     `json:"hangingEndpointRequests"`
 	EndToEndLatency     latencies `json:"endToEndLatency"`
 	IngestLatency       latencies `json:"ingestLatency"`
-	ElapsedSeconds      float64   `json:"elapsedSeconds"`
-	CPUSeconds          float64   `json:"cpuSeconds"`
-	PeakRSSMiB          float64   `json:"peakRssMiB"`
-	TimedOut            bool      `json:"timedOut"`
+	// DispatchLag is from Herald's own histogram (its /metrics), when
+	// the API serves it; DispatchLagError says why it is missing.
+	DispatchLag      *lagReport `json:"dispatchLag,omitempty"`
+	DispatchLagError string     `json:"dispatchLagError,omitempty"`
+	ElapsedSeconds   float64    `json:"elapsedSeconds"`
+	CPUSeconds       float64    `json:"cpuSeconds"`
+	PeakRSSMiB       float64    `json:"peakRssMiB"`
+	TimedOut         bool       `json:"timedOut"`
 }
 
 // benchConfig echoes the flags that shape a run.
@@ -948,6 +988,7 @@ type benchConfig struct {
 	Fanout              int     `json:"fanout"`
 	PayloadSize         int     `json:"payloadSize"`
 	Concurrency         int     `json:"concurrency"`
+	Rate                float64 `json:"rate,omitempty"`
 	FailRatio           float64 `json:"failRatio"`
 	HangRatio           float64 `json:"hangRatio"`
 	Backlog             int     `json:"backlog"`
@@ -960,7 +1001,7 @@ type benchConfig struct {
 func (c *BenchCmd) config() benchConfig {
 	cfg := benchConfig{
 		Server: "in-process", Endpoints: c.Endpoints, Fanout: c.Fanout, PayloadSize: c.PayloadSize,
-		Concurrency: c.Concurrency, FailRatio: c.FailRatio, HangRatio: c.HangRatio, Backlog: c.Backlog,
+		Concurrency: c.Concurrency, Rate: c.Rate, FailRatio: c.FailRatio, HangRatio: c.HangRatio, Backlog: c.Backlog,
 		SQLiteSynchronous: c.SQLiteSynchronous, Workers: c.Workers, EndpointConcurrency: c.EndpointConcurrency,
 	}
 	if c.Duration > 0 {
@@ -1015,8 +1056,12 @@ func (r *benchReport) print(w io.Writer, asJSON bool) error {
 	}
 	m, c := r.Machine, r.Config
 	row("machine", "%d CPUs (%s), GOMAXPROCS %d, %s %s/%s", m.CPUs, m.CPUModel, m.GOMAXPROCS, m.GoVersion, m.OS, m.Arch)
-	row("run", "%s server, %d endpoints, fanout %d, payload %d B, concurrency %d, fail %.2f, hang %.2f, backlog %d",
-		c.Server, c.Endpoints, c.Fanout, c.PayloadSize, c.Concurrency, c.FailRatio, c.HangRatio, c.Backlog)
+	pace := "as fast as possible"
+	if c.Rate > 0 {
+		pace = fmt.Sprintf("%.0f msgs/s", c.Rate)
+	}
+	row("run", "%s server, %d endpoints, fanout %d, payload %d B, concurrency %d (%s), fail %.2f, hang %.2f, backlog %d",
+		c.Server, c.Endpoints, c.Fanout, c.PayloadSize, c.Concurrency, pace, c.FailRatio, c.HangRatio, c.Backlog)
 	if c.Server == "in-process" {
 		db := "SQLite synchronous=" + c.SQLiteSynchronous
 		if c.Database == "postgresql" {
@@ -1042,6 +1087,12 @@ func (r *benchReport) print(w io.Writer, asJSON bool) error {
 	e, i := r.EndToEndLatency, r.IngestLatency
 	row("end-to-end latency", "p50 %.1f ms  p95 %.1f ms  p99 %.1f ms  max %.1f ms", e.P50, e.P95, e.P99, e.Max)
 	row("ingest latency", "p50 %.1f ms  p99 %.1f ms", i.P50, i.P99)
+	switch {
+	case r.DispatchLag != nil:
+		row("dispatch lag", "%s", r.DispatchLag)
+	case r.DispatchLagError != "":
+		row("dispatch lag", "unavailable: %s", r.DispatchLagError)
+	}
 	row("elapsed", "%.2fs", r.ElapsedSeconds)
 	row("resources", "%.1f CPU seconds, peak RSS %.0f MiB (the whole bench process)", r.CPUSeconds, r.PeakRSSMiB)
 	if r.TimedOut {
@@ -1250,6 +1301,7 @@ func (c *BenchCmd) startHerald(ctx context.Context, logOut io.Writer) (*localHer
 			ShutdownTimeout: 5 * time.Second,
 		},
 		AdminTokenHash: sha256.Sum256([]byte(token)),
+		ServeMetrics:   true,
 	})
 	if err != nil {
 		return fail(err)

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"go.uber.org/goleak"
 )
 
@@ -63,6 +65,54 @@ func TestBenchSmoke(t *testing.T) {
 	}
 	if rep.Machine.CPUs < 1 || rep.Config.Fanout != 2 {
 		t.Errorf("machine %+v, config %+v", rep.Machine, rep.Config)
+	}
+	// Herald's own histogram saw one first attempt per delivery.
+	if l := rep.DispatchLag; l == nil || l.Attempts != 600 || l.P50 < 0 || l.P99 < l.P50 || l.Within50msPc < 0 || l.Within50msPc > 100 {
+		t.Errorf("dispatch lag %+v (error %q), want 600 attempts and ordered percentiles", l, rep.DispatchLagError)
+	}
+}
+
+// TestBenchRate posts at a fixed rate for a fixed time: the schedule
+// decides how many messages there are, and they cannot be accepted faster
+// than they were due.
+func TestBenchRate(t *testing.T) {
+	rep := runBench(t, 0, "--rate", "200", "--duration", "1s", "--endpoints", "1", "--concurrency", "8", "--baseline", "0")
+	// Message j is due at j/200 s; those due within the first second are
+	// posted: j = 0…199.
+	if rep.Messages != 200 || rep.Errors != 0 || rep.Delivered != 200 {
+		t.Errorf("messages %d (errors %d), delivered %d; want 200, 0, 200", rep.Messages, rep.Errors, rep.Delivered)
+	}
+	// The last is due at 995 ms, so the ingest rate is at most 200/0.995.
+	if rep.IngestRate > 201.1 {
+		t.Errorf("ingest rate %.1f msgs/s, above the 200/s schedule", rep.IngestRate)
+	}
+	if rep.Config.Rate != 200 {
+		t.Errorf("config rate %v, want 200", rep.Config.Rate)
+	}
+}
+
+func TestDispatchLagFromBuckets(t *testing.T) {
+	inf := math.Inf(1)
+	before := lagBuckets{0.01: 5, 0.05: 5, 0.1: 5, inf: 5}
+	// 100 more: 50 within 10 ms, 48 more within 50 ms, 1 within 100 ms,
+	// 1 above.
+	after := lagBuckets{0.01: 55, 0.05: 103, 0.1: 104, inf: 105}
+	got := dispatchLag(before, after)
+	want := &lagReport{Attempts: 100, P50: 10, P99: 100, Within50msPc: 98}
+	if diff := cmp.Diff(want, got, cmpopts.EquateApprox(0, 1e-9)); diff != "" {
+		t.Errorf("dispatchLag (-want +got):\n%s", diff)
+	}
+	// Rank 0.99×100 = 99 falls in (0.05, 0.1], which holds the 99th
+	// alone: its upper bound. Rank 25 is half way through (0, 0.01].
+	bounds, cum := []float64{0.01, 0.05, 0.1, inf}, []float64{50, 98, 99, 100}
+	if q := bucketQuantile(0.25, bounds, cum); math.Abs(q-0.005) > 1e-12 {
+		t.Errorf("p25 = %v, want 0.005", q)
+	}
+	if q := bucketQuantile(0.999, bounds, cum); q != 0.1 {
+		t.Errorf("p99.9 in +Inf = %v, want the highest finite bound 0.1", q)
+	}
+	if dispatchLag(after, after) != nil {
+		t.Error("no attempts between the scrapes: want no report")
 	}
 }
 
@@ -135,6 +185,7 @@ func TestBenchFlags(t *testing.T) {
 		{"--url", "http://127.0.0.1:1", "--token", "0123456789abcdef", "--backlog", "10"},
 		{"--url", "http://127.0.0.1:1"},
 		{"--payload-size", "3"},
+		{"--rate", "-1"},
 	} {
 		var out, errOut bytes.Buffer
 		if code := run(context.Background(), append([]string{"bench"}, args...), &out, &errOut); code == 0 {
