@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/herald-webhooks/herald"
@@ -22,8 +23,10 @@ type engineStmts struct {
 	claimMessages *sql.Stmt // the claimed deliveries' messages, IDs as a JSON list
 	finish        *sql.Stmt // a delivery's next state, if still leased
 	insertAttempt *sql.Stmt
-	disable       *sql.Stmt // disables an endpoint
-	cancelPending *sql.Stmt // cancels an endpoint's pending deliveries
+	// insertAttempts inserts attemptRowsPerInsert attempts.
+	insertAttempts *sql.Stmt
+	disable        *sql.Stmt // disables an endpoint
+	cancelPending  *sql.Stmt // cancels an endpoint's pending deliveries
 	// claimHeads and claimHeadsSkipping claim FIFO endpoints' heads;
 	// clearFailing and setFailing move failing_since (see isolation.go).
 	claimHeads         *sql.Stmt
@@ -33,7 +36,7 @@ type engineStmts struct {
 }
 
 // claimSQL leases due deliveries in one statement; %s is where the
-// SkipEndpoints condition goes. The inner SELECT walks delivery_claim and
+// SkipEndpoints condition goes. The inner SELECT walks delivery_due and
 // leaves FIFO endpoints to claimHeadsSQL.
 const claimSQL = `UPDATE delivery SET status = 'sending', lease_owner = ?, lease_expires_at = ?, updated_at = ?
 	WHERE id IN (SELECT id FROM delivery WHERE status = 'pending' AND next_attempt_at <= ?` + notFIFO + `%s
@@ -41,7 +44,7 @@ const claimSQL = `UPDATE delivery SET status = 'sending', lease_owner = ?, lease
 	RETURNING ` + deliveryColumns
 
 // claimWindowSQL is claimSQL for a claim with a Window: the innermost
-// SELECT walks delivery_claim for at most Window rows, whatever the
+// SELECT walks delivery_due for at most Window rows, whatever the
 // backlog; the skipped endpoints and the per-endpoint limit apply to that
 // window only.
 const claimWindowSQL = `UPDATE delivery SET status = 'sending', lease_owner = ?, lease_expires_at = ?, updated_at = ?
@@ -58,14 +61,28 @@ const claimWindowSQL = `UPDATE delivery SET status = 'sending', lease_owner = ?,
 // SQLite's limit of bound parameters.
 const claimMessagesSQL = `SELECT ` + messageReadColumns + ` FROM message WHERE id IN (SELECT value FROM json_each(?))`
 
-// finishSQL sets a delivery's next state if it is still leased to the
-// outcome's owner. COALESCE keeps next_attempt_at when the outcome has none
-// (a delivery finished for good).
-const finishSQL = `UPDATE delivery SET status = ?, next_attempt_at = COALESCE(?, next_attempt_at),
-	attempts = attempts + ?, trigger = CASE WHEN ? = 0 THEN trigger ELSE 0 END,
+// finishSQL sets the next state of each delivery of a batch of outcomes
+// that is still leased to its outcome's owner, in one statement: the JSON
+// parameter is an array of [delivery ID, status, next attempt (NULL keeps
+// the stored value, for a delivery finished for good), attempts made (0 or
+// 1), lease owner]. The plan walks the array and finds each delivery by ID.
+const finishSQL = `UPDATE delivery SET status = j.status, next_attempt_at = COALESCE(j.next, delivery.next_attempt_at),
+	attempts = delivery.attempts + j.made, trigger = CASE WHEN j.made = 0 THEN delivery.trigger ELSE 0 END,
 	lease_owner = NULL, lease_expires_at = NULL, updated_at = ?
-	WHERE id = ? AND status = 'sending' AND lease_owner = ?
-	RETURNING app_id, message_id, endpoint_id`
+	FROM (SELECT value ->> 0 AS id, value ->> 1 AS status, value ->> 2 AS next, value ->> 3 AS made, value ->> 4 AS owner
+		FROM json_each(?)) AS j
+	WHERE delivery.id = j.id AND delivery.status = 'sending' AND delivery.lease_owner = j.owner
+	RETURNING delivery.id, delivery.app_id, delivery.message_id, delivery.endpoint_id`
+
+// attemptRowsPerInsert is how many attempts one INSERT statement writes;
+// the rest of a batch goes one row at a time.
+const attemptRowsPerInsert = 32
+
+// insertAttemptSQL inserts n attempts.
+func insertAttemptSQL(n int) string {
+	row := "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	return `INSERT INTO attempt (` + attemptColumns + `) VALUES ` + strings.Repeat(row+", ", n-1) + row
+}
 
 // disableSQL disables an endpoint that answered 410 Gone and returns since
 // when it had been failing; no row when it was disabled already.
@@ -88,9 +105,9 @@ func (s *Store) prepareEngineStmts(ctx context.Context) error {
 			` AND endpoint_id NOT IN (SELECT value FROM json_each(?))`)},
 		{&st.claimWindow, "claim in a window", claimWindowSQL},
 		{&st.claimMessages, "claimed messages", claimMessagesSQL},
-		{&st.finish, "finish delivery", finishSQL},
-		{&st.insertAttempt, "insert attempt", `INSERT INTO attempt (` + attemptColumns + `)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&st.finish, "finish deliveries", finishSQL},
+		{&st.insertAttempt, "insert attempt", insertAttemptSQL(1)},
+		{&st.insertAttempts, "insert attempts", insertAttemptSQL(attemptRowsPerInsert)},
 		{&st.disable, "disable endpoint", disableSQL},
 		{&st.cancelPending, "cancel pending deliveries", cancelPendingSQL},
 		{&st.claimHeads, "claim FIFO heads", fmt.Sprintf(claimHeadsSQL, "")},
@@ -110,7 +127,7 @@ func (s *Store) prepareEngineStmts(ctx context.Context) error {
 // close closes the prepared statements.
 func (st *engineStmts) close() {
 	for _, stmt := range []*sql.Stmt{st.claim, st.claimSkipping, st.claimWindow, st.claimMessages, st.finish,
-		st.insertAttempt, st.disable, st.cancelPending, st.claimHeads, st.claimHeadsSkipping, st.clearFailing, st.setFailing} {
+		st.insertAttempt, st.insertAttempts, st.disable, st.cancelPending, st.claimHeads, st.claimHeadsSkipping, st.clearFailing, st.setFailing} {
 		if stmt != nil {
 			stmt.Close()
 		}
@@ -285,14 +302,30 @@ func (s *Store) RecordAttempts(ctx context.Context, outcomes []herald.AttemptOut
 	}
 	now := micros(s.now())
 	err := s.writeAlone(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		finish := tx.StmtContext(ctx, s.engine.finish)
-		defer finish.Close()
-		insert := tx.StmtContext(ctx, s.engine.insertAttempt)
-		defer insert.Close()
+		leased, err := s.finishDeliveries(ctx, tx, outcomes, now)
+		if err != nil {
+			return err
+		}
+		attemptIDs, err := s.insertAttempts(ctx, tx, outcomes, leased)
+		if err != nil {
+			return err
+		}
 		tr := &failureTracker{ctx: ctx, tx: tx, s: s, now: now}
 		for i := range outcomes {
-			if err := s.recordOne(ctx, tx, finish, insert, tr, &outcomes[i], now); err != nil {
-				return err
+			o := &outcomes[i]
+			d, ok := leased[i]
+			if !ok {
+				continue
+			}
+			if o.Attempt != nil {
+				if err := tr.track(o, attemptIDs[i], d.appID, d.messageID, d.endpointID); err != nil {
+					return err
+				}
+			}
+			if o.DisableEndpoint {
+				if err := s.disableGone(ctx, tx, tr, o, d, now); err != nil {
+					return err
+				}
 			}
 		}
 		return s.queueEvents(ctx, tx, tr.events)
@@ -303,61 +336,137 @@ func (s *Store) RecordAttempts(ctx context.Context, outcomes []herald.AttemptOut
 	return nil
 }
 
-// recordOne writes one outcome, or nothing when its delivery is no longer
-// leased to the outcome's owner; tr tracks its endpoint's failures.
-func (s *Store) recordOne(ctx context.Context, tx *sql.Tx, finish, insert *sql.Stmt, tr *failureTracker, o *herald.AttemptOutcome, now int64) error {
-	var next any // NULL keeps the stored value
-	if !o.NextAttemptAt.IsZero() {
-		next = micros(o.NextAttemptAt)
+// finishedDelivery is what an outcome's attempt row and follow-ups need of
+// its delivery.
+type finishedDelivery struct {
+	appID, messageID, endpointID string
+}
+
+// finishDeliveries sets the next state of the deliveries of outcomes still
+// leased to their outcome's owner, in one statement, and returns those
+// deliveries by the index of their outcome. The others lost their lease:
+// their outcomes are skipped whole. So is any later outcome of a delivery
+// that appears twice, as it would be one by one: the first clears the
+// lease.
+func (s *Store) finishDeliveries(ctx context.Context, tx *sql.Tx, outcomes []herald.AttemptOutcome, now int64) (map[int]finishedDelivery, error) {
+	first := make(map[string]int, len(outcomes))
+	args := make([]any, 0, len(outcomes))
+	for i := range outcomes {
+		o := &outcomes[i]
+		if _, dup := first[o.DeliveryID]; dup {
+			continue
+		}
+		first[o.DeliveryID] = i
+		var next any // null keeps the stored value
+		if !o.NextAttemptAt.IsZero() {
+			next = micros(o.NextAttemptAt)
+		}
+		made := 0
+		if o.Attempt != nil {
+			made = 1
+		}
+		args = append(args, []any{o.DeliveryID, string(o.Status), next, made, o.LeaseOwner})
 	}
-	made := 0
-	if o.Attempt != nil {
-		made = 1
+	list, err := json.Marshal(args)
+	if err != nil {
+		return nil, err
 	}
-	var appID, msgID, endpointID string
-	err := finish.QueryRowContext(ctx, string(o.Status), next, made, made, now, o.DeliveryID, o.LeaseOwner).
-		Scan(&appID, &msgID, &endpointID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil // the lease was lost: skip the outcome whole
-	} else if err != nil {
-		return fmt.Errorf("update delivery %s: %w", o.DeliveryID, err)
+	rows, err := tx.StmtContext(ctx, s.engine.finish).QueryContext(ctx, now, string(list))
+	if err != nil {
+		return nil, fmt.Errorf("update deliveries: %w", err)
 	}
-	if a := o.Attempt; a != nil {
+	defer rows.Close()
+	leased := make(map[int]finishedDelivery, len(first))
+	for rows.Next() {
+		var id string
+		var d finishedDelivery
+		if err := rows.Scan(&id, &d.appID, &d.messageID, &d.endpointID); err != nil {
+			return nil, fmt.Errorf("update deliveries: %w", err)
+		}
+		leased[first[id]] = d
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("update deliveries: %w", err)
+	}
+	return leased, nil
+}
+
+// insertAttempts inserts the attempts of the outcomes whose delivery was
+// still leased, attemptRowsPerInsert to a statement, in the outcomes'
+// order, and returns their IDs by the index of their outcome.
+func (s *Store) insertAttempts(ctx context.Context, tx *sql.Tx, outcomes []herald.AttemptOutcome, leased map[int]finishedDelivery) (map[int]string, error) {
+	const columns = 13
+	ids := make(map[int]string, len(leased))
+	args := make([]any, 0, attemptRowsPerInsert*columns)
+	var many, one *sql.Stmt
+	flush := func(st **sql.Stmt, from *sql.Stmt, n int) error {
+		if *st == nil {
+			*st = tx.StmtContext(ctx, from)
+		}
+		if _, err := (*st).ExecContext(ctx, args[:n*columns]...); err != nil {
+			return fmt.Errorf("insert attempts: %w", err)
+		}
+		args = append(args[:0], args[n*columns:]...)
+		return nil
+	}
+	defer func() {
+		for _, st := range []*sql.Stmt{many, one} {
+			if st != nil {
+				st.Close()
+			}
+		}
+	}()
+	for i := range outcomes {
+		o := &outcomes[i]
+		d, ok := leased[i]
+		a := o.Attempt
+		if !ok || a == nil {
+			continue
+		}
 		id := a.ID
 		if id == "" {
 			id = herald.NewID(herald.PrefixAttempt)
 		}
+		ids[i] = id
 		body := a.Response
 		if len(body) > herald.MaxResponseBody {
 			body = body[:herald.MaxResponseBody]
 		}
-		_, err := insert.ExecContext(ctx, id, o.DeliveryID, msgID, endpointID, appID, a.URL, a.ResponseStatus,
+		args = append(args, id, o.DeliveryID, d.messageID, d.endpointID, d.appID, a.URL, a.ResponseStatus,
 			body, a.Duration.Microseconds(), int(a.Status), int(a.Trigger), nullString(a.Error), micros(a.CreatedAt))
-		if err != nil {
-			return fmt.Errorf("insert attempt of delivery %s: %w", o.DeliveryID, err)
-		}
-		if err := tr.track(o, id, appID, msgID, endpointID); err != nil {
-			return err
+		if len(args) == attemptRowsPerInsert*columns {
+			if err := flush(&many, s.engine.insertAttempts, attemptRowsPerInsert); err != nil {
+				return nil, err
+			}
 		}
 	}
-	if o.DisableEndpoint {
-		var since sql.NullInt64
-		err := tx.StmtContext(ctx, s.engine.disable).QueryRowContext(ctx, now, endpointID).Scan(&since)
-		switch {
-		case err == nil && o.Attempt != nil:
-			tr.disabled(o.Attempt, appID, endpointID, fromNullMicros(since))
-		case err != nil && !errors.Is(err, sql.ErrNoRows):
-			return fmt.Errorf("disable endpoint %s: %w", endpointID, err)
+	for len(args) > 0 {
+		if err := flush(&one, s.engine.insertAttempt, 1); err != nil {
+			return nil, err
 		}
-		if _, err := tx.StmtContext(ctx, s.engine.cancelPending).ExecContext(ctx, now, endpointID); err != nil {
-			return fmt.Errorf("cancel deliveries of endpoint %s: %w", endpointID, err)
-		}
+	}
+	return ids, nil
+}
+
+// disableGone disables the endpoint of outcome o, whose attempt was
+// answered 410 Gone, and cancels its pending deliveries.
+func (s *Store) disableGone(ctx context.Context, tx *sql.Tx, tr *failureTracker, o *herald.AttemptOutcome, d finishedDelivery, now int64) error {
+	var since sql.NullInt64
+	err := tx.StmtContext(ctx, s.engine.disable).QueryRowContext(ctx, now, d.endpointID).Scan(&since)
+	switch {
+	case err == nil && o.Attempt != nil:
+		tr.disabled(o.Attempt, d.appID, d.endpointID, fromNullMicros(since))
+	case err != nil && !errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("disable endpoint %s: %w", d.endpointID, err)
+	}
+	if _, err := tx.StmtContext(ctx, s.engine.cancelPending).ExecContext(ctx, now, d.endpointID); err != nil {
+		return fmt.Errorf("cancel deliveries of endpoint %s: %w", d.endpointID, err)
 	}
 	return nil
 }
 
 // releaseSQL looks each delivery up by ID: the unary + keeps the planner
-// from walking every sending row of delivery_claim instead.
+// from walking every sending row of delivery_lease instead.
 const releaseSQL = `UPDATE delivery SET status = 'pending', next_attempt_at = ?,
 	lease_owner = NULL, lease_expires_at = NULL, updated_at = ?
 	WHERE id IN (SELECT value FROM json_each(?)) AND +status = 'sending' AND lease_owner = ?`
@@ -382,9 +491,9 @@ func (s *Store) ReleaseDeliveries(ctx context.Context, owner string, ids []strin
 	return nil
 }
 
-// rescueSQL names the partial index delivery_lease: without statistics
-// the planner prefers delivery_claim, which holds every sending row and
-// would need a sort.
+// rescueSQL names the partial index delivery_lease, which holds the
+// sending rows by lease expiry, so that its plan never depends on the
+// planner's statistics.
 const rescueSQL = `UPDATE delivery SET status = 'pending', next_attempt_at = ?,
 	lease_owner = NULL, lease_expires_at = NULL, updated_at = ?
 	WHERE id IN (SELECT id FROM delivery INDEXED BY delivery_lease WHERE status = 'sending' AND lease_expires_at < ?

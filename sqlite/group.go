@@ -150,19 +150,24 @@ func (s *Store) writeLoop() {
 	}
 }
 
-// writeBatch writes the requests that asked to be alone one by one, then
-// the others as one group.
+// writeBatch writes the small requests as one group, then those that
+// asked to be alone one by one. Small first: claims are among them, and
+// the dispatcher's workers wait for what a claim brings, while an ingest
+// batch or a batch of outcomes behind it only waits a little longer.
 func (s *Store) writeBatch(batch []*writeReq) {
 	group := make([]*writeReq, 0, len(batch))
 	for _, req := range batch {
-		if req.alone {
-			s.writeGroup([]*writeReq{req})
-		} else {
+		if !req.alone {
 			group = append(group, req)
 		}
 	}
 	if len(group) > 0 {
 		s.writeGroup(group)
+	}
+	for _, req := range batch {
+		if req.alone {
+			s.writeGroup([]*writeReq{req})
+		}
 	}
 }
 

@@ -30,23 +30,7 @@ func TestIsolationQueryPlans(t *testing.T) {
 		{"disable on 410", disableSQL, []any{now, "ep_a"}, false},
 	}
 	for _, q := range queries {
-		rows, err := s.w.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+q.sql, q.args...)
-		if err != nil {
-			t.Fatalf("%s: %v", q.name, err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, notused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		if err := rows.Close(); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("%s:\n    %s", q.name, strings.Join(plan, "\n    "))
+		plan := explain(t, s, q.name, q.sql, q.args...)
 		for _, step := range plan {
 			if fullScan.MatchString(step) && !(q.mayDoSort && strings.HasPrefix(step, "USE TEMP B-TREE FOR ORDER BY")) {
 				t.Errorf("%s: plan step %q scans or sorts", q.name, step)

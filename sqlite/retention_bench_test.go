@@ -2,7 +2,6 @@ package sqlite_test
 
 import (
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -49,14 +48,7 @@ func BenchmarkRetention(b *testing.B) {
 		}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			s, err := sqlite.Open(b.Context(), sqlite.Config{
-				Path: filepath.Join(b.TempDir(), "herald.db"), Synchronous: "FULL", Keyring: testKeyring(b),
-			})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer s.Close()
-			f := newFixture(b, s, randomKey(b))
+			s, f := openBenchStore(b)
 			fillExpired(b, s, f.app.ID, f.ep.ID, 0, rows)
 			next, left := rows, rows
 			before := time.Now().Add(-90 * 24 * time.Hour)

@@ -22,6 +22,7 @@ var engineTests = []namedTest{
 	{"RecordOutcomes", testEngineRecordOutcomes},
 	{"RecordDisablesEndpoint", testEngineRecordDisablesEndpoint},
 	{"RecordStolenLease", testEngineRecordStolenLease},
+	{"RecordLargeBatch", testEngineRecordLargeBatch},
 	{"DeferKeepsTrigger", testEngineDeferKeepsTrigger},
 	{"Release", testEngineRelease},
 	{"Rescue", testEngineRescue},
@@ -540,6 +541,85 @@ func testEngineRecordStolenLease(t *testing.T, s herald.Store) {
 		LeaseOwner: nodeB, Status: herald.DeliveryFailed})
 	if d := deliveryOf(t, s, m1, ep.ID); d.Status != herald.DeliverySucceeded || d.Attempts != 1 {
 		t.Fatalf("delivery after a duplicate outcome: %s with %d attempts, want succeeded with 1", d.Status, d.Attempts)
+	}
+
+	// Two outcomes of one delivery in one batch: the first ends the lease,
+	// so the second is skipped, as it would be in a batch of its own.
+	m3 := newMessage(f.app.ID, 12, "user.created")
+	mustCreateMessages(t, s, m3)
+	c3 := claim(t, s, nodeA, at(200), 10)
+	mustEqual(t, "claim of the third message", []string{pair(m3, ep)}, claimedIDs(c3))
+	firstOut := newAttempt(c3[0], 201, herald.AttemptSucceeded, 200)
+	again := newAttempt(c3[0], 202, herald.AttemptFailed, 500)
+	mustRecord(t, s,
+		herald.AttemptOutcome{DeliveryID: c3[0].Delivery.ID, Attempt: firstOut, LeaseOwner: nodeA, Status: herald.DeliverySucceeded},
+		herald.AttemptOutcome{DeliveryID: c3[0].Delivery.ID, Attempt: again, LeaseOwner: nodeA, Status: herald.DeliveryFailed},
+	)
+	if d := deliveryOf(t, s, m3, ep.ID); d.Status != herald.DeliverySucceeded || d.Attempts != 1 {
+		t.Fatalf("delivery after two outcomes in one batch: %s with %d attempts, want succeeded with 1", d.Status, d.Attempts)
+	}
+	_, err = s.GetAttempt(t.Context(), f.app.ID, m3.ID, again.ID)
+	mustCode(t, "attempt of the second outcome in the batch", err, herald.ENOTFOUND)
+}
+
+// testEngineRecordLargeBatch records one batch of outcomes larger than a
+// store writes in one statement, with lost leases and attempt-less
+// outcomes among them: every written outcome keeps its own values.
+func testEngineRecordLargeBatch(t *testing.T, s herald.Store) {
+	f := mustEngineFixture(t, s, 1)
+	ep := f.eps[0]
+	const n = 75
+	msgs := make([]*herald.Message, n)
+	for i := range msgs {
+		msgs[i] = newMessage(f.app.ID, 10+i, "user.created")
+	}
+	mustCreateMessages(t, s, msgs...)
+	claims := claim(t, s, nodeA, at(200), n)
+	if len(claims) != n {
+		t.Fatalf("claimed %d, want %d", len(claims), n)
+	}
+	var outcomes []herald.AttemptOutcome
+	for i, c := range claims {
+		o := herald.AttemptOutcome{DeliveryID: c.Delivery.ID, LeaseOwner: nodeA, Status: herald.DeliverySucceeded,
+			Attempt: newAttempt(c, 300+i, herald.AttemptSucceeded, 200+i%7)}
+		switch i % 5 {
+		case 1: // a retry
+			o.Status, o.Attempt.Status, o.NextAttemptAt = herald.DeliveryPending, herald.AttemptFailed, at(1000+i)
+		case 2: // a lost lease
+			o.LeaseOwner = nodeB
+		case 3: // a deferral: no attempt
+			o.Status, o.Attempt, o.NextAttemptAt = herald.DeliveryPending, nil, at(2000+i)
+		}
+		outcomes = append(outcomes, o)
+	}
+	mustRecord(t, s, outcomes...)
+	for i, o := range outcomes {
+		d := deliveryOf(t, s, claims[i].Message, ep.ID)
+		want := *claims[i].Delivery
+		if o.LeaseOwner == nodeA {
+			want.Status, want.LeaseOwner, want.LeaseExpiresAt = o.Status, "", time.Time{}
+			if !o.NextAttemptAt.IsZero() {
+				want.NextAttemptAt = o.NextAttemptAt
+			}
+			if o.Attempt != nil {
+				want.Attempts++
+				want.Trigger = herald.TriggerScheduled
+			}
+		}
+		mustEqual(t, fmt.Sprintf("delivery %d", i), &want, d, ignoreTimes)
+		if o.Attempt == nil {
+			continue
+		}
+		got, err := s.GetAttempt(t.Context(), f.app.ID, claims[i].Message.ID, o.Attempt.ID)
+		if o.LeaseOwner != nodeA {
+			mustCode(t, fmt.Sprintf("attempt %d of a lost lease", i), err, herald.ENOTFOUND)
+			continue
+		}
+		mustOK(t, fmt.Sprintf("attempt %d", i), err)
+		if got.ResponseStatus != o.Attempt.ResponseStatus || string(got.Response) != string(o.Attempt.Response) || got.URL != o.Attempt.URL {
+			t.Errorf("attempt %d: status %d, body %s, url %s; want %d, %s, %s", i, got.ResponseStatus, got.Response, got.URL,
+				o.Attempt.ResponseStatus, o.Attempt.Response, o.Attempt.URL)
+		}
 	}
 }
 
