@@ -95,6 +95,13 @@ type AttemptOutcome struct {
 	// LeaseOwner must still hold the delivery, or the outcome is dropped
 	// (another node took the delivery over after the lease expired).
 	LeaseOwner string
+	// LeaseUntil, when not zero, is the expiry of the claim the outcome
+	// is for (the Delivery.LeaseExpiresAt it was claimed with), which must
+	// still be the delivery's: a delivery whose lease expired, was rescued
+	// and was claimed again has a new expiry, even when the same owner
+	// claimed it again, so a late outcome of the old claim is dropped
+	// instead of being applied to the new one.
+	LeaseUntil time.Time
 	// Status is DeliverySucceeded, DeliveryFailed (no try left),
 	// DeliveryCanceled, or DeliveryPending with NextAttemptAt for a retry.
 	Status        DeliveryStatus

@@ -576,3 +576,81 @@ func TestNoRepeatedEmptyClaims(t *testing.T) {
 		t.Fatalf("%d windowed claims while the only endpoint with due work was busy, want none", n)
 	}
 }
+
+// leaseRecorder remembers the lease expiry of every delivery claimed
+// through it and the outcomes written through it.
+type leaseRecorder struct {
+	herald.Store
+	mu       sync.Mutex
+	claimed  map[string][]time.Time // delivery ID → lease expiries of its claims
+	outcomes []herald.AttemptOutcome
+}
+
+func (r *leaseRecorder) ClaimDue(ctx context.Context, opts herald.ClaimOptions) ([]herald.Claim, error) {
+	claims, err := r.Store.ClaimDue(ctx, opts)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range claims {
+		r.claimed[c.Delivery.ID] = append(r.claimed[c.Delivery.ID], c.Delivery.LeaseExpiresAt)
+	}
+	return claims, err
+}
+
+func (r *leaseRecorder) RecordAttempts(ctx context.Context, outcomes []herald.AttemptOutcome) error {
+	r.mu.Lock()
+	r.outcomes = append(r.outcomes, outcomes...)
+	r.mu.Unlock()
+	return r.Store.RecordAttempts(ctx, outcomes)
+}
+
+// TestOutcomesNameTheirClaim: every outcome the dispatcher writes carries
+// the lease expiry of the claim it is for, so that a store drops it once
+// that claim is gone, even when the same node claimed the delivery again.
+// Deliveries come both ways: claimed from the database and handed over by
+// ingest (leased when stored).
+func TestOutcomesNameTheirClaim(t *testing.T) {
+	rec := &leaseRecorder{claimed: map[string][]time.Time{}}
+	e := newEnv(t, envOptions{schedule: []time.Duration{time.Millisecond}, wrap: func(s herald.Store) herald.Store {
+		rec.Store = s
+		return rec
+	}})
+	ok := newReceiver(t, nil)
+	failing := newReceiver(t, func(_ int, w http.ResponseWriter) { w.WriteHeader(http.StatusInternalServerError) })
+	e.endpoint(t, ok, []string{"ok"}, nil)
+	e.endpoint(t, failing, []string{"fail"}, nil)
+	e.storePending(t, 5, "ok")
+	e.dispatcher.Notify()
+	eventually(t, "the dispatcher to run", e.dispatcher.Running)
+	e.send(t, "ok", nil) // handed over: the dispatcher runs and its queue has room
+	e.send(t, "fail", nil)
+	eventually(t, "every delivery to be finished", func() bool {
+		got, _ := ok.received()
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		failed := 0
+		for _, o := range rec.outcomes {
+			if o.Status == herald.DeliveryFailed {
+				failed++
+			}
+		}
+		return len(got) == 6 && failed == 1
+	})
+	e.stop()
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	viaIngest := 0
+	for _, o := range rec.outcomes {
+		if o.LeaseUntil.IsZero() {
+			t.Errorf("outcome %s of delivery %s names no lease expiry", o.Status, o.DeliveryID)
+			continue
+		}
+		if !slices.ContainsFunc(rec.claimed[o.DeliveryID], o.LeaseUntil.Equal) {
+			viaIngest++ // not the expiry of any claim: the lease given at insert
+		}
+	}
+	// The first attempts of the two messages sent through ingest; every
+	// other outcome names the expiry of one of its delivery's claims.
+	if viaIngest != 2 {
+		t.Errorf("%d outcomes name a lease expiry no claim gave, want 2 (the deliveries handed over by ingest)", viaIngest)
+	}
+}

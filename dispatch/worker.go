@@ -70,7 +70,7 @@ func (d *Dispatcher) deliver(ctx context.Context, c herald.Claim) {
 		if ep.Ordering == herald.OrderingFIFO {
 			d.fifo.add(dl.ID)
 		}
-		d.outcomes <- herald.AttemptOutcome{DeliveryID: dl.ID, LeaseOwner: d.cfg.Owner, Status: herald.DeliveryFailed}
+		d.outcomes <- herald.AttemptOutcome{DeliveryID: dl.ID, LeaseOwner: d.cfg.Owner, LeaseUntil: dl.LeaseExpiresAt, Status: herald.DeliveryFailed}
 		return
 	}
 	delay, ok, err := d.rateWait(ctx, ep, now)
@@ -260,7 +260,7 @@ func (d *Dispatcher) countOutcome(c herald.Claim, out herald.AttemptOutcome) {
 // the outcomes.
 func (d *Dispatcher) deferTo(c herald.Claim, until time.Time) {
 	d.outcomes <- herald.AttemptOutcome{
-		DeliveryID: c.Delivery.ID, LeaseOwner: d.cfg.Owner,
+		DeliveryID: c.Delivery.ID, LeaseOwner: d.cfg.Owner, LeaseUntil: c.Delivery.LeaseExpiresAt,
 		Status: herald.DeliveryPending, NextAttemptAt: until,
 	}
 }
@@ -284,7 +284,7 @@ func (d *Dispatcher) outcome(c herald.Claim, ep *herald.Endpoint, res Result, st
 	if res.Err != nil {
 		a.Error = res.Err.Error()
 	}
-	out := herald.AttemptOutcome{Attempt: a, DeliveryID: dl.ID, LeaseOwner: d.cfg.Owner}
+	out := herald.AttemptOutcome{Attempt: a, DeliveryID: dl.ID, LeaseOwner: d.cfg.Owner, LeaseUntil: dl.LeaseExpiresAt}
 	if !res.Succeeded() && ep.ID != herald.OperationalEndpointID {
 		out.DisableAfter = d.cfg.DisableAfter
 	}

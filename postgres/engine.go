@@ -167,13 +167,14 @@ var outcomeStatuses = map[herald.DeliveryStatus]bool{
 
 // finishSQL sets a delivery's next state, for an outcome without an attempt
 // (a deferral or a cancel: the trigger is kept, so a deferred manual resend
-// stays manual), if it is still leased to the outcome's owner ($5, $6) and
-// returns its endpoint, application and message; no row means the lease
-// was lost. COALESCE keeps next_attempt_at when the outcome has none (a
+// stays manual), if it is still leased to the outcome's owner ($5, $6)
+// under the same claim ($7, the claim's lease expiry, when the outcome
+// names it) and returns its endpoint, application and message; no row
+// means the lease was lost. COALESCE keeps next_attempt_at when the outcome has none (a
 // delivery finished for good).
 const finishSQL = `UPDATE delivery SET status = $1, next_attempt_at = COALESCE($2, next_attempt_at),
 	attempts = attempts + $3, lease_owner = NULL, lease_expires_at = NULL, updated_at = $4
-	WHERE id = $5 AND status = 'sending' AND lease_owner = $6
+	WHERE id = $5 AND status = 'sending' AND lease_owner = $6 AND ($7::timestamptz IS NULL OR lease_expires_at = $7)
 	RETURNING endpoint_id, app_id, message_id, false`
 
 // finishWithAttemptSQL is finishSQL plus the attempt row, inserted only
@@ -187,7 +188,7 @@ const finishSQL = `UPDATE delivery SET status = $1, next_attempt_at = COALESCE($
 const finishWithAttemptSQL = `WITH finished AS (
 		UPDATE delivery SET status = $1, next_attempt_at = COALESCE($2, next_attempt_at),
 			attempts = attempts + $3, trigger_type = 0, lease_owner = NULL, lease_expires_at = NULL, updated_at = $4
-		WHERE id = $5 AND status = 'sending' AND lease_owner = $6
+		WHERE id = $5 AND status = 'sending' AND lease_owner = $6 AND ($18::timestamptz IS NULL OR lease_expires_at = $18)
 		RETURNING id, app_id, message_id, endpoint_id),
 	inserted AS (
 		INSERT INTO attempt (` + attemptColumns + `)
@@ -268,7 +269,7 @@ func queueFinish(pb *pgx.Batch, o *herald.AttemptOutcome, now time.Time) string 
 	}
 	a := o.Attempt
 	if a == nil {
-		pb.Queue(finishSQL, string(o.Status), next, 0, now, o.DeliveryID, o.LeaseOwner)
+		pb.Queue(finishSQL, string(o.Status), next, 0, now, o.DeliveryID, o.LeaseOwner, leaseUntil(o))
 		return ""
 	}
 	id := a.ID
@@ -281,8 +282,17 @@ func queueFinish(pb *pgx.Batch, o *herald.AttemptOutcome, now time.Time) string 
 	}
 	pb.Queue(finishWithAttemptSQL, string(o.Status), next, 1, now, o.DeliveryID, o.LeaseOwner,
 		id, a.URL, a.ResponseStatus, body, a.Duration.Microseconds(), int16(a.Status), int16(a.Trigger),
-		nullString(a.Error), a.CreatedAt, a.Status == herald.AttemptSucceeded, herald.OperationalEndpointID)
+		nullString(a.Error), a.CreatedAt, a.Status == herald.AttemptSucceeded, herald.OperationalEndpointID, leaseUntil(o))
 	return id
+}
+
+// leaseUntil is the lease expiry an outcome must still match, or nil for
+// the owner alone.
+func leaseUntil(o *herald.AttemptOutcome) *time.Time {
+	if o.LeaseUntil.IsZero() {
+		return nil
+	}
+	return &o.LeaseUntil
 }
 
 // ReleaseDeliveries returns the deliveries of ids still leased to owner to

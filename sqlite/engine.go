@@ -65,13 +65,16 @@ const claimMessagesSQL = `SELECT ` + messageReadColumns + ` FROM message WHERE i
 // that is still leased to its outcome's owner, in one statement: the JSON
 // parameter is an array of [delivery ID, status, next attempt (NULL keeps
 // the stored value, for a delivery finished for good), attempts made (0 or
-// 1), lease owner]. The plan walks the array and finds each delivery by ID.
+// 1), lease owner, lease expiry (NULL: the owner alone is checked)]. The
+// plan walks the array and finds each delivery by ID.
 const finishSQL = `UPDATE delivery SET status = j.status, next_attempt_at = COALESCE(j.next, delivery.next_attempt_at),
 	attempts = delivery.attempts + j.made, trigger = CASE WHEN j.made = 0 THEN delivery.trigger ELSE 0 END,
 	lease_owner = NULL, lease_expires_at = NULL, updated_at = ?
-	FROM (SELECT value ->> 0 AS id, value ->> 1 AS status, value ->> 2 AS next, value ->> 3 AS made, value ->> 4 AS owner
+	FROM (SELECT value ->> 0 AS id, value ->> 1 AS status, value ->> 2 AS next, value ->> 3 AS made, value ->> 4 AS owner,
+			value ->> 5 AS until
 		FROM json_each(?)) AS j
 	WHERE delivery.id = j.id AND delivery.status = 'sending' AND delivery.lease_owner = j.owner
+		AND (j.until IS NULL OR delivery.lease_expires_at = j.until)
 	RETURNING delivery.id, delivery.app_id, delivery.message_id, delivery.endpoint_id`
 
 // attemptRowsPerInsert is how many attempts one INSERT statement writes;
@@ -343,7 +346,8 @@ type finishedDelivery struct {
 }
 
 // finishDeliveries sets the next state of the deliveries of outcomes still
-// leased to their outcome's owner, in one statement, and returns those
+// leased to their outcome's owner (under the same claim, when the outcome
+// names its LeaseUntil), in one statement, and returns those
 // deliveries by the index of their outcome. The others lost their lease:
 // their outcomes are skipped whole. So is any later outcome of a delivery
 // that appears twice, as it would be one by one: the first clears the
@@ -365,7 +369,11 @@ func (s *Store) finishDeliveries(ctx context.Context, tx *sql.Tx, outcomes []her
 		if o.Attempt != nil {
 			made = 1
 		}
-		args = append(args, []any{o.DeliveryID, string(o.Status), next, made, o.LeaseOwner})
+		var until any // null: the owner alone is checked
+		if !o.LeaseUntil.IsZero() {
+			until = micros(o.LeaseUntil)
+		}
+		args = append(args, []any{o.DeliveryID, string(o.Status), next, made, o.LeaseOwner, until})
 	}
 	list, err := json.Marshal(args)
 	if err != nil {

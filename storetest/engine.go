@@ -23,6 +23,7 @@ var engineTests = []namedTest{
 	{"RecordDisablesEndpoint", testEngineRecordDisablesEndpoint},
 	{"RecordStolenLease", testEngineRecordStolenLease},
 	{"RecordLargeBatch", testEngineRecordLargeBatch},
+	{"RecordOldClaim", testEngineRecordOldClaim},
 	{"DeferKeepsTrigger", testEngineDeferKeepsTrigger},
 	{"Release", testEngineRelease},
 	{"Rescue", testEngineRescue},
@@ -560,6 +561,44 @@ func testEngineRecordStolenLease(t *testing.T, s herald.Store) {
 	}
 	_, err = s.GetAttempt(t.Context(), f.app.ID, m3.ID, again.ID)
 	mustCode(t, "attempt of the second outcome in the batch", err, herald.ENOTFOUND)
+}
+
+// testEngineRecordOldClaim: a delivery claimed by node A whose lease
+// expires is rescued and claimed by node A again. A late outcome of the
+// first claim names the first claim's lease expiry and is dropped; the
+// outcome of the second claim is written.
+func testEngineRecordOldClaim(t *testing.T, s herald.Store) {
+	f := mustEngineFixture(t, s, 1)
+	ep := f.eps[0]
+	m := newMessage(f.app.ID, 10, "user.created")
+	mustCreateMessages(t, s, m)
+	first := claim(t, s, nodeA, at(20), 10)
+	mustEqual(t, "first claim", []string{pair(m, ep)}, claimedIDs(first))
+	expired := at(20).Add(leaseFor + time.Second)
+	n, err := s.RescueExpired(t.Context(), expired, 10)
+	mustOK(t, "RescueExpired", err)
+	if n != 1 {
+		t.Fatalf("rescued %d, want 1", n)
+	}
+	second := claim(t, s, nodeA, expired.Add(time.Second), 10)
+	mustEqual(t, "second claim", []string{pair(m, ep)}, claimedIDs(second))
+	if second[0].Delivery.LeaseExpiresAt.Equal(first[0].Delivery.LeaseExpiresAt) {
+		t.Fatal("the second claim has the first one's lease expiry")
+	}
+
+	late := newAttempt(first[0], 60, herald.AttemptFailed, 500)
+	mustRecord(t, s, herald.AttemptOutcome{DeliveryID: first[0].Delivery.ID, Attempt: late, LeaseOwner: nodeA,
+		LeaseUntil: first[0].Delivery.LeaseExpiresAt, Status: herald.DeliveryFailed})
+	mustEqual(t, "delivery after the first claim's late outcome", second[0].Delivery, deliveryOf(t, s, m, ep.ID), ignoreTimes)
+	_, err = s.GetAttempt(t.Context(), f.app.ID, m.ID, late.ID)
+	mustCode(t, "attempt of the late outcome", err, herald.ENOTFOUND)
+
+	mine := newAttempt(second[0], 61, herald.AttemptSucceeded, 200)
+	mustRecord(t, s, herald.AttemptOutcome{DeliveryID: second[0].Delivery.ID, Attempt: mine, LeaseOwner: nodeA,
+		LeaseUntil: second[0].Delivery.LeaseExpiresAt, Status: herald.DeliverySucceeded})
+	if d := deliveryOf(t, s, m, ep.ID); d.Status != herald.DeliverySucceeded || d.Attempts != 1 {
+		t.Fatalf("delivery after the second claim's outcome: %s with %d attempts, want succeeded with 1", d.Status, d.Attempts)
+	}
 }
 
 // testEngineRecordLargeBatch records one batch of outcomes larger than a
