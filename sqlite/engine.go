@@ -22,9 +22,8 @@ type engineStmts struct {
 	claimWindow   *sql.Stmt // ClaimDue with a Window
 	claimMessages *sql.Stmt // the claimed deliveries' messages, IDs as a JSON list
 	finish        *sql.Stmt // a delivery's next state, if still leased
-	insertAttempt *sql.Stmt
-	// insertAttempts inserts attemptRowsPerInsert attempts.
-	insertAttempts *sql.Stmt
+	// insertAttempts[k] inserts attemptChunks[k] attempts.
+	insertAttempts [len(attemptChunks)]*sql.Stmt
 	disable        *sql.Stmt // disables an endpoint
 	cancelPending  *sql.Stmt // cancels an endpoint's pending deliveries
 	// claimHeads and claimHeadsSkipping claim FIFO endpoints' heads;
@@ -66,20 +65,23 @@ const claimMessagesSQL = `SELECT ` + messageReadColumns + ` FROM message WHERE i
 // parameter is an array of [delivery ID, status, next attempt (NULL keeps
 // the stored value, for a delivery finished for good), attempts made (0 or
 // 1), lease owner, lease expiry (NULL: the owner alone is checked)]. The
-// plan walks the array and finds each delivery by ID.
+// plan walks the array and finds each delivery by ID; the unary + keeps
+// statistics taken on a quiet queue from making the planner walk
+// delivery_lease once per array element instead.
 const finishSQL = `UPDATE delivery SET status = j.status, next_attempt_at = COALESCE(j.next, delivery.next_attempt_at),
 	attempts = delivery.attempts + j.made, trigger = CASE WHEN j.made = 0 THEN delivery.trigger ELSE 0 END,
 	lease_owner = NULL, lease_expires_at = NULL, updated_at = ?
 	FROM (SELECT value ->> 0 AS id, value ->> 1 AS status, value ->> 2 AS next, value ->> 3 AS made, value ->> 4 AS owner,
 			value ->> 5 AS until
 		FROM json_each(?)) AS j
-	WHERE delivery.id = j.id AND delivery.status = 'sending' AND delivery.lease_owner = j.owner
+	WHERE delivery.id = j.id AND +delivery.status = 'sending' AND delivery.lease_owner = j.owner
 		AND (j.until IS NULL OR delivery.lease_expires_at = j.until)
 	RETURNING delivery.id, delivery.app_id, delivery.message_id, delivery.endpoint_id`
 
-// attemptRowsPerInsert is how many attempts one INSERT statement writes;
-// the rest of a batch goes one row at a time.
-const attemptRowsPerInsert = 32
+// attemptChunks are the sizes of the multi-row attempt inserts, largest
+// first: a batch goes in chunks of 32 and its rest in at most five
+// statements (16, 8, 4, 2, 1), one statement each.
+var attemptChunks = [...]int{32, 16, 8, 4, 2, 1}
 
 // insertAttemptSQL inserts n attempts.
 func insertAttemptSQL(n int) string {
@@ -109,8 +111,6 @@ func (s *Store) prepareEngineStmts(ctx context.Context) error {
 		{&st.claimWindow, "claim in a window", claimWindowSQL},
 		{&st.claimMessages, "claimed messages", claimMessagesSQL},
 		{&st.finish, "finish deliveries", finishSQL},
-		{&st.insertAttempt, "insert attempt", insertAttemptSQL(1)},
-		{&st.insertAttempts, "insert attempts", insertAttemptSQL(attemptRowsPerInsert)},
 		{&st.disable, "disable endpoint", disableSQL},
 		{&st.cancelPending, "cancel pending deliveries", cancelPendingSQL},
 		{&st.claimHeads, "claim FIFO heads", fmt.Sprintf(claimHeadsSQL, "")},
@@ -124,13 +124,25 @@ func (s *Store) prepareEngineStmts(ctx context.Context) error {
 		}
 		*p.dst = stmt
 	}
+	for k, n := range attemptChunks {
+		stmt, err := s.w.PrepareContext(ctx, insertAttemptSQL(n))
+		if err != nil {
+			return fmt.Errorf("prepare insert of %d attempts: %w", n, err)
+		}
+		st.insertAttempts[k] = stmt
+	}
 	return nil
 }
 
 // close closes the prepared statements.
 func (st *engineStmts) close() {
 	for _, stmt := range []*sql.Stmt{st.claim, st.claimSkipping, st.claimWindow, st.claimMessages, st.finish,
-		st.insertAttempt, st.insertAttempts, st.disable, st.cancelPending, st.claimHeads, st.claimHeadsSkipping, st.clearFailing, st.setFailing} {
+		st.disable, st.cancelPending, st.claimHeads, st.claimHeadsSkipping, st.clearFailing, st.setFailing} {
+		if stmt != nil {
+			stmt.Close()
+		}
+	}
+	for _, stmt := range st.insertAttempts {
 		if stmt != nil {
 			stmt.Close()
 		}
@@ -353,14 +365,36 @@ type finishedDelivery struct {
 // that appears twice, as it would be one by one: the first clears the
 // lease.
 func (s *Store) finishDeliveries(ctx context.Context, tx *sql.Tx, outcomes []herald.AttemptOutcome, now int64) (map[int]finishedDelivery, error) {
-	first := make(map[string]int, len(outcomes))
-	args := make([]any, 0, len(outcomes))
+	// Round r holds the r-th outcome of each delivery in the batch: one
+	// round unless a delivery appears twice. A later round can only match a
+	// delivery that no earlier outcome finished, as one by one.
+	seen := make(map[string]int, len(outcomes))
+	var rounds [][]int
 	for i := range outcomes {
-		o := &outcomes[i]
-		if _, dup := first[o.DeliveryID]; dup {
-			continue
+		r := seen[outcomes[i].DeliveryID]
+		seen[outcomes[i].DeliveryID] = r + 1
+		if r == len(rounds) {
+			rounds = append(rounds, nil)
 		}
-		first[o.DeliveryID] = i
+		rounds[r] = append(rounds[r], i)
+	}
+	leased := make(map[int]finishedDelivery, len(outcomes))
+	for _, round := range rounds {
+		if err := s.finishRound(ctx, tx, outcomes, round, now, leased); err != nil {
+			return nil, err
+		}
+	}
+	return leased, nil
+}
+
+// finishRound runs finishSQL for the outcomes of round, whose delivery IDs
+// are distinct, and adds the deliveries it finished to leased.
+func (s *Store) finishRound(ctx context.Context, tx *sql.Tx, outcomes []herald.AttemptOutcome, round []int, now int64, leased map[int]finishedDelivery) error {
+	index := make(map[string]int, len(round))
+	args := make([]any, 0, len(round))
+	for _, i := range round {
+		o := &outcomes[i]
+		index[o.DeliveryID] = i
 		var next any // null keeps the stored value
 		if !o.NextAttemptAt.IsZero() {
 			next = micros(o.NextAttemptAt)
@@ -377,53 +411,35 @@ func (s *Store) finishDeliveries(ctx context.Context, tx *sql.Tx, outcomes []her
 	}
 	list, err := json.Marshal(args)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	rows, err := tx.StmtContext(ctx, s.engine.finish).QueryContext(ctx, now, string(list))
 	if err != nil {
-		return nil, fmt.Errorf("update deliveries: %w", err)
+		return fmt.Errorf("update deliveries: %w", err)
 	}
 	defer rows.Close()
-	leased := make(map[int]finishedDelivery, len(first))
 	for rows.Next() {
 		var id string
 		var d finishedDelivery
 		if err := rows.Scan(&id, &d.appID, &d.messageID, &d.endpointID); err != nil {
-			return nil, fmt.Errorf("update deliveries: %w", err)
+			return fmt.Errorf("update deliveries: %w", err)
 		}
-		leased[first[id]] = d
+		leased[index[id]] = d
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("update deliveries: %w", err)
+		return fmt.Errorf("update deliveries: %w", err)
 	}
-	return leased, nil
+	return nil
 }
 
 // insertAttempts inserts the attempts of the outcomes whose delivery was
-// still leased, attemptRowsPerInsert to a statement, in the outcomes'
-// order, and returns their IDs by the index of their outcome.
+// still leased, in the outcomes' order, in multi-row statements of the
+// attemptChunks sizes, and returns their IDs by the index of their
+// outcome.
 func (s *Store) insertAttempts(ctx context.Context, tx *sql.Tx, outcomes []herald.AttemptOutcome, leased map[int]finishedDelivery) (map[int]string, error) {
 	const columns = 13
 	ids := make(map[int]string, len(leased))
-	args := make([]any, 0, attemptRowsPerInsert*columns)
-	var many, one *sql.Stmt
-	flush := func(st **sql.Stmt, from *sql.Stmt, n int) error {
-		if *st == nil {
-			*st = tx.StmtContext(ctx, from)
-		}
-		if _, err := (*st).ExecContext(ctx, args[:n*columns]...); err != nil {
-			return fmt.Errorf("insert attempts: %w", err)
-		}
-		args = append(args[:0], args[n*columns:]...)
-		return nil
-	}
-	defer func() {
-		for _, st := range []*sql.Stmt{many, one} {
-			if st != nil {
-				st.Close()
-			}
-		}
-	}()
+	args := make([]any, 0, len(leased)*columns)
 	for i := range outcomes {
 		o := &outcomes[i]
 		d, ok := leased[i]
@@ -442,15 +458,18 @@ func (s *Store) insertAttempts(ctx context.Context, tx *sql.Tx, outcomes []heral
 		}
 		args = append(args, id, o.DeliveryID, d.messageID, d.endpointID, d.appID, a.URL, a.ResponseStatus,
 			body, a.Duration.Microseconds(), int(a.Status), int(a.Trigger), nullString(a.Error), micros(a.CreatedAt))
-		if len(args) == attemptRowsPerInsert*columns {
-			if err := flush(&many, s.engine.insertAttempts, attemptRowsPerInsert); err != nil {
-				return nil, err
-			}
-		}
 	}
-	for len(args) > 0 {
-		if err := flush(&one, s.engine.insertAttempt, 1); err != nil {
-			return nil, err
+	for k, n := range attemptChunks {
+		var st *sql.Stmt
+		for len(args) >= n*columns {
+			if st == nil {
+				st = tx.StmtContext(ctx, s.engine.insertAttempts[k])
+				defer st.Close()
+			}
+			if _, err := st.ExecContext(ctx, args[:n*columns]...); err != nil {
+				return nil, fmt.Errorf("insert attempts: %w", err)
+			}
+			args = args[n*columns:]
 		}
 	}
 	return ids, nil

@@ -126,3 +126,35 @@ func TestQueueStatsPlan(t *testing.T) {
 		t.Errorf("QueueStats reads deliveries with\n    %s\nwant\n    %s", strings.Join(delivery, "\n    "), strings.Join(want, "\n    "))
 	}
 }
+
+// TestFinishPlanWithStatistics checks the plan of the outcome update once
+// the database has statistics taken while almost nothing was in flight
+// (an operator's ANALYZE on a quiet queue): it must still walk the JSON
+// array and find each delivery by ID, not scan delivery_lease once per
+// array element.
+func TestFinishPlanWithStatistics(t *testing.T) {
+	s := openInternal(t)
+	ctx := t.Context()
+	now := micros(time.Now())
+	exec := func(q string, args ...any) {
+		t.Helper()
+		if _, err := s.w.ExecContext(ctx, q, args...); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	exec(`PRAGMA foreign_keys = OFF`)
+	defer exec(`PRAGMA foreign_keys = ON`)
+	exec(`BEGIN`)
+	for i := range 5000 {
+		exec(`INSERT INTO delivery (id, app_id, message_id, endpoint_id, status, next_attempt_at, attempts, created_at, updated_at)
+			VALUES (?, 'app_a', ?, 'ep_a', 'succeeded', ?, 1, ?, ?)`, fmt.Sprintf("dlv_%08d", i), fmt.Sprintf("msg_%08d", i), now, now, now)
+	}
+	exec(`UPDATE delivery SET status = 'sending', lease_owner = 'node', lease_expires_at = ? WHERE id = 'dlv_00000000'`, now)
+	exec(`COMMIT`)
+	exec(`ANALYZE`)
+	plan := explain(t, s, "finish with statistics", finishSQL, now, `[["dlv_00000000","pending",null,1,"node",null]]`)
+	want := []string{"SCAN json_each VIRTUAL TABLE INDEX 1:", "SEARCH delivery USING INDEX sqlite_autoindex_delivery_1 (id=?)"}
+	if strings.Join(plan, "\n") != strings.Join(want, "\n") {
+		t.Errorf("plan\n    %s\nwant\n    %s", strings.Join(plan, "\n    "), strings.Join(want, "\n    "))
+	}
+}

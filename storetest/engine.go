@@ -24,6 +24,8 @@ var engineTests = []namedTest{
 	{"RecordStolenLease", testEngineRecordStolenLease},
 	{"RecordLargeBatch", testEngineRecordLargeBatch},
 	{"RecordOldClaim", testEngineRecordOldClaim},
+	{"RecordGoneFirstInBatch", testEngineRecordGoneInBatch(true)},
+	{"RecordGoneLastInBatch", testEngineRecordGoneInBatch(false)},
 	{"DeferKeepsTrigger", testEngineDeferKeepsTrigger},
 	{"Release", testEngineRelease},
 	{"Rescue", testEngineRescue},
@@ -598,6 +600,71 @@ func testEngineRecordOldClaim(t *testing.T, s herald.Store) {
 		LeaseUntil: second[0].Delivery.LeaseExpiresAt, Status: herald.DeliverySucceeded})
 	if d := deliveryOf(t, s, m, ep.ID); d.Status != herald.DeliverySucceeded || d.Attempts != 1 {
 		t.Fatalf("delivery after the second claim's outcome: %s with %d attempts, want succeeded with 1", d.Status, d.Attempts)
+	}
+
+	// The same in one batch: the old claim's outcome first, then the new
+	// claim's. The first is dropped and the second written, as one by one.
+	m2 := newMessage(f.app.ID, 11, "user.created")
+	mustCreateMessages(t, s, m2)
+	old := claim(t, s, nodeA, expired.Add(2*time.Second), 10)
+	mustEqual(t, "claim of the second message", []string{pair(m2, ep)}, claimedIDs(old))
+	expired2 := expired.Add(2*time.Second + leaseFor + time.Second)
+	if n, err := s.RescueExpired(t.Context(), expired2, 10); err != nil || n != 1 {
+		t.Fatalf("RescueExpired: %d, %v; want 1", n, err)
+	}
+	current := claim(t, s, nodeA, expired2.Add(time.Second), 10)
+	mustEqual(t, "new claim of the second message", []string{pair(m2, ep)}, claimedIDs(current))
+	stale := newAttempt(old[0], 70, herald.AttemptFailed, 500)
+	fresh := newAttempt(current[0], 71, herald.AttemptSucceeded, 200)
+	mustRecord(t, s,
+		herald.AttemptOutcome{DeliveryID: old[0].Delivery.ID, Attempt: stale, LeaseOwner: nodeA,
+			LeaseUntil: old[0].Delivery.LeaseExpiresAt, Status: herald.DeliveryFailed},
+		herald.AttemptOutcome{DeliveryID: current[0].Delivery.ID, Attempt: fresh, LeaseOwner: nodeA,
+			LeaseUntil: current[0].Delivery.LeaseExpiresAt, Status: herald.DeliverySucceeded},
+	)
+	if d := deliveryOf(t, s, m2, ep.ID); d.Status != herald.DeliverySucceeded || d.Attempts != 1 {
+		t.Fatalf("delivery after an old and a new claim's outcomes in one batch: %s with %d attempts, want succeeded with 1", d.Status, d.Attempts)
+	}
+	_, err = s.GetAttempt(t.Context(), f.app.ID, m2.ID, stale.ID)
+	mustCode(t, "attempt of the old claim in the batch", err, herald.ENOTFOUND)
+	_, err = s.GetAttempt(t.Context(), f.app.ID, m2.ID, fresh.ID)
+	mustOK(t, "attempt of the new claim in the batch", err)
+}
+
+// testEngineRecordGoneInBatch: a 410 Gone disables the endpoint and
+// cancels its pending deliveries, wherever the outcome stands in its
+// batch: a retry of the same endpoint recorded in the same batch, before
+// or after it, is canceled too, so a disabled endpoint keeps nothing
+// pending.
+func testEngineRecordGoneInBatch(goneFirst bool) func(t *testing.T, s herald.Store) {
+	return func(t *testing.T, s herald.Store) {
+		f := mustEngineFixture(t, s, 1)
+		ep := f.eps[0]
+		msgs := make([]*herald.Message, 3)
+		for i := range msgs {
+			msgs[i] = newMessage(f.app.ID, 10+i, "user.created")
+		}
+		mustCreateMessages(t, s, msgs...)
+		c := claim(t, s, nodeA, at(200), 2)
+		mustEqual(t, "claims", []string{pair(msgs[0], ep), pair(msgs[1], ep)}, claimedIDs(c))
+		gone := herald.AttemptOutcome{DeliveryID: c[0].Delivery.ID, LeaseOwner: nodeA, Status: herald.DeliveryFailed,
+			DisableEndpoint: true, Attempt: newAttempt(c[0], 201, herald.AttemptFailed, 410)}
+		retry := herald.AttemptOutcome{DeliveryID: c[1].Delivery.ID, LeaseOwner: nodeA, Status: herald.DeliveryPending,
+			NextAttemptAt: at(900), Attempt: newAttempt(c[1], 202, herald.AttemptFailed, 500)}
+		if goneFirst {
+			mustRecord(t, s, gone, retry)
+		} else {
+			mustRecord(t, s, retry, gone)
+		}
+		if !mustGetEndpoint(t, s, f.app.ID, ep.ID).Disabled {
+			t.Fatal("endpoint not disabled")
+		}
+		want := []herald.DeliveryStatus{herald.DeliveryFailed, herald.DeliveryCanceled, herald.DeliveryCanceled}
+		for i, m := range msgs {
+			if d := deliveryOf(t, s, m, ep.ID); d.Status != want[i] {
+				t.Errorf("delivery of message %d is %s, want %s", i, d.Status, want[i])
+			}
+		}
 	}
 }
 
