@@ -93,8 +93,8 @@ func (c *BenchCmd) Validate() error {
 		return fmt.Errorf("--payload-size must be between %d and %d bytes", minPayloadSize, 512<<10)
 	case c.Concurrency < 1:
 		return errors.New("--concurrency must be at least 1")
-	case c.Rate < 0 || math.IsInf(c.Rate, 0) || math.IsNaN(c.Rate):
-		return errors.New("--rate must be a positive number of messages per second, or 0")
+	case c.Rate < 0 || c.Rate > 0 && c.Rate < minRate || math.IsInf(c.Rate, 0) || math.IsNaN(c.Rate):
+		return fmt.Errorf("--rate must be at least %g messages per second, or 0", minRate)
 	case !isFraction(c.FailRatio) || !isFraction(c.HangRatio) || !isFraction(c.VerifyRatio):
 		return errors.New("--fail-ratio, --hang-ratio and --verify-ratio must be between 0 and 1")
 	case c.Timeout <= 0:
@@ -121,10 +121,30 @@ func (c *BenchCmd) Validate() error {
 	if failing+hanging >= c.Endpoints {
 		return errors.New("--fail-ratio and --hang-ratio leave no healthy endpoint")
 	}
+	if n, _ := c.scheduled(); c.Rate > 0 && float64(n)/c.Rate >= c.Timeout.Seconds() {
+		return fmt.Errorf("--rate %g posts %d messages in %.0fs, not within --timeout %v: lower --messages or set --duration", c.Rate, n, float64(n)/c.Rate, c.Timeout)
+	}
 	return nil
 }
 
 func isFraction(f float64) bool { return f >= 0 && f <= 1 }
+
+// minRate is the lowest --rate: one message every 100 s.
+const minRate = 0.01
+
+// scheduled returns how many messages the run posts when that is fixed in
+// advance: --messages, or with --rate and --duration the messages due
+// within the duration (message j is due at j/rate). Without --rate, a
+// --duration run posts until the time is up.
+func (c *BenchCmd) scheduled() (n int64, ok bool) {
+	switch {
+	case c.Duration == 0:
+		return int64(c.Messages), true
+	case c.Rate > 0:
+		return int64(math.Ceil(c.Rate * c.Duration.Seconds())), true
+	}
+	return 0, false
+}
 
 // unhealthy returns how many endpoints fail and how many hang.
 func (c *BenchCmd) unhealthy() (failing, hanging int) {
@@ -220,7 +240,7 @@ func (c *BenchCmd) Run(env *Env) error {
 	if lagErr == nil {
 		var lagAfter lagBuckets
 		if lagAfter, lagErr = scrapeDispatchLag(ctx, client, target); lagErr == nil {
-			rep.DispatchLag = dispatchLag(lagBefore, lagAfter)
+			rep.DispatchLag, lagErr = dispatchLag(lagBefore, lagAfter)
 		}
 	}
 	if lagErr != nil {
@@ -767,11 +787,11 @@ func (l *loadRun) post(ctx context.Context) []ack {
 		if l.cmd.Rate > 0 {
 			due = l.begin + time.Duration(float64(j)/l.cmd.Rate*float64(time.Second))
 		}
-		if l.cmd.Duration > 0 {
-			if max(due, time.Since(l.start))-l.begin >= l.cmd.Duration {
+		if n, scheduled := l.cmd.scheduled(); scheduled {
+			if j >= n {
 				return acks
 			}
-		} else if j >= int64(l.cmd.Messages) {
+		} else if time.Since(l.start)-l.begin >= l.cmd.Duration {
 			return acks
 		}
 		if wait := due - time.Since(l.start); wait > 0 {
@@ -1058,7 +1078,7 @@ func (r *benchReport) print(w io.Writer, asJSON bool) error {
 	row("machine", "%d CPUs (%s), GOMAXPROCS %d, %s %s/%s", m.CPUs, m.CPUModel, m.GOMAXPROCS, m.GoVersion, m.OS, m.Arch)
 	pace := "as fast as possible"
 	if c.Rate > 0 {
-		pace = fmt.Sprintf("%.0f msgs/s", c.Rate)
+		pace = fmt.Sprintf("%g msgs/s", c.Rate)
 	}
 	row("run", "%s server, %d endpoints, fanout %d, payload %d B, concurrency %d (%s), fail %.2f, hang %.2f, backlog %d",
 		c.Server, c.Endpoints, c.Fanout, c.PayloadSize, c.Concurrency, pace, c.FailRatio, c.HangRatio, c.Backlog)
@@ -1092,6 +1112,8 @@ func (r *benchReport) print(w io.Writer, asJSON bool) error {
 		row("dispatch lag", "%s", r.DispatchLag)
 	case r.DispatchLagError != "":
 		row("dispatch lag", "unavailable: %s", r.DispatchLagError)
+	default:
+		row("dispatch lag", "no first attempt during the run")
 	}
 	row("elapsed", "%.2fs", r.ElapsedSeconds)
 	row("resources", "%.1f CPU seconds, peak RSS %.0f MiB (the whole bench process)", r.CPUSeconds, r.PeakRSSMiB)

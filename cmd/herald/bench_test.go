@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -97,22 +101,73 @@ func TestDispatchLagFromBuckets(t *testing.T) {
 	// 100 more: 50 within 10 ms, 48 more within 50 ms, 1 within 100 ms,
 	// 1 above.
 	after := lagBuckets{0.01: 55, 0.05: 103, 0.1: 104, inf: 105}
-	got := dispatchLag(before, after)
+	got, err := dispatchLag(before, after)
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := &lagReport{Attempts: 100, P50: 10, P99: 100, Within50msPc: 98}
 	if diff := cmp.Diff(want, got, cmpopts.EquateApprox(0, 1e-9)); diff != "" {
 		t.Errorf("dispatchLag (-want +got):\n%s", diff)
 	}
-	// Rank 0.99×100 = 99 falls in (0.05, 0.1], which holds the 99th
-	// alone: its upper bound. Rank 25 is half way through (0, 0.01].
-	bounds, cum := []float64{0.01, 0.05, 0.1, inf}, []float64{50, 98, 99, 100}
-	if q := bucketQuantile(0.25, bounds, cum); math.Abs(q-0.005) > 1e-12 {
-		t.Errorf("p25 = %v, want 0.005", q)
+	bounds := []float64{0.01, 0.05, 0.1, inf}
+	for _, c := range []struct {
+		cum  []float64
+		q    float64
+		want float64
+	}{
+		{[]float64{50, 98, 99, 100}, 0.25, 0.005}, // half way through the first bucket, from 0
+		// Rank 50 is the 40th of the 80 in (0.01, 0.05]: half way from
+		// that bucket's lower bound.
+		{[]float64{10, 90, 99, 100}, 0.5, 0.03},
+		{[]float64{10, 90, 99, 100}, 0.95, 0.05 + 0.05*5/9.0},
+		{[]float64{50, 98, 99, 100}, 0.999, 0.1}, // in +Inf: the highest finite bound
+	} {
+		if got := bucketQuantile(c.q, bounds, c.cum); math.Abs(got-c.want) > 1e-12 {
+			t.Errorf("quantile %v of %v = %v, want %v", c.q, c.cum, got, c.want)
+		}
 	}
-	if q := bucketQuantile(0.999, bounds, cum); q != 0.1 {
-		t.Errorf("p99.9 in +Inf = %v, want the highest finite bound 0.1", q)
+	if r, err := dispatchLag(after, after); r != nil || err != nil {
+		t.Errorf("no attempts between the scrapes: got %+v, %v; want no report and no error", r, err)
 	}
-	if dispatchLag(after, after) != nil {
-		t.Error("no attempts between the scrapes: want no report")
+	if _, err := dispatchLag(after, before); err == nil {
+		t.Error("counts that went down (a restarted node): want an error")
+	}
+}
+
+// TestScrapeDispatchLag reads the histogram from two nodes' /metrics,
+// each with two series, and sums them by bucket; the +Inf count is the
+// sample count. A node listed twice is read once.
+func TestScrapeDispatchLag(t *testing.T) {
+	page := func(fast, slow int) string {
+		return fmt.Sprintf(`# HELP herald_dispatch_lag_seconds Lag.
+# TYPE herald_dispatch_lag_seconds histogram
+herald_dispatch_lag_seconds_bucket{pool="a",le="0.05"} %d
+herald_dispatch_lag_seconds_bucket{pool="a",le="+Inf"} %d
+herald_dispatch_lag_seconds_sum{pool="a"} 1
+herald_dispatch_lag_seconds_count{pool="a"} %d
+herald_dispatch_lag_seconds_bucket{pool="b",le="0.05"} 1
+herald_dispatch_lag_seconds_bucket{pool="b",le="+Inf"} 1
+herald_dispatch_lag_seconds_sum{pool="b"} 1
+herald_dispatch_lag_seconds_count{pool="b"} 1
+`, fast, fast+slow, fast+slow)
+	}
+	one := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, page(3, 2)) }))
+	defer one.Close()
+	two := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, page(10, 0)) }))
+	defer two.Close()
+	got, err := scrapeDispatchLag(t.Context(), http.DefaultClient, newServerTarget(one.URL+","+two.URL+","+one.URL, "token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := lagBuckets{0.05: 3 + 1 + 10 + 1, math.Inf(1): 5 + 1 + 10 + 1}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("buckets (-want +got):\n%s", diff)
+	}
+
+	missing := httptest.NewServer(http.NotFoundHandler())
+	defer missing.Close()
+	if _, err := scrapeDispatchLag(t.Context(), http.DefaultClient, newServerTarget(missing.URL, "token")); err == nil {
+		t.Error("a node without /metrics: want an error")
 	}
 }
 
@@ -186,6 +241,8 @@ func TestBenchFlags(t *testing.T) {
 		{"--url", "http://127.0.0.1:1"},
 		{"--payload-size", "3"},
 		{"--rate", "-1"},
+		{"--rate", "0.001"},
+		{"--rate", "10", "--messages", "20000"}, // 2,000 s: beyond the 5 min timeout
 	} {
 		var out, errOut bytes.Buffer
 		if code := run(context.Background(), append([]string{"bench"}, args...), &out, &errOut); code == 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"slices"
@@ -26,7 +27,12 @@ type lagBuckets map[float64]float64
 // /metrics of every node and sums it.
 func scrapeDispatchLag(ctx context.Context, client *http.Client, t serverTarget) (lagBuckets, error) {
 	sum := lagBuckets{}
+	seen := make(map[string]bool, len(t.nodes))
 	for _, node := range t.nodes {
+		if seen[node] { // a node listed twice is one server
+			continue
+		}
+		seen[node] = true
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, node+"/metrics", nil)
 		if err != nil {
 			return nil, err
@@ -38,7 +44,8 @@ func scrapeDispatchLag(ctx context.Context, client *http.Client, t serverTarget)
 		families, err := func() (map[string]*dto.MetricFamily, error) {
 			defer resp.Body.Close()
 			if resp.StatusCode != http.StatusOK {
-				return nil, fmt.Errorf("GET %s/metrics: %s", node, resp.Status)
+				_, _ = io.Copy(io.Discard, resp.Body)
+				return nil, fmt.Errorf("GET %s/metrics: %s (is it served on a separate --metrics-addr?)", node, resp.Status)
 			}
 			p := expfmt.NewTextParser(model.UTF8Validation)
 			return p.TextToMetricFamilies(resp.Body)
@@ -78,8 +85,9 @@ type lagReport struct {
 }
 
 // dispatchLag is the lag of what happened between the scrapes before and
-// after.
-func dispatchLag(before, after lagBuckets) *lagReport {
+// after; nil when no first attempt was made. A count that went down (a
+// node restarted between the scrapes) makes the difference meaningless.
+func dispatchLag(before, after lagBuckets) (*lagReport, error) {
 	bounds := make([]float64, 0, len(after))
 	for b := range after {
 		bounds = append(bounds, b)
@@ -87,10 +95,12 @@ func dispatchLag(before, after lagBuckets) *lagReport {
 	slices.Sort(bounds)
 	cum := make([]float64, len(bounds))
 	for i, b := range bounds {
-		cum[i] = after[b] - before[b]
+		if cum[i] = after[b] - before[b]; cum[i] < 0 {
+			return nil, errors.New(dispatchLagMetric + " went down during the run: a node restarted")
+		}
 	}
 	if len(cum) == 0 || cum[len(cum)-1] <= 0 {
-		return nil
+		return nil, nil
 	}
 	total := cum[len(cum)-1]
 	r := &lagReport{
@@ -101,7 +111,7 @@ func dispatchLag(before, after lagBuckets) *lagReport {
 	if i := slices.Index(bounds, 0.05); i >= 0 {
 		r.Within50msPc = 100 * cum[i] / total
 	}
-	return r
+	return r, nil
 }
 
 // bucketQuantile is histogram_quantile over cumulative counts cum by
