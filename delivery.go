@@ -117,6 +117,14 @@ type AttemptOutcome struct {
 	DisableAfter time.Duration
 }
 
+// LeaseRef names one claim of a delivery: its ID and the lease expiry it
+// was claimed with (the Delivery.LeaseExpiresAt of the claim). A zero
+// Until names any lease the owner holds.
+type LeaseRef struct {
+	DeliveryID string
+	Until      time.Time
+}
+
 // ClaimOptions select and lease due deliveries.
 type ClaimOptions struct {
 	// Owner names the dispatcher (node) taking the lease.

@@ -100,9 +100,11 @@ type Store interface {
 	// good after an attempt), endpoint.disabled (automatic). Attempts to the
 	// operational endpoint itself move nothing and queue nothing.
 	RecordAttempts(ctx context.Context, outcomes []AttemptOutcome) error
-	// ReleaseDeliveries returns the deliveries of ids still leased to owner
-	// to pending, due at now, without counting an attempt.
-	ReleaseDeliveries(ctx context.Context, owner string, ids []string, now time.Time) error
+	// ReleaseDeliveries returns the claimed deliveries still leased to
+	// owner under the claims named (see LeaseRef) to pending, due at now,
+	// without counting an attempt. A claim that expired, was rescued and
+	// was claimed again is another claim: it is not released.
+	ReleaseDeliveries(ctx context.Context, owner string, claims []LeaseRef, now time.Time) error
 	// RescueExpired returns up to limit deliveries whose lease expired
 	// before now to pending, due at now, and reports how many.
 	RescueExpired(ctx context.Context, now time.Time, limit int) (int, error)

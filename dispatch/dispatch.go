@@ -35,7 +35,7 @@ type Store interface {
 	RecordAttempts(ctx context.Context, outcomes []herald.AttemptOutcome) error
 	// ReleaseDeliveries returns leased deliveries to pending, due at now,
 	// without counting an attempt.
-	ReleaseDeliveries(ctx context.Context, owner string, ids []string, now time.Time) error
+	ReleaseDeliveries(ctx context.Context, owner string, claims []herald.LeaseRef, now time.Time) error
 	// RescueExpired returns up to limit deliveries whose lease expired
 	// before now to pending, and reports how many.
 	RescueExpired(ctx context.Context, now time.Time, limit int) (int, error)
@@ -298,14 +298,14 @@ func (d *Dispatcher) release(claims []herald.Claim) {
 	if len(claims) == 0 {
 		return
 	}
-	ids := make([]string, len(claims))
+	refs := make([]herald.LeaseRef, len(claims))
 	for i, c := range claims {
-		ids[i] = c.Delivery.ID
+		refs[i] = herald.LeaseRef{DeliveryID: c.Delivery.ID, Until: c.Delivery.LeaseExpiresAt}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := d.cfg.Store.ReleaseDeliveries(ctx, d.cfg.Owner, ids, d.cfg.Now()); err != nil {
-		d.log.Warn("release unstarted deliveries; they return when their lease expires", "count", len(ids), "err", err)
+	if err := d.cfg.Store.ReleaseDeliveries(ctx, d.cfg.Owner, refs, d.cfg.Now()); err != nil {
+		d.log.Warn("release unstarted deliveries; they return when their lease expires", "count", len(refs), "err", err)
 	}
 }
 

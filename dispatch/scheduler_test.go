@@ -107,22 +107,3 @@ func TestSchedulerShareFollowsPace(t *testing.T) {
 		}
 	}
 }
-
-func TestLeaseCheck(t *testing.T) {
-	const timeout = 15 * time.Second
-	for _, c := range []struct {
-		left time.Duration
-		want int
-	}{
-		{time.Minute, leaseSend},
-		{timeout + leaseMargin, leaseSend},
-		{timeout + leaseMargin - time.Millisecond, leaseRelease},
-		{time.Millisecond, leaseRelease},
-		{0, leaseGone},
-		{-time.Minute, leaseGone},
-	} {
-		if got := leaseCheck(c.left, timeout); got != c.want {
-			t.Errorf("leaseCheck(%v) = %d, want %d", c.left, got, c.want)
-		}
-	}
-}

@@ -25,27 +25,6 @@ import (
 // take it over mid-send, so it is released instead.
 const leaseMargin = 5 * time.Second
 
-// What a worker does with a claim, by the lease it has left.
-const (
-	leaseSend    = iota // enough left for one request: send it
-	leaseRelease        // too little: give it back to the queue at once
-	leaseGone           // expired: leave it to the rescuer
-)
-
-// leaseCheck says what to do with a claim whose lease has left to run.
-// An expired claim is not released: the rescuer may already have returned
-// the delivery to the queue and this node claimed it again, and a release
-// (which checks the owner, not the claim) would hand back that new claim.
-func leaseCheck(left, requestTimeout time.Duration) int {
-	switch {
-	case left <= 0:
-		return leaseGone
-	case left < requestTimeout+leaseMargin:
-		return leaseRelease
-	}
-	return leaseSend
-}
-
 // maxRecordBatch is the most outcomes written in one transaction.
 const maxRecordBatch = 512
 
@@ -71,11 +50,11 @@ func (d *Dispatcher) work(ctx context.Context) {
 func (d *Dispatcher) deliver(ctx context.Context, c herald.Claim) {
 	dl := c.Delivery
 	now := d.cfg.Now()
-	switch leaseCheck(dl.LeaseExpiresAt.Sub(now), d.cfg.RequestTimeout) {
-	case leaseRelease:
+	if dl.LeaseExpiresAt.Sub(now) < d.cfg.RequestTimeout+leaseMargin {
+		// Too little lease left for one request, or none: give it back.
+		// The release names this claim, so if the lease expired and the
+		// delivery was rescued and claimed again, the new claim stays.
 		d.release([]herald.Claim{c})
-		return
-	case leaseGone:
 		return
 	}
 	ep, err := d.endpoint(ctx, dl.AppID, dl.EndpointID)

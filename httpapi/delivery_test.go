@@ -89,10 +89,10 @@ func (f *deliveryFixture) record(t *testing.T, outcome func(herald.Claim, *heral
 		t.Fatal(err)
 	}
 	var outcomes []herald.AttemptOutcome
-	var release []string
+	var release []herald.LeaseRef
 	for _, c := range claims {
 		if len(msgIDs) > 0 && !slices.Contains(msgIDs, c.Delivery.MessageID) {
-			release = append(release, c.Delivery.ID)
+			release = append(release, herald.LeaseRef{DeliveryID: c.Delivery.ID, Until: c.Delivery.LeaseExpiresAt})
 			continue
 		}
 		now = now.Add(time.Millisecond)

@@ -295,16 +295,27 @@ func leaseUntil(o *herald.AttemptOutcome) *time.Time {
 	return &o.LeaseUntil
 }
 
-// ReleaseDeliveries returns the deliveries of ids still leased to owner to
+// ReleaseDeliveries returns the claimed deliveries still leased to owner
+// under those claims to
 // pending, due at now; their attempt count and trigger are kept.
-func (s *Store) ReleaseDeliveries(ctx context.Context, owner string, ids []string, now time.Time) error {
-	if len(ids) == 0 {
+func (s *Store) ReleaseDeliveries(ctx context.Context, owner string, claims []herald.LeaseRef, now time.Time) error {
+	if len(claims) == 0 {
 		return nil
 	}
+	ids := make([]string, len(claims))
+	untils := make([]*time.Time, len(claims)) // nil: any lease of the owner
+	for i := range claims {
+		ids[i] = claims[i].DeliveryID
+		if !claims[i].Until.IsZero() {
+			untils[i] = &claims[i].Until
+		}
+	}
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE delivery SET status = 'pending', next_attempt_at = $1,
+		tag, err := tx.Exec(ctx, `UPDATE delivery d SET status = 'pending', next_attempt_at = $1,
 			lease_owner = NULL, lease_expires_at = NULL, updated_at = $1
-			WHERE id = ANY($2) AND status = 'sending' AND lease_owner = $3`, now, ids, owner)
+			FROM unnest($2::text[], $3::timestamptz[]) AS j(id, until)
+			WHERE d.id = j.id AND d.status = 'sending' AND d.lease_owner = $4
+				AND (j.until IS NULL OR d.lease_expires_at = j.until)`, now, ids, untils, owner)
 		if err != nil || tag.RowsAffected() == 0 {
 			return err
 		}

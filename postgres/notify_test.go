@@ -147,10 +147,10 @@ func TestListenWakesOtherNodes(t *testing.T) {
 
 	step("CreateMessages without a lease", true, func() error { _, err := create(herald.Lease{}); return err })
 	step("ReleaseDeliveries", true, func() error {
-		return a.ReleaseDeliveries(ctx, "node-a", []string{leased.ID}, now)
+		return a.ReleaseDeliveries(ctx, "node-a", []herald.LeaseRef{{DeliveryID: leased.ID, Until: leased.LeaseExpiresAt}}, now)
 	})
 	step("ReleaseDeliveries of nothing held", false, func() error {
-		return a.ReleaseDeliveries(ctx, "node-a", []string{leased.ID}, now)
+		return a.ReleaseDeliveries(ctx, "node-a", []herald.LeaseRef{{DeliveryID: leased.ID}}, now)
 	})
 	step("RescueExpired", true, func() error {
 		n, err := a.RescueExpired(ctx, now, 10)

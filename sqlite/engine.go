@@ -492,24 +492,37 @@ func (s *Store) disableGone(ctx context.Context, tx *sql.Tx, tr *failureTracker,
 	return nil
 }
 
-// releaseSQL looks each delivery up by ID: the unary + keeps the planner
-// from walking every sending row of delivery_lease instead.
+// releaseSQL returns claimed deliveries to pending: the JSON parameter is
+// an array of [delivery ID, lease expiry of the claim (NULL: any lease of
+// the owner)]. The plan walks the array and finds each delivery by ID; the
+// unary + keeps the planner from walking every sending row of
+// delivery_lease instead.
 const releaseSQL = `UPDATE delivery SET status = 'pending', next_attempt_at = ?,
 	lease_owner = NULL, lease_expires_at = NULL, updated_at = ?
-	WHERE id IN (SELECT value FROM json_each(?)) AND +status = 'sending' AND lease_owner = ?`
+	FROM (SELECT value ->> 0 AS id, value ->> 1 AS until FROM json_each(?)) AS j
+	WHERE delivery.id = j.id AND +delivery.status = 'sending' AND delivery.lease_owner = ?
+		AND (j.until IS NULL OR delivery.lease_expires_at = j.until)`
 
-// ReleaseDeliveries returns the deliveries of ids still leased to owner to
-// pending, due at now; their attempt count and trigger are kept.
-func (s *Store) ReleaseDeliveries(ctx context.Context, owner string, ids []string, now time.Time) error {
-	if len(ids) == 0 {
+// ReleaseDeliveries returns the claimed deliveries still leased to owner
+// under those claims to pending, due at now; their attempt count and
+// trigger are kept.
+func (s *Store) ReleaseDeliveries(ctx context.Context, owner string, claims []herald.LeaseRef, now time.Time) error {
+	if len(claims) == 0 {
 		return nil
 	}
-	list, err := jsonIDs(ids)
+	refs := make([][2]any, len(claims))
+	for i, c := range claims {
+		refs[i][0] = c.DeliveryID
+		if !c.Until.IsZero() {
+			refs[i][1] = micros(c.Until)
+		}
+	}
+	list, err := json.Marshal(refs)
 	if err != nil {
-		return err
+		return fmt.Errorf("encode claims: %w", err)
 	}
 	err = s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, releaseSQL, micros(now), micros(now), list, owner)
+		_, err := tx.ExecContext(ctx, releaseSQL, micros(now), micros(now), string(list), owner)
 		return err
 	})
 	if err != nil {

@@ -40,7 +40,7 @@ func TestQueryPlans(t *testing.T) {
 		{"ClaimDue messages", claimMessagesSQL, []any{`["msg_a","msg_b"]`}},
 		{"RecordAttempts delivery", finishSQL, []any{now, `[["dlv_a","pending",null,1,"node"]]`}},
 		{"RecordAttempts cancel", cancelPendingSQL, []any{now, "ep_a"}},
-		{"ReleaseDeliveries", releaseSQL, []any{now, now, `["dlv_a"]`, "node"}},
+		{"ReleaseDeliveries", releaseSQL, []any{now, now, `[["dlv_a",null]]`, "node"}},
 		{"RescueExpired", rescueSQL, []any{now, now, now, 100}},
 		{"RecoverEndpoint", recoverSQL, []any{now, now, "ep_a", int64(0), now}},
 		{"ReplayMissing first", replayFirstSQL, []any{"app_a", int64(0), now, replayChunk}},

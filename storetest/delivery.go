@@ -37,11 +37,11 @@ func finish(t *testing.T, s herald.Store, ep *herald.Endpoint, now time.Time, st
 	}
 	claims := claim(t, s, nodeA, now, 1000, skip...)
 	var outcomes []herald.AttemptOutcome
-	release := map[time.Time][]string{}
+	release := map[time.Time][]herald.LeaseRef{}
 	for i, c := range claims {
 		if !want[c.Delivery.MessageID] {
 			due := c.Delivery.NextAttemptAt
-			release[due] = append(release[due], c.Delivery.ID)
+			release[due] = append(release[due], herald.LeaseRef{DeliveryID: c.Delivery.ID, Until: c.Delivery.LeaseExpiresAt})
 			continue
 		}
 		delete(want, c.Delivery.MessageID)
@@ -62,8 +62,8 @@ func finish(t *testing.T, s herald.Store, ep *herald.Endpoint, now time.Time, st
 		t.Fatalf("finish: %d messages had no due delivery to %s", len(want), ep.ID)
 	}
 	mustRecord(t, s, outcomes...)
-	for due, ids := range release {
-		mustOK(t, "ReleaseDeliveries", s.ReleaseDeliveries(t.Context(), nodeA, ids, due))
+	for due, refs := range release {
+		mustOK(t, "ReleaseDeliveries", s.ReleaseDeliveries(t.Context(), nodeA, refs, due))
 	}
 }
 

@@ -24,6 +24,7 @@ var engineTests = []namedTest{
 	{"RecordStolenLease", testEngineRecordStolenLease},
 	{"RecordLargeBatch", testEngineRecordLargeBatch},
 	{"RecordOldClaim", testEngineRecordOldClaim},
+	{"ReleaseOldClaim", testEngineReleaseOldClaim},
 	{"RecordGoneFirstInBatch", testEngineRecordGoneInBatch(true)},
 	{"RecordGoneLastInBatch", testEngineRecordGoneInBatch(false)},
 	{"DeferKeepsTrigger", testEngineDeferKeepsTrigger},
@@ -668,6 +669,35 @@ func testEngineRecordGoneInBatch(goneFirst bool) func(t *testing.T, s herald.Sto
 	}
 }
 
+// testEngineReleaseOldClaim: a release names the claims it gives back. A
+// delivery whose lease expired, was rescued and was claimed again by the
+// same owner is not given back by a release of the first claim, only by
+// one of the second.
+func testEngineReleaseOldClaim(t *testing.T, s herald.Store) {
+	f := mustEngineFixture(t, s, 1)
+	ep := f.eps[0]
+	m := newMessage(f.app.ID, 10, "user.created")
+	mustCreateMessages(t, s, m)
+	first := claim(t, s, nodeA, at(20), 10)
+	expired := at(20).Add(leaseFor + time.Second)
+	if n, err := s.RescueExpired(t.Context(), expired, 10); err != nil || n != 1 {
+		t.Fatalf("RescueExpired: %d, %v; want 1", n, err)
+	}
+	second := claim(t, s, nodeA, expired.Add(time.Second), 10)
+	mustEqual(t, "second claim", []string{pair(m, ep)}, claimedIDs(second))
+
+	mustOK(t, "release of the first claim", s.ReleaseDeliveries(t.Context(), nodeA,
+		[]herald.LeaseRef{{DeliveryID: first[0].Delivery.ID, Until: first[0].Delivery.LeaseExpiresAt}}, expired.Add(2*time.Second)))
+	mustEqual(t, "delivery after a release of the first claim", second[0].Delivery, deliveryOf(t, s, m, ep.ID), ignoreTimes)
+
+	mustOK(t, "release of the second claim", s.ReleaseDeliveries(t.Context(), nodeA,
+		[]herald.LeaseRef{{DeliveryID: second[0].Delivery.ID, Until: second[0].Delivery.LeaseExpiresAt}}, expired.Add(3*time.Second)))
+	if d := deliveryOf(t, s, m, ep.ID); d.Status != herald.DeliveryPending || d.LeaseOwner != "" || !d.NextAttemptAt.Equal(expired.Add(3*time.Second)) {
+		t.Fatalf("delivery after a release of the second claim: %s, owner %q, due %v; want pending, no owner, due at the release",
+			d.Status, d.LeaseOwner, d.NextAttemptAt)
+	}
+}
+
 // testEngineRecordLargeBatch records one batch of outcomes larger than a
 // store writes in one statement, with lost leases and attempt-less
 // outcomes among them: every written outcome keeps its own values.
@@ -747,8 +777,12 @@ func testEngineRelease(t *testing.T, s herald.Store) {
 
 	// Node A releases everything it was given and, by mistake, B's too:
 	// only A's come back, due now, with no attempt counted.
-	ids := []string{a[0].Delivery.ID, a[1].Delivery.ID, b[0].Delivery.ID}
-	mustOK(t, "ReleaseDeliveries", s.ReleaseDeliveries(t.Context(), nodeA, ids, at(40)))
+	refs := []herald.LeaseRef{
+		{DeliveryID: a[0].Delivery.ID, Until: a[0].Delivery.LeaseExpiresAt},
+		{DeliveryID: a[1].Delivery.ID}, // zero Until: any lease of the owner
+		{DeliveryID: b[0].Delivery.ID, Until: b[0].Delivery.LeaseExpiresAt},
+	}
+	mustOK(t, "ReleaseDeliveries", s.ReleaseDeliveries(t.Context(), nodeA, refs, at(40)))
 	for _, c := range a {
 		want := *c.Delivery
 		want.Status, want.NextAttemptAt, want.LeaseOwner, want.LeaseExpiresAt = herald.DeliveryPending, at(40), "", time.Time{}

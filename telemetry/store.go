@@ -269,8 +269,8 @@ func (s *Store) RecordAttempts(ctx context.Context, outcomes []herald.AttemptOut
 	return observe0(s, opRecordAttempts, func() error { return s.next.RecordAttempts(ctx, outcomes) })
 }
 
-func (s *Store) ReleaseDeliveries(ctx context.Context, owner string, ids []string, now time.Time) error {
-	return observe0(s, opReleaseDeliveries, func() error { return s.next.ReleaseDeliveries(ctx, owner, ids, now) })
+func (s *Store) ReleaseDeliveries(ctx context.Context, owner string, claims []herald.LeaseRef, now time.Time) error {
+	return observe0(s, opReleaseDeliveries, func() error { return s.next.ReleaseDeliveries(ctx, owner, claims, now) })
 }
 
 func (s *Store) RescueExpired(ctx context.Context, now time.Time, limit int) (int, error) {
