@@ -73,7 +73,11 @@ func (s *Store) UpdateApplication(ctx context.Context, app *herald.Application) 
 // DeleteApplication deletes the application; its endpoints, messages,
 // deliveries and attempts go with it (ON DELETE CASCADE).
 func (s *Store) DeleteApplication(ctx context.Context, id string) error {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM application WHERE id = $1`, id)
+	// The shared rate-limit buckets of the application and its endpoints
+	// go with it (see TakeTokens).
+	tag, err := s.pool.Exec(ctx, `WITH buckets AS (
+			DELETE FROM rate_bucket WHERE key = $1 OR key IN (SELECT id FROM endpoint WHERE app_id = $1))
+		DELETE FROM application WHERE id = $1`, id)
 	if err == nil {
 		err = mustAffect(tag, errAppNotFound)
 	}

@@ -151,7 +151,10 @@ func (s *Store) updateEndpoint(ctx context.Context, ep *herald.Endpoint, keepDis
 // DeleteEndpoint deletes the endpoint; its deliveries and attempts go with
 // it (ON DELETE CASCADE).
 func (s *Store) DeleteEndpoint(ctx context.Context, appID, id string) error {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM endpoint WHERE app_id = $1 AND id = $2`, appID, id)
+	// The endpoint's shared rate-limit bucket goes with it (see TakeTokens).
+	tag, err := s.pool.Exec(ctx, `WITH buckets AS (
+			DELETE FROM rate_bucket WHERE key = $2 AND EXISTS (SELECT 1 FROM endpoint WHERE app_id = $1 AND id = $2))
+		DELETE FROM endpoint WHERE app_id = $1 AND id = $2`, appID, id)
 	if err == nil {
 		err = mustAffect(tag, errEndpointNotFound)
 	}

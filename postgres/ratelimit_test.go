@@ -1,10 +1,15 @@
 package postgres_test
 
 import (
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/herald-webhooks/herald"
+	"github.com/herald-webhooks/herald/postgres"
 )
 
 // TestTakeTokensConcurrent: many goroutines on two stores (two nodes) take
@@ -65,4 +70,65 @@ func TestTakeTokensConcurrent(t *testing.T) {
 	if n, err := b.TakeTokens(t.Context(), "app_other", perSecond, burst, 100, t0.Add(time.Hour)); err != nil || n != 20 {
 		t.Fatalf("take after an hour = %d, %v; want the burst, 20", n, err)
 	}
+}
+
+// TestRateBucketsGoWithTheirOwner: deleting an endpoint removes its
+// shared rate-limit bucket, and deleting an application removes its own
+// and those of its endpoints; other buckets stay.
+func TestRateBucketsGoWithTheirOwner(t *testing.T) {
+	schema := freshSchema(t)
+	s := openStore(t, schema, testKeyring(t))
+	ctx := t.Context()
+	now := time.Now()
+	app := &herald.Application{ID: herald.NewID(herald.PrefixApplication), Name: "a", CreatedAt: now, UpdatedAt: now}
+	if err := s.CreateApplication(ctx, app); err != nil {
+		t.Fatal(err)
+	}
+	var eps []*herald.Endpoint
+	for range 2 {
+		ep := &herald.Endpoint{ID: herald.NewID(herald.PrefixEndpoint), AppID: app.ID, URL: "https://example.com/hook", Version: 1,
+			Secrets: []herald.SigningSecret{{Key: make([]byte, 24)}}, CreatedAt: now, UpdatedAt: now}
+		if err := s.CreateEndpoint(ctx, ep); err != nil {
+			t.Fatal(err)
+		}
+		eps = append(eps, ep)
+	}
+	for _, key := range []string{app.ID, eps[0].ID, eps[1].ID, "app_unrelated"} {
+		if _, err := s.TakeTokens(ctx, key, 10, 10, 1, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	buckets := func() string {
+		t.Helper()
+		v, err := postgres.QueryString(ctx, s, `SELECT coalesce(string_agg(key, ',' ORDER BY key COLLATE "C"), '') FROM rate_bucket`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if err := s.DeleteEndpoint(ctx, app.ID, eps[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := buckets(), sortedKeys(app.ID, eps[1].ID, "app_unrelated"); got != want {
+		t.Fatalf("buckets after deleting an endpoint: %s, want %s", got, want)
+	}
+	if err := s.DeleteApplication(ctx, app.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := buckets(); got != "app_unrelated" {
+		t.Fatalf("buckets after deleting the application: %s, want app_unrelated", got)
+	}
+	// Deleting what does not exist still answers not found.
+	if err := s.DeleteEndpoint(ctx, app.ID, eps[1].ID); herald.ErrorCode(err) != herald.ENOTFOUND {
+		t.Fatalf("DeleteEndpoint of a deleted endpoint: %v, want not found", err)
+	}
+	if err := s.DeleteApplication(ctx, app.ID); herald.ErrorCode(err) != herald.ENOTFOUND {
+		t.Fatalf("DeleteApplication of a deleted application: %v, want not found", err)
+	}
+}
+
+// sortedKeys joins keys in byte order, as ORDER BY key COLLATE "C" sorts.
+func sortedKeys(keys ...string) string {
+	slices.Sort(keys)
+	return strings.Join(keys, ",")
 }
