@@ -361,9 +361,9 @@ type finishedDelivery struct {
 // leased to their outcome's owner (under the same claim, when the outcome
 // names its LeaseUntil), in one statement, and returns those
 // deliveries by the index of their outcome. The others lost their lease:
-// their outcomes are skipped whole. So is any later outcome of a delivery
-// that appears twice, as it would be one by one: the first clears the
-// lease.
+// their outcomes are skipped whole. A delivery that appears twice is
+// updated in rounds, so the batch behaves as its outcomes one by one: a
+// later outcome applies only when no earlier one did.
 func (s *Store) finishDeliveries(ctx context.Context, tx *sql.Tx, outcomes []herald.AttemptOutcome, now int64) (map[int]finishedDelivery, error) {
 	// Round r holds the r-th outcome of each delivery in the batch: one
 	// round unless a delivery appears twice. A later round can only match a
