@@ -134,10 +134,7 @@ func testDeliveryResend(t *testing.T, s herald.Store) {
 func testDeliveryRecover(t *testing.T, s herald.Store) {
 	f := mustEngineFixture(t, s, 2)
 	ep, otherEp := f.eps[0], f.eps[1]
-	msgs := make([]*herald.Message, 6)
-	for i := range msgs {
-		msgs[i] = newMessage(f.app.ID, 10+i, "user.created")
-	}
+	msgs := newMessages(f.app.ID, 6)
 	mustCreateMessages(t, s, msgs...)
 	// ep: 0, 2, 3, 5 failed; 1 succeeded; 4 pending. otherEp: all failed.
 	finish(t, s, ep, at(20), herald.DeliveryFailed, msgs[0], msgs[2], msgs[3], msgs[5])
@@ -286,10 +283,7 @@ func testDeliveryReplayMissingMany(t *testing.T, s herald.Store) {
 func testDeliveryStats(t *testing.T, s herald.Store) {
 	f := mustEngineFixture(t, s, 2)
 	ep, otherEp := f.eps[0], f.eps[1]
-	msgs := make([]*herald.Message, 9)
-	for i := range msgs {
-		msgs[i] = newMessage(f.app.ID, 10+i, "user.created")
-	}
+	msgs := newMessages(f.app.ID, 9)
 	mustCreateMessages(t, s, msgs...)
 	// ep: 0-2 succeeded, 3 failed, 4 canceled, 5 sending, 6-8 pending
 	// (6 after a failed try).

@@ -222,10 +222,7 @@ func testEngineClaimOrderAndLimit(t *testing.T, s herald.Store) {
 	f := mustEngineFixture(t, s, 1)
 	ep := f.eps[0]
 	const n = 7
-	msgs := make([]*herald.Message, n)
-	for i := range n {
-		msgs[i] = newMessage(f.app.ID, 10+i, "user.created")
-	}
+	msgs := newMessages(f.app.ID, n)
 	// Stored out of due order: claims follow NextAttemptAt, not insertion.
 	var batch []*herald.Message
 	for _, i := range creationOrder {
@@ -347,10 +344,7 @@ func testEngineRecordOutcomes(t *testing.T, s herald.Store) {
 	f := mustEngineFixture(t, s, 1)
 	ep := f.eps[0]
 	names := []string{"succeeded", "retry", "failed", "canceled", "errored"}
-	msgs := make([]*herald.Message, len(names))
-	for i := range msgs {
-		msgs[i] = newMessage(f.app.ID, 10+i, "user.created")
-	}
+	msgs := newMessages(f.app.ID, len(names))
 	mustCreateMessages(t, s, msgs...)
 	// One delivery was resent: its first attempt after the claim is manual.
 	mustOK(t, "ResendDelivery", s.ResendDelivery(t.Context(), f.app.ID, msgs[1].ID, ep.ID, at(20)))
@@ -447,10 +441,7 @@ func testEngineRecordOutcomes(t *testing.T, s herald.Store) {
 func testEngineRecordDisablesEndpoint(t *testing.T, s herald.Store) {
 	f := mustEngineFixture(t, s, 2)
 	gone, kept := f.eps[0], f.eps[1]
-	msgs := make([]*herald.Message, 4)
-	for i := range msgs {
-		msgs[i] = newMessage(f.app.ID, 10+i, "user.created")
-	}
+	msgs := newMessages(f.app.ID, 4)
 	mustCreateMessages(t, s, msgs...)
 	// Claim msgs[0] and msgs[1] of the gone endpoint; msgs[2] and msgs[3]
 	// stay pending for both endpoints.
@@ -641,10 +632,7 @@ func testEngineRecordGoneInBatch(goneFirst bool) func(t *testing.T, s herald.Sto
 	return func(t *testing.T, s herald.Store) {
 		f := mustEngineFixture(t, s, 1)
 		ep := f.eps[0]
-		msgs := make([]*herald.Message, 3)
-		for i := range msgs {
-			msgs[i] = newMessage(f.app.ID, 10+i, "user.created")
-		}
+		msgs := newMessages(f.app.ID, 3)
 		mustCreateMessages(t, s, msgs...)
 		c := claim(t, s, nodeA, at(200), 2)
 		mustEqual(t, "claims", []string{pair(msgs[0], ep), pair(msgs[1], ep)}, claimedIDs(c))
@@ -705,10 +693,7 @@ func testEngineRecordLargeBatch(t *testing.T, s herald.Store) {
 	f := mustEngineFixture(t, s, 1)
 	ep := f.eps[0]
 	const n = 75
-	msgs := make([]*herald.Message, n)
-	for i := range msgs {
-		msgs[i] = newMessage(f.app.ID, 10+i, "user.created")
-	}
+	msgs := newMessages(f.app.ID, n)
 	mustCreateMessages(t, s, msgs...)
 	claims := claim(t, s, nodeA, at(200), n)
 	if len(claims) != n {
@@ -826,10 +811,7 @@ func testEngineDeferKeepsTrigger(t *testing.T, s herald.Store) {
 func testEngineRescue(t *testing.T, s herald.Store) {
 	f := mustEngineFixture(t, s, 1)
 	ep := f.eps[0]
-	msgs := make([]*herald.Message, 5)
-	for i := range msgs {
-		msgs[i] = newMessage(f.app.ID, 10+i, "user.created")
-	}
+	msgs := newMessages(f.app.ID, 5)
 	mustCreateMessages(t, s, msgs...)
 	// Claim k takes message k (oldest due first) with a lease ending at
 	// at(100+10*slot[k]): expiry order is messages 1, 3, 4, 0, 2, unlike

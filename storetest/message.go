@@ -25,6 +25,16 @@ var messageTests = []namedTest{
 }
 
 // newMessage returns a JSON message of appID created at(n).
+// newMessages returns count messages for appID of type user.created,
+// created at(10), at(11), and so on.
+func newMessages(appID string, count int) []*herald.Message {
+	msgs := make([]*herald.Message, count)
+	for i := range msgs {
+		msgs[i] = newMessage(appID, 10+i, "user.created")
+	}
+	return msgs
+}
+
 func newMessage(appID string, n int, eventType string) *herald.Message {
 	return &herald.Message{
 		ID:        id(herald.PrefixMessage, n),
