@@ -557,6 +557,26 @@ func testEngineRecordStolenLease(t *testing.T, s herald.Store) {
 	mustCode(t, "attempt of the second outcome in the batch", err, herald.ENOTFOUND)
 }
 
+// reclaimed stores m, claims its one delivery (to ep) for node A at from,
+// lets that lease expire and be rescued, and claims it for node A again:
+// it returns both claims and the moment of the rescue.
+func reclaimed(t *testing.T, s herald.Store, m *herald.Message, ep *herald.Endpoint, from time.Time) (first, second []herald.Claim, rescued time.Time) {
+	t.Helper()
+	mustCreateMessages(t, s, m)
+	first = claim(t, s, nodeA, from, 10)
+	mustEqual(t, "first claim", []string{pair(m, ep)}, claimedIDs(first))
+	rescued = from.Add(leaseFor + time.Second)
+	if n, err := s.RescueExpired(t.Context(), rescued, 10); err != nil || n != 1 {
+		t.Fatalf("RescueExpired: %d, %v; want 1", n, err)
+	}
+	second = claim(t, s, nodeA, rescued.Add(time.Second), 10)
+	mustEqual(t, "second claim", []string{pair(m, ep)}, claimedIDs(second))
+	if second[0].Delivery.LeaseExpiresAt.Equal(first[0].Delivery.LeaseExpiresAt) {
+		t.Fatal("the second claim has the first one's lease expiry")
+	}
+	return first, second, rescued
+}
+
 // testEngineRecordOldClaim: a delivery claimed by node A whose lease
 // expires is rescued and claimed by node A again. A late outcome of the
 // first claim names the first claim's lease expiry and is dropped; the
@@ -565,26 +585,13 @@ func testEngineRecordOldClaim(t *testing.T, s herald.Store) {
 	f := mustEngineFixture(t, s, 1)
 	ep := f.eps[0]
 	m := newMessage(f.app.ID, 10, "user.created")
-	mustCreateMessages(t, s, m)
-	first := claim(t, s, nodeA, at(20), 10)
-	mustEqual(t, "first claim", []string{pair(m, ep)}, claimedIDs(first))
-	expired := at(20).Add(leaseFor + time.Second)
-	n, err := s.RescueExpired(t.Context(), expired, 10)
-	mustOK(t, "RescueExpired", err)
-	if n != 1 {
-		t.Fatalf("rescued %d, want 1", n)
-	}
-	second := claim(t, s, nodeA, expired.Add(time.Second), 10)
-	mustEqual(t, "second claim", []string{pair(m, ep)}, claimedIDs(second))
-	if second[0].Delivery.LeaseExpiresAt.Equal(first[0].Delivery.LeaseExpiresAt) {
-		t.Fatal("the second claim has the first one's lease expiry")
-	}
+	first, second, rescued := reclaimed(t, s, m, ep, at(20))
 
 	late := newAttempt(first[0], 60, herald.AttemptFailed, 500)
 	mustRecord(t, s, herald.AttemptOutcome{DeliveryID: first[0].Delivery.ID, Attempt: late, LeaseOwner: nodeA,
 		LeaseUntil: first[0].Delivery.LeaseExpiresAt, Status: herald.DeliveryFailed})
 	mustEqual(t, "delivery after the first claim's late outcome", second[0].Delivery, deliveryOf(t, s, m, ep.ID), ignoreTimes)
-	_, err = s.GetAttempt(t.Context(), f.app.ID, m.ID, late.ID)
+	_, err := s.GetAttempt(t.Context(), f.app.ID, m.ID, late.ID)
 	mustCode(t, "attempt of the late outcome", err, herald.ENOTFOUND)
 
 	mine := newAttempt(second[0], 61, herald.AttemptSucceeded, 200)
@@ -597,15 +604,7 @@ func testEngineRecordOldClaim(t *testing.T, s herald.Store) {
 	// The same in one batch: the old claim's outcome first, then the new
 	// claim's. The first is dropped and the second written, as one by one.
 	m2 := newMessage(f.app.ID, 11, "user.created")
-	mustCreateMessages(t, s, m2)
-	old := claim(t, s, nodeA, expired.Add(2*time.Second), 10)
-	mustEqual(t, "claim of the second message", []string{pair(m2, ep)}, claimedIDs(old))
-	expired2 := expired.Add(2*time.Second + leaseFor + time.Second)
-	if n, err := s.RescueExpired(t.Context(), expired2, 10); err != nil || n != 1 {
-		t.Fatalf("RescueExpired: %d, %v; want 1", n, err)
-	}
-	current := claim(t, s, nodeA, expired2.Add(time.Second), 10)
-	mustEqual(t, "new claim of the second message", []string{pair(m2, ep)}, claimedIDs(current))
+	old, current, _ := reclaimed(t, s, m2, ep, rescued.Add(2*time.Second))
 	stale := newAttempt(old[0], 70, herald.AttemptFailed, 500)
 	fresh := newAttempt(current[0], 71, herald.AttemptSucceeded, 200)
 	mustRecord(t, s,
@@ -665,14 +664,7 @@ func testEngineReleaseOldClaim(t *testing.T, s herald.Store) {
 	f := mustEngineFixture(t, s, 1)
 	ep := f.eps[0]
 	m := newMessage(f.app.ID, 10, "user.created")
-	mustCreateMessages(t, s, m)
-	first := claim(t, s, nodeA, at(20), 10)
-	expired := at(20).Add(leaseFor + time.Second)
-	if n, err := s.RescueExpired(t.Context(), expired, 10); err != nil || n != 1 {
-		t.Fatalf("RescueExpired: %d, %v; want 1", n, err)
-	}
-	second := claim(t, s, nodeA, expired.Add(time.Second), 10)
-	mustEqual(t, "second claim", []string{pair(m, ep)}, claimedIDs(second))
+	first, second, expired := reclaimed(t, s, m, ep, at(20))
 
 	mustOK(t, "release of the first claim", s.ReleaseDeliveries(t.Context(), nodeA,
 		[]herald.LeaseRef{{DeliveryID: first[0].Delivery.ID, Until: first[0].Delivery.LeaseExpiresAt}}, expired.Add(2*time.Second)))
