@@ -107,3 +107,63 @@ func TestSchedulerShareFollowsPace(t *testing.T) {
 		}
 	}
 }
+
+// TestSchedulerWakesOneWorkerPerJob: a push of k jobs wakes k of the idle
+// workers, not all of them (a broadcast woke every idle worker for each
+// ingest batch, and hundreds of runnable goroutines delayed the writer),
+// and every job still reaches a worker.
+func TestSchedulerWakesOneWorkerPerJob(t *testing.T) {
+	const workers = 32
+	s := newScheduler(100, 0, nil)
+	got := make(chan job)
+	for range workers {
+		go func() {
+			for {
+				j, ok := s.next()
+				if !ok {
+					return
+				}
+				got <- j
+			}
+		}()
+	}
+	state := func() (waiting, wakeups int) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.waiting, s.wakeups
+	}
+	waitFor := func(waiting int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if w, _ := state(); w == waiting {
+				return
+			}
+			if time.Now().After(deadline) {
+				w, _ := state()
+				t.Fatalf("%d workers waiting, want %d", w, waiting)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	waitFor(workers)
+
+	s.push(claimsFor("a", 2), nil)
+	seen := map[string]bool{}
+	for range 2 {
+		j := <-got
+		seen[j.claim.Delivery.ID] = true
+		s.done(j, time.Millisecond)
+	}
+	if !seen["a-0"] || !seen["a-1"] {
+		t.Fatalf("jobs taken = %v, want a-0 and a-1", seen)
+	}
+	waitFor(workers)
+	// Give any other woken worker time to run and count its wake-up. The
+	// two done calls may each wake one more worker (a slot freed).
+	time.Sleep(50 * time.Millisecond)
+	if _, wakeups := state(); wakeups > 4 {
+		t.Fatalf("%d wake-ups for 2 jobs and %d idle workers, want at most 4", wakeups, workers)
+	}
+	s.close()
+}
