@@ -26,8 +26,9 @@ const (
 // batchStmts are the statements of the ingest hot path, prepared once on
 // the writer connection and bound to each batch's transaction.
 type batchStmts struct {
-	insertMsg  *sql.Stmt
-	loadRoutes *sql.Stmt
+	insertMsg    *sql.Stmt
+	loadRoutes   *sql.Stmt
+	routeVersion *sql.Stmt
 	// insertDlv inserts pending deliveries, insertLeased deliveries leased
 	// to a dispatcher; one statement per chunk size.
 	insertDlv    [len(deliveryChunks)]*sql.Stmt
@@ -48,6 +49,9 @@ func (s *Store) prepareBatchStmts(ctx context.Context) error {
 		FROM application a LEFT JOIN endpoint e ON e.app_id = a.id
 		WHERE a.id = ? ORDER BY e.id`); err != nil {
 		return fmt.Errorf("prepare routes query: %w", err)
+	}
+	if st.routeVersion, err = s.w.PrepareContext(ctx, `SELECT v FROM route_version WHERE id = 1`); err != nil {
+		return fmt.Errorf("prepare route version query: %w", err)
 	}
 	for i, size := range deliveryChunks {
 		pending := multiRowInsert(`INSERT INTO delivery (id, app_id, message_id, endpoint_id, status, next_attempt_at, attempts, created_at, updated_at) VALUES `,
@@ -79,7 +83,7 @@ func multiRowInsert(head, row string, size int) string {
 
 // close closes the prepared statements.
 func (st *batchStmts) close() {
-	stmts := append([]*sql.Stmt{st.insertMsg, st.loadRoutes}, st.insertDlv[:]...)
+	stmts := append([]*sql.Stmt{st.insertMsg, st.loadRoutes, st.routeVersion}, st.insertDlv[:]...)
 	for _, stmt := range append(stmts, st.insertLeased[:]...) {
 		if stmt != nil {
 			stmt.Close()
@@ -99,7 +103,7 @@ func (s *Store) CreateMessages(ctx context.Context, msgs []*herald.Message, leas
 	results := make([]herald.MessageResult, len(msgs))
 	lease.Until = lease.Until.Truncate(time.Microsecond)
 	err := s.writeAlone(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		b := &batch{ctx: ctx, tx: tx, stmts: &s.batch, lease: lease}
+		b := &batch{ctx: ctx, tx: tx, stmts: &s.batch, lease: lease, cache: &s.routes}
 		defer b.close()
 		return b.run(msgs, results)
 	})
@@ -129,6 +133,28 @@ type batch struct {
 	bound map[*sql.Stmt]*sql.Stmt
 	apps  map[string]*appRoutes
 	args  []any
+	// cache holds the applications' routes between batches; checked
+	// against route_version once per batch, before its first use.
+	cache   *routeCache
+	checked bool
+}
+
+// routeCacheSize bounds the applications whose routes the writer keeps.
+// Past it the cache starts over: a deployment with more applications
+// than this posting at once pays a routes query per application per
+// batch, as without the cache.
+const routeCacheSize = 4096
+
+// routeCache is the routes of the applications recent batches posted to,
+// as of route_version's value version. Only the writer goroutine uses it
+// (batches run there), so it needs no lock. A change of any endpoint or
+// application bumps route_version in the same transaction (triggers of
+// migration 0006), so equal versions mean the cached routes are what the
+// database holds. Applications that do not exist are not cached.
+type routeCache struct {
+	version int64
+	apps    map[string]*appRoutes
+	loads   int // routes queries run (tests read it)
 }
 
 // stmt returns st bound to the batch's transaction.
@@ -223,7 +249,8 @@ func conflictFor(m *herald.Message) error {
 }
 
 // app returns whether the application exists and its endpoints' routing
-// data, loading them once per batch.
+// data, from the route cache while route_version has not changed, loaded
+// at most once per batch otherwise.
 func (b *batch) app(id string) (*appRoutes, error) {
 	if a, ok := b.apps[id]; ok {
 		return a, nil
@@ -231,6 +258,49 @@ func (b *batch) app(id string) (*appRoutes, error) {
 	if b.apps == nil {
 		b.apps = make(map[string]*appRoutes, 1)
 	}
+	if err := b.checkCache(); err != nil {
+		return nil, err
+	}
+	if a, ok := b.cache.apps[id]; ok {
+		b.apps[id] = a
+		return a, nil
+	}
+	a, err := b.loadRoutes(id)
+	if err != nil {
+		return nil, err
+	}
+	b.cache.loads++
+	b.apps[id] = a
+	if a.exists {
+		if len(b.cache.apps) >= routeCacheSize {
+			clear(b.cache.apps)
+		}
+		b.cache.apps[id] = a
+	}
+	return a, nil
+}
+
+// checkCache empties the route cache when route_version changed since it
+// was filled; once per batch.
+func (b *batch) checkCache() error {
+	if b.checked {
+		return nil
+	}
+	var v int64
+	if err := b.stmt(b.stmts.routeVersion).QueryRowContext(b.ctx).Scan(&v); err != nil {
+		return fmt.Errorf("read route version: %w", err)
+	}
+	b.checked = true
+	if b.cache.apps == nil || v != b.cache.version {
+		b.cache.apps = make(map[string]*appRoutes)
+		b.cache.version = v
+	}
+	return nil
+}
+
+// loadRoutes reads an application's existence and its endpoints' routing
+// data.
+func (b *batch) loadRoutes(id string) (*appRoutes, error) {
 	rows, err := b.stmt(b.stmts.loadRoutes).QueryContext(b.ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("load routes: %w", err)
@@ -261,7 +331,6 @@ func (b *batch) app(id string) (*appRoutes, error) {
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("load routes: %w", err)
 	}
-	b.apps[id] = a
 	return a, nil
 }
 

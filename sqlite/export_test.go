@@ -54,3 +54,14 @@ func HoldWriter(ctx context.Context, s *Store) (queued func(n int), release func
 	}
 	return queued, release
 }
+
+// RouteLoads returns how many times ingest batches have queried an
+// application's routes instead of using the route cache.
+func RouteLoads(ctx context.Context, s *Store) (int, error) {
+	var n int
+	err := s.write(ctx, func(context.Context, *sql.Tx) error {
+		n = s.routes.loads
+		return nil
+	})
+	return n, err
+}

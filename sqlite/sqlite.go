@@ -81,6 +81,7 @@ type Store struct {
 	r       *sql.DB // read-only connections
 	keyring *keyring.Keyring
 	batch   batchStmts   // CreateMessages statements, prepared on w
+	routes  routeCache   // applications' routes; the writer goroutine's
 	engine  engineStmts  // dispatcher statements, prepared on w
 	group   *groupWriter // the writer goroutine (see group.go)
 	now     func() time.Time
