@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/herald-webhooks/herald"
@@ -133,6 +134,7 @@ func (v *validation) checkURL(s string, loc ...string) {
 // checkPayload requires a JSON object whose numbers fit in a float64: a
 // number like 1e400 is valid JSON, but no SDK could decode the message (nor
 // would a receiver's JSON library, most likely), so it is refused up front.
+// raw must be valid JSON, as a json.RawMessage filled by encoding/json is.
 func (v *validation) checkPayload(raw json.RawMessage, loc ...string) {
 	trimmed := bytes.TrimSpace(raw)
 	switch {
@@ -140,9 +142,59 @@ func (v *validation) checkPayload(raw json.RawMessage, loc ...string) {
 		v.add("field required", loc...)
 	case trimmed[0] != '{':
 		v.add("value is not a valid JSON object", loc...)
-	case json.Unmarshal(trimmed, new(any)) != nil:
+	case !numbersFitFloat64(trimmed):
 		v.add("payload numbers must fit in a 64-bit float", loc...)
 	}
+}
+
+// numbersFitFloat64 reports whether every number in the valid JSON text b
+// parses as a float64. For valid JSON that is the one way decoding into an
+// any can fail (strconv.ParseFloat's ErrRange on an overflow; an underflow
+// to zero is no error), and checking only that spares building the decoded
+// tree of maps and strings. Strings are skipped, not checked.
+func numbersFitFloat64(b []byte) bool {
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '"':
+			i = stringEnd(b, i+1)
+		case c == '-' || '0' <= c && c <= '9':
+			j := i + 1
+			for j < len(b) && isNumberByte(b[j]) {
+				j++
+			}
+			if _, err := strconv.ParseFloat(string(b[i:j]), 64); err != nil {
+				return false
+			}
+			i = j - 1
+		}
+	}
+	return true
+}
+
+// stringEnd returns the index of the quote that closes the JSON string
+// whose contents start at b[i], or len(b) when there is none. A quote is
+// escaped when an odd number of backslashes precedes it.
+func stringEnd(b []byte, i int) int {
+	for {
+		q := bytes.IndexByte(b[i:], '"')
+		if q < 0 {
+			return len(b)
+		}
+		q += i
+		n := 0
+		for n < q-i && b[q-1-n] == '\\' {
+			n++
+		}
+		if n%2 == 0 {
+			return q
+		}
+		i = q + 1
+	}
+}
+
+// isNumberByte reports whether c can continue a JSON number literal.
+func isNumberByte(c byte) bool {
+	return '0' <= c && c <= '9' || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-'
 }
 
 // checkVersion validates an endpoint version (at least 1).
