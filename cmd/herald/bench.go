@@ -66,6 +66,7 @@ type BenchCmd struct {
 	CPUProfile   string        `name:"cpuprofile" help:"Write a CPU profile of the load phase (not the baseline) to this file."`
 	BlockProfile string        `name:"blockprofile" help:"Write a profile of where goroutines blocked (channels, locks, the database connection) during the load phase to this file."`
 	MutexProfile string        `name:"mutexprofile" help:"Write a profile of mutex contention during the load phase to this file."`
+	MemProfile   string        `name:"memprofile" help:"Write a profile of the allocations made during the load phase (sampled every 512 KiB) to this file."`
 
 	// In-process server only.
 	Backlog             int           `name:"backlog" env:"HERALD_BENCH_BACKLOG" help:"Pending deliveries stored before the run, directly through the store in large batches (in-process only)."`
@@ -157,6 +158,11 @@ func (c *BenchCmd) unhealthy() (failing, hanging int) {
 // endpoint and prints the report.
 func (c *BenchCmd) Run(env *Env) error {
 	ctx := env.Ctx
+	if c.MemProfile != "" {
+		// Sample no allocations until the load phase starts (not the
+		// baseline's, not the setup's); startWaitProfiles turns it on.
+		runtime.MemProfileRate = 0
+	}
 	payload := benchPayload(c.PayloadSize)
 	progress := io.Discard
 	if isTerminal(env.Stdout) {
@@ -235,16 +241,19 @@ func (c *BenchCmd) Run(env *Env) error {
 		cmd: c, plan: plan, recv: recv, client: client, target: target,
 		appID: appID, bodies: messageBodies(plan, payload), progress: progress,
 	}
-	lagBefore, lagErr := scrapeDispatchLag(ctx, client, target)
+	histBefore, histErr := scrapeServerHistograms(ctx, client, target)
 	rep := load.run(ctx)
-	if lagErr == nil {
-		var lagAfter lagBuckets
-		if lagAfter, lagErr = scrapeDispatchLag(ctx, client, target); lagErr == nil {
-			rep.DispatchLag, lagErr = dispatchLag(lagBefore, lagAfter)
+	if histErr == nil {
+		var histAfter serverHistograms
+		if histAfter, histErr = scrapeServerHistograms(ctx, client, target); histErr == nil {
+			rep.DispatchLag, histErr = dispatchLag(histBefore.dispatchLag, histAfter.dispatchLag)
+			if histErr == nil {
+				rep.ServerIngest, histErr = serverIngest(histBefore.ingest, histAfter.ingest)
+			}
 		}
 	}
-	if lagErr != nil {
-		rep.DispatchLagError = lagErr.Error()
+	if histErr != nil {
+		rep.DispatchLagError = histErr.Error()
 	}
 	pprof.StopCPUProfile()
 	if err := stopProfiles(); err != nil {
@@ -989,14 +998,16 @@ type benchReport struct {
 	HangingRequests     int64     `json:"hangingEndpointRequests"`
 	EndToEndLatency     latencies `json:"endToEndLatency"`
 	IngestLatency       latencies `json:"ingestLatency"`
-	// DispatchLag is from Herald's own histogram (its /metrics), when
-	// the API serves it; DispatchLagError says why it is missing.
-	DispatchLag      *lagReport `json:"dispatchLag,omitempty"`
-	DispatchLagError string     `json:"dispatchLagError,omitempty"`
-	ElapsedSeconds   float64    `json:"elapsedSeconds"`
-	CPUSeconds       float64    `json:"cpuSeconds"`
-	PeakRSSMiB       float64    `json:"peakRssMiB"`
-	TimedOut         bool       `json:"timedOut"`
+	// ServerIngest and DispatchLag are from Herald's own histograms (its
+	// /metrics), when the API serves them; DispatchLagError says why they
+	// are missing.
+	ServerIngest     *serverIngestReport `json:"serverIngestLatency,omitempty"`
+	DispatchLag      *lagReport          `json:"dispatchLag,omitempty"`
+	DispatchLagError string              `json:"dispatchLagError,omitempty"`
+	ElapsedSeconds   float64             `json:"elapsedSeconds"`
+	CPUSeconds       float64             `json:"cpuSeconds"`
+	PeakRSSMiB       float64             `json:"peakRssMiB"`
+	TimedOut         bool                `json:"timedOut"`
 }
 
 // benchConfig echoes the flags that shape a run.
@@ -1107,6 +1118,9 @@ func (r *benchReport) print(w io.Writer, asJSON bool) error {
 	e, i := r.EndToEndLatency, r.IngestLatency
 	row("end-to-end latency", "p50 %.1f ms  p95 %.1f ms  p99 %.1f ms  max %.1f ms", e.P50, e.P95, e.P99, e.Max)
 	row("ingest latency", "p50 %.1f ms  p99 %.1f ms", i.P50, i.P99)
+	if r.ServerIngest != nil {
+		row("ingest (server)", "%s", r.ServerIngest)
+	}
 	switch {
 	case r.DispatchLag != nil:
 		row("dispatch lag", "%s", r.DispatchLag)
@@ -1380,9 +1394,12 @@ func openBenchPostgres(ctx context.Context, url string, ring *keyring.Keyring) (
 	return s, drop, nil
 }
 
-// startWaitProfiles turns on the block and mutex profiles asked for; the
-// returned function writes them and turns them off again.
+// startWaitProfiles turns on the block, mutex and allocation profiles
+// asked for; the returned function writes them and turns them off again.
 func (c *BenchCmd) startWaitProfiles() (stop func() error, err error) {
+	if c.MemProfile != "" {
+		runtime.MemProfileRate = 512 * 1024 // Go's default
+	}
 	if c.BlockProfile != "" {
 		runtime.SetBlockProfileRate(int(10 * time.Microsecond)) // sample waits of about 10 µs and more
 	}
@@ -1390,7 +1407,10 @@ func (c *BenchCmd) startWaitProfiles() (stop func() error, err error) {
 		runtime.SetMutexProfileFraction(10)
 	}
 	return func() error {
-		for _, p := range []struct{ name, file string }{{"block", c.BlockProfile}, {"mutex", c.MutexProfile}} {
+		if c.MemProfile != "" {
+			runtime.GC() // the profile reports allocations as of the last GC
+		}
+		for _, p := range []struct{ name, file string }{{"block", c.BlockProfile}, {"mutex", c.MutexProfile}, {"allocs", c.MemProfile}} {
 			if p.file == "" {
 				continue
 			}
@@ -1405,6 +1425,9 @@ func (c *BenchCmd) startWaitProfiles() (stop func() error, err error) {
 		}
 		runtime.SetBlockProfileRate(0)
 		runtime.SetMutexProfileFraction(0)
+		if c.MemProfile != "" {
+			runtime.MemProfileRate = 0
+		}
 		return nil
 	}, nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,6 +10,9 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -70,7 +74,11 @@ func TestBenchSmoke(t *testing.T) {
 	if rep.Machine.CPUs < 1 || rep.Config.Fanout != 2 {
 		t.Errorf("machine %+v, config %+v", rep.Machine, rep.Config)
 	}
-	// Herald's own histogram saw one first attempt per delivery.
+	// Herald's own histograms saw every accepted post and one first
+	// attempt per delivery.
+	if l := rep.ServerIngest; l == nil || l.Requests != 300 || l.P50 < 0 || l.P99 < l.P50 || l.Within10msPc < 0 || l.Within10msPc > 100 {
+		t.Errorf("server ingest latency %+v (error %q), want 300 posts and ordered percentiles", l, rep.DispatchLagError)
+	}
 	if l := rep.DispatchLag; l == nil || l.Attempts != 600 || l.P50 < 0 || l.P99 < l.P50 || l.Within50msPc < 0 || l.Within50msPc > 100 {
 		t.Errorf("dispatch lag %+v (error %q), want 600 attempts and ordered percentiles", l, rep.DispatchLagError)
 	}
@@ -134,10 +142,11 @@ func TestDispatchLagFromBuckets(t *testing.T) {
 	}
 }
 
-// TestScrapeDispatchLag reads the histogram from two nodes' /metrics,
-// each with two series, and sums them by bucket; the +Inf count is the
-// sample count. A node listed twice is read once.
-func TestScrapeDispatchLag(t *testing.T) {
+// TestScrapeServerHistograms reads the dispatch-lag histogram and the
+// accepted message posts' durations from two nodes' /metrics and sums each
+// by bucket; the +Inf count is the sample count. A node listed twice is
+// read once.
+func TestScrapeServerHistograms(t *testing.T) {
 	page := func(fast, slow int) string {
 		return fmt.Sprintf(`# HELP herald_dispatch_lag_seconds Lag.
 # TYPE herald_dispatch_lag_seconds histogram
@@ -149,24 +158,50 @@ herald_dispatch_lag_seconds_bucket{pool="b",le="0.05"} 1
 herald_dispatch_lag_seconds_bucket{pool="b",le="+Inf"} 1
 herald_dispatch_lag_seconds_sum{pool="b"} 1
 herald_dispatch_lag_seconds_count{pool="b"} 1
-`, fast, fast+slow, fast+slow)
+# HELP herald_http_request_duration_seconds Duration.
+# TYPE herald_http_request_duration_seconds histogram
+herald_http_request_duration_seconds_bucket{code="202",route="POST /api/v1/app/{app_id}/msg",le="0.01"} %d
+herald_http_request_duration_seconds_bucket{code="202",route="POST /api/v1/app/{app_id}/msg",le="+Inf"} %d
+herald_http_request_duration_seconds_sum{code="202",route="POST /api/v1/app/{app_id}/msg"} 1
+herald_http_request_duration_seconds_count{code="202",route="POST /api/v1/app/{app_id}/msg"} %d
+herald_http_request_duration_seconds_bucket{code="422",route="POST /api/v1/app/{app_id}/msg",le="0.01"} 100
+herald_http_request_duration_seconds_bucket{code="422",route="POST /api/v1/app/{app_id}/msg",le="+Inf"} 100
+herald_http_request_duration_seconds_sum{code="422",route="POST /api/v1/app/{app_id}/msg"} 1
+herald_http_request_duration_seconds_count{code="422",route="POST /api/v1/app/{app_id}/msg"} 100
+herald_http_request_duration_seconds_bucket{code="202",route="GET /api/v1/app/{app_id}/msg",le="0.01"} 100
+herald_http_request_duration_seconds_bucket{code="202",route="GET /api/v1/app/{app_id}/msg",le="+Inf"} 100
+herald_http_request_duration_seconds_sum{code="202",route="GET /api/v1/app/{app_id}/msg"} 1
+herald_http_request_duration_seconds_count{code="202",route="GET /api/v1/app/{app_id}/msg"} 100
+`, fast, fast+slow, fast+slow, 2*fast, 2*fast+slow, 2*fast+slow)
 	}
 	one := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, page(3, 2)) }))
 	defer one.Close()
 	two := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, page(10, 0)) }))
 	defer two.Close()
-	got, err := scrapeDispatchLag(t.Context(), http.DefaultClient, newServerTarget(one.URL+","+two.URL+","+one.URL, "token"))
+	got, err := scrapeServerHistograms(t.Context(), http.DefaultClient, newServerTarget(one.URL+","+two.URL+","+one.URL, "token"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := lagBuckets{0.05: 3 + 1 + 10 + 1, math.Inf(1): 5 + 1 + 10 + 1}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("buckets (-want +got):\n%s", diff)
+	wantLag := lagBuckets{0.05: 3 + 1 + 10 + 1, math.Inf(1): 5 + 1 + 10 + 1}
+	if diff := cmp.Diff(wantLag, got.dispatchLag); diff != "" {
+		t.Errorf("dispatch lag buckets (-want +got):\n%s", diff)
+	}
+	// Only accepted posts count: not the 422s, not the list route.
+	wantIngest := lagBuckets{0.01: 6 + 20, math.Inf(1): 8 + 20}
+	if diff := cmp.Diff(wantIngest, got.ingest); diff != "" {
+		t.Errorf("ingest buckets (-want +got):\n%s", diff)
+	}
+	r, err := serverIngest(lagBuckets{0.01: 6, math.Inf(1): 6}, got.ingest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Requests != 22 || r.Within10msPc != 100*20.0/22 {
+		t.Errorf("server ingest %+v, want 22 posts, %.2f%% within 10 ms", r, 100*20.0/22)
 	}
 
 	missing := httptest.NewServer(http.NotFoundHandler())
 	defer missing.Close()
-	if _, err := scrapeDispatchLag(t.Context(), http.DefaultClient, newServerTarget(missing.URL, "token")); err == nil {
+	if _, err := scrapeServerHistograms(t.Context(), http.DefaultClient, newServerTarget(missing.URL, "token")); err == nil {
 		t.Error("a node without /metrics: want an error")
 	}
 }
@@ -248,5 +283,51 @@ func TestBenchFlags(t *testing.T) {
 		if code := run(context.Background(), append([]string{"bench"}, args...), &out, &errOut); code == 0 {
 			t.Errorf("bench %v: exit 0, want a refusal", args)
 		}
+	}
+}
+
+// TestBenchProfiles: each profile flag writes a gzipped pprof profile of
+// the load phase, with samples from the process's code.
+func TestBenchProfiles(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{}
+	args := []string{"--messages", "2000", "--endpoints", "2", "--concurrency", "8", "--baseline", "0"}
+	for _, name := range []string{"cpuprofile", "memprofile", "blockprofile", "mutexprofile"} {
+		files[name] = filepath.Join(dir, name+".pb.gz")
+		args = append(args, "--"+name, files[name])
+	}
+	rep := runBench(t, 0, args...)
+	if rep.Delivered != 4000 {
+		t.Fatalf("delivered %d of 4000", rep.Delivered)
+	}
+	for name, path := range files {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		zr, err := gzip.NewReader(bytes.NewReader(raw))
+		if err != nil {
+			t.Fatalf("%s is not gzipped: %v", name, err)
+		}
+		pb, err := io.ReadAll(zr)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		// Function names are in the profile's string table. The CPU and
+		// allocation profiles of a run this size always sample the
+		// dispatcher's sends, which only the load phase makes (the
+		// allocation profile holds about 200 samples, a quarter of the
+		// bytes in Send); the wait profiles hold at least their type.
+		want := "dispatch.(*Sender).Send"
+		switch name {
+		case "blockprofile", "mutexprofile":
+			want = "contentions"
+		}
+		if !bytes.Contains(pb, []byte(want)) {
+			t.Errorf("%s (%d bytes) does not mention %q", name, len(pb), want)
+		}
+	}
+	if runtime.MemProfileRate != 0 {
+		t.Errorf("MemProfileRate = %d after the run, want 0 (sampling off again)", runtime.MemProfileRate)
 	}
 }

@@ -23,54 +23,104 @@ const dispatchLagMetric = "herald_dispatch_lag_seconds"
 // summed over every node scraped; +Inf included.
 type lagBuckets map[float64]float64
 
-// scrapeDispatchLag reads Herald's dispatch-lag histogram from the
-// /metrics of every node and sums it.
-func scrapeDispatchLag(ctx context.Context, client *http.Client, t serverTarget) (lagBuckets, error) {
-	sum := lagBuckets{}
+// ingestDurationMetric is Herald's histogram of API request durations;
+// ingestRoute and ingestCode select the accepted message posts.
+const (
+	ingestDurationMetric = "herald_http_request_duration_seconds"
+	ingestRoute          = "POST /api/v1/app/{app_id}/msg"
+	ingestCode           = "202"
+)
+
+// serverHistograms are the histograms the bench reads from every node's
+// /metrics before and after the run, summed over the nodes.
+type serverHistograms struct {
+	dispatchLag lagBuckets // every series of dispatchLagMetric
+	ingest      lagBuckets // the accepted message posts of ingestDurationMetric
+}
+
+// scrapeServerHistograms reads Herald's dispatch-lag histogram and its
+// duration histogram of accepted message posts from the /metrics of every
+// node and sums each. A node without the dispatch-lag histogram is an
+// error; one that has answered no message post yet adds nothing to ingest.
+func scrapeServerHistograms(ctx context.Context, client *http.Client, t serverTarget) (serverHistograms, error) {
+	sum := serverHistograms{dispatchLag: lagBuckets{}, ingest: lagBuckets{}}
 	seen := make(map[string]bool, len(t.nodes))
 	for _, node := range t.nodes {
 		if seen[node] { // a node listed twice is one server
 			continue
 		}
 		seen[node] = true
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, node+"/metrics", nil)
+		families, err := scrapeMetrics(ctx, client, node)
 		if err != nil {
-			return nil, err
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return nil, err
-		}
-		families, err := func() (map[string]*dto.MetricFamily, error) {
-			defer resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				_, _ = io.Copy(io.Discard, resp.Body)
-				return nil, fmt.Errorf("GET %s/metrics: %s (is it served on a separate --metrics-addr?)", node, resp.Status)
-			}
-			p := expfmt.NewTextParser(model.UTF8Validation)
-			return p.TextToMetricFamilies(resp.Body)
-		}()
-		if err != nil {
-			return nil, err
+			return serverHistograms{}, err
 		}
 		mf, ok := families[dispatchLagMetric]
 		if !ok {
-			return nil, fmt.Errorf("%s/metrics has no %s", node, dispatchLagMetric)
+			return serverHistograms{}, fmt.Errorf("%s/metrics has no %s", node, dispatchLagMetric)
 		}
-		for _, m := range mf.GetMetric() {
-			h := m.GetHistogram()
-			if h == nil {
-				return nil, errors.New(dispatchLagMetric + " is not a histogram")
+		if err := addHistograms(sum.dispatchLag, mf, nil); err != nil {
+			return serverHistograms{}, err
+		}
+		if mf, ok := families[ingestDurationMetric]; ok {
+			posts := func(m *dto.Metric) bool {
+				return labelValue(m, "route") == ingestRoute && labelValue(m, "code") == ingestCode
 			}
-			for _, b := range h.GetBucket() {
-				if !math.IsInf(b.GetUpperBound(), 1) { // +Inf is the sample count
-					sum[b.GetUpperBound()] += float64(b.GetCumulativeCount())
-				}
+			if err := addHistograms(sum.ingest, mf, posts); err != nil {
+				return serverHistograms{}, err
 			}
-			sum[math.Inf(1)] += float64(h.GetSampleCount())
 		}
 	}
 	return sum, nil
+}
+
+// scrapeMetrics reads and parses one node's /metrics.
+func scrapeMetrics(ctx context.Context, client *http.Client, node string) (map[string]*dto.MetricFamily, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, node+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return nil, fmt.Errorf("GET %s/metrics: %s (is it served on a separate --metrics-addr?)", node, resp.Status)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	return p.TextToMetricFamilies(resp.Body)
+}
+
+// addHistograms adds the cumulative bucket counts of mf's series that keep
+// selects (nil: all) to sum.
+func addHistograms(sum lagBuckets, mf *dto.MetricFamily, keep func(*dto.Metric) bool) error {
+	for _, m := range mf.GetMetric() {
+		if keep != nil && !keep(m) {
+			continue
+		}
+		h := m.GetHistogram()
+		if h == nil {
+			return errors.New(mf.GetName() + " is not a histogram")
+		}
+		for _, b := range h.GetBucket() {
+			if !math.IsInf(b.GetUpperBound(), 1) { // +Inf is the sample count
+				sum[b.GetUpperBound()] += float64(b.GetCumulativeCount())
+			}
+		}
+		sum[math.Inf(1)] += float64(h.GetSampleCount())
+	}
+	return nil
+}
+
+// labelValue is the value of m's label name, "" when it has none.
+func labelValue(m *dto.Metric, name string) string {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == name {
+			return l.GetValue()
+		}
+	}
+	return ""
 }
 
 // lagReport is the dispatch lag of the deliveries attempted during the
@@ -84,23 +134,31 @@ type lagReport struct {
 	Within50msPc float64 `json:"within50msPercent"`
 }
 
-// dispatchLag is the lag of what happened between the scrapes before and
-// after; nil when no first attempt was made. A count that went down (a
-// node restarted between the scrapes) makes the difference meaningless.
-func dispatchLag(before, after lagBuckets) (*lagReport, error) {
-	bounds := make([]float64, 0, len(after))
+// bucketDelta is the histogram of what happened between the scrapes
+// before and after: ascending bounds and cumulative counts. A count that
+// went down (a node restarted between the scrapes) makes the difference
+// meaningless.
+func bucketDelta(metric string, before, after lagBuckets) (bounds, cum []float64, err error) {
+	bounds = make([]float64, 0, len(after))
 	for b := range after {
 		bounds = append(bounds, b)
 	}
 	slices.Sort(bounds)
-	cum := make([]float64, len(bounds))
+	cum = make([]float64, len(bounds))
 	for i, b := range bounds {
 		if cum[i] = after[b] - before[b]; cum[i] < 0 {
-			return nil, errors.New(dispatchLagMetric + " went down during the run: a node restarted")
+			return nil, nil, errors.New(metric + " went down during the run: a node restarted")
 		}
 	}
-	if len(cum) == 0 || cum[len(cum)-1] <= 0 {
-		return nil, nil
+	return bounds, cum, nil
+}
+
+// dispatchLag is the lag of the first attempts made between the scrapes
+// before and after; nil when there was none.
+func dispatchLag(before, after lagBuckets) (*lagReport, error) {
+	bounds, cum, err := bucketDelta(dispatchLagMetric, before, after)
+	if err != nil || len(cum) == 0 || cum[len(cum)-1] <= 0 {
+		return nil, err
 	}
 	total := cum[len(cum)-1]
 	r := &lagReport{
@@ -112,6 +170,44 @@ func dispatchLag(before, after lagBuckets) (*lagReport, error) {
 		r.Within50msPc = 100 * cum[i] / total
 	}
 	return r, nil
+}
+
+// serverIngestReport is the ingest latency Herald itself measured for the
+// messages it accepted during the run: from its API's duration histogram
+// (the request's body read, validation, the group commit, the answer; not
+// the connection or the client), interpolated as lagReport is, and the
+// exact share within the 10 ms target (a bucket bound).
+type serverIngestReport struct {
+	Requests     int64   `json:"requests"`
+	P50          float64 `json:"p50Ms"`
+	P99          float64 `json:"p99Ms"`
+	Within10msPc float64 `json:"within10msPercent"`
+}
+
+// serverIngest is the duration of the message posts accepted between the
+// scrapes before and after; nil when there was none.
+func serverIngest(before, after lagBuckets) (*serverIngestReport, error) {
+	bounds, cum, err := bucketDelta(ingestDurationMetric, before, after)
+	if err != nil || len(cum) == 0 || cum[len(cum)-1] <= 0 {
+		return nil, err
+	}
+	total := cum[len(cum)-1]
+	r := &serverIngestReport{
+		Requests: int64(total),
+		P50:      1000 * bucketQuantile(0.5, bounds, cum),
+		P99:      1000 * bucketQuantile(0.99, bounds, cum),
+	}
+	if i := slices.Index(bounds, 0.01); i >= 0 {
+		r.Within10msPc = 100 * cum[i] / total
+	}
+	return r, nil
+}
+
+// String is the report's server-side ingest row.
+func (r *serverIngestReport) String() string {
+	return "p50 " + strconv.FormatFloat(r.P50, 'f', 1, 64) + " ms  p99 " + strconv.FormatFloat(r.P99, 'f', 1, 64) +
+		" ms  (" + strconv.FormatFloat(r.Within10msPc, 'f', 2, 64) + "% within 10 ms; Herald's histogram, " +
+		strconv.FormatInt(r.Requests, 10) + " accepted posts)"
 }
 
 // bucketQuantile is histogram_quantile over cumulative counts cum by
