@@ -139,11 +139,11 @@ type batch struct {
 	checked bool
 }
 
-// routeCacheSize bounds the applications whose routes the writer keeps.
-// Past it the cache starts over: a deployment with more applications
-// than this posting at once pays a routes query per application per
-// batch, as without the cache.
-const routeCacheSize = 4096
+// routeCacheSize bounds what the writer keeps: applications plus their
+// endpoints, about 300 bytes each (5 MiB in all). Past it the cache
+// starts over: a deployment posting to more than this at once pays a
+// routes query per application per batch, as without the cache.
+var routeCacheSize = 16384
 
 // routeCache is the routes of the applications recent batches posted to,
 // as of route_version's value version. Only the writer goroutine uses it
@@ -154,6 +154,7 @@ const routeCacheSize = 4096
 type routeCache struct {
 	version int64
 	apps    map[string]*appRoutes
+	size    int // applications plus their endpoints in apps
 	loads   int // routes queries run (tests read it)
 }
 
@@ -272,10 +273,13 @@ func (b *batch) app(id string) (*appRoutes, error) {
 	b.cache.loads++
 	b.apps[id] = a
 	if a.exists {
-		if len(b.cache.apps) >= routeCacheSize {
+		n := 1 + len(a.routes)
+		if b.cache.size+n > routeCacheSize {
 			clear(b.cache.apps)
+			b.cache.size = 0
 		}
 		b.cache.apps[id] = a
+		b.cache.size += n
 	}
 	return a, nil
 }
@@ -293,6 +297,7 @@ func (b *batch) checkCache() error {
 	b.checked = true
 	if b.cache.apps == nil || v != b.cache.version {
 		b.cache.apps = make(map[string]*appRoutes)
+		b.cache.size = 0
 		b.cache.version = v
 	}
 	return nil

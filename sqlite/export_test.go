@@ -65,3 +65,10 @@ func RouteLoads(ctx context.Context, s *Store) (int, error) {
 	})
 	return n, err
 }
+
+// SetRouteCacheSize bounds the route cache for one test.
+func SetRouteCacheSize(t interface{ Cleanup(func()) }, n int) {
+	old := routeCacheSize
+	routeCacheSize = n
+	t.Cleanup(func() { routeCacheSize = old })
+}

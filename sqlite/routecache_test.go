@@ -108,3 +108,41 @@ func TestRouteCache(t *testing.T) {
 		t.Fatalf("message to an application deleted elsewhere: err = %v, want ENOTFOUND", err)
 	}
 }
+
+// TestRouteCacheBound: past its size the cache starts over, and messages
+// to every application are still routed to its own endpoints.
+func TestRouteCacheBound(t *testing.T) {
+	sqlite.SetRouteCacheSize(t, 3) // one application and its endpoint fit, not two
+	s, _ := newStore(t)
+	ctx := t.Context()
+	var apps []fixture
+	for i := range 3 {
+		app := &herald.Application{ID: herald.NewIDAt(herald.PrefixApplication, t0.Add(time.Duration(i)*time.Second)), Name: "App", CreatedAt: t0, UpdatedAt: t0}
+		if err := s.CreateApplication(ctx, app); err != nil {
+			t.Fatal(err)
+		}
+		ep := &herald.Endpoint{ID: herald.NewIDAt(herald.PrefixEndpoint, t0.Add(time.Duration(i)*time.Second)), AppID: app.ID,
+			URL: "https://example.com/hook", Version: 1, Secrets: []herald.SigningSecret{{Key: randomKey(t)}}, CreatedAt: t0, UpdatedAt: t0}
+		if err := s.CreateEndpoint(ctx, ep); err != nil {
+			t.Fatal(err)
+		}
+		apps = append(apps, fixture{app: app, ep: ep})
+	}
+	n := 0
+	for round := range 3 {
+		for _, fx := range apps {
+			n++
+			res, err := s.CreateMessages(ctx, []*herald.Message{newMsg(fx.app.ID, n, "")}, herald.Lease{})
+			if err != nil || res[0].Err != nil {
+				t.Fatalf("round %d: CreateMessages: %v %v", round, err, res[0].Err)
+			}
+			if len(res[0].Deliveries) != 1 || res[0].Deliveries[0].EndpointID != fx.ep.ID {
+				t.Fatalf("round %d: message to %s routed to %+v, want its endpoint %s", round, fx.app.ID, res[0].Deliveries, fx.ep.ID)
+			}
+		}
+	}
+	// Each post found the cache holding another application: all 9 loaded.
+	if loads, err := sqlite.RouteLoads(ctx, s); err != nil || loads != 9 {
+		t.Fatalf("routes loaded %d times (%v), want 9", loads, err)
+	}
+}
