@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -164,6 +165,69 @@ func TestSchedulerWakesOneWorkerPerJob(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	if _, wakeups := state(); wakeups > 4 {
 		t.Fatalf("%d wake-ups for 2 jobs and %d idle workers, want at most 4", wakeups, workers)
+	}
+	s.close()
+}
+
+// TestSchedulerPassesWakeUpsOn: jobs that become startable without a push
+// (an endpoint's cap rose, as when its circuit breaker ramps up) reach the
+// idle workers: the worker that takes one wakes another while more can
+// start.
+func TestSchedulerPassesWakeUpsOn(t *testing.T) {
+	var mu sync.Mutex
+	limit := 1
+	s := newScheduler(8, 0, func(string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return limit
+	})
+	got := make(chan job, 8)
+	for range 4 { // idle workers; what they take stays in flight until done
+		go func() {
+			for {
+				j, ok := s.next()
+				if !ok {
+					return
+				}
+				got <- j
+			}
+		}()
+	}
+	waitFor := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			s.mu.Lock()
+			w := s.waiting
+			s.mu.Unlock()
+			if w == n {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d workers waiting, want %d", w, n)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	waitFor(4)
+	s.push(claimsFor("a", 5), nil)
+	first := <-got // the cap lets one start
+	waitFor(4)     // its worker is idle again: the endpoint is at its cap
+	mu.Lock()
+	limit = 4
+	mu.Unlock()
+	// The worker that sent first finishes it and asks for its next job.
+	s.done(first, time.Millisecond)
+	if _, ok := s.next(); !ok {
+		t.Fatal("scheduler closed")
+	}
+	// Three more fit under the new cap; idle workers must take them.
+	for i := range 3 {
+		select {
+		case <-got:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d of 3 newly startable jobs reached the idle workers", i)
+		}
 	}
 	s.close()
 }
