@@ -66,7 +66,7 @@ type BenchCmd struct {
 	CPUProfile   string        `name:"cpuprofile" help:"Write a CPU profile of the load phase (not the baseline) to this file."`
 	BlockProfile string        `name:"blockprofile" help:"Write a profile of where goroutines blocked (channels, locks, the database connection) during the load phase to this file."`
 	MutexProfile string        `name:"mutexprofile" help:"Write a profile of mutex contention during the load phase to this file."`
-	MemProfile   string        `name:"memprofile" help:"Write a profile of the allocations made during the load phase (sampled every 512 KiB) to this file."`
+	MemProfile   string        `name:"memprofile" help:"Write a profile of the allocations made during the load phase (sampled every 512 KiB; not the baseline's nor the setup's) to this file."`
 
 	// In-process server only.
 	Backlog             int           `name:"backlog" env:"HERALD_BENCH_BACKLOG" help:"Pending deliveries stored before the run, directly through the store in large batches (in-process only)."`
@@ -159,8 +159,10 @@ func (c *BenchCmd) unhealthy() (failing, hanging int) {
 func (c *BenchCmd) Run(env *Env) error {
 	ctx := env.Ctx
 	if c.MemProfile != "" {
-		// Sample no allocations until the load phase starts (not the
-		// baseline's, not the setup's); startWaitProfiles turns it on.
+		// Sample no allocations from here until the load phase starts
+		// (not the baseline's, not the setup's; those made before this
+		// command ran stay in the profile, and Go records one more on each
+		// processor when the rate changes); startWaitProfiles turns it on.
 		runtime.MemProfileRate = 0
 	}
 	payload := benchPayload(c.PayloadSize)
@@ -246,14 +248,18 @@ func (c *BenchCmd) Run(env *Env) error {
 	if histErr == nil {
 		var histAfter serverHistograms
 		if histAfter, histErr = scrapeServerHistograms(ctx, client, target); histErr == nil {
-			rep.DispatchLag, histErr = dispatchLag(histBefore.dispatchLag, histAfter.dispatchLag)
-			if histErr == nil {
-				rep.ServerIngest, histErr = serverIngest(histBefore.ingest, histAfter.ingest)
+			var lagErr, ingestErr error
+			if rep.DispatchLag, lagErr = dispatchLag(histBefore.dispatchLag, histAfter.dispatchLag); lagErr != nil {
+				rep.DispatchLagError = lagErr.Error()
+			}
+			if rep.ServerIngest, ingestErr = serverIngest(histBefore.ingest, histAfter.ingest); ingestErr != nil {
+				rep.ServerIngestError = ingestErr.Error()
 			}
 		}
 	}
-	if histErr != nil {
+	if histErr != nil { // Herald's /metrics could not be read: neither figure
 		rep.DispatchLagError = histErr.Error()
+		rep.ServerIngestError = histErr.Error()
 	}
 	pprof.StopCPUProfile()
 	if err := stopProfiles(); err != nil {
@@ -999,15 +1005,16 @@ type benchReport struct {
 	EndToEndLatency     latencies `json:"endToEndLatency"`
 	IngestLatency       latencies `json:"ingestLatency"`
 	// ServerIngest and DispatchLag are from Herald's own histograms (its
-	// /metrics), when the API serves them; DispatchLagError says why they
-	// are missing.
-	ServerIngest     *serverIngestReport `json:"serverIngestLatency,omitempty"`
-	DispatchLag      *lagReport          `json:"dispatchLag,omitempty"`
-	DispatchLagError string              `json:"dispatchLagError,omitempty"`
-	ElapsedSeconds   float64             `json:"elapsedSeconds"`
-	CPUSeconds       float64             `json:"cpuSeconds"`
-	PeakRSSMiB       float64             `json:"peakRssMiB"`
-	TimedOut         bool                `json:"timedOut"`
+	// /metrics), when the API serves them; ServerIngestError and
+	// DispatchLagError say why one is missing.
+	ServerIngest      *serverIngestReport `json:"serverIngestLatency,omitempty"`
+	ServerIngestError string              `json:"serverIngestLatencyError,omitempty"`
+	DispatchLag       *lagReport          `json:"dispatchLag,omitempty"`
+	DispatchLagError  string              `json:"dispatchLagError,omitempty"`
+	ElapsedSeconds    float64             `json:"elapsedSeconds"`
+	CPUSeconds        float64             `json:"cpuSeconds"`
+	PeakRSSMiB        float64             `json:"peakRssMiB"`
+	TimedOut          bool                `json:"timedOut"`
 }
 
 // benchConfig echoes the flags that shape a run.
@@ -1118,8 +1125,11 @@ func (r *benchReport) print(w io.Writer, asJSON bool) error {
 	e, i := r.EndToEndLatency, r.IngestLatency
 	row("end-to-end latency", "p50 %.1f ms  p95 %.1f ms  p99 %.1f ms  max %.1f ms", e.P50, e.P95, e.P99, e.Max)
 	row("ingest latency", "p50 %.1f ms  p99 %.1f ms", i.P50, i.P99)
-	if r.ServerIngest != nil {
+	switch {
+	case r.ServerIngest != nil:
 		row("ingest (server)", "%s", r.ServerIngest)
+	case r.ServerIngestError != "":
+		row("ingest (server)", "unavailable: %s", r.ServerIngestError)
 	}
 	switch {
 	case r.DispatchLag != nil:
@@ -1394,9 +1404,29 @@ func openBenchPostgres(ctx context.Context, url string, ring *keyring.Keyring) (
 	return s, drop, nil
 }
 
-// startWaitProfiles turns on the block, mutex and allocation profiles
-// asked for; the returned function writes them and turns them off again.
+// startWaitProfiles creates the files of the block, mutex and allocation
+// profiles asked for (so that a path that cannot be written fails before
+// the run, not after it) and turns the profiles on; the returned function
+// writes them and turns them off again.
 func (c *BenchCmd) startWaitProfiles() (stop func() error, err error) {
+	type profile struct {
+		name string
+		file *os.File
+	}
+	var profiles []profile
+	for _, p := range []struct{ name, path string }{{"block", c.BlockProfile}, {"mutex", c.MutexProfile}, {"allocs", c.MemProfile}} {
+		if p.path == "" {
+			continue
+		}
+		f, err := os.Create(p.path)
+		if err != nil {
+			for _, p := range profiles {
+				p.file.Close()
+			}
+			return nil, fmt.Errorf("%s profile: %w", p.name, err)
+		}
+		profiles = append(profiles, profile{p.name, f})
+	}
 	if c.MemProfile != "" {
 		runtime.MemProfileRate = 512 * 1024 // Go's default
 	}
@@ -1410,17 +1440,11 @@ func (c *BenchCmd) startWaitProfiles() (stop func() error, err error) {
 		if c.MemProfile != "" {
 			runtime.GC() // the profile reports allocations as of the last GC
 		}
-		for _, p := range []struct{ name, file string }{{"block", c.BlockProfile}, {"mutex", c.MutexProfile}, {"allocs", c.MemProfile}} {
-			if p.file == "" {
-				continue
-			}
-			f, err := os.Create(p.file)
-			if err != nil {
-				return fmt.Errorf("%s profile: %w", p.name, err)
-			}
-			werr := pprof.Lookup(p.name).WriteTo(f, 0)
-			if err := errors.Join(werr, f.Close()); err != nil {
-				return fmt.Errorf("%s profile: %w", p.name, err)
+		var errs []error
+		for _, p := range profiles {
+			werr := pprof.Lookup(p.name).WriteTo(p.file, 0)
+			if err := errors.Join(werr, p.file.Close()); err != nil {
+				errs = append(errs, fmt.Errorf("%s profile: %w", p.name, err))
 			}
 		}
 		runtime.SetBlockProfileRate(0)
@@ -1428,6 +1452,6 @@ func (c *BenchCmd) startWaitProfiles() (stop func() error, err error) {
 		if c.MemProfile != "" {
 			runtime.MemProfileRate = 0
 		}
-		return nil
+		return errors.Join(errs...)
 	}, nil
 }
