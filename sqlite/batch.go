@@ -272,8 +272,7 @@ func (b *batch) app(id string) (*appRoutes, error) {
 	}
 	b.cache.loads++
 	b.apps[id] = a
-	if a.exists {
-		n := 1 + len(a.routes)
+	if n := 1 + len(a.routes); a.exists && n <= routeCacheSize {
 		if b.cache.size+n > routeCacheSize {
 			clear(b.cache.apps)
 			b.cache.size = 0

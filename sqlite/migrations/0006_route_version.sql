@@ -3,7 +3,7 @@
 -- between ingest batches and reload them only after a change. Loading and
 -- decoding them for every batch cost a query per application per batch,
 -- most of a small batch's work. The triggers catch every writer: this
--- process's API and dispatcher, a restore, another process on the file.
+-- process's API and dispatcher, another process on the file.
 -- Only the columns routing reads bump it on UPDATE, so the frequent
 -- failing_since updates of a failing endpoint cost nothing more.
 CREATE TABLE route_version (
