@@ -117,36 +117,13 @@ func TestSchedulerWakesOneWorkerPerJob(t *testing.T) {
 	const workers = 32
 	s := newScheduler(100, 0, nil)
 	got := make(chan job)
-	for range workers {
-		go func() {
-			for {
-				j, ok := s.next()
-				if !ok {
-					return
-				}
-				got <- j
-			}
-		}()
-	}
+	startWorkers(s, workers, got)
 	state := func() (waiting, wakeups int) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		return s.waiting, s.wakeups
 	}
-	waitFor := func(waiting int) {
-		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			if w, _ := state(); w == waiting {
-				return
-			}
-			if time.Now().After(deadline) {
-				w, _ := state()
-				t.Fatalf("%d workers waiting, want %d", w, waiting)
-			}
-			time.Sleep(time.Millisecond)
-		}
-	}
+	waitFor := func(n int) { t.Helper(); waitForWaiting(t, s, n) }
 	waitFor(workers)
 
 	s.push(claimsFor("a", 2), nil)
@@ -182,33 +159,8 @@ func TestSchedulerPassesWakeUpsOn(t *testing.T) {
 		return limit
 	})
 	got := make(chan job, 8)
-	for range 4 { // idle workers; what they take stays in flight until done
-		go func() {
-			for {
-				j, ok := s.next()
-				if !ok {
-					return
-				}
-				got <- j
-			}
-		}()
-	}
-	waitFor := func(n int) {
-		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			s.mu.Lock()
-			w := s.waiting
-			s.mu.Unlock()
-			if w == n {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%d workers waiting, want %d", w, n)
-			}
-			time.Sleep(time.Millisecond)
-		}
-	}
+	startWorkers(s, 4, got) // what they take stays in flight until done
+	waitFor := func(n int) { t.Helper(); waitForWaiting(t, s, n) }
 	waitFor(4)
 	s.push(claimsFor("a", 5), nil)
 	first := <-got // the cap lets one start
@@ -230,4 +182,38 @@ func TestSchedulerPassesWakeUpsOn(t *testing.T) {
 		}
 	}
 	s.close()
+}
+
+// waitForWaiting waits until n workers wait in s.next.
+func waitForWaiting(t *testing.T, s *scheduler, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s.mu.Lock()
+		w := s.waiting
+		s.mu.Unlock()
+		if w == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d workers waiting, want %d", w, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// startWorkers starts n workers that hand every job they take to got,
+// until s closes.
+func startWorkers(s *scheduler, n int, got chan<- job) {
+	for range n {
+		go func() {
+			for {
+				j, ok := s.next()
+				if !ok {
+					return
+				}
+				got <- j
+			}
+		}()
+	}
 }

@@ -153,23 +153,41 @@ func bucketDelta(metric string, before, after lagBuckets) (bounds, cum []float64
 	return bounds, cum, nil
 }
 
+// histogramSummary is what the report shows of a histogram's change
+// during the run: the count, p50 and p99 in milliseconds (interpolated
+// within a bucket as Prometheus's histogram_quantile does) and the exact
+// percentage at or below target, a bucket bound.
+type histogramSummary struct {
+	count, p50, p99, withinPc float64
+}
+
+// summarize is the summary of what happened between the scrapes before
+// and after; ok is false when nothing did.
+func summarize(metric string, before, after lagBuckets, target float64) (sum histogramSummary, ok bool, err error) {
+	bounds, cum, err := bucketDelta(metric, before, after)
+	if err != nil || len(cum) == 0 || cum[len(cum)-1] <= 0 {
+		return histogramSummary{}, false, err
+	}
+	total := cum[len(cum)-1]
+	sum = histogramSummary{
+		count: total,
+		p50:   1000 * bucketQuantile(0.5, bounds, cum),
+		p99:   1000 * bucketQuantile(0.99, bounds, cum),
+	}
+	if i := slices.Index(bounds, target); i >= 0 {
+		sum.withinPc = 100 * cum[i] / total
+	}
+	return sum, true, nil
+}
+
 // dispatchLag is the lag of the first attempts made between the scrapes
 // before and after; nil when there was none.
 func dispatchLag(before, after lagBuckets) (*lagReport, error) {
-	bounds, cum, err := bucketDelta(dispatchLagMetric, before, after)
-	if err != nil || len(cum) == 0 || cum[len(cum)-1] <= 0 {
+	h, ok, err := summarize(dispatchLagMetric, before, after, 0.05)
+	if !ok {
 		return nil, err
 	}
-	total := cum[len(cum)-1]
-	r := &lagReport{
-		Attempts: int64(total),
-		P50:      1000 * bucketQuantile(0.5, bounds, cum),
-		P99:      1000 * bucketQuantile(0.99, bounds, cum),
-	}
-	if i := slices.Index(bounds, 0.05); i >= 0 {
-		r.Within50msPc = 100 * cum[i] / total
-	}
-	return r, nil
+	return &lagReport{Attempts: int64(h.count), P50: h.p50, P99: h.p99, Within50msPc: h.withinPc}, nil
 }
 
 // serverIngestReport is the ingest latency Herald itself measured for the
@@ -187,20 +205,11 @@ type serverIngestReport struct {
 // serverIngest is the duration of the message posts accepted between the
 // scrapes before and after; nil when there was none.
 func serverIngest(before, after lagBuckets) (*serverIngestReport, error) {
-	bounds, cum, err := bucketDelta(ingestDurationMetric, before, after)
-	if err != nil || len(cum) == 0 || cum[len(cum)-1] <= 0 {
+	h, ok, err := summarize(ingestDurationMetric, before, after, 0.01)
+	if !ok {
 		return nil, err
 	}
-	total := cum[len(cum)-1]
-	r := &serverIngestReport{
-		Requests: int64(total),
-		P50:      1000 * bucketQuantile(0.5, bounds, cum),
-		P99:      1000 * bucketQuantile(0.99, bounds, cum),
-	}
-	if i := slices.Index(bounds, 0.01); i >= 0 {
-		r.Within10msPc = 100 * cum[i] / total
-	}
-	return r, nil
+	return &serverIngestReport{Requests: int64(h.count), P50: h.p50, P99: h.p99, Within10msPc: h.withinPc}, nil
 }
 
 // String is the report's server-side ingest row.
