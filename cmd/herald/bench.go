@@ -158,6 +158,10 @@ func (c *BenchCmd) unhealthy() (failing, hanging int) {
 // endpoint and prints the report.
 func (c *BenchCmd) Run(env *Env) error {
 	ctx := env.Ctx
+	if c.URL == "" {
+		// The in-process Herald runs as serve would.
+		applyGCDefault(os.Getenv)
+	}
 	if c.MemProfile != "" {
 		// Sample no allocations from here until the load phase starts
 		// (not the baseline's, not the setup's; those made before this

@@ -103,6 +103,7 @@ func (c *ServeCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
+	applyGCDefault(os.Getenv)
 	ctx := env.Ctx
 	tracing, err := startTracing(ctx, env, logger)
 	if err != nil {
