@@ -53,10 +53,7 @@ func BenchmarkClaimRecord(b *testing.B) {
 	var elapsed time.Duration
 	for b.Loop() {
 		b.StopTimer()
-		for i := range msgs {
-			msgs[i] = &herald.Message{ID: herald.NewID(herald.PrefixMessage), AppID: f.app.ID,
-				EventType: "user.created", Payload: payload, CreatedAt: time.Now()}
-		}
+		fillBenchMessages(msgs, f.app.ID, payload)
 		if _, err := s.CreateMessages(b.Context(), msgs, herald.Lease{}); err != nil {
 			b.Fatal(err)
 		}
@@ -107,10 +104,7 @@ func BenchmarkRecordAttempts(b *testing.B) {
 	var elapsed time.Duration
 	for b.Loop() {
 		b.StopTimer()
-		for i := range msgs {
-			msgs[i] = &herald.Message{ID: herald.NewID(herald.PrefixMessage), AppID: f.app.ID,
-				EventType: "user.created", Payload: payload, CreatedAt: time.Now()}
-		}
+		fillBenchMessages(msgs, f.app.ID, payload)
 		results, err := s.CreateMessages(b.Context(), msgs, lease)
 		if err != nil {
 			b.Fatal(err)
@@ -150,4 +144,13 @@ func openBenchStore(b *testing.B) (*sqlite.Store, fixture) {
 	}
 	b.Cleanup(func() { s.Close() })
 	return s, newFixture(b, s, randomKey(b))
+}
+
+// fillBenchMessages fills msgs with new user.created messages of appID
+// carrying payload, created now.
+func fillBenchMessages(msgs []*herald.Message, appID string, payload []byte) {
+	for i := range msgs {
+		msgs[i] = &herald.Message{ID: herald.NewID(herald.PrefixMessage), AppID: appID,
+			EventType: "user.created", Payload: payload, CreatedAt: time.Now()}
+	}
 }
