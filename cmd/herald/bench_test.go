@@ -286,6 +286,25 @@ func TestBenchFlags(t *testing.T) {
 	}
 }
 
+// TestBenchProfilePathUnwritable: a profile file that cannot be created
+// fails the command with exit 1 and the profile named, prints no report,
+// and leaves no goroutine behind.
+func TestBenchProfilePathUnwritable(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	missing := filepath.Join(t.TempDir(), "no-such-dir", "allocs.pb.gz")
+	var out, errOut bytes.Buffer
+	args := []string{"bench", "--dir", t.TempDir(), "--messages", "50", "--baseline", "0", "--memprofile", missing}
+	if code := run(context.Background(), args, &out, &errOut); code != 1 {
+		t.Fatalf("exit %d, want 1\nstdout:\n%s\nstderr:\n%s", code, out.String(), errOut.String())
+	}
+	if !strings.Contains(errOut.String(), "allocs profile") {
+		t.Errorf("stderr does not name the allocation profile:\n%s", errOut.String())
+	}
+	if strings.Contains(out.String(), "delivery rate") {
+		t.Errorf("a report was printed although the run could not start:\n%s", out.String())
+	}
+}
+
 // TestBenchProfiles: each profile flag writes a gzipped pprof profile of
 // the load phase. The allocation profile of a process is cumulative, and
 // the other tests here run the dispatcher too, so the run happens in a
