@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strconv"
 	"strings"
@@ -64,6 +65,7 @@ type BenchCmd struct {
 	Baseline     time.Duration `name:"baseline" env:"HERALD_BENCH_BASELINE" default:"3s" help:"How long to measure the plain Go loopback HTTP ceiling first; 0 skips it."`
 	JSON         bool          `name:"json" help:"Print the report as JSON."`
 	CPUProfile   string        `name:"cpuprofile" help:"Write a CPU profile of the load phase (not the baseline) to this file."`
+	Trace        string        `name:"trace" help:"Write a runtime execution trace of the load phase to this file (read it with go tool trace)."`
 	BlockProfile string        `name:"blockprofile" help:"Write a profile of where goroutines blocked (channels, locks, the database connection) during the load phase to this file."`
 	MutexProfile string        `name:"mutexprofile" help:"Write a profile of mutex contention during the load phase to this file."`
 	MemProfile   string        `name:"memprofile" help:"Write a profile of the allocations made during the load phase (sampled every 512 KiB; not the baseline's nor the setup's) to this file."`
@@ -238,6 +240,17 @@ func (c *BenchCmd) Run(env *Env) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	if c.Trace != "" {
+		f, err := os.Create(c.Trace)
+		if err != nil {
+			return fmt.Errorf("trace: %w", err)
+		}
+		defer f.Close()
+		if err := trace.Start(f); err != nil {
+			return fmt.Errorf("trace: %w", err)
+		}
+		defer trace.Stop()
+	}
 	stopProfiles, err := c.startWaitProfiles()
 	if err != nil {
 		return err
@@ -266,6 +279,7 @@ func (c *BenchCmd) Run(env *Env) error {
 		rep.ServerIngestError = histErr.Error()
 	}
 	pprof.StopCPUProfile()
+	trace.Stop()
 	if err := stopProfiles(); err != nil {
 		return err
 	}

@@ -286,30 +286,33 @@ func TestBenchFlags(t *testing.T) {
 	}
 }
 
-// TestBenchProfilePathUnwritable: a profile file that cannot be created
-// fails the command with exit 1 and the profile named, prints no report,
-// and leaves no goroutine behind.
+// TestBenchProfilePathUnwritable: a profile or trace file that cannot be
+// created fails the command with exit 1 and the file named, prints no
+// report, and leaves no goroutine behind.
 func TestBenchProfilePathUnwritable(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	missing := filepath.Join(t.TempDir(), "no-such-dir", "allocs.pb.gz")
-	var out, errOut bytes.Buffer
-	args := []string{"bench", "--dir", t.TempDir(), "--messages", "50", "--baseline", "0", "--memprofile", missing}
-	if code := run(context.Background(), args, &out, &errOut); code != 1 {
-		t.Fatalf("exit %d, want 1\nstdout:\n%s\nstderr:\n%s", code, out.String(), errOut.String())
-	}
-	if !strings.Contains(errOut.String(), "allocs profile") {
-		t.Errorf("stderr does not name the allocation profile:\n%s", errOut.String())
-	}
-	if strings.Contains(out.String(), "delivery rate") {
-		t.Errorf("a report was printed although the run could not start:\n%s", out.String())
+	for _, tc := range []struct{ flag, named string }{{"--memprofile", "allocs profile"}, {"--trace", "trace"}} {
+		missing := filepath.Join(t.TempDir(), "no-such-dir", "out")
+		var out, errOut bytes.Buffer
+		args := []string{"bench", "--dir", t.TempDir(), "--messages", "50", "--baseline", "0", tc.flag, missing}
+		if code := run(context.Background(), args, &out, &errOut); code != 1 {
+			t.Fatalf("%s: exit %d, want 1\nstdout:\n%s\nstderr:\n%s", tc.flag, code, out.String(), errOut.String())
+		}
+		if !strings.Contains(errOut.String(), tc.named+": open "+missing) {
+			t.Errorf("%s: stderr does not name the %s and its path:\n%s", tc.flag, tc.named, errOut.String())
+		}
+		if strings.Contains(out.String(), "delivery rate") {
+			t.Errorf("%s: a report was printed although the run could not start:\n%s", tc.flag, out.String())
+		}
 	}
 }
 
 // TestBenchProfiles: each profile flag writes a gzipped pprof profile of
-// the load phase. The allocation profile of a process is cumulative, and
-// the other tests here run the dispatcher too, so the run happens in a
-// fresh child process (this test binary run again): there the profile
-// holds the dispatcher's sends only if sampling was on during the load.
+// the load phase, and --trace an execution trace of it. The allocation
+// profile of a process is cumulative, and the other tests here run the
+// dispatcher too, so the run happens in a fresh child process (this test
+// binary run again): there the profile holds the dispatcher's sends only
+// if sampling was on during the load.
 func TestBenchProfiles(t *testing.T) {
 	const childEnv = "HERALD_TEST_BENCH_PROFILES_DIR"
 	if dir := os.Getenv(childEnv); dir != "" {
@@ -317,6 +320,7 @@ func TestBenchProfiles(t *testing.T) {
 		for _, name := range []string{"cpuprofile", "memprofile", "blockprofile", "mutexprofile"} {
 			args = append(args, "--"+name, filepath.Join(dir, name+".pb.gz"))
 		}
+		args = append(args, "--trace", filepath.Join(dir, "trace.out"))
 		if rep := runBench(t, 0, args...); rep.Delivered != 4000 {
 			t.Fatalf("delivered %d of 4000", rep.Delivered)
 		}
@@ -354,6 +358,15 @@ func TestBenchProfiles(t *testing.T) {
 	allocs := read("memprofile")
 	if !bytes.Contains(allocs, send) {
 		t.Errorf("allocation profile (%d bytes) has no sample in Send", len(allocs))
+	}
+	// An execution trace starts with its format's header and, written
+	// during the load, holds the dispatcher's goroutines.
+	raw, err := os.ReadFile(filepath.Join(dir, "trace.out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(raw, []byte("go 1.")) || !bytes.Contains(raw, []byte("dispatch.(*Dispatcher).work")) {
+		t.Errorf("trace.out (%d bytes) is not an execution trace of the load", len(raw))
 	}
 	// The wait profiles may be nearly empty on a quiet run; they must be
 	// profiles of their kind.
