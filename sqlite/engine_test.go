@@ -412,7 +412,7 @@ func TestPragmasInForce(t *testing.T) {
 			{"busy_timeout", "5000", true},
 			{"query_only", "0", false},
 			{"query_only", "1", true},
-			{"wal_autocheckpoint", "10000", false},
+			{"wal_autocheckpoint", "0", false},
 		} {
 			get := sqlite.PragmaOnWriter
 			if c.reader {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"runtime"
+	"time"
 )
 
 // ExecOnWriter runs q on the store's one writer connection, so a test can
@@ -72,3 +73,26 @@ func SetRouteCacheSize(t interface{ Cleanup(func()) }, n int) {
 	routeCacheSize = n
 	t.Cleanup(func() { routeCacheSize = old })
 }
+
+// WithCheckpoints returns cfg with the checkpointer's interval and the WAL
+// size from which it rewinds the WAL set.
+func WithCheckpoints(cfg Config, interval time.Duration, resetFrames int) Config {
+	cfg.checkpointInterval = interval
+	cfg.walResetFrames = resetFrames
+	return cfg
+}
+
+// Checkpoint runs one round of the checkpointer by hand (tests give the
+// store an interval too long for its own to run). between, if not nil,
+// runs after the checkpoint on the checkpointer's connection and before
+// the one on the writer's, where it may commit a write as a busy writer
+// would.
+func Checkpoint(ctx context.Context, s *Store, between func()) error {
+	s.ckpt.beforeReset = between
+	defer func() { s.ckpt.beforeReset = nil }()
+	return s.checkpoint(ctx, s.ckpt)
+}
+
+// CheckpointRound runs one round of the checkpointer's goroutine by hand:
+// a checkpoint whose failure is logged.
+func CheckpointRound(s *Store) { s.checkpointRound(s.ckpt) }

@@ -10,6 +10,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strconv"
 	"strings"
@@ -42,6 +43,14 @@ type Config struct {
 	// UpdatedAt in RecordAttempts, an endpoint disabled by it); time.Now by
 	// default.
 	Now func() time.Time
+	// Logger receives the WAL checkpointer's warnings; slog.Default() by
+	// default.
+	Logger *slog.Logger
+
+	// checkpointInterval and walResetFrames tune the checkpointer (see
+	// checkpoint.go); tests shorten them.
+	checkpointInterval time.Duration
+	walResetFrames     int
 }
 
 // withDefaults returns cfg with its zero fields set to their defaults.
@@ -58,6 +67,15 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.checkpointInterval <= 0 {
+		cfg.checkpointInterval = defaultCheckpointInterval
+	}
+	if cfg.walResetFrames <= 0 {
+		cfg.walResetFrames = defaultWALResetFrames
 	}
 	return cfg
 }
@@ -80,10 +98,11 @@ type Store struct {
 	w       *sql.DB // the one writer connection
 	r       *sql.DB // read-only connections
 	keyring *keyring.Keyring
-	batch   batchStmts   // CreateMessages statements, prepared on w
-	routes  routeCache   // applications' routes; the writer goroutine's
-	engine  engineStmts  // dispatcher statements, prepared on w
-	group   *groupWriter // the writer goroutine (see group.go)
+	batch   batchStmts    // CreateMessages statements, prepared on w
+	routes  routeCache    // applications' routes; the writer goroutine's
+	engine  engineStmts   // dispatcher statements, prepared on w
+	group   *groupWriter  // the writer goroutine (see group.go)
+	ckpt    *checkpointer // the WAL checkpoint goroutine (see checkpoint.go)
 	now     func() time.Time
 	closed  atomic.Bool
 }
@@ -141,6 +160,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("open sqlite: %w", err)
 	}
+	if err := s.startCheckpointer(ctx, cfg); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -160,14 +183,10 @@ func dsn(cfg Config, reader bool) string {
 		q.Add("_pragma", "temp_store(MEMORY)")
 		// A 16 MiB page cache keeps the hot index pages of the write path.
 		q.Add("_pragma", "cache_size(-16384)")
-		// Checkpoint the WAL into the database every 10,000 pages (about
-		// 40 MiB) instead of SQLite's 1,000: the hot pages of the write
-		// path (index ends, the claim range) are rewritten by many commits
-		// in between and copied once per checkpoint, and the writer, which
-		// runs the automatic checkpoint inside a commit, does that work
-		// ten times less often (1→50 fan-out: 17–41 % more deliveries/s,
-		// see BENCHMARKS.md). Crash recovery replays at most that much WAL.
-		q.Add("_pragma", "wal_autocheckpoint(10000)")
+		// No automatic checkpoint inside the writer's commits: the
+		// checkpointer copies the WAL into the database beside the writer
+		// (see checkpoint.go).
+		q.Add("_pragma", "wal_autocheckpoint(0)")
 	}
 	return "file:" + (&url.URL{Path: cfg.Path}).EscapedPath() + "?" + q.Encode()
 }
@@ -186,6 +205,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes every connection. Later calls fail with EUNAVAILABLE.
 func (s *Store) Close() error {
 	s.closed.Store(true)
+	cerr := s.stopCheckpointer()
 	s.stopWriter()
 	s.batch.close()
 	s.engine.close()
@@ -193,7 +213,7 @@ func (s *Store) Close() error {
 	if s.r != nil {
 		rerr = s.r.Close()
 	}
-	return errors.Join(s.w.Close(), rerr)
+	return errors.Join(cerr, s.w.Close(), rerr)
 }
 
 // fail wraps err with what was being done, mapping it to a herald error

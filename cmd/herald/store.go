@@ -73,7 +73,7 @@ func (f *DBFlags) open(ctx context.Context, logger *slog.Logger) (store, error) 
 	if err != nil {
 		return nil, err
 	}
-	store, err := sqlite.Open(ctx, sqlite.Config{Path: f.DB, Synchronous: f.SQLiteSynchronous, Keyring: ring})
+	store, err := sqlite.Open(ctx, sqlite.Config{Path: f.DB, Synchronous: f.SQLiteSynchronous, Keyring: ring, Logger: logger})
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", f.DB, err)
 	}

@@ -1,0 +1,182 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// WAL checkpoints. SQLite's automatic checkpoint runs inside the commit
+// that crosses its threshold, on the committing connection: here the
+// writer's. Every 10,000 WAL frames, one commit spent 5–8 ms more copying
+// pages into the database file and syncing it, and every ingest batch,
+// outcome batch and claim queued behind it waited as long: at 3,600
+// messages/s one to one, once every 250 ms (BENCHMARKS.md).
+//
+// So the writer connection runs with the automatic checkpoint off, and a
+// goroutine with a connection of its own checkpoints instead: PASSIVE
+// checkpoints, which copy the committed frames into the database while the
+// writer goes on appending new ones, never taking the write lock. A WAL
+// file is only rewound, its next frames written from its start again,
+// when a write transaction begins with every frame copied, and beside a
+// busy writer a checkpoint hardly ever ends at such a moment. So once the
+// WAL holds 4,096 frames (16 MiB), the checkpointer runs one more PASSIVE
+// checkpoint on the writer connection itself, between two of the writer's
+// transactions: it copies only what was committed since the last one, and
+// the next write rewinds the WAL. The WAL file keeps to that size plus
+// what is committed in one checkpoint interval.
+
+const (
+	// defaultCheckpointInterval is how often the checkpointer copies what
+	// was committed since its last checkpoint. A page rewritten by many
+	// commits in between (an index's last page) is copied once.
+	defaultCheckpointInterval = 250 * time.Millisecond
+	// defaultWALResetFrames is the WAL size, in frames (pages), from which
+	// the checkpointer rewinds the WAL: 16 MiB of 4 KiB pages. The file
+	// grows beyond it by what is committed in one interval.
+	defaultWALResetFrames = 4096
+)
+
+// checkpointer owns the checkpoint goroutine and its connection.
+type checkpointer struct {
+	db          *sql.DB
+	log         *slog.Logger
+	quit        chan struct{}
+	stop        sync.Once
+	wg          sync.WaitGroup
+	resetFrames int
+	// lastVersion is PRAGMA data_version at the last checkpoint that
+	// copied every frame; it changes when another connection commits, and
+	// while it does not there is nothing to copy. The goroutine's own.
+	lastVersion int64
+	// beforeReset, set by tests, runs between the checkpoint on the
+	// checkpointer's connection and the one on the writer's.
+	beforeReset func()
+}
+
+// checkpointStats is one PRAGMA wal_checkpoint's result.
+type checkpointStats struct {
+	busy   bool // another checkpoint was running, or the WAL could not be rewound
+	frames int  // frames in the WAL
+	copied int  // frames copied into the database, this time or before
+}
+
+// startCheckpointer opens the checkpointer's connection and starts its
+// goroutine; stopCheckpointer ends it.
+func (s *Store) startCheckpointer(ctx context.Context, cfg Config) error {
+	db, err := sql.Open("sqlite", checkpointerDSN(cfg))
+	if err != nil {
+		return fmt.Errorf("open sqlite checkpointer: %w", err)
+	}
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return fmt.Errorf("open sqlite checkpointer: %w", err)
+	}
+	c := &checkpointer{db: db, log: cfg.Logger, quit: make(chan struct{}), resetFrames: cfg.walResetFrames, lastVersion: -1}
+	s.ckpt = c
+	c.wg.Go(func() {
+		t := time.NewTicker(cfg.checkpointInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-c.quit:
+				return
+			case <-t.C:
+			}
+			s.checkpointRound(c)
+		}
+	})
+	return nil
+}
+
+// checkpointRound runs one checkpoint and logs its failure: the WAL grows
+// until a later checkpoint succeeds, and nothing committed is at risk.
+func (s *Store) checkpointRound(c *checkpointer) {
+	if err := s.checkpoint(context.Background(), c); err != nil && !s.closed.Load() {
+		c.log.Warn("sqlite checkpoint failed; the write-ahead log grows until one succeeds", "err", err)
+	}
+}
+
+// stopCheckpointer stops the checkpoint goroutine and closes its
+// connection.
+func (s *Store) stopCheckpointer() error {
+	c := s.ckpt
+	if c == nil {
+		return nil
+	}
+	var err error
+	c.stop.Do(func() {
+		close(c.quit)
+		c.wg.Wait()
+		err = c.db.Close()
+	})
+	return err
+}
+
+// checkpoint copies what was committed since the last checkpoint into the
+// database and, once the WAL has grown to resetFrames frames and nothing
+// held the copy back, finishes it on the writer connection so that the
+// next write rewinds the WAL.
+func (s *Store) checkpoint(ctx context.Context, c *checkpointer) error {
+	var version int64
+	if err := c.db.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&version); err != nil {
+		return fmt.Errorf("read data version: %w", err)
+	}
+	if version == c.lastVersion {
+		return nil
+	}
+	st, err := walCheckpoint(ctx, c.db)
+	if err != nil {
+		return err
+	}
+	if st.busy || st.copied < st.frames {
+		// Another checkpoint ran, or a reader's snapshot held frames back:
+		// try again at the next tick even if nothing is committed meanwhile.
+		return nil
+	}
+	c.lastVersion = version
+	if st.frames < c.resetFrames {
+		return nil
+	}
+	if c.beforeReset != nil {
+		c.beforeReset()
+	}
+	// On the writer's one connection, so between two of its transactions:
+	// no frame is added while this copies the last ones.
+	_, err = walCheckpoint(ctx, s.w)
+	return err
+}
+
+// walCheckpoint runs a PASSIVE checkpoint on one of db's connections.
+func walCheckpoint(ctx context.Context, db *sql.DB) (checkpointStats, error) {
+	var (
+		st   checkpointStats
+		busy int
+	)
+	err := db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &st.frames, &st.copied)
+	if err != nil {
+		return checkpointStats{}, fmt.Errorf("checkpoint: %w", mapError(err))
+	}
+	st.busy = busy != 0
+	return st, nil
+}
+
+// checkpointerDSN is the checkpointer connection's data source name: not
+// read-only (a checkpoint writes the database file), with the writer's
+// durability, which decides whether a checkpoint syncs the file.
+func checkpointerDSN(cfg Config) string {
+	q := url.Values{}
+	q.Set("_busy_timeout", strconv.FormatInt(cfg.BusyTimeout.Milliseconds(), 10))
+	q.Set("_synchronous", cfg.Synchronous)
+	q.Add("_pragma", "wal_autocheckpoint(0)")
+	return "file:" + (&url.URL{Path: cfg.Path}).EscapedPath() + "?" + q.Encode()
+}
