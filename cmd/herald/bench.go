@@ -229,27 +229,28 @@ func (c *BenchCmd) Run(env *Env) error {
 		fmt.Fprint(progress, "\r\033[K")
 	}
 
-	if c.CPUProfile != "" {
-		f, err := os.Create(c.CPUProfile)
+	// The CPU profile and the execution trace record the load phase; they
+	// stop before the report (below) or, on an early return, here.
+	for _, r := range []struct {
+		path, what string
+		start      func(io.Writer) error
+		stop       func()
+	}{
+		{c.CPUProfile, "cpu profile", pprof.StartCPUProfile, pprof.StopCPUProfile},
+		{c.Trace, "trace", trace.Start, trace.Stop},
+	} {
+		if r.path == "" {
+			continue
+		}
+		f, err := os.Create(r.path)
 		if err != nil {
-			return fmt.Errorf("cpu profile: %w", err)
+			return fmt.Errorf("%s: %w", r.what, err)
 		}
 		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return fmt.Errorf("cpu profile: %w", err)
+		if err := r.start(f); err != nil {
+			return fmt.Errorf("%s: %w", r.what, err)
 		}
-		defer pprof.StopCPUProfile()
-	}
-	if c.Trace != "" {
-		f, err := os.Create(c.Trace)
-		if err != nil {
-			return fmt.Errorf("trace: %w", err)
-		}
-		defer f.Close()
-		if err := trace.Start(f); err != nil {
-			return fmt.Errorf("trace: %w", err)
-		}
-		defer trace.Stop()
+		defer r.stop()
 	}
 	stopProfiles, err := c.startWaitProfiles()
 	if err != nil {
