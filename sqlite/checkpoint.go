@@ -28,8 +28,11 @@ import (
 // WAL holds 4,096 frames (16 MiB), the checkpointer runs one more PASSIVE
 // checkpoint on the writer connection itself, between two of the writer's
 // transactions: it copies only what was committed since the last one, and
-// the next write rewinds the WAL. The WAL file keeps to that size plus
-// what is committed in one checkpoint interval.
+// the next write rewinds the WAL. Before that, the checkpointer syncs the
+// database file itself, so that the writer's checkpoint, which is the one
+// to sync it, finds little to flush. The WAL file keeps to that size plus
+// what is committed in one checkpoint interval, unless a long read (a
+// backup, Litestream) holds the copy back.
 
 const (
 	// defaultCheckpointInterval is how often the checkpointer copies what
@@ -45,18 +48,20 @@ const (
 // checkpointer owns the checkpoint goroutine and its connection.
 type checkpointer struct {
 	db          *sql.DB
+	path        string // the database file
 	log         *slog.Logger
-	quit        chan struct{}
+	ctx         context.Context // ends at stopCheckpointer, cutting a checkpoint short
+	cancel      context.CancelFunc
 	stop        sync.Once
 	wg          sync.WaitGroup
 	resetFrames int
+	// failingSince is when checkpoints began to fail (zero while they
+	// succeed) and warned when that was last logged; the goroutine's own.
+	failingSince, warned time.Time
 	// lastVersion is PRAGMA data_version at the last checkpoint that
 	// copied every frame; it changes when another connection commits, and
 	// while it does not there is nothing to copy. The goroutine's own.
 	lastVersion int64
-	// beforeReset, set by tests, runs between the checkpoint on the
-	// checkpointer's connection and the one on the writer's.
-	beforeReset func()
 }
 
 // checkpointStats is one PRAGMA wal_checkpoint's result.
@@ -81,14 +86,15 @@ func (s *Store) startCheckpointer(ctx context.Context, cfg Config) error {
 		db.Close()
 		return fmt.Errorf("open sqlite checkpointer: %w", err)
 	}
-	c := &checkpointer{db: db, log: cfg.Logger, quit: make(chan struct{}), resetFrames: cfg.walResetFrames, lastVersion: -1}
+	c := &checkpointer{db: db, path: cfg.Path, log: cfg.Logger, resetFrames: cfg.walResetFrames, lastVersion: -1}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
 	s.ckpt = c
 	c.wg.Go(func() {
 		t := time.NewTicker(cfg.checkpointInterval)
 		defer t.Stop()
 		for {
 			select {
-			case <-c.quit:
+			case <-c.ctx.Done():
 				return
 			case <-t.C:
 			}
@@ -98,11 +104,32 @@ func (s *Store) startCheckpointer(ctx context.Context, cfg Config) error {
 	return nil
 }
 
-// checkpointRound runs one checkpoint and logs its failure: the WAL grows
-// until a later checkpoint succeeds, and nothing committed is at risk.
+// checkpointWarnEvery is how often a checkpoint failure that lasts is
+// logged again.
+const checkpointWarnEvery = time.Minute
+
+// checkpointRound runs one checkpoint. A failure costs only disk space: the
+// WAL grows until a later checkpoint succeeds, and nothing committed is at
+// risk. It is logged when checkpoints start failing, again every minute
+// while they keep failing (a full disk would otherwise warn four times a
+// second), and once they succeed again.
 func (s *Store) checkpointRound(c *checkpointer) {
-	if err := s.checkpoint(context.Background(), c); err != nil && !s.closed.Load() {
-		c.log.Warn("sqlite checkpoint failed; the write-ahead log grows until one succeeds", "err", err)
+	err := s.checkpoint(c.ctx, c)
+	if c.ctx.Err() != nil || s.closed.Load() {
+		return
+	}
+	now := time.Now()
+	switch {
+	case err != nil && (c.failingSince.IsZero() || now.Sub(c.warned) >= checkpointWarnEvery):
+		if c.failingSince.IsZero() {
+			c.failingSince = now
+		}
+		c.warned = now
+		c.log.Warn("sqlite checkpoint failed; the write-ahead log grows until one succeeds",
+			"err", err, "failing_since", c.failingSince)
+	case err == nil && !c.failingSince.IsZero():
+		c.log.Info("sqlite checkpoints succeed again", "failed_for", now.Sub(c.failingSince).Round(time.Second))
+		c.failingSince = time.Time{}
 	}
 }
 
@@ -115,7 +142,7 @@ func (s *Store) stopCheckpointer() error {
 	}
 	var err error
 	c.stop.Do(func() {
-		close(c.quit)
+		c.cancel()
 		c.wg.Wait()
 		err = c.db.Close()
 	})
@@ -147,11 +174,17 @@ func (s *Store) checkpoint(ctx context.Context, c *checkpointer) error {
 	if st.frames < c.resetFrames {
 		return nil
 	}
-	if c.beforeReset != nil {
-		c.beforeReset()
+	// SQLite syncs the database file only when a checkpoint reaches the
+	// end of the WAL, which beside a busy writer the one above seldom
+	// does: the one below would then flush every page copied since the
+	// last sync, megabytes, on the writer's path. Flushing them here first
+	// leaves it only the pages it copies itself.
+	if err := syncFile(c.path); err != nil {
+		return fmt.Errorf("sync the database file: %w", err)
 	}
 	// On the writer's one connection, so between two of its transactions:
-	// no frame is added while this copies the last ones.
+	// no frame is added while this copies the last ones and syncs the
+	// database file.
 	_, err = walCheckpoint(ctx, s.w)
 	return err
 }

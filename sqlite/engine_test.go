@@ -389,7 +389,7 @@ func TestOpenValidates(t *testing.T) {
 // TestPragmasInForce checks the settings durability and integrity rest on,
 // as the connections really have them: WAL, synchronous FULL by default
 // (NORMAL when asked), foreign keys, a busy timeout, read-only readers,
-// and the writer's checkpoint interval.
+// and no automatic checkpoint in the writer's commits.
 func TestPragmasInForce(t *testing.T) {
 	ctx := t.Context()
 	for _, tc := range []struct {

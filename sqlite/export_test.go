@@ -82,16 +82,9 @@ func WithCheckpoints(cfg Config, interval time.Duration, resetFrames int) Config
 	return cfg
 }
 
-// Checkpoint runs one round of the checkpointer by hand (tests give the
-// store an interval too long for its own to run). between, if not nil,
-// runs after the checkpoint on the checkpointer's connection and before
-// the one on the writer's, where it may commit a write as a busy writer
-// would.
-func Checkpoint(ctx context.Context, s *Store, between func()) error {
-	s.ckpt.beforeReset = between
-	defer func() { s.ckpt.beforeReset = nil }()
-	return s.checkpoint(ctx, s.ckpt)
-}
+// Checkpoint runs one checkpoint of the checkpointer by hand (tests give
+// the store an interval too long for its own to run) and returns its error.
+func Checkpoint(ctx context.Context, s *Store) error { return s.checkpoint(ctx, s.ckpt) }
 
 // CheckpointRound runs one round of the checkpointer's goroutine by hand:
 // a checkpoint whose failure is logged.
