@@ -5,8 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"log/slog"
-	"net/url"
-	"strconv"
 	"sync"
 	"time"
 )
@@ -74,7 +72,7 @@ type checkpointStats struct {
 // startCheckpointer opens the checkpointer's connection and starts its
 // goroutine; stopCheckpointer ends it.
 func (s *Store) startCheckpointer(ctx context.Context, cfg Config) error {
-	db, err := sql.Open("sqlite", checkpointerDSN(cfg))
+	db, err := sql.Open("sqlite", dsn(cfg, checkpointerConn))
 	if err != nil {
 		return fmt.Errorf("open sqlite checkpointer: %w", err)
 	}
@@ -201,15 +199,4 @@ func walCheckpoint(ctx context.Context, db *sql.DB) (checkpointStats, error) {
 	}
 	st.busy = busy != 0
 	return st, nil
-}
-
-// checkpointerDSN is the checkpointer connection's data source name: not
-// read-only (a checkpoint writes the database file), with the writer's
-// durability, which decides whether a checkpoint syncs the file.
-func checkpointerDSN(cfg Config) string {
-	q := url.Values{}
-	q.Set("_busy_timeout", strconv.FormatInt(cfg.BusyTimeout.Milliseconds(), 10))
-	q.Set("_synchronous", cfg.Synchronous)
-	q.Add("_pragma", "wal_autocheckpoint(0)")
-	return "file:" + (&url.URL{Path: cfg.Path}).EscapedPath() + "?" + q.Encode()
 }

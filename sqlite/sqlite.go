@@ -43,8 +43,8 @@ type Config struct {
 	// UpdatedAt in RecordAttempts, an endpoint disabled by it); time.Now by
 	// default.
 	Now func() time.Time
-	// Logger receives the WAL checkpointer's warnings; slog.Default() by
-	// default.
+	// Logger receives the WAL checkpointer's messages (a failure, the
+	// recovery); slog.Default() by default.
 	Logger *slog.Logger
 
 	// checkpointInterval and walResetFrames tune the checkpointer (see
@@ -115,7 +115,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	w, err := sql.Open("sqlite", dsn(cfg, false))
+	w, err := sql.Open("sqlite", dsn(cfg, writerConn))
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite writer: %w", err)
 	}
@@ -145,7 +145,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	// Readers open after the writer has switched the file to WAL and
 	// created the schema, so they never race the first write.
-	r, err := sql.Open("sqlite", dsn(cfg, true))
+	r, err := sql.Open("sqlite", dsn(cfg, readerConn))
 	if err != nil {
 		s.stopWriter()
 		w.Close()
@@ -167,15 +167,31 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	return s, nil
 }
 
-// dsn returns the driver's data source name for the writer or a reader.
-func dsn(cfg Config, reader bool) string {
+// connRole is what a connection is opened for; dsn sets it up to match.
+type connRole int
+
+const (
+	writerConn       connRole = iota // the one writer connection
+	readerConn                       // a read-only pool connection
+	checkpointerConn                 // the WAL checkpointer's (see checkpoint.go)
+)
+
+// dsn returns the driver's data source name for a connection of role.
+// Every connection has the writer's durability: a checkpoint syncs the
+// database file according to its own connection's synchronous setting.
+func dsn(cfg Config, role connRole) string {
 	q := url.Values{}
 	q.Set("_busy_timeout", strconv.FormatInt(cfg.BusyTimeout.Milliseconds(), 10))
 	q.Set("_foreign_keys", "1")
 	q.Set("_synchronous", cfg.Synchronous)
-	if reader {
+	switch role {
+	case readerConn:
 		q.Set("_query_only", "1")
-	} else {
+	case checkpointerConn:
+		// Not read-only: a checkpoint writes the database file. It commits
+		// nothing, so it never checkpoints automatically either.
+		q.Add("_pragma", "wal_autocheckpoint(0)")
+	case writerConn:
 		q.Set("_journal_mode", "WAL")
 		q.Set("_txlock", "immediate")
 		// A multi-row insert keeps a statement journal; in memory it costs
