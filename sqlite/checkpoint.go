@@ -3,9 +3,13 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -60,6 +64,45 @@ type checkpointer struct {
 	// copied every frame; it changes when another connection commits, and
 	// while it does not there is nothing to copy. The goroutine's own.
 	lastVersion int64
+	// What WALStats reports; written by whoever runs a checkpoint.
+	checkpoints, writerCheckpoints, failures atomic.Uint64
+	uncopied                                 atomic.Int64
+}
+
+// WALStats is the state of the write-ahead log and of its checkpoints, for
+// monitoring: a WAL that keeps growing means checkpoints fail (Failures)
+// or a reader holds them back (UncopiedFrames).
+type WALStats struct {
+	// Bytes is the size of the WAL file; 0 when there is none.
+	Bytes int64
+	// Checkpoints counts the checkpointer's checkpoints, WriterCheckpoints
+	// those it ran on the writer connection so the WAL could start over.
+	Checkpoints, WriterCheckpoints uint64
+	// Failures counts the checkpointer's rounds that failed.
+	Failures uint64
+	// UncopiedFrames is what the last checkpoint left in the WAL: frames a
+	// reader's snapshot (a backup, Litestream, a long query) still needed.
+	UncopiedFrames int64
+}
+
+// WALStats returns the WAL's size and the checkpointer's counters. It
+// stats the WAL file and queries nothing.
+func (s *Store) WALStats() (WALStats, error) {
+	var st WALStats
+	if c := s.ckpt; c != nil {
+		st.Checkpoints = c.checkpoints.Load()
+		st.WriterCheckpoints = c.writerCheckpoints.Load()
+		st.Failures = c.failures.Load()
+		st.UncopiedFrames = c.uncopied.Load()
+	}
+	info, err := os.Stat(s.path + "-wal")
+	switch {
+	case err == nil:
+		st.Bytes = info.Size()
+	case !errors.Is(err, fs.ErrNotExist):
+		return st, fmt.Errorf("size of the WAL: %w", err)
+	}
+	return st, nil
 }
 
 // checkpointStats is one PRAGMA wal_checkpoint's result.
@@ -116,6 +159,9 @@ func (s *Store) checkpointRound(c *checkpointer) {
 	if c.ctx.Err() != nil || s.closed.Load() {
 		return
 	}
+	if err != nil {
+		c.failures.Add(1)
+	}
 	now := time.Now()
 	switch {
 	case err != nil && (c.failingSince.IsZero() || now.Sub(c.warned) >= checkpointWarnEvery):
@@ -163,6 +209,8 @@ func (s *Store) checkpoint(ctx context.Context, c *checkpointer) error {
 	if err != nil {
 		return err
 	}
+	c.checkpoints.Add(1)
+	c.uncopied.Store(int64(max(st.frames-st.copied, 0)))
 	if st.busy || st.copied < st.frames {
 		// Another checkpoint ran, or a reader's snapshot held frames back:
 		// try again at the next tick even if nothing is committed meanwhile.
@@ -183,8 +231,11 @@ func (s *Store) checkpoint(ctx context.Context, c *checkpointer) error {
 	// On the writer's one connection, so between two of its transactions:
 	// no frame is added while this copies the last ones and syncs the
 	// database file.
-	_, err = walCheckpoint(ctx, s.w)
-	return err
+	if _, err := walCheckpoint(ctx, s.w); err != nil {
+		return err
+	}
+	c.writerCheckpoints.Add(1)
+	return nil
 }
 
 // walCheckpoint runs a PASSIVE checkpoint on one of db's connections.

@@ -36,6 +36,9 @@ func TestCheckpointerLogsFailures(t *testing.T) {
 	if n := strings.Count(out, "sqlite checkpoint failed"); n != 1 {
 		t.Errorf("two failed rounds in a row logged %d warnings, want 1:\n%s", n, out)
 	}
+	if st := walStats(t, s); st.Failures != 2 {
+		t.Errorf("WALStats after two failed rounds: %+v, want 2 failures", st)
+	}
 	if _, err := s.GetMessage(ctx, f.app.ID, m.ID); err != nil {
 		t.Fatalf("read after a failed checkpoint: %v", err)
 	}

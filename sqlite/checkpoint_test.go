@@ -1,6 +1,7 @@
 package sqlite_test
 
 import (
+	"database/sql"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -95,5 +96,91 @@ func TestCheckpointerKeepsWALBounded(t *testing.T) {
 	}
 	if db := fileSize(t, path); db < 64<<10 {
 		t.Errorf("database file is %d bytes: the checkpointer copied nothing", db)
+	}
+}
+
+func walStats(t *testing.T, s *sqlite.Store) sqlite.WALStats {
+	t.Helper()
+	st, err := s.WALStats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// TestWALStats: WALStats reports the WAL file's size and counts the
+// checkpoints, those on the writer's connection apart.
+func TestWALStats(t *testing.T) {
+	ctx := t.Context()
+	s, path := openWithCheckpoints(t, t.TempDir(), time.Hour, 8, nil)
+	f := newFixture(t, s, randomKey(t))
+	if st := walStats(t, s); st.Checkpoints != 0 || st.WriterCheckpoints != 0 || st.Failures != 0 {
+		t.Fatalf("WALStats of a new store: %+v", st)
+	}
+	createEach(t, s, f.app.ID, 0, 40)
+	if err := sqlite.Checkpoint(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	st := walStats(t, s)
+	if st.Bytes != fileSize(t, path+"-wal") || st.Bytes == 0 {
+		t.Errorf("WALStats says %d bytes, the WAL file has %d", st.Bytes, fileSize(t, path+"-wal"))
+	}
+	// 40 commits hold more than the 8 frames from which the WAL is
+	// rewound: a checkpoint on the checkpointer's connection, then one on
+	// the writer's.
+	if st.Checkpoints != 1 || st.WriterCheckpoints != 1 || st.Failures != 0 || st.UncopiedFrames != 0 {
+		t.Errorf("WALStats after one checkpoint of a full WAL: %+v", st)
+	}
+	// Nothing committed since: the next round checkpoints nothing.
+	if err := sqlite.Checkpoint(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if got := walStats(t, s); got.Checkpoints != 1 {
+		t.Errorf("a round without commits checkpointed: %+v", got)
+	}
+}
+
+// TestCheckpointHeldBackByReader: frames a reader's snapshot still needs
+// stay in the WAL and are counted as uncopied; once the reader ends, the
+// next round copies them even though nothing was committed meanwhile.
+func TestCheckpointHeldBackByReader(t *testing.T) {
+	ctx := t.Context()
+	s, path := openWithCheckpoints(t, t.TempDir(), time.Hour, 1<<30, nil)
+	f := newFixture(t, s, randomKey(t))
+	createEach(t, s, f.app.ID, 0, 5)
+	if err := sqlite.Checkpoint(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	// A reader of its own (as a backup or Litestream would be) starts a
+	// snapshot before the next commits.
+	other, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	reader, err := other.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Rollback()
+	var n int
+	if err := reader.QueryRowContext(ctx, `SELECT count(*) FROM message`).Scan(&n); err != nil || n != 5 {
+		t.Fatalf("reader sees %d messages (%v), want 5", n, err)
+	}
+	createEach(t, s, f.app.ID, 5, 5)
+	if err := sqlite.Checkpoint(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if st := walStats(t, s); st.UncopiedFrames == 0 {
+		t.Fatalf("a checkpoint beside a reader's older snapshot copied everything: %+v", st)
+	}
+	if err := reader.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if err := sqlite.Checkpoint(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if st := walStats(t, s); st.UncopiedFrames != 0 {
+		t.Errorf("after the reader ended, the next round left %d frames uncopied: %+v", st.UncopiedFrames, st)
 	}
 }

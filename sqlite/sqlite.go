@@ -104,6 +104,7 @@ type Store struct {
 	group   *groupWriter  // the writer goroutine (see group.go)
 	ckpt    *checkpointer // the WAL checkpoint goroutine (see checkpoint.go)
 	now     func() time.Time
+	path    string // the database file
 	closed  atomic.Bool
 }
 
@@ -123,7 +124,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	s := &Store{w: w, keyring: cfg.Keyring, now: cfg.Now}
+	s := &Store{w: w, keyring: cfg.Keyring, now: cfg.Now, path: cfg.Path}
 	s.startWriter()
 	if err := s.migrate(ctx, cfg.BusyTimeout); err != nil {
 		s.stopWriter()

@@ -120,3 +120,54 @@ func (c *SQLPoolCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 }
+
+// WALStats is what WALCollector exports of SQLite's write-ahead log (see
+// sqlite.WALStats).
+type WALStats struct {
+	Bytes                          int64
+	Checkpoints, WriterCheckpoints uint64
+	Failures                       uint64
+	UncopiedFrames                 int64
+}
+
+// WALCollector exports SQLite's write-ahead log and checkpoint statistics
+// as herald_sqlite_* metrics, read at each scrape.
+type WALCollector struct {
+	stats                                        func() (WALStats, error)
+	bytes, checkpoints, failures, uncopiedFrames *prometheus.Desc
+}
+
+// NewWALCollector returns a collector of the statistics stats returns. A
+// scrape at which stats fails exports the counters and no WAL size.
+func NewWALCollector(stats func() (WALStats, error)) *WALCollector {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc(Namespace+"_sqlite_"+name, help, labels, nil)
+	}
+	return &WALCollector{
+		stats:       stats,
+		bytes:       d("wal_bytes", "Size of the write-ahead log file. It grows when checkpoints fail or a reader holds them back."),
+		checkpoints: d("checkpoints_total", "WAL checkpoints run: by the checkpointer's own connection, or on the writer's so that the WAL can start over.", "connection"),
+		failures:    d("checkpoint_failures_total", "Checkpoint rounds that failed; the WAL grows until one succeeds."),
+		uncopiedFrames: d("wal_uncopied_frames",
+			"WAL frames the last checkpoint could not copy into the database because a reader's snapshot (a backup, Litestream, a long query) still needed them."),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *WALCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.bytes, c.checkpoints, c.failures, c.uncopiedFrames} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *WALCollector) Collect(ch chan<- prometheus.Metric) {
+	s, err := c.stats()
+	if err == nil {
+		ch <- prometheus.MustNewConstMetric(c.bytes, prometheus.GaugeValue, float64(s.Bytes))
+	}
+	ch <- prometheus.MustNewConstMetric(c.checkpoints, prometheus.CounterValue, float64(s.Checkpoints), "checkpointer")
+	ch <- prometheus.MustNewConstMetric(c.checkpoints, prometheus.CounterValue, float64(s.WriterCheckpoints), "writer")
+	ch <- prometheus.MustNewConstMetric(c.failures, prometheus.CounterValue, float64(s.Failures))
+	ch <- prometheus.MustNewConstMetric(c.uncopiedFrames, prometheus.GaugeValue, float64(s.UncopiedFrames))
+}

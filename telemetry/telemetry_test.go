@@ -325,6 +325,52 @@ func TestSQLPoolCollector(t *testing.T) {
 	}
 }
 
+// TestWALCollector: the WAL's size and the checkpointer's counters, read
+// from a real store whose checkpointer runs on its own; a scrape at which
+// the WAL cannot be sized keeps the counters and drops the size.
+func TestWALCollector(t *testing.T) {
+	store := openStore(t)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(telemetry.NewWALCollector(func() (telemetry.WALStats, error) {
+		s, err := store.WALStats()
+		return telemetry.WALStats(s), err
+	}))
+	// The checkpointer copies what was committed at its next tick.
+	app := &herald.Application{ID: herald.NewID(herald.PrefixApplication), Name: "wal", CreatedAt: time.Now(), UpdatedAt: time.Now()}
+	if err := store.CreateApplication(t.Context(), app); err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]float64
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		got = telemetrytest.Values(t, reg)
+		if got[`herald_sqlite_checkpoints_total{connection="checkpointer"}`] > 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	st, err := store.WALStats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Checkpoints == 0 || st.Bytes == 0 {
+		t.Fatalf("the checkpointer never ran after a commit: %+v", st)
+	}
+	mustValue(t, got, `herald_sqlite_wal_bytes`, float64(st.Bytes))
+	mustValue(t, got, `herald_sqlite_checkpoints_total{connection="writer"}`, 0)
+	mustValue(t, got, `herald_sqlite_checkpoint_failures_total`, 0)
+	mustValue(t, got, `herald_sqlite_wal_uncopied_frames`, 0)
+
+	failing := prometheus.NewRegistry()
+	failing.MustRegister(telemetry.NewWALCollector(func() (telemetry.WALStats, error) {
+		return telemetry.WALStats{Checkpoints: 3, Failures: 2}, errors.New("stat: permission denied")
+	}))
+	got = telemetrytest.Values(t, failing)
+	if _, ok := got[`herald_sqlite_wal_bytes`]; ok {
+		t.Error("a WAL that could not be sized exported a size")
+	}
+	mustValue(t, got, `herald_sqlite_checkpoints_total{connection="checkpointer"}`, 3)
+	mustValue(t, got, `herald_sqlite_checkpoint_failures_total`, 2)
+}
+
 func TestNewLogger(t *testing.T) {
 	var buf bytes.Buffer
 	logger, err := telemetry.NewLogger(&buf, telemetry.LogJSON, "info")

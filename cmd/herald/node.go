@@ -88,6 +88,10 @@ func startNode(ctx context.Context, cfg nodeConfig) (*node, error) {
 			telemetry.SQLPool{Name: "writer", Stats: p.WriterStats},
 			telemetry.SQLPool{Name: "readers", Stats: p.ReaderStats},
 		))
+		reg.MustRegister(telemetry.NewWALCollector(func() (telemetry.WALStats, error) {
+			s, err := p.WALStats()
+			return telemetry.WALStats(s), err
+		}))
 	}
 	// Every component but the LISTEN connection uses the measured store.
 	measured := telemetry.InstrumentStore(cfg.Store, metrics)
@@ -181,10 +185,11 @@ func startNode(ctx context.Context, cfg nodeConfig) (*node, error) {
 type poolStater interface{ PoolStat() *pgxpool.Stat }
 
 // sqlPoolStater is a store with database/sql pools to export (SQLite: the
-// writer connection and the readers).
+// writer connection and the readers), and a write-ahead log.
 type sqlPoolStater interface {
 	WriterStats() sql.DBStats
 	ReaderStats() sql.DBStats
+	WALStats() (sqlite.WALStats, error)
 }
 
 var (
