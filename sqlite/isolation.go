@@ -14,7 +14,7 @@ import (
 // leaves their deliveries alone (notFIFO); claimHeadsSQL leases, for each
 // FIFO endpoint with nothing being sent, its head, the pending delivery
 // with the lowest message ID, when it is due. Both walk indexes:
-// endpoint_ordering lists the FIFO endpoints, delivery_endpoint_status
+// endpoint_ordering lists the FIFO endpoints, delivery_endpoint_open
 // finds a head and tells whether anything is being sent. The writer lock
 // serializes claims, so each sees the last one's leases: one delivery of a
 // FIFO endpoint is in flight at most.

@@ -9,7 +9,7 @@ import (
 
 // TestIsolationQueryPlans checks that the FIFO claim and the failure
 // tracking search indexes: a FIFO endpoint's head and its in-flight check
-// come from delivery_endpoint_status, the FIFO endpoints from
+// come from delivery_endpoint_open, the FIFO endpoints from
 // endpoint_ordering. The FIFO claim may sort its heads (one per FIFO
 // endpoint) by due time; nothing may scan a table.
 func TestIsolationQueryPlans(t *testing.T) {
@@ -36,8 +36,8 @@ func TestIsolationQueryPlans(t *testing.T) {
 				t.Errorf("%s: plan step %q scans or sorts", q.name, step)
 			}
 		}
-		if strings.HasPrefix(q.name, "claim FIFO") && !strings.Contains(strings.Join(plan, "\n"), "delivery_endpoint_status") {
-			t.Errorf("%s: the head and in-flight lookups do not use delivery_endpoint_status", q.name)
+		if strings.HasPrefix(q.name, "claim FIFO") && !strings.Contains(strings.Join(plan, "\n"), "delivery_endpoint_open") {
+			t.Errorf("%s: the head and in-flight lookups do not use delivery_endpoint_open", q.name)
 		}
 	}
 }

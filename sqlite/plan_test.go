@@ -3,6 +3,7 @@ package sqlite
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -59,14 +60,35 @@ func TestQueryPlans(t *testing.T) {
 		q, args := attemptListQuery("app_a", opts)
 		queries = append(queries, query{fmt.Sprintf("ListAttempts %+v", opts), q, args})
 	}
+	// The queries of deliveries not done with success must search the
+	// partial index that holds only those: delivery_endpoint would also
+	// find them, after reading every delivery the endpoint ever had.
+	const open = "SEARCH delivery USING INDEX delivery_endpoint_open (endpoint_id=? AND status=?)"
+	wantSteps := map[string][]string{
+		"RecordAttempts cancel": {open},
+		"RecoverEndpoint":       {"SEARCH delivery USING COVERING INDEX delivery_endpoint_open (endpoint_id=? AND status=?)"},
+		"GetEndpointStats": {"SEARCH delivery USING COVERING INDEX delivery_endpoint_open (endpoint_id=? AND status=?)",
+			"SEARCH delivery USING COVERING INDEX delivery_endpoint (endpoint_id=?)"},
+	}
 	for _, opts := range []herald.DeliveryListOptions{
 		{},
 		{ListOptions: herald.ListOptions{Cursor: "msg_a", Order: herald.Descending}},
 		{Status: herald.DeliveryFailed, ListOptions: herald.ListOptions{Cursor: "msg_a"}},
+		{Status: herald.DeliveryPending},
+		{Status: herald.DeliverySucceeded, ListOptions: herald.ListOptions{Cursor: "msg_a"}},
 		{EventTypes: []string{"a"}, Channel: "c", Before: time.Now(), After: time.Now().Add(-time.Hour)},
 	} {
 		q, args := endpointMessagesQuery("app_a", "ep_a", opts)
-		queries = append(queries, query{fmt.Sprintf("ListEndpointMessages %+v", opts), q, args})
+		name := fmt.Sprintf("ListEndpointMessages %+v", opts)
+		queries = append(queries, query{name, q, args})
+		switch opts.Status {
+		case herald.DeliveryFailed:
+			wantSteps[name] = []string{"SEARCH d USING INDEX delivery_endpoint_open (endpoint_id=? AND status=? AND message_id>?)"}
+		case herald.DeliveryPending:
+			wantSteps[name] = []string{"SEARCH d USING INDEX delivery_endpoint_open (endpoint_id=? AND status=?)"}
+		case herald.DeliverySucceeded:
+			wantSteps[name] = []string{"SEARCH d USING INDEX delivery_endpoint (endpoint_id=? AND message_id>?)"}
+		}
 	}
 
 	for _, q := range queries {
@@ -77,6 +99,11 @@ func TestQueryPlans(t *testing.T) {
 			}
 			if fullScan.MatchString(step) {
 				t.Errorf("%s: plan step %q scans or sorts", q.name, step)
+			}
+		}
+		for _, want := range wantSteps[q.name] {
+			if !slices.Contains(plan, want) {
+				t.Errorf("%s: no plan step %q", q.name, want)
 			}
 		}
 	}

@@ -313,6 +313,29 @@ func testDeliveryStats(t *testing.T, s herald.Store) {
 		mustOK(t, "GetEndpointStats "+tc.name, err)
 		mustEqual(t, "stats "+tc.name, tc.want, got)
 	}
+	// Each status lists what the stats count (the other endpoint's
+	// succeeded deliveries never show).
+	for _, tc := range []struct {
+		status herald.DeliveryStatus
+		want   []*herald.Message
+	}{
+		{herald.DeliverySucceeded, msgs[0:3]},
+		{herald.DeliveryFailed, msgs[3:4]},
+		{herald.DeliveryCanceled, msgs[4:5]},
+		{herald.DeliverySending, msgs[5:6]},
+		{herald.DeliveryPending, msgs[6:9]},
+	} {
+		list, err := s.ListEndpointMessages(t.Context(), f.app.ID, ep.ID, herald.DeliveryListOptions{Status: tc.status, ListOptions: herald.ListOptions{Limit: 50}})
+		mustOK(t, "ListEndpointMessages "+string(tc.status), err)
+		var got, want []string
+		for _, em := range list {
+			got = append(got, em.Message.ID)
+		}
+		for _, m := range tc.want {
+			want = append(want, m.ID)
+		}
+		mustEqual(t, "listed "+string(tc.status), want, got)
+	}
 	_, err := s.GetEndpointStats(t.Context(), f.app.ID, id(herald.PrefixEndpoint, 99), time.Time{}, time.Time{})
 	mustCode(t, "stats of an unknown endpoint", err, herald.ENOTFOUND)
 	_, err = s.GetEndpointStats(t.Context(), id(herald.PrefixApplication, 99), ep.ID, time.Time{}, time.Time{})
