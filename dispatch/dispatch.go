@@ -104,7 +104,8 @@ type Dispatcher struct {
 	endpoints *ttlcache.Cache[*herald.Endpoint] // changes reach the dispatcher within cacheTTL
 	apps      *ttlcache.Cache[*herald.Application]
 	limits    *limiters
-	fifo      fifoWaits // outcomes of FIFO deliveries not yet written
+	fifo      fifoWaits     // outcomes of FIFO deliveries not yet written
+	linger    time.Duration // recordLinger; tests lengthen it
 }
 
 // New checks cfg, fills defaults and returns a dispatcher.
@@ -169,6 +170,7 @@ func New(cfg Config) (*Dispatcher, error) {
 		sched:     newScheduler(cfg.PerEndpoint, cfg.Workers, bs.capFor),
 		wake:      make(chan struct{}, 1),
 		outcomes:  make(chan herald.AttemptOutcome, cfg.Workers),
+		linger:    recordLinger,
 		log:       log,
 		endpoints: &ttlcache.Cache[*herald.Endpoint]{TTL: cacheTTL},
 		apps:      &ttlcache.Cache[*herald.Application]{TTL: cacheTTL},
