@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -19,7 +18,7 @@ import (
 	"github.com/herald-webhooks/herald/backoff"
 	"github.com/herald-webhooks/herald/dispatch"
 	"github.com/herald-webhooks/herald/ingest"
-	"github.com/herald-webhooks/herald/keyring"
+	"github.com/herald-webhooks/herald/internal/sqlitetest"
 	"github.com/herald-webhooks/herald/signature"
 	"github.com/herald-webhooks/herald/sqlite"
 	"github.com/herald-webhooks/herald/telemetry"
@@ -106,17 +105,7 @@ func (r *receiver) received() (map[string]int, int) {
 
 // openTestStore opens a SQLite store in a new temporary directory, closed
 // when the test ends.
-func openTestStore(t *testing.T) *sqlite.Store {
-	t.Helper()
-	key, _ := keyring.NewKey()
-	ring, _ := keyring.Parse(key)
-	s, err := sqlite.Open(t.Context(), sqlite.Config{Path: filepath.Join(t.TempDir(), "h.db"), Keyring: ring})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
+func openTestStore(t *testing.T) *sqlite.Store { return sqlitetest.Open(t) }
 
 // env is a store, an application, a dispatcher and an ingest committer
 // wired as herald serve wires them.

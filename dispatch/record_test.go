@@ -2,14 +2,12 @@ package dispatch
 
 import (
 	"context"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/herald-webhooks/herald"
-	"github.com/herald-webhooks/herald/keyring"
-	"github.com/herald-webhooks/herald/sqlite"
+	"github.com/herald-webhooks/herald/internal/sqlitetest"
 )
 
 // batchStore is a real store that remembers the size of every batch of
@@ -41,14 +39,7 @@ func (b *batchStore) written() [][]string {
 // (not started) waits linger for more outcomes.
 func newRecorder(t *testing.T, linger time.Duration) (*Dispatcher, *batchStore) {
 	t.Helper()
-	key, _ := keyring.NewKey()
-	ring, _ := keyring.Parse(key)
-	s, err := sqlite.Open(t.Context(), sqlite.Config{Path: filepath.Join(t.TempDir(), "h.db"), Keyring: ring})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	bs := &batchStore{Store: s}
+	bs := &batchStore{Store: sqlitetest.Open(t)}
 	d, err := New(Config{Store: bs, Sender: NewSender(SenderConfig{})})
 	if err != nil {
 		t.Fatal(err)

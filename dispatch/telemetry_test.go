@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,9 +21,8 @@ import (
 	"github.com/herald-webhooks/herald/backoff"
 	"github.com/herald-webhooks/herald/dispatch"
 	"github.com/herald-webhooks/herald/ingest"
-	"github.com/herald-webhooks/herald/keyring"
+	"github.com/herald-webhooks/herald/internal/sqlitetest"
 	"github.com/herald-webhooks/herald/signature"
-	"github.com/herald-webhooks/herald/sqlite"
 	"github.com/herald-webhooks/herald/telemetry"
 	"github.com/herald-webhooks/herald/telemetry/telemetrytest"
 )
@@ -54,13 +52,7 @@ func TestAttemptTelemetry(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 
-	key, _ := keyring.NewKey()
-	ring, _ := keyring.Parse(key)
-	store, err := sqlite.Open(t.Context(), sqlite.Config{Path: filepath.Join(t.TempDir(), "h.db"), Keyring: ring})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	store := sqlitetest.Open(t)
 	now := time.Now()
 	app := &herald.Application{ID: herald.NewID(herald.PrefixApplication), Name: "a", CreatedAt: now, UpdatedAt: now}
 	secret, _ := signature.NewSecret()

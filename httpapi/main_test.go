@@ -20,7 +20,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/herald-webhooks/herald"
-	"github.com/herald-webhooks/herald/keyring"
+	"github.com/herald-webhooks/herald/internal/testkeys"
 	"github.com/herald-webhooks/herald/sqlite"
 )
 
@@ -85,16 +85,8 @@ func (b *syncBuffer) String() string {
 // config, e.g. the body limit or the message creator.
 func newTestServer(t testing.TB, opts ...func(*Config)) *testServer {
 	t.Helper()
-	key, err := keyring.NewKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	kr, err := keyring.Parse(key)
-	if err != nil {
-		t.Fatal(err)
-	}
 	store, err := sqlite.Open(t.Context(), sqlite.Config{
-		Path: filepath.Join(t.TempDir(), "herald.db"), Keyring: kr, Synchronous: "NORMAL",
+		Path: filepath.Join(t.TempDir(), "herald.db"), Keyring: testkeys.Ring(t), Synchronous: "NORMAL",
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -14,7 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/herald-webhooks/herald"
-	"github.com/herald-webhooks/herald/keyring"
+	"github.com/herald-webhooks/herald/internal/testkeys"
 	"github.com/herald-webhooks/herald/sqlite"
 )
 
@@ -37,16 +37,8 @@ type env struct {
 
 func newEnv(t testing.TB, sync string) env {
 	t.Helper()
-	key, err := keyring.NewKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring, err := keyring.Parse(key)
-	if err != nil {
-		t.Fatal(err)
-	}
 	s, err := sqlite.Open(context.Background(), sqlite.Config{
-		Path: filepath.Join(t.TempDir(), "herald.db"), Synchronous: sync, Keyring: ring,
+		Path: filepath.Join(t.TempDir(), "herald.db"), Synchronous: sync, Keyring: testkeys.Ring(t),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/herald-webhooks/herald"
 	"github.com/herald-webhooks/herald/internal/pgtest"
+	"github.com/herald-webhooks/herald/internal/testkeys"
 	"github.com/herald-webhooks/herald/keyring"
 	"github.com/herald-webhooks/herald/postgres"
 	"github.com/herald-webhooks/herald/storetest"
@@ -33,18 +34,7 @@ func TestMain(m *testing.M) {
 func testURL(t testing.TB) string { return pgtest.URL(t) }
 
 // testKeyring returns a keyring with one fresh key.
-func testKeyring(t testing.TB) *keyring.Keyring {
-	t.Helper()
-	key, err := keyring.NewKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring, err := keyring.Parse(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ring
-}
+func testKeyring(t testing.TB) *keyring.Keyring { return testkeys.Ring(t) }
 
 // connect opens a plain connection to the test database, closed when the
 // test ends, for checks that read tables behind the store's back.

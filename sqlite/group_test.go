@@ -11,21 +11,13 @@ import (
 	"testing"
 
 	"github.com/herald-webhooks/herald"
-	"github.com/herald-webhooks/herald/keyring"
+	"github.com/herald-webhooks/herald/internal/testkeys"
 )
 
 // openInternal opens a store on a fresh file, closed when the test ends.
 func openInternal(t *testing.T) *Store {
 	t.Helper()
-	key, err := keyring.NewKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring, err := keyring.Parse(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := Open(t.Context(), Config{Path: filepath.Join(t.TempDir(), "herald.db"), Keyring: ring})
+	s, err := Open(t.Context(), Config{Path: filepath.Join(t.TempDir(), "herald.db"), Keyring: testkeys.Ring(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

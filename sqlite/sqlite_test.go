@@ -5,24 +5,14 @@ import (
 	"testing"
 
 	"github.com/herald-webhooks/herald"
+	"github.com/herald-webhooks/herald/internal/testkeys"
 	"github.com/herald-webhooks/herald/keyring"
 	"github.com/herald-webhooks/herald/sqlite"
 	"github.com/herald-webhooks/herald/storetest"
 )
 
 // testKeyring returns a keyring with one fresh key.
-func testKeyring(t testing.TB) *keyring.Keyring {
-	t.Helper()
-	key, err := keyring.NewKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring, err := keyring.Parse(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ring
-}
+func testKeyring(t testing.TB) *keyring.Keyring { return testkeys.Ring(t) }
 
 // openAt opens a store on path and closes it when the test ends.
 func openAt(t testing.TB, path string, ring *keyring.Keyring) *sqlite.Store {

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -19,23 +18,13 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/herald-webhooks/herald"
-	"github.com/herald-webhooks/herald/keyring"
+	"github.com/herald-webhooks/herald/internal/sqlitetest"
 	"github.com/herald-webhooks/herald/sqlite"
 	"github.com/herald-webhooks/herald/telemetry"
 	"github.com/herald-webhooks/herald/telemetry/telemetrytest"
 )
 
-func openStore(t *testing.T) *sqlite.Store {
-	t.Helper()
-	key, _ := keyring.NewKey()
-	ring, _ := keyring.Parse(key)
-	s, err := sqlite.Open(t.Context(), sqlite.Config{Path: filepath.Join(t.TempDir(), "h.db"), Keyring: ring})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
+func openStore(t *testing.T) *sqlite.Store { return sqlitetest.Open(t) }
 
 func mustValue(t *testing.T, got map[string]float64, series string, want float64) {
 	t.Helper()

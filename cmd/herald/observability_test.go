@@ -24,6 +24,7 @@ import (
 
 	"github.com/herald-webhooks/herald/backoff"
 	"github.com/herald-webhooks/herald/dispatch"
+	"github.com/herald-webhooks/herald/internal/testkeys"
 	"github.com/herald-webhooks/herald/keyring"
 	"github.com/herald-webhooks/herald/postgres"
 	"github.com/herald-webhooks/herald/sqlite"
@@ -95,18 +96,7 @@ func startTestNode(t *testing.T) *testNode {
 	return startTestNodeOn(t, store, path)
 }
 
-func testRing(t *testing.T) *keyring.Keyring {
-	t.Helper()
-	key, err := keyring.NewKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring, err := keyring.Parse(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ring
-}
+func testRing(t *testing.T) *keyring.Keyring { return testkeys.Ring(t) }
 
 // startTestNodeOn starts a test node on store (path is its SQLite file, ""
 // for PostgreSQL); the node closes the store when the test ends.
