@@ -45,6 +45,11 @@ const (
 	// the checkpointer rewinds the WAL: 16 MiB of 4 KiB pages. The file
 	// grows beyond it by what is committed in one interval.
 	defaultWALResetFrames = 4096
+	// defaultWALSizeLimit is the size the writer cuts the WAL file back to
+	// when the WAL starts over (journal_size_limit): a file that grew while
+	// a reader held checkpoints back gives the space back, while one that
+	// keeps to its usual size is never truncated and regrown.
+	defaultWALSizeLimit = 64 << 20
 )
 
 // checkpointer owns the checkpoint goroutine and its connection.
@@ -75,13 +80,15 @@ type checkpointer struct {
 type WALStats struct {
 	// Bytes is the size of the WAL file; 0 when there is none.
 	Bytes int64
-	// Checkpoints counts the checkpointer's checkpoints, WriterCheckpoints
-	// those it ran on the writer connection so the WAL could start over.
+	// Checkpoints counts the checkpointer's checkpoints that ran (not those
+	// another checkpoint kept busy), WriterCheckpoints those it ran on the
+	// writer connection so the WAL could start over.
 	Checkpoints, WriterCheckpoints uint64
 	// Failures counts the checkpointer's rounds that failed.
 	Failures uint64
-	// UncopiedFrames is what the last checkpoint left in the WAL: frames a
-	// reader's snapshot (a backup, Litestream, a long query) still needed.
+	// UncopiedFrames is what the last checkpoint that ran left in the WAL:
+	// frames a reader's snapshot (a backup, Litestream, a long query) still
+	// needed.
 	UncopiedFrames int64
 }
 
@@ -209,8 +216,12 @@ func (s *Store) checkpoint(ctx context.Context, c *checkpointer) error {
 	if err != nil {
 		return err
 	}
-	c.checkpoints.Add(1)
-	c.uncopied.Store(int64(max(st.frames-st.copied, 0)))
+	if !st.busy && st.frames >= 0 {
+		// A busy checkpoint (another one, such as Litestream's, held the
+		// lock) ran nothing and reports no frames: keep the last count.
+		c.checkpoints.Add(1)
+		c.uncopied.Store(int64(st.frames - st.copied))
+	}
 	if st.busy || st.copied < st.frames {
 		// Another checkpoint ran, or a reader's snapshot held frames back:
 		// try again at the next tick even if nothing is committed meanwhile.

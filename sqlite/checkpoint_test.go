@@ -184,3 +184,52 @@ func TestCheckpointHeldBackByReader(t *testing.T) {
 		t.Errorf("after the reader ended, the next round left %d frames uncopied: %+v", st.UncopiedFrames, st)
 	}
 }
+
+// TestWALFileCutBack: a WAL file that grew while a reader held checkpoints
+// back is cut back to the size limit when the WAL starts over, so the disk
+// space (and the WAL size metric, which alerts read) comes back without a
+// restart.
+func TestWALFileCutBack(t *testing.T) {
+	ctx := t.Context()
+	const limit = 64 << 10
+	path := filepath.Join(t.TempDir(), "herald.db")
+	cfg := sqlite.WithCheckpoints(sqlite.Config{Path: path, Keyring: testKeyring(t)}, time.Hour, 8)
+	s, err := sqlite.Open(ctx, sqlite.WithWALSizeLimit(cfg, limit))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	f := newFixture(t, s, randomKey(t))
+	other, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	reader, err := other.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Rollback()
+	var n int
+	if err := reader.QueryRowContext(ctx, `SELECT count(*) FROM message`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	createEach(t, s, f.app.ID, 0, 100)
+	if err := sqlite.Checkpoint(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	grown := walStats(t, s).Bytes
+	if grown <= 4*limit {
+		t.Fatalf("the WAL grew to %d bytes only beside the reader; the test needs more", grown)
+	}
+	if err := reader.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if err := sqlite.Checkpoint(ctx, s); err != nil { // copies it all, then on the writer's connection
+		t.Fatal(err)
+	}
+	createEach(t, s, f.app.ID, 100, 1) // starts the WAL over
+	if got := walStats(t, s).Bytes; got > limit {
+		t.Errorf("the WAL file is %d bytes after starting over (it had grown to %d), want at most %d", got, grown, limit)
+	}
+}

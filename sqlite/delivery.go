@@ -353,19 +353,23 @@ func replayChunkOf(ctx context.Context, tx *sql.Tx, ep *herald.Endpoint, cur *re
 
 // statsSQL counts an endpoint's deliveries by status: those not done with
 // success in delivery_endpoint_open, all of them in delivery_endpoint (both
-// index only), the succeeded being the difference. statsWindowSQL counts
-// those of messages created in a window by status.
-const (
+// index only), the succeeded being the difference. statsWindowSQL does the
+// same for the deliveries of messages created in [?2, ?3), looking each
+// message up by its key.
+var (
 	statsSQL = `SELECT status, count(*) FROM delivery WHERE endpoint_id = ?1 AND ` + openStatuses + ` GROUP BY status
 		UNION ALL SELECT '', count(*) FROM delivery WHERE endpoint_id = ?1`
 	statsWindowSQL = `SELECT d.status, count(*) FROM delivery d JOIN message m ON m.id = d.message_id
-		WHERE d.endpoint_id = ? AND m.created_at >= ? AND m.created_at < ? GROUP BY d.status`
+		WHERE d.endpoint_id = ?1 AND ` + strings.ReplaceAll(openStatuses, "status", "d.status") + `
+			AND m.created_at >= ?2 AND m.created_at < ?3 GROUP BY d.status
+		UNION ALL SELECT '', count(*) FROM delivery d JOIN message m ON m.id = d.message_id
+		WHERE d.endpoint_id = ?1 AND m.created_at >= ?2 AND m.created_at < ?3`
 )
 
 // GetEndpointStats counts the endpoint's deliveries by status, of messages
 // created in [since, until) (zero bounds are open); canceled deliveries
-// count as failed. Without bounds it reads two indexes and no row (see
-// statsSQL). An unknown endpoint is ENOTFOUND.
+// count as failed. Without bounds it reads two indexes and no delivery row
+// (see statsSQL). An unknown endpoint is ENOTFOUND.
 func (s *Store) GetEndpointStats(ctx context.Context, appID, endpointID string, since, until time.Time) (herald.EndpointStats, error) {
 	var stats herald.EndpointStats
 	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
@@ -386,7 +390,7 @@ func (s *Store) GetEndpointStats(ctx context.Context, appID, endpointID string, 
 		return stats, s.fail("get endpoint stats", err)
 	}
 	defer rows.Close()
-	total, counted := -1, 0 // total: statsSQL's count of every delivery
+	total, counted := -1, 0 // total: the count of every delivery (the '' row)
 	for rows.Next() {
 		var (
 			status string

@@ -413,6 +413,7 @@ func TestPragmasInForce(t *testing.T) {
 			{"query_only", "0", false},
 			{"query_only", "1", true},
 			{"wal_autocheckpoint", "0", false},
+			{"journal_size_limit", "67108864", false},
 		} {
 			get := sqlite.PragmaOnWriter
 			if c.reader {

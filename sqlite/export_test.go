@@ -82,6 +82,12 @@ func WithCheckpoints(cfg Config, interval time.Duration, resetFrames int) Config
 	return cfg
 }
 
+// WithWALSizeLimit returns cfg with the size the WAL file is cut back to.
+func WithWALSizeLimit(cfg Config, limit int64) Config {
+	cfg.walSizeLimit = limit
+	return cfg
+}
+
 // Checkpoint runs one checkpoint of the checkpointer by hand (tests give
 // the store an interval too long for its own to run) and returns its error.
 func Checkpoint(ctx context.Context, s *Store) error { return s.checkpoint(ctx, s.ckpt) }

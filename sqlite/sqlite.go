@@ -47,10 +47,12 @@ type Config struct {
 	// recovery); slog.Default() by default.
 	Logger *slog.Logger
 
-	// checkpointInterval and walResetFrames tune the checkpointer (see
+	// checkpointInterval and walResetFrames tune the checkpointer, and
+	// walSizeLimit the size the WAL file is cut back to (see
 	// checkpoint.go); tests shorten them.
 	checkpointInterval time.Duration
 	walResetFrames     int
+	walSizeLimit       int64
 }
 
 // withDefaults returns cfg with its zero fields set to their defaults.
@@ -76,6 +78,9 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.walResetFrames <= 0 {
 		cfg.walResetFrames = defaultWALResetFrames
+	}
+	if cfg.walSizeLimit <= 0 {
+		cfg.walSizeLimit = defaultWALSizeLimit
 	}
 	return cfg
 }
@@ -204,6 +209,8 @@ func dsn(cfg Config, role connRole) string {
 		// checkpointer copies the WAL into the database beside the writer
 		// (see checkpoint.go).
 		q.Add("_pragma", "wal_autocheckpoint(0)")
+		// The commit that starts the WAL over cuts a larger file back.
+		q.Add("_pragma", "journal_size_limit("+strconv.FormatInt(cfg.walSizeLimit, 10)+")")
 	}
 	return "file:" + (&url.URL{Path: cfg.Path}).EscapedPath() + "?" + q.Encode()
 }
