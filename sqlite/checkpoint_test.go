@@ -153,19 +153,9 @@ func TestCheckpointHeldBackByReader(t *testing.T) {
 	}
 	// A reader of its own (as a backup or Litestream would be) starts a
 	// snapshot before the next commits.
-	other, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	reader, err := other.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reader.Rollback()
-	var n int
-	if err := reader.QueryRowContext(ctx, `SELECT count(*) FROM message`).Scan(&n); err != nil || n != 5 {
-		t.Fatalf("reader sees %d messages (%v), want 5", n, err)
+	reader, messages := holdSnapshot(t, path)
+	if messages != 5 {
+		t.Fatalf("reader sees %d messages, want 5", messages)
 	}
 	createEach(t, s, f.app.ID, 5, 5)
 	if err := sqlite.Checkpoint(ctx, s); err != nil {
@@ -200,20 +190,7 @@ func TestWALFileCutBack(t *testing.T) {
 	}
 	t.Cleanup(func() { s.Close() })
 	f := newFixture(t, s, randomKey(t))
-	other, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	reader, err := other.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reader.Rollback()
-	var n int
-	if err := reader.QueryRowContext(ctx, `SELECT count(*) FROM message`).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
+	reader, _ := holdSnapshot(t, path)
 	createEach(t, s, f.app.ID, 0, 100)
 	if err := sqlite.Checkpoint(ctx, s); err != nil {
 		t.Fatal(err)
@@ -232,4 +209,27 @@ func TestWALFileCutBack(t *testing.T) {
 	if got := walStats(t, s).Bytes; got > limit {
 		t.Errorf("the WAL file is %d bytes after starting over (it had grown to %d), want at most %d", got, grown, limit)
 	}
+}
+
+// holdSnapshot opens a read transaction of its own on the database at path
+// and reads from it, so that it holds a snapshot until it ends (rolled back
+// when the test ends at the latest); it returns the transaction and the
+// number of messages it sees.
+func holdSnapshot(t *testing.T, path string) (*sql.Tx, int) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	tx, err := db.BeginTx(t.Context(), &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tx.Rollback() })
+	var n int
+	if err := tx.QueryRowContext(t.Context(), `SELECT count(*) FROM message`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return tx, n
 }
