@@ -4,9 +4,9 @@
 -- delivery, so every successful attempt moved its entry from the
 -- endpoint's sending entries to the end of its succeeded ones: another
 -- index page written per endpoint in every batch of outcomes, and the
--- largest index of the database, of which the queries only search the
--- pending, sending, failed and canceled entries. Succeeded deliveries are
--- counted and listed through delivery_endpoint instead (sqlite/delivery.go).
+-- largest index of the database, whose succeeded entries only the endpoint
+-- stats and the list filtered by succeeded read. Those now count and list
+-- succeeded deliveries through delivery_endpoint (sqlite/delivery.go).
 -- The condition is OR-connected equalities so that a query naming one
 -- status (status = 'pending') can use the index: SQLite proves a partial
 -- index usable when a term of the query's WHERE is a term of the index's.
