@@ -34,12 +34,21 @@ type engineStmts struct {
 	setFailing         *sql.Stmt
 }
 
+// limitParam is a LIMIT whose bound value the planner does not read.
+// SQLite plans a statement with `LIMIT ?` for the value bound when it
+// runs and marks the statement expired whenever another value is bound,
+// so that its next run compiles it again; claims of every size from 1 to
+// ClaimBatch made one in two claims recompile (a claim statement took
+// five times as long). Inside a CAST the limit is an expression evaluated
+// at run time, and the plan stays the one TestQueryPlans asserts.
+const limitParam = `LIMIT CAST(? AS INTEGER)`
+
 // claimSQL leases due deliveries in one statement; %s is where the
 // SkipEndpoints condition goes. The inner SELECT walks delivery_due and
 // leaves FIFO endpoints to claimHeadsSQL.
 const claimSQL = `UPDATE delivery SET status = 'sending', lease_owner = ?, lease_expires_at = ?, updated_at = ?
 	WHERE id IN (SELECT id FROM delivery WHERE status = 'pending' AND next_attempt_at <= ?` + notFIFO + `%s
-		ORDER BY next_attempt_at LIMIT ?)
+		ORDER BY next_attempt_at ` + limitParam + `)
 	RETURNING ` + deliveryColumns
 
 // claimWindowSQL is claimSQL for a claim with a Window: the innermost
@@ -50,9 +59,9 @@ const claimWindowSQL = `UPDATE delivery SET status = 'sending', lease_owner = ?,
 	WHERE id IN (SELECT id FROM (
 			SELECT id, next_attempt_at, row_number() OVER (PARTITION BY endpoint_id ORDER BY next_attempt_at, id) AS n
 			FROM (SELECT id, endpoint_id, next_attempt_at FROM delivery WHERE status = 'pending' AND next_attempt_at <= ?` + notFIFO + `
-				ORDER BY next_attempt_at LIMIT ?)
+				ORDER BY next_attempt_at ` + limitParam + `)
 			WHERE endpoint_id NOT IN (SELECT value FROM json_each(?)))
-		WHERE n <= ? ORDER BY next_attempt_at LIMIT ?)
+		WHERE n <= ? ORDER BY next_attempt_at ` + limitParam + `)
 	RETURNING ` + deliveryColumns
 
 // claimMessagesSQL loads the claimed deliveries' messages with one

@@ -7,10 +7,12 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -427,5 +429,66 @@ func TestPragmasInForce(t *testing.T) {
 				t.Errorf("synchronous=%q: %s on reader=%v is %q, want %q", tc.config, c.name, c.reader, got, c.want)
 			}
 		}
+	}
+}
+
+// TestClaimsCompileOnce checks that claims of every size, window and skip
+// list run the statements compiled for the first claim: SQLite recompiles
+// a statement whose planner read a bound value (a bare LIMIT ? is one)
+// each time another value is bound, which cost every other claim a
+// compile in a benchmark run.
+func TestClaimsCompileOnce(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := t.Context()
+	f := newFixture(t, s, randomKey(t))
+	fifo := &herald.Endpoint{ID: herald.NewIDAt(herald.PrefixEndpoint, t0.Add(time.Second)), AppID: f.app.ID,
+		URL: "https://example.com/fifo", Version: 1, Ordering: herald.OrderingFIFO, CreatedAt: t0, UpdatedAt: t0}
+	if err := s.CreateEndpoint(ctx, fifo); err != nil {
+		t.Fatal(err)
+	}
+	msgs := make([]*herald.Message, 60)
+	for i := range msgs {
+		msgs[i] = newMsg(f.app.ID, i, "")
+	}
+	if _, err := s.CreateMessages(ctx, msgs, herald.Lease{}); err != nil {
+		t.Fatal(err)
+	}
+	var compiles atomic.Int64
+	err := sqlite.OnWriterUpdateCompile(ctx, s, func(table, column string) {
+		// Every claim statement sets lease_owner: one call per compile.
+		if table == "delivery" && column == "lease_owner" {
+			compiles.Add(1)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	claim := func(limit, window, perEndpoint int, skip []string) {
+		t.Helper()
+		now := t0.Add(time.Hour)
+		_, err := s.ClaimDue(ctx, herald.ClaimOptions{Owner: "node", Now: now, LeaseUntil: now.Add(time.Minute),
+			Limit: limit, Window: window, PerEndpoint: perEndpoint, SkipEndpoints: skip})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	skipOne := []string{"ep_none"}
+	// The first claim of each kind compiles its statements (the first
+	// leases the FIFO endpoint's head, whose lease never ends here, and
+	// one more delivery).
+	claim(2, 0, 0, nil)
+	claim(1, 0, 0, skipOne)
+	claim(1, 1, 1, nil)
+	first := compiles.Load()
+	if first == 0 {
+		t.Fatal("no compile seen: the authorizer is not counting")
+	}
+	for i := 2; i <= 12; i++ {
+		claim(i, 0, 0, nil)
+		claim(i, 0, 0, append(skipOne, fmt.Sprint("ep_", i)))
+		claim(i, 3*i, i/2+1, skipOne)
+	}
+	if n := compiles.Load() - first; n != 0 {
+		t.Errorf("claims of other sizes compiled their statements %d more times (first claims: %d)", n, first)
 	}
 }

@@ -3,8 +3,11 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"runtime"
 	"time"
+
+	"modernc.org/sqlite"
 )
 
 // ExecOnWriter runs q on the store's one writer connection, so a test can
@@ -95,3 +98,27 @@ func Checkpoint(ctx context.Context, s *Store) error { return s.checkpoint(ctx, 
 // CheckpointRound runs one round of the checkpointer's goroutine by hand:
 // a checkpoint whose failure is logged.
 func CheckpointRound(s *Store) { s.checkpointRound(s.ckpt) }
+
+// OnWriterUpdateCompile calls fn for each column an UPDATE sets whenever
+// SQLite compiles one on the writer connection (its authorizer asks then),
+// so a test can count compilations. Registering it expires the
+// connection's compiled statements once.
+func OnWriterUpdateCompile(ctx context.Context, s *Store, fn func(table, column string)) error {
+	conn, err := s.w.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return conn.Raw(func(dc any) error {
+		reg, ok := dc.(sqlite.AuthorizerRegisterer)
+		if !ok {
+			return fmt.Errorf("%T has no authorizer", dc)
+		}
+		return reg.RegisterAuthorizer(func(action sqlite.AuthorizerActionCode, arg1, arg2, _, _ string) sqlite.AuthorizerReturnCode {
+			if action == sqlite.AuthUpdate {
+				fn(arg1, arg2)
+			}
+			return sqlite.AuthorizerOK
+		})
+	})
+}

@@ -26,7 +26,7 @@ const (
 			SELECT x.id FROM delivery x WHERE x.endpoint_id = e.id AND x.status = 'pending' ORDER BY x.message_id LIMIT 1)
 		WHERE e.ordering = 'fifo' AND h.next_attempt_at <= ?%s
 			AND NOT EXISTS (SELECT 1 FROM delivery s WHERE s.endpoint_id = e.id AND s.status = 'sending')
-		ORDER BY h.next_attempt_at LIMIT ?)
+		ORDER BY h.next_attempt_at ` + limitParam + `)
 	RETURNING ` + deliveryColumns
 
 	skipHeads = ` AND e.id NOT IN (SELECT value FROM json_each(?))`
