@@ -175,6 +175,94 @@ func TestCheckpointHeldBackByReader(t *testing.T) {
 	}
 }
 
+// TestBusyCheckpointKeepsStats: while another connection runs a checkpoint
+// (as Litestream does), the checkpointer's PASSIVE one reports busy and
+// copies nothing; the round is neither counted as a checkpoint nor as a
+// failure, and the uncopied-frames gauge keeps the last checkpoint's count
+// (a busy checkpoint reports -1 frames, which read as 0 would hide a
+// reader that still holds frames back).
+func TestBusyCheckpointKeepsStats(t *testing.T) {
+	ctx := t.Context()
+	s, path := openWithCheckpoints(t, t.TempDir(), time.Hour, 1<<30, nil)
+	f := newFixture(t, s, randomKey(t))
+	createEach(t, s, f.app.ID, 0, 5)
+	if err := sqlite.Checkpoint(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	reader, _ := holdSnapshot(t, path)
+	createEach(t, s, f.app.ID, 5, 5)
+	if err := sqlite.Checkpoint(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	before := walStats(t, s)
+	if before.UncopiedFrames == 0 {
+		t.Fatalf("the reader held nothing back: %+v", before)
+	}
+	createEach(t, s, f.app.ID, 10, 1) // something new to copy
+
+	// Another connection takes the checkpoint lock and keeps it: a FULL
+	// checkpoint holds it while it waits for a writer to finish.
+	open := func() *sql.DB {
+		db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.SetMaxOpenConns(1)
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	writer, err := open().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { writer.Rollback() })
+	if _, err := writer.ExecContext(ctx, `UPDATE route_version SET v = v`); err != nil {
+		t.Fatal(err)
+	}
+	full := make(chan error, 1)
+	other := open()
+	go func() {
+		var busy, frames, copied int
+		full <- other.QueryRowContext(ctx, `PRAGMA wal_checkpoint(FULL)`).Scan(&busy, &frames, &copied)
+	}()
+	probe := open()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		var busy, frames, copied int
+		if err := probe.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied); err != nil {
+			t.Fatal(err)
+		}
+		if busy != 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the other connection's checkpoint never held the lock")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	sqlite.CheckpointRound(s)
+	if got := walStats(t, s); got.Checkpoints != before.Checkpoints || got.Failures != before.Failures ||
+		got.UncopiedFrames != before.UncopiedFrames {
+		t.Errorf("after a busy checkpoint: %+v, want the counters and gauge of before: %+v", got, before)
+	}
+
+	// The FULL checkpoint goes on once the writer is done, and ends once
+	// the reader is too.
+	if err := writer.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if err := reader.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-full; err != nil {
+		t.Fatal(err)
+	}
+	sqlite.CheckpointRound(s)
+	if got := walStats(t, s); got.Checkpoints != before.Checkpoints+1 || got.UncopiedFrames != 0 {
+		t.Errorf("once the lock is free the next round copies everything: %+v (before: %+v)", got, before)
+	}
+}
+
 // TestWALFileCutBack: a WAL file that grew while a reader held checkpoints
 // back is cut back to the size limit when the WAL starts over, so the disk
 // space (and the WAL size metric, which alerts read) comes back without a

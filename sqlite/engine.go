@@ -35,12 +35,13 @@ type engineStmts struct {
 }
 
 // limitParam is a LIMIT whose bound value the planner does not read.
-// SQLite plans a statement with `LIMIT ?` for the value bound when it
-// runs and marks the statement expired whenever another value is bound,
-// so that its next run compiles it again; claims of every size from 1 to
-// ClaimBatch made one in two claims recompile (a claim statement took
-// five times as long). Inside a CAST the limit is an expression evaluated
-// at run time, and the plan stays the one TestQueryPlans asserts.
+// SQLite's planner reads the value bound to a bare `LIMIT ?`, and a
+// statement whose plan read a bound value expires when another value is
+// bound: its next run compiles it again. The dispatcher's claims change
+// size from one to the next, so many claims paid a compile (five times
+// the statement's run on an empty store; 2.8 % of a one-to-one bench
+// run's CPU). Inside a CAST the limit is an expression evaluated at run
+// time; the plans stay the ones TestQueryPlans asserts.
 const limitParam = `LIMIT CAST(? AS INTEGER)`
 
 // claimSQL leases due deliveries in one statement; %s is where the
