@@ -435,8 +435,8 @@ func TestPragmasInForce(t *testing.T) {
 // TestClaimsCompileOnce checks that claims of every size, window and skip
 // list run the statements compiled for the first claim: SQLite recompiles
 // a statement whose planner read a bound value (a bare LIMIT ? is one)
-// each time another value is bound, which cost every other claim a
-// compile in a benchmark run.
+// each time another value is bound, which cost many claims a compile in
+// benchmark runs.
 func TestClaimsCompileOnce(t *testing.T) {
 	s, _ := newStore(t)
 	ctx := t.Context()
