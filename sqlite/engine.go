@@ -34,21 +34,26 @@ type engineStmts struct {
 	setFailing         *sql.Stmt
 }
 
-// limitParam is a LIMIT whose bound value the planner does not read.
-// SQLite's planner reads the value bound to a bare `LIMIT ?`, and a
-// statement whose plan read a bound value expires when another value is
-// bound: its next run compiles it again. The dispatcher's claims change
-// size from one to the next, so many claims paid a compile (five times
-// the statement's run on an empty store; 2.8 % of a one-to-one bench
-// run's CPU). Inside a CAST the limit is an expression evaluated at run
-// time; the plans stay the ones TestQueryPlans asserts.
-const limitParam = `LIMIT CAST(? AS INTEGER)`
+// unplanned is an integer parameter whose bound value the planner does
+// not read. SQLite's planner reads the value bound to a bare `LIMIT ?`,
+// and, once ANALYZE has collected samples (STAT4), to a `col <= ?` on an
+// indexed column; a statement whose plan read a bound value expires when
+// another value is bound, and its next run compiles it again. Claims
+// change size from one to the next and their time with every call, so
+// many claims paid a compile (five times the statement's run on an empty
+// store; 2.8 % of a one-to-one bench run's CPU). Inside a CAST the value
+// is an expression evaluated at run time; the plans stay the same
+// (TestQueryPlans).
+const unplanned = `CAST(? AS INTEGER)`
+
+// limitParam is a LIMIT bound as an unplanned parameter.
+const limitParam = `LIMIT ` + unplanned
 
 // claimSQL leases due deliveries in one statement; %s is where the
 // SkipEndpoints condition goes. The inner SELECT walks delivery_due and
 // leaves FIFO endpoints to claimHeadsSQL.
 const claimSQL = `UPDATE delivery SET status = 'sending', lease_owner = ?, lease_expires_at = ?, updated_at = ?
-	WHERE id IN (SELECT id FROM delivery WHERE status = 'pending' AND next_attempt_at <= ?` + notFIFO + `%s
+	WHERE id IN (SELECT id FROM delivery WHERE status = 'pending' AND next_attempt_at <= ` + unplanned + notFIFO + `%s
 		ORDER BY next_attempt_at ` + limitParam + `)
 	RETURNING ` + deliveryColumns
 
@@ -59,7 +64,7 @@ const claimSQL = `UPDATE delivery SET status = 'sending', lease_owner = ?, lease
 const claimWindowSQL = `UPDATE delivery SET status = 'sending', lease_owner = ?, lease_expires_at = ?, updated_at = ?
 	WHERE id IN (SELECT id FROM (
 			SELECT id, next_attempt_at, row_number() OVER (PARTITION BY endpoint_id ORDER BY next_attempt_at, id) AS n
-			FROM (SELECT id, endpoint_id, next_attempt_at FROM delivery WHERE status = 'pending' AND next_attempt_at <= ?` + notFIFO + `
+			FROM (SELECT id, endpoint_id, next_attempt_at FROM delivery WHERE status = 'pending' AND next_attempt_at <= ` + unplanned + notFIFO + `
 				ORDER BY next_attempt_at ` + limitParam + `)
 			WHERE endpoint_id NOT IN (SELECT value FROM json_each(?)))
 		WHERE n <= ? ORDER BY next_attempt_at ` + limitParam + `)

@@ -24,7 +24,7 @@ const (
 	claimHeadsSQL = `UPDATE delivery SET status = 'sending', lease_owner = ?, lease_expires_at = ?, updated_at = ?
 	WHERE id IN (SELECT h.id FROM endpoint e JOIN delivery h ON h.id = (
 			SELECT x.id FROM delivery x WHERE x.endpoint_id = e.id AND x.status = 'pending' ORDER BY x.message_id LIMIT 1)
-		WHERE e.ordering = 'fifo' AND h.next_attempt_at <= ?%s
+		WHERE e.ordering = 'fifo' AND h.next_attempt_at <= ` + unplanned + `%s
 			AND NOT EXISTS (SELECT 1 FROM delivery s WHERE s.endpoint_id = e.id AND s.status = 'sending')
 		ORDER BY h.next_attempt_at ` + limitParam + `)
 	RETURNING ` + deliveryColumns

@@ -31,14 +31,17 @@ func TestQueryPlans(t *testing.T) {
 		sql  string
 		args []any
 	}
-	// windowSorts sort, but only the Window rows they read through an
-	// index: a bounded cost, whatever the backlog.
-	windowSorts := map[string]bool{"ClaimDue window": true}
+	// boundedSorts sort, but only rows they read through an index and
+	// whose number does not grow with the backlog: the Window rows of a
+	// windowed claim, one head per FIFO endpoint.
+	boundedSorts := map[string]bool{"ClaimDue window": true, "ClaimDue heads": true, "ClaimDue heads skipping": true}
 	queries := []query{
 		{"ClaimDue", fmt.Sprintf(claimSQL, ""), []any{"node", now, now, now, 10}},
 		{"ClaimDue skipping", fmt.Sprintf(claimSQL, ` AND endpoint_id NOT IN (SELECT value FROM json_each(?))`),
 			[]any{"node", now, now, now, `["ep_a"]`, 10}},
 		{"ClaimDue window", claimWindowSQL, []any{"node", now, now, now, 64, `["ep_a"]`, 8, 10}},
+		{"ClaimDue heads", fmt.Sprintf(claimHeadsSQL, ""), []any{"node", now, now, now, 10}},
+		{"ClaimDue heads skipping", fmt.Sprintf(claimHeadsSQL, skipHeads), []any{"node", now, now, now, `["ep_a"]`, 10}},
 		{"ClaimDue messages", claimMessagesSQL, []any{`["msg_a","msg_b"]`}},
 		{"RecordAttempts delivery", finishSQL, []any{now, `[["dlv_a","pending",null,1,"node"]]`}},
 		{"RecordAttempts cancel", cancelPendingSQL, []any{now, "ep_a"}},
@@ -65,7 +68,13 @@ func TestQueryPlans(t *testing.T) {
 	// partial index that holds only those: delivery_endpoint would also
 	// find them, after reading every delivery the endpoint ever had.
 	const open = "SEARCH delivery USING INDEX delivery_endpoint_open (endpoint_id=? AND status=?)"
+	// Claims walk the due rows by time, their bound time and limits being
+	// unplanned parameters (see unplanned).
+	const due = "SEARCH delivery USING INDEX delivery_due (next_attempt_at<?)"
 	wantSteps := map[string][]string{
+		"ClaimDue":              {due},
+		"ClaimDue skipping":     {due},
+		"ClaimDue window":       {due},
 		"RecordAttempts cancel": {open},
 		"RecoverEndpoint":       {"SEARCH delivery USING COVERING INDEX delivery_endpoint_open (endpoint_id=? AND status=?)"},
 		"GetEndpointStats": {"SEARCH delivery USING COVERING INDEX delivery_endpoint_open (endpoint_id=? AND status=?)",
@@ -97,7 +106,7 @@ func TestQueryPlans(t *testing.T) {
 	for _, q := range queries {
 		plan := explain(t, s, q.name, q.sql, q.args...)
 		for _, step := range plan {
-			if windowSorts[q.name] && step == "USE TEMP B-TREE FOR ORDER BY" {
+			if boundedSorts[q.name] && step == "USE TEMP B-TREE FOR ORDER BY" {
 				continue
 			}
 			if fullScan.MatchString(step) {
