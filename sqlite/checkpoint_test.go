@@ -140,10 +140,13 @@ func TestWALStats(t *testing.T) {
 	}
 }
 
-// TestCheckpointHeldBackByReader: frames a reader's snapshot still needs
-// stay in the WAL and are counted as uncopied; once the reader ends, the
-// next round copies them even though nothing was committed meanwhile.
-func TestCheckpointHeldBackByReader(t *testing.T) {
+// heldBack opens a store whose checkpointer runs only by hand, commits
+// five messages and checkpoints them, then starts a reader's snapshot (as
+// a backup or Litestream would), commits five more and checkpoints: the
+// WAL keeps frames the reader still needs, counted as uncopied. It returns
+// the store, its path, its fixture and the reader's transaction.
+func heldBack(t *testing.T) (*sqlite.Store, string, fixture, *sql.Tx) {
+	t.Helper()
 	ctx := t.Context()
 	s, path := openWithCheckpoints(t, t.TempDir(), time.Hour, 1<<30, nil)
 	f := newFixture(t, s, randomKey(t))
@@ -151,8 +154,6 @@ func TestCheckpointHeldBackByReader(t *testing.T) {
 	if err := sqlite.Checkpoint(ctx, s); err != nil {
 		t.Fatal(err)
 	}
-	// A reader of its own (as a backup or Litestream would be) starts a
-	// snapshot before the next commits.
 	reader, messages := holdSnapshot(t, path)
 	if messages != 5 {
 		t.Fatalf("reader sees %d messages, want 5", messages)
@@ -164,6 +165,15 @@ func TestCheckpointHeldBackByReader(t *testing.T) {
 	if st := walStats(t, s); st.UncopiedFrames == 0 {
 		t.Fatalf("a checkpoint beside a reader's older snapshot copied everything: %+v", st)
 	}
+	return s, path, f, reader
+}
+
+// TestCheckpointHeldBackByReader: frames a reader's snapshot still needs
+// stay in the WAL and are counted as uncopied; once the reader ends, the
+// next round copies them even though nothing was committed meanwhile.
+func TestCheckpointHeldBackByReader(t *testing.T) {
+	ctx := t.Context()
+	s, _, _, reader := heldBack(t)
 	if err := reader.Rollback(); err != nil {
 		t.Fatal(err)
 	}
@@ -183,21 +193,8 @@ func TestCheckpointHeldBackByReader(t *testing.T) {
 // reader that still holds frames back).
 func TestBusyCheckpointKeepsStats(t *testing.T) {
 	ctx := t.Context()
-	s, path := openWithCheckpoints(t, t.TempDir(), time.Hour, 1<<30, nil)
-	f := newFixture(t, s, randomKey(t))
-	createEach(t, s, f.app.ID, 0, 5)
-	if err := sqlite.Checkpoint(ctx, s); err != nil {
-		t.Fatal(err)
-	}
-	reader, _ := holdSnapshot(t, path)
-	createEach(t, s, f.app.ID, 5, 5)
-	if err := sqlite.Checkpoint(ctx, s); err != nil {
-		t.Fatal(err)
-	}
-	before := walStats(t, s)
-	if before.UncopiedFrames == 0 {
-		t.Fatalf("the reader held nothing back: %+v", before)
-	}
+	s, path, f, reader := heldBack(t)
+	before := walStats(t, s)          // frames held back by the reader
 	createEach(t, s, f.app.ID, 10, 1) // something new to copy
 
 	// Another connection takes the checkpoint lock and keeps it: a FULL
