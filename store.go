@@ -164,4 +164,6 @@ type Store interface {
 	// DeleteExpiredIdempotent forgets up to limit records expired at now and
 	// returns how many it deleted.
 	DeleteExpiredIdempotent(ctx context.Context, now time.Time, limit int) (int, error)
+
+	TokenStore
 }

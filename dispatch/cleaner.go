@@ -15,14 +15,20 @@ type RetentionStore interface {
 	ExpirePayloads(ctx context.Context, now time.Time, limit int) (int, error)
 	DeleteExpiredMessages(ctx context.Context, before time.Time, limit int) (int, error)
 	DeleteExpiredIdempotent(ctx context.Context, now time.Time, limit int) (int, error)
+	DeleteExpiredTokens(ctx context.Context, before time.Time, limit int) (int, error)
 }
+
+// TokenGrace is how long a token is kept after it expired or was revoked,
+// so that a request presenting it meanwhile can still be told why it is
+// refused, and a console can show it revoked.
+const TokenGrace = 24 * time.Hour
 
 // CleanerConfig configures a Cleaner. Zero fields take the defaults.
 type CleanerConfig struct {
 	Store RetentionStore
 	// Retention is how long messages and attempts are kept; zero keeps them
-	// forever. Payloads with their own retention and expired idempotency
-	// keys are cleaned either way.
+	// forever. Payloads with their own retention, expired idempotency keys
+	// and tokens past TokenGrace are cleaned either way.
 	Retention time.Duration
 	// Interval is the pause between passes (default one minute).
 	Interval time.Duration
@@ -37,15 +43,16 @@ type CleanerConfig struct {
 
 // CleanerCounts is what one pass removed.
 type CleanerCounts struct {
-	Attempts, Payloads, Messages, IdempotencyKeys int
+	Attempts, Payloads, Messages, IdempotencyKeys, Tokens int
 }
 
 // Cleaner enforces retention: every Interval it deletes expired attempts,
 // drops expired payloads, deletes expired messages (with their deliveries
-// and attempts; never one still being delivered) and forgets expired
-// idempotency keys, each in batches of BatchSize. On PostgreSQL the batches
-// of several nodes' cleaners skip each other's locked rows, so every node
-// can run one.
+// and attempts; never one still being delivered), forgets expired
+// idempotency keys and deletes tokens that expired or were revoked more
+// than TokenGrace ago (with their sessions), each in batches of
+// BatchSize. On PostgreSQL the batches of several nodes' cleaners skip
+// each other's locked rows, so every node can run one.
 type Cleaner struct {
 	cfg CleanerConfig
 }
@@ -96,7 +103,7 @@ func (c *Cleaner) Run(ctx context.Context) error {
 			c.cfg.Logger.Warn("retention pass failed; retrying at the next interval", "err", err, "next", c.cfg.Interval)
 		} else if counts != (CleanerCounts{}) {
 			c.cfg.Logger.Info("retention pass", "attempts", counts.Attempts, "payloads", counts.Payloads,
-				"messages", counts.Messages, "idempotency_keys", counts.IdempotencyKeys)
+				"messages", counts.Messages, "idempotency_keys", counts.IdempotencyKeys, "tokens", counts.Tokens)
 		}
 		t.Reset(c.cfg.Interval)
 	}
@@ -125,6 +132,9 @@ func (c *Cleaner) Pass(ctx context.Context) (CleanerCounts, error) {
 		}},
 		{"idempotency keys", false, &counts.IdempotencyKeys, func(ctx context.Context, limit int) (int, error) {
 			return c.cfg.Store.DeleteExpiredIdempotent(ctx, now, limit)
+		}},
+		{"tokens", false, &counts.Tokens, func(ctx context.Context, limit int) (int, error) {
+			return c.cfg.Store.DeleteExpiredTokens(ctx, now.Add(-TokenGrace), limit)
 		}},
 	}
 	for _, s := range steps {

@@ -131,6 +131,71 @@ func TestCleanerPass(t *testing.T) {
 	}
 }
 
+// Tokens are swept whatever the retention, a day after they expired or
+// were revoked; a swept token's sessions go with it.
+func TestCleanerSweepsTokens(t *testing.T) {
+	now := time.Now().UTC()
+	f := newRetentionFixture(t, now, 0, 0, 0)
+	ctx := t.Context()
+	n := 0
+	token := func(kind herald.TokenKind, expires, revoked time.Time, parent string) *herald.Token {
+		t.Helper()
+		n++
+		tok := &herald.Token{ID: herald.NewIDAt(herald.PrefixToken, now.Add(-time.Duration(n)*time.Hour)), Kind: kind,
+			Hash: fmt.Appendf(nil, "%032d", n), Name: fmt.Sprint("token ", n), AppID: f.app.ID, Parent: parent,
+			CreatedAt: now.Add(-72 * time.Hour), ExpiresAt: expires, RevokedAt: revoked}
+		if err := f.store.CreateToken(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	longAgo := now.Add(-dispatch.TokenGrace - time.Minute)
+	lately := now.Add(-dispatch.TokenGrace + time.Minute)
+	later := now.Add(time.Hour)
+	expiredPortal := token(herald.TokenPortal, longAgo, time.Time{}, "")
+	swept := []*herald.Token{
+		expiredPortal,
+		token(herald.TokenKey, longAgo, time.Time{}, ""),
+		token(herald.TokenKey, longAgo.Add(-time.Hour), time.Time{}, ""),
+		token(herald.TokenKey, longAgo.Add(-2*time.Hour), time.Time{}, ""),
+		token(herald.TokenKey, later, longAgo, ""),
+		// Live, but its portal token is gone: it goes too, uncounted.
+		token(herald.TokenSession, later, time.Time{}, expiredPortal.ID),
+	}
+	kept := []*herald.Token{
+		token(herald.TokenKey, lately, time.Time{}, ""),
+		token(herald.TokenKey, later, lately, ""),
+		token(herald.TokenPortal, later, time.Time{}, ""),
+	}
+	c, err := dispatch.NewCleaner(dispatch.CleanerConfig{Store: f.store, BatchSize: 2, Pause: time.Millisecond,
+		Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts, err := c.Pass(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Batches of two walk through the five expired or revoked tokens.
+	if want := (dispatch.CleanerCounts{Tokens: 5}); counts != want {
+		t.Fatalf("pass removed %+v, want %+v", counts, want)
+	}
+	for _, tok := range swept {
+		if _, err := f.store.GetTokenByHash(ctx, tok.Hash); herald.ErrorCode(err) != herald.ENOTFOUND {
+			t.Errorf("%s: GetTokenByHash = %v, want ENOTFOUND", tok.Name, err)
+		}
+	}
+	for _, tok := range kept {
+		if _, err := f.store.GetTokenByHash(ctx, tok.Hash); err != nil {
+			t.Errorf("%s: %v; want it kept for a day", tok.Name, err)
+		}
+	}
+	again, err := c.Pass(ctx)
+	if err != nil || again != (dispatch.CleanerCounts{}) {
+		t.Errorf("second pass removed %+v (err %v), want nothing", again, err)
+	}
+}
+
 func TestCleanerKeepsForeverWithoutRetention(t *testing.T) {
 	now := time.Now().UTC()
 	f := newRetentionFixture(t, now, 3, 0, 1)

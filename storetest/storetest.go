@@ -39,6 +39,7 @@ func Run(t *testing.T, newStore func(t *testing.T) herald.Store) {
 		{"Isolation", isolationTests},
 		{"Telemetry", telemetryTests},
 		{"Retention", retentionTests},
+		{"Token", tokenTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

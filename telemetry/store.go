@@ -80,6 +80,13 @@ const (
 	opCompleteIdempotent
 	opAbandonIdempotent
 	opDeleteExpiredIdempotent
+	opCreateToken
+	opGetTokenByHash
+	opListTokens
+	opRevokeToken
+	opExpireAppTokens
+	opTouchToken
+	opDeleteExpiredTokens
 	opTakeTokens // TokenTaker's, not herald.Store's
 	numStoreOps
 )
@@ -97,6 +104,7 @@ var storeOpMethods = [numStoreOps]string{
 	"ResendDelivery", "RecoverEndpoint", "ReplayMissing", "GetEndpointStats", "QueueStats",
 	"DeleteExpiredAttempts", "ExpirePayloads", "DeleteExpiredMessages",
 	"BeginIdempotent", "CompleteIdempotent", "AbandonIdempotent", "DeleteExpiredIdempotent",
+	"CreateToken", "GetTokenByHash", "ListTokens", "RevokeToken", "ExpireAppTokens", "TouchToken", "DeleteExpiredTokens",
 	"TakeTokens",
 }
 
@@ -337,6 +345,34 @@ func (s *Store) DeleteExpiredIdempotent(ctx context.Context, now time.Time, limi
 
 func (s *Store) QueueStats(ctx context.Context, now time.Time) (herald.QueueStats, error) {
 	return observe(s, opQueueStats, func() (herald.QueueStats, error) { return s.next.QueueStats(ctx, now) })
+}
+
+func (s *Store) CreateToken(ctx context.Context, t *herald.Token) error {
+	return observe0(s, opCreateToken, func() error { return s.next.CreateToken(ctx, t) })
+}
+
+func (s *Store) GetTokenByHash(ctx context.Context, hash []byte) (*herald.Token, error) {
+	return observe(s, opGetTokenByHash, func() (*herald.Token, error) { return s.next.GetTokenByHash(ctx, hash) })
+}
+
+func (s *Store) ListTokens(ctx context.Context, opts herald.TokenListOptions) ([]*herald.Token, error) {
+	return observe(s, opListTokens, func() ([]*herald.Token, error) { return s.next.ListTokens(ctx, opts) })
+}
+
+func (s *Store) RevokeToken(ctx context.Context, id string, now time.Time) error {
+	return observe0(s, opRevokeToken, func() error { return s.next.RevokeToken(ctx, id, now) })
+}
+
+func (s *Store) ExpireAppTokens(ctx context.Context, appID string, sessionIDs []string, at time.Time) (int, error) {
+	return observe(s, opExpireAppTokens, func() (int, error) { return s.next.ExpireAppTokens(ctx, appID, sessionIDs, at) })
+}
+
+func (s *Store) TouchToken(ctx context.Context, id string, now time.Time) error {
+	return observe0(s, opTouchToken, func() error { return s.next.TouchToken(ctx, id, now) })
+}
+
+func (s *Store) DeleteExpiredTokens(ctx context.Context, before time.Time, limit int) (int, error) {
+	return observe(s, opDeleteExpiredTokens, func() (int, error) { return s.next.DeleteExpiredTokens(ctx, before, limit) })
 }
 
 // TokenTaker is the optional shared token bucket of a store (PostgreSQL's),
