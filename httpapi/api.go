@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/herald-webhooks/herald"
+	"github.com/herald-webhooks/herald/access"
 	"github.com/herald-webhooks/herald/internal/ttlcache"
 	"github.com/herald-webhooks/herald/telemetry"
 )
@@ -60,6 +61,13 @@ type Config struct {
 	// MetricsHandler, when set, serves GET /metrics (no token: Prometheus
 	// scrapes do not send one).
 	MetricsHandler http.Handler
+	// Auth checks bearer tokens; by default an Authenticator over Store
+	// and AdminTokenHash.
+	Auth *access.Authenticator
+	// PublicURL is the base URL customers reach Herald at (scheme, host
+	// and any path prefix), used in app-portal links; by default the
+	// request's own host, over https when it came over TLS.
+	PublicURL string
 }
 
 // DefaultMaxBodyBytes is the request body limit when Config.MaxBodyBytes is 0.
@@ -69,10 +77,34 @@ const DefaultMaxBodyBytes = 1 << 20
 // an application changed or deleted through another node is seen within it.
 const appCacheTTL = time.Second
 
-// Route is one entry of the route table. Public routes need no token.
+// Access is what a route asks of its caller, declared once in the route
+// table; no handler checks access by itself.
+type Access int
+
+const (
+	// Public routes need no token.
+	Public Access = iota
+	// Admin routes need an admin-scope principal.
+	Admin
+	// App routes need admin scope or the application named by the path's
+	// {app_id} (its ID or uid).
+	App
+	// Any routes need any valid token (the event-type catalog, logout).
+	Any
+)
+
+func (x Access) String() string {
+	return [...]string{"public", "admin", "app", "any"}[x]
+}
+
+// Route is one entry of the route table. Write routes change something: a
+// read-only principal may not call them.
 type Route struct {
 	Method, Pattern string
-	Public          bool
+	Access          Access
+	Write           bool
+	// Public is Access == Public.
+	Public bool
 }
 
 // API serves the gateway and the API v1 handlers.
@@ -80,6 +112,8 @@ type API struct {
 	store    herald.Store
 	messages MessageCreator
 	token    [32]byte
+	auth     *access.Authenticator
+	baseURL  string
 	maxBody  int64
 	logger   *slog.Logger
 	now      func() time.Time
@@ -116,6 +150,8 @@ func New(cfg Config) (*API, error) {
 		store:    hideOperational(cfg.Store),
 		messages: cfg.Messages,
 		token:    cfg.AdminTokenHash,
+		auth:     cfg.Auth,
+		baseURL:  strings.TrimSuffix(cfg.PublicURL, "/"),
 		maxBody:  cfg.MaxBodyBytes,
 		logger:   cfg.Logger,
 		now:      cfg.Now,
@@ -137,6 +173,9 @@ func New(cfg Config) (*API, error) {
 	if a.now == nil {
 		a.now = time.Now
 	}
+	if a.auth == nil {
+		a.auth = access.NewAuthenticator(cfg.Store, cfg.AdminTokenHash, a.now)
+	}
 	if a.onQueued == nil {
 		a.onQueued = func() {}
 	}
@@ -147,7 +186,7 @@ func New(cfg Config) (*API, error) {
 		a.ready = telemetry.NewReadiness(telemetry.Check{Name: "store", Run: a.store.Ping, Failure: "The database is not reachable."})
 	}
 	for _, rt := range a.table() {
-		a.routes = append(a.routes, Route{Method: rt.method, Pattern: rt.pattern, Public: rt.public})
+		a.routes = append(a.routes, Route{Method: rt.method, Pattern: rt.pattern, Access: rt.access, Write: rt.write, Public: rt.access == Public})
 		a.mux.Handle(rt.method+" "+rt.pattern, a.wrapRoute(rt))
 	}
 	a.mux.HandleFunc("/", a.notFound)
@@ -183,16 +222,21 @@ func (a *API) errorHandler(h handlerFunc) http.HandlerFunc {
 type route struct {
 	method  string
 	pattern string
-	public  bool
+	access  Access
+	write   bool
 	handle  handlerFunc
 }
 
 // table is the route table: exactly the Svix API v1 paths Herald serves
 // today, plus the liveness and readiness probes and, when configured, the
-// Prometheus scrape.
+// Prometheus scrape. Each row declares who may call it: pub (anyone),
+// admin, app (the application in the path), any (any valid token). A GET
+// reads; every other method writes, except where a row says otherwise.
 func (a *API) table() []route {
-	pub := func(m, p string, h handlerFunc) route { return route{m, p, true, h} }
-	auth := func(m, p string, h handlerFunc) route { return route{m, p, false, h} }
+	row := func(x Access) func(m, p string, h handlerFunc) route {
+		return func(m, p string, h handlerFunc) route { return route{m, p, x, m != http.MethodGet, h} }
+	}
+	pub, admin, auth, anyone := row(Public), row(Admin), row(App), row(Any)
 	const (
 		app      = "/api/v1/app/{app_id}"
 		endpoint = app + "/endpoint/{endpoint_id}"
@@ -205,19 +249,25 @@ func (a *API) table() []route {
 		pub("GET", "/healthz", a.healthz),
 		pub("GET", "/readyz", a.readyz),
 
-		auth("GET", "/api/v1/app", a.listApplications),
-		auth("POST", "/api/v1/app", a.createApplication),
+		admin("GET", "/api/v1/app", a.listApplications),
+		admin("POST", "/api/v1/app", a.createApplication),
 		auth("GET", app, a.getApplication),
-		auth("PUT", app, a.putApplication),
-		auth("PATCH", app, a.patchApplication),
-		auth("DELETE", app, a.deleteApplication),
+		// The application itself (its name, its rate limit) is the
+		// operator's: a token of the application may read it, not change it.
+		admin("PUT", app, a.putApplication),
+		admin("PATCH", app, a.patchApplication),
+		admin("DELETE", app, a.deleteApplication),
 
-		auth("GET", "/api/v1/event-type", a.listEventTypes),
-		auth("POST", "/api/v1/event-type", a.createEventType),
-		auth("GET", eventTyp, a.getEventType),
-		auth("PUT", eventTyp, a.putEventType),
-		auth("PATCH", eventTyp, a.patchEventType),
-		auth("DELETE", eventTyp, a.deleteEventType),
+		anyone("GET", "/api/v1/event-type", a.listEventTypes),
+		admin("POST", "/api/v1/event-type", a.createEventType),
+		anyone("GET", eventTyp, a.getEventType),
+		admin("PUT", eventTyp, a.putEventType),
+		admin("PATCH", eventTyp, a.patchEventType),
+		admin("DELETE", eventTyp, a.deleteEventType),
+
+		admin("POST", "/api/v1/auth/app-portal-access/{app_id}", a.appPortalAccess),
+		admin("POST", "/api/v1/auth/app/{app_id}/expire-all", a.expireAllTokens),
+		readOnlyOK(anyone("POST", "/api/v1/auth/logout", a.logout)),
 
 		auth("GET", app+"/endpoint", a.listEndpoints),
 		auth("POST", app+"/endpoint", a.createEndpoint),
@@ -225,7 +275,8 @@ func (a *API) table() []route {
 		auth("PUT", endpoint, a.putEndpoint),
 		auth("PATCH", endpoint, a.patchEndpoint),
 		auth("DELETE", endpoint, a.deleteEndpoint),
-		auth("GET", endpoint+"/secret", a.getEndpointSecret),
+		// A read-only token cannot see signing secrets (Svix's ViewBase).
+		writer(auth("GET", endpoint+"/secret", a.getEndpointSecret)),
 		auth("POST", endpoint+"/secret/rotate", a.rotateEndpointSecret),
 		auth("GET", endpoint+"/headers", a.getEndpointHeaders),
 		auth("PUT", endpoint+"/headers", a.putEndpointHeaders),
@@ -254,16 +305,30 @@ func (a *API) table() []route {
 	return routes
 }
 
-// wrapRoute applies the per-route middleware: authentication for non-public
-// routes, the body limit, and idempotency keys on POST.
+// writer marks a read that a read-only principal may not make.
+func writer(rt route) route {
+	rt.write = true
+	return rt
+}
+
+// readOnlyOK marks a POST that a read-only principal may call (logout
+// ends the caller's own token: it changes nothing of the application).
+func readOnlyOK(rt route) route {
+	rt.write = false
+	return rt
+}
+
+// wrapRoute applies the per-route middleware: authentication and
+// authorization for non-public routes, the body limit, and idempotency
+// keys on POST.
 func (a *API) wrapRoute(rt route) http.Handler {
 	var h http.Handler = a.errorHandler(rt.handle)
 	if rt.method == http.MethodPost {
 		h = a.withIdempotency(h)
 	}
 	h = a.withBodyLimit(h)
-	if !rt.public {
-		h = a.withAuth(h)
+	if rt.access != Public {
+		h = a.withAuth(rt, h)
 	}
 	return h
 }

@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/herald-webhooks/herald"
+	"github.com/herald-webhooks/herald/access"
 )
 
 type loggerKey struct{}
@@ -142,18 +143,62 @@ func (a *API) withRecover(next http.Handler) http.Handler {
 	})
 }
 
-// withAuth requires "Authorization: Bearer <token>" whose SHA-256 equals the
-// admin token hash, compared in constant time.
-func (a *API) withAuth(next http.Handler) http.Handler {
+// withAuth finds the request's principal and checks it against what the
+// route declares (see Access). The principal is the one an in-process
+// caller put in the context (the console and portal, see
+// access.WithPrincipal), or else the one of "Authorization: Bearer
+// <token>". An unknown, expired or revoked token is 401; a principal
+// without access to the route is 403.
+func (a *API) withAuth(rt route, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token, ok := bearerToken(r.Header.Get("Authorization"))
-		sum := sha256.Sum256([]byte(token))
-		if !ok || subtle.ConstantTimeCompare(sum[:], a.token[:]) != 1 {
-			a.writeError(w, r, herald.Errorf(herald.EUNAUTHORIZED, "Invalid token."))
+		p, inProcess := access.FromContext(r.Context())
+		if !inProcess {
+			token, ok := bearerToken(r.Header.Get("Authorization"))
+			if !ok {
+				a.writeError(w, r, herald.Errorf(herald.EUNAUTHORIZED, "Invalid token."))
+				return
+			}
+			var err error
+			if p, err = a.auth.Bearer(r.Context(), token); err != nil {
+				a.writeError(w, r, err)
+				return
+			}
+		}
+		if err := a.authorize(r, rt, p); err != nil {
+			a.writeError(w, r, err)
 			return
+		}
+		if !inProcess {
+			r = r.WithContext(access.WithPrincipal(r.Context(), p))
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// authorize decides whether p may call rt: the one place where access is
+// checked.
+func (a *API) authorize(r *http.Request, rt route, p access.Principal) error {
+	if rt.write && p.ReadOnly {
+		return herald.Errorf(herald.EFORBIDDEN, "This token is read-only.")
+	}
+	switch {
+	case p.Admin() || rt.access == Any:
+		return nil
+	case rt.access == Admin:
+		return herald.Errorf(herald.EFORBIDDEN, "This token is limited to one application.")
+	}
+	// An application route: the path's application must be the
+	// principal's. One answer for another application and for none at
+	// all, so a token cannot probe which applications exist.
+	ref := r.PathValue("app_id")
+	app, err := a.msgApps.Get(ref, func() (*herald.Application, error) { return a.store.GetApplication(r.Context(), ref) })
+	if err != nil && herald.ErrorCode(err) != herald.ENOTFOUND {
+		return fmt.Errorf("get application: %w", err)
+	}
+	if err != nil || app.ID != p.AppID {
+		return herald.Errorf(herald.EFORBIDDEN, "This token cannot access that application.")
+	}
+	return nil
 }
 
 func bearerToken(header string) (string, bool) {
@@ -227,8 +272,12 @@ func (a *API) withIdempotency(next http.Handler) http.Handler {
 // idempotencyRecord scopes the key by credentials, method and path, and
 // hashes the body so a different request under the same key is detected.
 func (a *API) idempotencyRecord(r *http.Request, key string, body []byte) *herald.IdempotencyRecord {
+	// Scoped by the principal: the same key under two tokens is two keys.
+	p, _ := access.FromContext(r.Context())
 	h := sha256.New()
 	h.Write(a.token[:])
+	h.Write([]byte{0})
+	h.Write([]byte(p.TokenID))
 	h.Write([]byte{0})
 	h.Write([]byte(r.Method))
 	h.Write([]byte{0})

@@ -70,22 +70,6 @@ func TestRouteTableAuth(t *testing.T) {
 	}
 }
 
-// TestNoRoutesOfTheNextIssue checks that routes planned for later (the app
-// portal's auth routes, with the console) are not served as placeholders.
-func TestNoRoutesOfTheNextIssue(t *testing.T) {
-	ts := newTestServer(t)
-	for _, rt := range ts.API.Routes() {
-		if strings.Contains(rt.Pattern, "/auth/") {
-			t.Errorf("route %s %s belongs to a later issue", rt.Method, rt.Pattern)
-		}
-	}
-	for _, path := range []string{"/api/v1/auth/logout", "/api/v1/auth/app-portal-access/a"} {
-		if res := ts.call(t, "POST", path, "{}"); res.Status != http.StatusNotFound {
-			t.Errorf("POST %s: %d, want 404", path, res.Status)
-		}
-	}
-}
-
 // TestDeliveryRoutesServed checks that every delivery route of the contract
 // is in the table (the auth test then covers each of them).
 func TestDeliveryRoutesServed(t *testing.T) {

@@ -1,0 +1,154 @@
+package access_test
+
+import (
+	"crypto/sha256"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/herald-webhooks/herald"
+	"github.com/herald-webhooks/herald/access"
+	"github.com/herald-webhooks/herald/internal/sqlitetest"
+)
+
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+const adminToken = "the-bootstrap-admin-token"
+
+func setup(t *testing.T) (*access.Authenticator, herald.Store, *clock, *herald.Application) {
+	t.Helper()
+	s := sqlitetest.Open(t)
+	c := &clock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	app := &herald.Application{ID: herald.NewIDAt(herald.PrefixApplication, c.now), Name: "A", Metadata: map[string]string{}, CreatedAt: c.now, UpdatedAt: c.now}
+	if err := s.CreateApplication(t.Context(), app); err != nil {
+		t.Fatal(err)
+	}
+	return access.NewAuthenticator(s, sha256.Sum256([]byte(adminToken)), c.Now), s, c, app
+}
+
+func TestBearer(t *testing.T) {
+	auth, s, c, app := setup(t)
+	ctx := t.Context()
+	p, err := auth.Bearer(ctx, adminToken)
+	if err != nil || !p.Admin() || p.TokenID != "" {
+		t.Fatalf("admin token: %+v, %v", p, err)
+	}
+	portal := &herald.Token{Kind: herald.TokenPortal, Name: "p", AppID: app.ID, ReadOnly: true, ExpiresAt: c.Now().Add(time.Hour)}
+	secret, err := auth.Issue(ctx, portal, access.PrefixPortal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(secret, access.PrefixPortal) || len(secret) < 40 {
+		t.Errorf("secret %q", secret)
+	}
+	stored, err := s.GetTokenByHash(ctx, access.Hash(secret))
+	if err != nil || stored.ID != portal.ID {
+		t.Fatalf("stored by hash: %+v, %v", stored, err)
+	}
+	p, err = auth.Bearer(ctx, secret)
+	if err != nil || p.Admin() || p.AppID != app.ID || !p.ReadOnly || p.TokenID != portal.ID || p.Kind != herald.TokenPortal {
+		t.Fatalf("portal token: %+v, %v", p, err)
+	}
+	// Sessions are cookies, never bearer tokens; and the reverse.
+	sess, sp, err := auth.OpenSession(ctx, p, "portal", c.Now().Add(24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sp.ExpiresAt.Equal(portal.ExpiresAt) || sp.Parent != portal.ID || sp.AppID != app.ID || !sp.ReadOnly {
+		t.Errorf("session principal %+v: want the portal token's scope and expiry", sp)
+	}
+	if _, err := auth.Bearer(ctx, sess); herald.ErrorCode(err) != herald.EUNAUTHORIZED {
+		t.Errorf("session as bearer: %v", err)
+	}
+	if _, err := auth.Session(ctx, secret); herald.ErrorCode(err) != herald.EUNAUTHORIZED {
+		t.Errorf("portal token as session: %v", err)
+	}
+	if got, err := auth.Session(ctx, sess); err != nil || got.TokenID != sp.TokenID {
+		t.Errorf("session: %+v, %v", got, err)
+	}
+	// Revoking the portal token ends its session.
+	if err := auth.Revoke(ctx, portal.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, try := range []func() error{
+		func() error { _, err := auth.Bearer(ctx, secret); return err },
+		func() error { _, err := auth.Session(ctx, sess); return err },
+	} {
+		if err := try(); herald.ErrorCode(err) != herald.EUNAUTHORIZED {
+			t.Errorf("after revoke: %v, want 401", err)
+		}
+	}
+	for _, bad := range []string{"", "x", adminToken + " ", access.PrefixPortal + "nope", access.PrefixKey + "nope"} {
+		if _, err := auth.Bearer(ctx, bad); herald.ErrorCode(err) != herald.EUNAUTHORIZED {
+			t.Errorf("Bearer(%q) = %v", bad, err)
+		}
+	}
+}
+
+func TestExpiryAndLastUsed(t *testing.T) {
+	auth, s, c, _ := setup(t)
+	ctx := t.Context()
+	key := &herald.Token{Kind: herald.TokenKey, Name: "ci", ExpiresAt: c.Now().Add(time.Hour)}
+	secret, err := auth.Issue(ctx, key, access.PrefixKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lastUsed := func() time.Time {
+		t.Helper()
+		var got time.Time
+		deadline := time.Now().Add(5 * time.Second)
+		for time.Now().Before(deadline) { // written in the background
+			tok, err := s.GetTokenByHash(ctx, access.Hash(secret))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got = tok.LastUsedAt; !got.IsZero() && !got.Before(c.Now().Add(-time.Second)) {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		return got
+	}
+	if _, err := auth.Bearer(ctx, secret); err != nil {
+		t.Fatal(err)
+	}
+	if got := lastUsed(); !got.Equal(c.Now()) {
+		t.Errorf("last used %v, want %v", got, c.Now())
+	}
+	c.Add(2 * time.Minute)
+	if _, err := auth.Bearer(ctx, secret); err != nil {
+		t.Fatal(err)
+	}
+	if got := lastUsed(); !got.Equal(c.Now()) {
+		t.Errorf("last used %v, want %v", got, c.Now())
+	}
+	c.Add(time.Hour)
+	if _, err := auth.Bearer(ctx, secret); herald.ErrorCode(err) != herald.EUNAUTHORIZED {
+		t.Errorf("expired key: %v, want 401", err)
+	}
+}
+
+func TestPrincipalContext(t *testing.T) {
+	if _, ok := access.FromContext(t.Context()); ok {
+		t.Fatal("a bare context carries no principal")
+	}
+	p := access.Principal{TokenID: "tok_1", AppID: "app_1", ReadOnly: true}
+	got, ok := access.FromContext(access.WithPrincipal(t.Context(), p))
+	if !ok || got != p {
+		t.Errorf("FromContext = %+v, %v", got, ok)
+	}
+	if access.Bootstrap.AppID != "" || !access.Bootstrap.Admin() {
+		t.Error("the bootstrap principal is admin")
+	}
+}
