@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,13 +15,32 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/herald-webhooks/herald/access"
 	"github.com/herald-webhooks/herald/dispatch"
 	"github.com/herald-webhooks/herald/httpapi"
 	"github.com/herald-webhooks/herald/ingest"
 	"github.com/herald-webhooks/herald/postgres"
 	"github.com/herald-webhooks/herald/sqlite"
 	"github.com/herald-webhooks/herald/telemetry"
+	"github.com/herald-webhooks/herald/web"
 )
+
+// routeWeb sends the console's and the portal's paths, and GET of the bare
+// root, to the web server and everything else to the API (whose own 404
+// and 405 answer unknown paths in JSON). A prefix test rather than a
+// ServeMux: a mux would set the request's Pattern, which the API's tracing
+// then takes for the route's name.
+func routeWeb(console, api http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		root := p == "/" && (r.Method == http.MethodGet || r.Method == http.MethodHead)
+		if root || p == "/console" || strings.HasPrefix(p, "/console/") || p == "/portal" || strings.HasPrefix(p, "/portal/") {
+			console.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	})
+}
 
 // nodeConfig is what a Herald node is built from; serve and bench fill it
 // from their flags.
@@ -32,6 +52,15 @@ type nodeConfig struct {
 	Cleaner        dispatch.CleanerConfig // Store and Logger are set by startNode
 	AdminTokenHash [32]byte
 	MaxBodyBytes   int64
+	// PublicURL is the base of links Herald hands out (app-portal links);
+	// each request's own host when empty.
+	PublicURL string
+	// PortalFrameAncestors is the CSP frame-ancestors list of portal
+	// pages ("'self'" when empty).
+	PortalFrameAncestors string
+	// Proxies are the reverse proxies whose forwarding headers are
+	// believed; none when nil.
+	Proxies *access.Proxies
 
 	// Registry receives the node's metrics; a fresh one when nil.
 	Registry *prometheus.Registry
@@ -50,7 +79,11 @@ type nodeConfig struct {
 // node is a running Herald over one store: the dispatcher (and, on
 // PostgreSQL, its LISTEN connection), the group committer and the API.
 type node struct {
-	api          *httpapi.API
+	api *httpapi.API
+	// handler serves everything: the console and portal (web) and the API.
+	handler      http.Handler
+	stopWeb      context.CancelFunc
+	webDone      chan struct{}
 	dispatcher   *dispatch.Dispatcher
 	sender       *dispatch.Sender
 	committer    *ingest.Committer
@@ -139,7 +172,10 @@ func startNode(ctx context.Context, cfg nodeConfig) (*node, error) {
 	if cfg.ServeMetrics {
 		scrape = n.metricsHandler(cfg.Logger)
 	}
+	auth := access.NewAuthenticator(measured, cfg.AdminTokenHash, nil)
 	api, err := httpapi.New(httpapi.Config{
+		Auth:           auth,
+		PublicURL:      cfg.PublicURL,
 		Store:          measured,
 		Messages:       committer,
 		AdminTokenHash: cfg.AdminTokenHash,
@@ -158,6 +194,28 @@ func startNode(ctx context.Context, cfg nodeConfig) (*node, error) {
 		return nil, err
 	}
 	n.api, n.committer = api, committer
+	console, err := web.New(web.Config{
+		API:                  api,
+		Auth:                 auth,
+		Store:                measured,
+		Gatherer:             reg,
+		Logger:               cfg.Logger,
+		Proxies:              cfg.Proxies,
+		PortalFrameAncestors: cfg.PortalFrameAncestors,
+		Version:              Version(),
+	})
+	if err != nil {
+		committer.Close()
+		return nil, err
+	}
+	n.handler = routeWeb(console, api)
+	var webCtx context.Context
+	webCtx, n.stopWeb = context.WithCancel(context.WithoutCancel(ctx))
+	n.webDone = make(chan struct{})
+	go func() {
+		defer close(n.webDone)
+		console.Run(webCtx)
+	}()
 	var dispatchCtx context.Context
 	dispatchCtx, n.stopDispatch = context.WithCancel(context.WithoutCancel(ctx))
 	go func() { n.dispatchDone <- dispatcher.Run(dispatchCtx) }()
@@ -220,6 +278,8 @@ func (n *node) shutdown() {
 	// The monitor first: the dispatcher stopping is no news to log.
 	n.stopMonitor()
 	<-n.monitorDone
+	n.stopWeb()
+	<-n.webDone
 	n.stopClean()
 	<-n.cleanDone
 	if err := n.committer.Close(); err != nil {

@@ -131,7 +131,7 @@ func startTestNodeOn(t *testing.T, store store, path string) *testNode {
 		t.Fatal(err)
 	}
 	tn.node = n
-	srv := httptest.NewServer(n.api)
+	srv := httptest.NewServer(n.handler)
 	tn.url = srv.URL
 	t.Cleanup(func() {
 		srv.Close()

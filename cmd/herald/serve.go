@@ -11,11 +11,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/herald-webhooks/herald/access"
 	"github.com/herald-webhooks/herald/backoff"
 	"github.com/herald-webhooks/herald/dispatch"
 )
@@ -28,20 +30,24 @@ type ServeCmd struct {
 	MaxBodySize     int64         `name:"max-body-size" env:"HERALD_MAX_BODY_SIZE" default:"1048576" help:"Largest request body accepted, in bytes; larger ones get 413."`
 	ShutdownTimeout time.Duration `name:"shutdown-timeout" env:"HERALD_SHUTDOWN_TIMEOUT" default:"30s" help:"How long a graceful shutdown waits for API requests and for deliveries in flight."`
 
-	Workers             int           `name:"workers" env:"HERALD_WORKERS" default:"256" help:"Most deliveries in flight at once."`
-	EndpointConcurrency int           `name:"endpoint-concurrency" env:"HERALD_ENDPOINT_CONCURRENCY" default:"8" help:"Most deliveries in flight to one endpoint, so a slow endpoint only holds its own share of the workers."`
-	RequestTimeout      time.Duration `name:"request-timeout" env:"HERALD_REQUEST_TIMEOUT" default:"15s" help:"Timeout of one delivery attempt (connect, send, response)."`
-	RetrySchedule       string        `name:"retry-schedule" env:"HERALD_RETRY_SCHEDULE" default:"5s,5m,30m,2h,5h,10h,10h" help:"Delays between attempts after the first, comma-separated; each gets ±20% jitter. After the last the delivery fails for good."`
-	DeliveryLease       time.Duration `name:"delivery-lease" env:"HERALD_DELIVERY_LEASE" help:"How long a node holds a claimed delivery without news before other nodes may take it (crash recovery). Default: 4 × --request-timeout + 30s."`
-	RetentionDays       int           `name:"retention-days" env:"HERALD_RETENTION_DAYS" default:"90" help:"Days messages and attempts are kept; older ones are deleted in small batches, except messages still being delivered. 0 keeps everything."`
-	CleanerInterval     time.Duration `name:"cleaner-interval" env:"HERALD_CLEANER_INTERVAL" default:"1m" help:"Pause between two retention passes."`
-	AllowPrivateTargets bool          `name:"allow-private-targets" env:"HERALD_ALLOW_PRIVATE_TARGETS" help:"Allow deliveries to loopback, private, link-local and CGNAT addresses (tests, on-premise). Cloud metadata addresses stay refused."`
+	Workers              int           `name:"workers" env:"HERALD_WORKERS" default:"256" help:"Most deliveries in flight at once."`
+	EndpointConcurrency  int           `name:"endpoint-concurrency" env:"HERALD_ENDPOINT_CONCURRENCY" default:"8" help:"Most deliveries in flight to one endpoint, so a slow endpoint only holds its own share of the workers."`
+	RequestTimeout       time.Duration `name:"request-timeout" env:"HERALD_REQUEST_TIMEOUT" default:"15s" help:"Timeout of one delivery attempt (connect, send, response)."`
+	RetrySchedule        string        `name:"retry-schedule" env:"HERALD_RETRY_SCHEDULE" default:"5s,5m,30m,2h,5h,10h,10h" help:"Delays between attempts after the first, comma-separated; each gets ±20% jitter. After the last the delivery fails for good."`
+	DeliveryLease        time.Duration `name:"delivery-lease" env:"HERALD_DELIVERY_LEASE" help:"How long a node holds a claimed delivery without news before other nodes may take it (crash recovery). Default: 4 × --request-timeout + 30s."`
+	RetentionDays        int           `name:"retention-days" env:"HERALD_RETENTION_DAYS" default:"90" help:"Days messages and attempts are kept; older ones are deleted in small batches, except messages still being delivered. 0 keeps everything."`
+	CleanerInterval      time.Duration `name:"cleaner-interval" env:"HERALD_CLEANER_INTERVAL" default:"1m" help:"Pause between two retention passes."`
+	PublicURL            string        `name:"public-url" env:"HERALD_PUBLIC_URL" help:"Base URL your customers reach Herald at (e.g. https://hooks.example.com), used in app-portal links. Default: the host each request came to."`
+	PortalFrameAncestors string        `name:"portal-frame-ancestors" env:"HERALD_PORTAL_FRAME_ANCESTORS" default:"'self'" help:"Sites that may show the app portal in an iframe: a Content-Security-Policy frame-ancestors list, e.g. \"https://app.example.com\". Embedding in another site needs HTTPS. The console is never framable."`
+	TrustedProxies       string        `name:"trusted-proxies" env:"HERALD_TRUSTED_PROXIES" help:"Comma-separated addresses or CIDR prefixes of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (client address for login rate limits, Secure cookies behind TLS). Default: none."`
+	AllowPrivateTargets  bool          `name:"allow-private-targets" env:"HERALD_ALLOW_PRIVATE_TARGETS" help:"Allow deliveries to loopback, private, link-local and CGNAT addresses (tests, on-premise). Cloud metadata addresses stay refused."`
 
 	Log         LogFlags         `embed:""`
 	Telemetry   TelemetryFlags   `embed:""`
 	Operational OperationalFlags `embed:""`
 
 	schedule []time.Duration // parsed RetrySchedule
+	proxies  *access.Proxies // parsed TrustedProxies
 }
 
 // Validate checks the flags that kong cannot.
@@ -76,6 +82,20 @@ func (c *ServeCmd) Validate() error {
 	if err := c.Operational.validate(); err != nil {
 		return err
 	}
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return errors.New("--public-url must be an absolute http(s) URL without query or fragment, e.g. https://hooks.example.com")
+		}
+	}
+	if strings.ContainsAny(c.PortalFrameAncestors, ";,\r\n") || strings.TrimSpace(c.PortalFrameAncestors) == "" {
+		return errors.New("--portal-frame-ancestors must be a space-separated list of CSP sources, e.g. \"'self' https://app.example.com\"")
+	}
+	proxies, err := access.ParseProxies(c.TrustedProxies)
+	if err != nil {
+		return fmt.Errorf("--trusted-proxies: %w", err)
+	}
+	c.proxies = proxies
 	schedule, err := backoff.ParseSchedule(c.RetrySchedule)
 	if err != nil {
 		return fmt.Errorf("--retry-schedule: %w", err)
@@ -145,11 +165,14 @@ func (c *ServeCmd) Run(env *Env) error {
 			Interval:  c.CleanerInterval,
 			BatchSize: c.cleanerBatch(),
 		},
-		AdminTokenHash:  sha256.Sum256([]byte(token)),
-		MaxBodyBytes:    c.MaxBodySize,
-		Tracing:         tracing,
-		MetricsAppLabel: c.Telemetry.MetricsAppLabel,
-		ServeMetrics:    c.Telemetry.MetricsAddr == "",
+		AdminTokenHash:       sha256.Sum256([]byte(token)),
+		MaxBodyBytes:         c.MaxBodySize,
+		PublicURL:            c.PublicURL,
+		PortalFrameAncestors: c.PortalFrameAncestors,
+		Proxies:              c.proxies,
+		Tracing:              tracing,
+		MetricsAppLabel:      c.Telemetry.MetricsAppLabel,
+		ServeMetrics:         c.Telemetry.MetricsAddr == "",
 	})
 	if err != nil {
 		return err
@@ -165,7 +188,7 @@ func (c *ServeCmd) Run(env *Env) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	srv := &http.Server{
-		Handler:           n.api,
+		Handler:           n.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -182,7 +205,7 @@ func (c *ServeCmd) Run(env *Env) error {
 	if tokenFile != "" {
 		auth = "Authorization: Bearer <the token in " + tokenFile + ">"
 	}
-	logger.Info("Herald is listening", "version", Version(), "url", url, "api", url+"/api/v1", "db", c.DB, "auth", auth)
+	logger.Info("Herald is listening", "version", Version(), "url", url, "console", url+"/console/", "api", url+"/api/v1", "db", c.DB, "auth", auth)
 
 	var runErr error
 	select {
