@@ -2,6 +2,7 @@ package herald
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
@@ -45,17 +46,43 @@ type Token struct {
 	Parent string
 	// SessionID is the caller's own label of a portal token (Svix's
 	// sessionId), used to expire a chosen set of tokens; "" when unset.
-	SessionID  string
-	CreatedAt  time.Time
-	ExpiresAt  time.Time
-	LastUsedAt time.Time // zero when never used
-	RevokedAt  time.Time // zero while not revoked
+	SessionID string
+	// Capabilities limit an app-portal token (and its sessions) to some of
+	// the routes of its application: Svix's AppPortalCapability values. Nil
+	// is no limit; an empty slice allows only what needs no capability.
+	Capabilities []string
+	CreatedAt    time.Time
+	ExpiresAt    time.Time
+	LastUsedAt   time.Time // zero when never used
+	RevokedAt    time.Time // zero while not revoked
 }
 
 // Active reports whether the token may be used at now: not revoked and
 // not expired.
 func (t *Token) Active(now time.Time) bool {
 	return t.RevokedAt.IsZero() && now.Before(t.ExpiresAt)
+}
+
+// CapabilitiesText is how stores keep Capabilities: nil for no limit, the
+// capabilities joined by commas otherwise (capabilities hold no commas).
+func (t *Token) CapabilitiesText() any {
+	if t.Capabilities == nil {
+		return nil
+	}
+	return strings.Join(t.Capabilities, ",")
+}
+
+// SetCapabilitiesText sets Capabilities from what CapabilitiesText made;
+// valid is false for a NULL.
+func (t *Token) SetCapabilitiesText(s string, valid bool) {
+	switch {
+	case !valid:
+		t.Capabilities = nil
+	case s == "":
+		t.Capabilities = []string{}
+	default:
+		t.Capabilities = strings.Split(s, ",")
+	}
 }
 
 // TokenListOptions selects a page of tokens, ordered by ID.
@@ -75,6 +102,8 @@ type TokenStore interface {
 	// GetTokenByHash returns the token whose secret hashes to hash, active
 	// or not, or ENOTFOUND.
 	GetTokenByHash(ctx context.Context, hash []byte) (*Token, error)
+	// GetToken returns the token with id, active or not, or ENOTFOUND.
+	GetToken(ctx context.Context, id string) (*Token, error)
 	// ListTokens returns a page of tokens, active or not.
 	ListTokens(ctx context.Context, opts TokenListOptions) ([]*Token, error)
 	// RevokeToken revokes the token with id and every session opened with

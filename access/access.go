@@ -15,6 +15,8 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -47,10 +49,26 @@ type Principal struct {
 	Parent string
 	// ExpiresAt is when the credential ends; zero for the bootstrap token.
 	ExpiresAt time.Time
+	// Capabilities limit an app-portal principal to some routes (Svix's
+	// AppPortalCapability values); nil is no limit.
+	Capabilities []string
 }
 
 // Admin reports whether the principal may use every route.
 func (p Principal) Admin() bool { return p.AppID == "" }
+
+// Can reports whether the principal holds one of caps (or no limit).
+func (p Principal) Can(caps ...string) bool {
+	if p.Capabilities == nil {
+		return true
+	}
+	for _, c := range caps {
+		if slices.Contains(p.Capabilities, c) {
+			return true
+		}
+	}
+	return false
+}
 
 // Bootstrap is the principal of the bootstrap admin token.
 var Bootstrap = Principal{Name: "admin-token"}
@@ -158,8 +176,44 @@ func (a *Authenticator) lookup(ctx context.Context, secret string, kinds ...hera
 	if !kindOK || !t.Active(now) {
 		return Principal{}, errInvalid()
 	}
+	if t.Kind == herald.TokenSession {
+		if err := a.checkSessionSource(ctx, t, now); err != nil {
+			return Principal{}, err
+		}
+	}
 	a.touch(ctx, t.ID, now)
 	return principalOf(t), nil
+}
+
+// checkSessionSource checks that what a session was opened with still
+// works: its parent token is active (a revocation or expiry that raced the
+// session's creation still ends it), or, for a session of the bootstrap
+// admin token, that token is still the one configured (a rotated admin
+// token ends the console sessions opened with the old one).
+func (a *Authenticator) checkSessionSource(ctx context.Context, t *herald.Token, now time.Time) error {
+	if t.Parent == "" {
+		if subtle.ConstantTimeCompare([]byte(t.SessionID), []byte(a.bootstrapMark())) != 1 {
+			return errInvalid()
+		}
+		return nil
+	}
+	parent, err := a.store.GetToken(ctx, t.Parent)
+	if herald.ErrorCode(err) == herald.ENOTFOUND {
+		return errInvalid()
+	} else if err != nil {
+		return err
+	}
+	if !parent.Active(now) {
+		return errInvalid()
+	}
+	return nil
+}
+
+// bootstrapMark labels the sessions opened with the bootstrap admin
+// token: a digest of its hash, so that they end when the token changes.
+func (a *Authenticator) bootstrapMark() string {
+	sum := sha256.Sum256(append(a.admin[:], "herald console session"...))
+	return "bootstrap:" + hex.EncodeToString(sum[:16])
 }
 
 func principalOf(t *herald.Token) Principal {
@@ -171,6 +225,8 @@ func principalOf(t *herald.Token) Principal {
 		ReadOnly:  t.ReadOnly,
 		Parent:    t.Parent,
 		ExpiresAt: t.ExpiresAt,
+		// Sessions copy their parent's.
+		Capabilities: t.Capabilities,
 	}
 }
 
@@ -218,12 +274,16 @@ func (a *Authenticator) OpenSession(ctx context.Context, p Principal, name strin
 		expires = p.ExpiresAt
 	}
 	t := &herald.Token{
-		Kind:      herald.TokenSession,
-		Name:      name,
-		AppID:     p.AppID,
-		ReadOnly:  p.ReadOnly,
-		Parent:    p.TokenID,
-		ExpiresAt: expires.UTC(),
+		Kind:         herald.TokenSession,
+		Name:         name,
+		AppID:        p.AppID,
+		ReadOnly:     p.ReadOnly,
+		Parent:       p.TokenID,
+		Capabilities: p.Capabilities,
+		ExpiresAt:    expires.UTC(),
+	}
+	if p.TokenID == "" {
+		t.SessionID = a.bootstrapMark()
 	}
 	secret, err := a.Issue(ctx, t, PrefixSession)
 	if err != nil {

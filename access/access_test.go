@@ -145,10 +145,67 @@ func TestPrincipalContext(t *testing.T) {
 	}
 	p := access.Principal{TokenID: "tok_1", AppID: "app_1", ReadOnly: true}
 	got, ok := access.FromContext(access.WithPrincipal(t.Context(), p))
-	if !ok || got != p {
+	if !ok || got.TokenID != p.TokenID || got.AppID != p.AppID || !got.ReadOnly {
 		t.Errorf("FromContext = %+v, %v", got, ok)
 	}
 	if access.Bootstrap.AppID != "" || !access.Bootstrap.Admin() {
 		t.Error("the bootstrap principal is admin")
+	}
+}
+
+// TestSessionsEndWithTheirSource: a session stops working when the token
+// it was opened with is revoked, even if it was opened after the
+// revocation was decided (its own row was not there to be revoked), and a
+// console session of the bootstrap admin token ends when that token is
+// changed.
+func TestSessionsEndWithTheirSource(t *testing.T) {
+	auth, s, c, app := setup(t)
+	ctx := t.Context()
+	portal := &herald.Token{Kind: herald.TokenPortal, AppID: app.ID, ExpiresAt: c.Now().Add(time.Hour)}
+	secret, err := auth.Issue(ctx, portal, access.PrefixPortal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := auth.Bearer(ctx, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The revocation lands first, as it would in a race with the login
+	// that checked the token just before.
+	if err := s.RevokeToken(ctx, portal.ID, c.Now()); err != nil {
+		t.Fatal(err)
+	}
+	late, _, err := auth.OpenSession(ctx, p, "portal", c.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := auth.Session(ctx, late); herald.ErrorCode(err) != herald.EUNAUTHORIZED {
+		t.Errorf("session of a revoked token: %v, want 401", err)
+	}
+
+	console, _, err := auth.OpenSession(ctx, access.Bootstrap, "console", c.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := auth.Session(ctx, console); err != nil || !got.Admin() {
+		t.Fatalf("console session: %+v, %v", got, err)
+	}
+	rotated := access.NewAuthenticator(s, sha256.Sum256([]byte("a-new-admin-token")), c.Now)
+	if _, err := rotated.Session(ctx, console); herald.ErrorCode(err) != herald.EUNAUTHORIZED {
+		t.Errorf("console session after the admin token changed: %v, want 401", err)
+	}
+}
+
+func TestCapabilities(t *testing.T) {
+	unlimited := access.Principal{}
+	if !unlimited.Can("ManageEndpoint") || !unlimited.Can() {
+		t.Error("no limit allows everything")
+	}
+	limited := access.Principal{Capabilities: []string{"ViewBase", "CreateAttempts"}}
+	if !limited.Can("ManageEndpoint", "CreateAttempts") || limited.Can("ManageEndpoint") || limited.Can() {
+		t.Errorf("limited: %+v", limited)
+	}
+	if (access.Principal{Capabilities: []string{}}).Can("ViewBase") {
+		t.Error("an empty list allows nothing")
 	}
 }

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"crypto/sha256"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -44,12 +45,20 @@ func TestAuthorizationMatrix(t *testing.T) {
 	ts.mustCall(t, http.StatusCreated, &appA, "POST", "/api/v1/app", `{"name":"A","uid":"tenant-a"}`)
 	ts.mustCall(t, http.StatusCreated, &appB, "POST", "/api/v1/app", `{"name":"B","uid":"tenant-b"}`)
 	later := ts.Clock.Now().Add(time.Hour)
-	portal := func(appID string, readOnly bool) herald.Token {
-		return herald.Token{Kind: herald.TokenPortal, AppID: appID, ReadOnly: readOnly, ExpiresAt: later}
+	allCaps := slices.Clone(portalCapabilities)
+	portal := func(appID string, readOnly bool, caps ...string) herald.Token {
+		if caps == nil {
+			caps = allCaps
+		}
+		return herald.Token{Kind: herald.TokenPortal, AppID: appID, ReadOnly: readOnly, Capabilities: caps, ExpiresAt: later}
 	}
 	adminKey := issue(t, ts, herald.Token{Kind: herald.TokenKey, Name: "ci", ExpiresAt: later}, access.PrefixKey)
 	tokA := issue(t, ts, portal(appA.ID, false), access.PrefixPortal)
-	tokARO := issue(t, ts, portal(appA.ID, true), access.PrefixPortal)
+	tokARO := issue(t, ts, portal(appA.ID, true, capViewBase), access.PrefixPortal)
+	tokASecret := issue(t, ts, portal(appA.ID, true, capViewBase, capViewSecret), access.PrefixPortal)
+	tokAResend := issue(t, ts, portal(appA.ID, false, capViewBase, capCreateAttempts), access.PrefixPortal)
+	// An application key (no capability limit): what scoped API keys will be.
+	keyA := issue(t, ts, herald.Token{Kind: herald.TokenKey, AppID: appA.ID, ExpiresAt: later}, access.PrefixKey)
 	tokB := issue(t, ts, portal(appB.ID, false), access.PrefixPortal)
 	expired := issue(t, ts, herald.Token{Kind: herald.TokenPortal, AppID: appA.ID, ExpiresAt: ts.Clock.Now().Add(-time.Second)}, access.PrefixPortal)
 	revoked := portal(appA.ID, false)
@@ -66,10 +75,13 @@ func TestAuthorizationMatrix(t *testing.T) {
 
 	allowed := func(Route, string) int { return 0 }
 	unauthorized := func(Route, string) int { return http.StatusUnauthorized }
-	scoped := func(own string, readOnly bool) func(Route, string) int {
+	scoped := func(own string, readOnly bool, caps ...string) func(Route, string) int {
+		p := access.Principal{Capabilities: caps}
 		return func(rt Route, pathApp string) int {
 			switch {
 			case rt.Write && readOnly:
+				return http.StatusForbidden
+			case len(rt.Capabilities) > 0 && !p.Can(rt.Capabilities...):
 				return http.StatusForbidden
 			case rt.Access == Any:
 				return 0
@@ -83,9 +95,12 @@ func TestAuthorizationMatrix(t *testing.T) {
 	}
 	// The admins come last: their calls really delete applications.
 	cases := []principalCase{
-		{"app A", tokA, scoped("A", false)},
-		{"app A read-only", tokARO, scoped("A", true)},
-		{"app B", tokB, scoped("B", false)},
+		{"app A", tokA, scoped("A", false, allCaps...)},
+		{"app A read-only", tokARO, scoped("A", true, capViewBase)},
+		{"app A read-only with secrets", tokASecret, scoped("A", true, capViewBase, capViewSecret)},
+		{"app A resend only", tokAResend, scoped("A", false, capViewBase, capCreateAttempts)},
+		{"app A key", keyA, scoped("A", false)},
+		{"app B", tokB, scoped("B", false, allCaps...)},
 		{"expired", expired, unauthorized},
 		{"revoked", revokedSecret, unauthorized},
 		{"malformed", "appsk_" + strings.Repeat("x", 10), unauthorized},
@@ -166,6 +181,9 @@ func TestPortalTokenLifecycle(t *testing.T) {
 	if tok.AppID != appA.ID || tok.ReadOnly || tok.SessionID != "s1" || !tok.ExpiresAt.Equal(ts.Clock.Now().Add(7*24*time.Hour)) {
 		t.Errorf("stored token %+v", tok)
 	}
+	if !slices.Equal(tok.Capabilities, portalCapabilities) {
+		t.Errorf("capabilities %v, want all of %v", tok.Capabilities, portalCapabilities)
+	}
 	bearer := "Bearer " + out.Token
 	ts.mustCall(t, http.StatusOK, nil, "GET", "/api/v1/app/tenant-a/endpoint", "", "Authorization", bearer)
 	ts.mustCall(t, http.StatusForbidden, nil, "GET", "/api/v1/app", "", "Authorization", bearer)
@@ -221,6 +239,18 @@ func TestAppPortalAccessValidation(t *testing.T) {
 	if tok.AppID != app.ID || !tok.ReadOnly {
 		t.Errorf("token %+v: want app %s, read-only (ViewBase only)", tok, app.ID)
 	}
+	// A list with a write capability is not read-only, and holds only what
+	// it names (and ViewBase).
+	ts.mustCall(t, http.StatusOK, &out, "POST", "/api/v1/auth/app-portal-access/new-tenant", `{"capabilities":["CreateAttempts"]}`)
+	if tok, err = ts.Store.GetTokenByHash(t.Context(), access.Hash(out.Token)); err != nil {
+		t.Fatal(err)
+	}
+	if tok.ReadOnly || !slices.Equal(tok.Capabilities, []string{"ViewBase", "CreateAttempts"}) {
+		t.Errorf("token %+v: want writable, ViewBase and CreateAttempts only", tok)
+	}
+	bearer := "Bearer " + out.Token
+	ts.mustCall(t, http.StatusForbidden, nil, "GET", "/api/v1/app/new-tenant/endpoint/x/secret", "", "Authorization", bearer)
+	ts.mustCall(t, http.StatusForbidden, nil, "POST", "/api/v1/app/new-tenant/endpoint", `{"url":"https://example.com"}`, "Authorization", bearer)
 }
 
 // TestSDKAppPortalAccess drives the portal-token routes through the
@@ -271,4 +301,33 @@ func TestSDKAppPortalAccess(t *testing.T) {
 	}
 	_, err = portal.Endpoint.List(ctx, a.Id, nil)
 	wantSDKError(t, "after logout", err, http.StatusUnauthorized, herald.EUNAUTHORIZED)
+}
+
+// TestPortalLinkBehindProxy: without --public-url, a link is https only
+// when the request came over TLS, to Herald or to a trusted proxy that
+// says so; an untrusted peer's X-Forwarded-Proto is ignored.
+func TestPortalLinkBehindProxy(t *testing.T) {
+	for _, c := range []struct {
+		trust  string
+		scheme string
+	}{{"", "http://"}, {"127.0.0.1, ::1", "https://"}} {
+		proxies, err := access.ParseProxies(c.trust)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts := newTestServer(t, func(cfg *Config) { cfg.Proxies = proxies })
+		ts.mustCall(t, http.StatusCreated, nil, "POST", "/api/v1/app", `{"name":"A","uid":"a"}`)
+		var out appPortalAccessOut
+		ts.mustCall(t, http.StatusOK, &out, "POST", "/api/v1/auth/app-portal-access/a", `{}`, "X-Forwarded-Proto", "https")
+		if !strings.HasPrefix(out.URL, c.scheme) {
+			t.Errorf("trusting %q: link %q, want %s…", c.trust, out.URL, c.scheme)
+		}
+	}
+	ts := newTestServer(t, func(cfg *Config) { cfg.PublicURL = "https://hooks.example.com/" })
+	ts.mustCall(t, http.StatusCreated, nil, "POST", "/api/v1/app", `{"name":"A","uid":"a"}`)
+	var out appPortalAccessOut
+	ts.mustCall(t, http.StatusOK, &out, "POST", "/api/v1/auth/app-portal-access/a", `{}`)
+	if !strings.HasPrefix(out.URL, "https://hooks.example.com/portal/login#token=appsk_") {
+		t.Errorf("with a public URL: %q", out.URL)
+	}
 }

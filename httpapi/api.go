@@ -66,8 +66,12 @@ type Config struct {
 	Auth *access.Authenticator
 	// PublicURL is the base URL customers reach Herald at (scheme, host
 	// and any path prefix), used in app-portal links; by default the
-	// request's own host, over https when it came over TLS.
+	// request's own host, over https when it came over TLS (to Herald or,
+	// as Proxies says, to a trusted proxy).
 	PublicURL string
+	// Proxies are the reverse proxies whose X-Forwarded-Proto is believed;
+	// none when nil.
+	Proxies *access.Proxies
 }
 
 // DefaultMaxBodyBytes is the request body limit when Config.MaxBodyBytes is 0.
@@ -103,6 +107,9 @@ type Route struct {
 	Method, Pattern string
 	Access          Access
 	Write           bool
+	// Capabilities are those of which a principal with a limited set (an
+	// app-portal token) needs one; none when empty.
+	Capabilities []string
 	// Public is Access == Public.
 	Public bool
 }
@@ -114,6 +121,7 @@ type API struct {
 	token    [32]byte
 	auth     *access.Authenticator
 	baseURL  string
+	proxies  *access.Proxies
 	maxBody  int64
 	logger   *slog.Logger
 	now      func() time.Time
@@ -152,6 +160,7 @@ func New(cfg Config) (*API, error) {
 		token:    cfg.AdminTokenHash,
 		auth:     cfg.Auth,
 		baseURL:  strings.TrimSuffix(cfg.PublicURL, "/"),
+		proxies:  cfg.Proxies,
 		maxBody:  cfg.MaxBodyBytes,
 		logger:   cfg.Logger,
 		now:      cfg.Now,
@@ -186,7 +195,7 @@ func New(cfg Config) (*API, error) {
 		a.ready = telemetry.NewReadiness(telemetry.Check{Name: "store", Run: a.store.Ping, Failure: "The database is not reachable."})
 	}
 	for _, rt := range a.table() {
-		a.routes = append(a.routes, Route{Method: rt.method, Pattern: rt.pattern, Access: rt.access, Write: rt.write, Public: rt.access == Public})
+		a.routes = append(a.routes, Route{Method: rt.method, Pattern: rt.pattern, Access: rt.access, Write: rt.write, Capabilities: rt.caps, Public: rt.access == Public})
 		a.mux.Handle(rt.method+" "+rt.pattern, a.wrapRoute(rt))
 	}
 	a.mux.HandleFunc("/", a.notFound)
@@ -224,6 +233,7 @@ type route struct {
 	pattern string
 	access  Access
 	write   bool
+	caps    []string // one of these is needed, unless the principal has no limit
 	handle  handlerFunc
 }
 
@@ -234,7 +244,9 @@ type route struct {
 // reads; every other method writes, except where a row says otherwise.
 func (a *API) table() []route {
 	row := func(x Access) func(m, p string, h handlerFunc) route {
-		return func(m, p string, h handlerFunc) route { return route{m, p, x, m != http.MethodGet, h} }
+		return func(m, p string, h handlerFunc) route {
+			return route{method: m, pattern: p, access: x, write: m != http.MethodGet, handle: h}
+		}
 	}
 	pub, admin, auth, anyone := row(Public), row(Admin), row(App), row(Any)
 	const (
@@ -270,34 +282,35 @@ func (a *API) table() []route {
 		readOnlyOK(anyone("POST", "/api/v1/auth/logout", a.logout)),
 
 		auth("GET", app+"/endpoint", a.listEndpoints),
-		auth("POST", app+"/endpoint", a.createEndpoint),
+		needs(auth("POST", app+"/endpoint", a.createEndpoint), capManageEndpoint),
 		auth("GET", endpoint, a.getEndpoint),
-		auth("PUT", endpoint, a.putEndpoint),
-		auth("PATCH", endpoint, a.patchEndpoint),
-		auth("DELETE", endpoint, a.deleteEndpoint),
-		// A read-only token cannot see signing secrets (Svix's ViewBase).
-		writer(auth("GET", endpoint+"/secret", a.getEndpointSecret)),
-		auth("POST", endpoint+"/secret/rotate", a.rotateEndpointSecret),
+		needs(auth("PUT", endpoint, a.putEndpoint), capManageEndpoint),
+		needs(auth("PATCH", endpoint, a.patchEndpoint), capManageEndpoint),
+		needs(auth("DELETE", endpoint, a.deleteEndpoint), capManageEndpoint),
+		needs(auth("GET", endpoint+"/secret", a.getEndpointSecret), capViewSecret, capManageSecret, capManageEndpoint),
+		needs(auth("POST", endpoint+"/secret/rotate", a.rotateEndpointSecret), capManageSecret, capManageEndpoint),
 		auth("GET", endpoint+"/headers", a.getEndpointHeaders),
-		auth("PUT", endpoint+"/headers", a.putEndpointHeaders),
-		auth("PATCH", endpoint+"/headers", a.patchEndpointHeaders),
+		needs(auth("PUT", endpoint+"/headers", a.putEndpointHeaders), capManageEndpoint),
+		needs(auth("PATCH", endpoint+"/headers", a.patchEndpointHeaders), capManageEndpoint),
 		auth("GET", endpoint+"/msg", a.listEndpointMessages),
-		auth("POST", endpoint+"/recover", a.recoverEndpoint),
-		auth("POST", endpoint+"/replay-missing", a.replayMissing),
+		needs(auth("POST", endpoint+"/recover", a.recoverEndpoint), capCreateAttempts),
+		needs(auth("POST", endpoint+"/replay-missing", a.replayMissing), capCreateAttempts),
 		auth("GET", endpoint+"/stats", a.getEndpointStats),
-		auth("POST", endpoint+"/send-example", a.sendExample),
+		needs(auth("POST", endpoint+"/send-example", a.sendExample), capCreateAttempts),
 
-		auth("POST", app+"/msg", a.createMessage),
+		// Sending messages and erasing what was sent are the sender's, not
+		// its customer's: no app-portal capability allows them.
+		needs(auth("POST", app+"/msg", a.createMessage), capUnlimited),
 		auth("GET", app+"/msg", a.listMessages),
 		auth("GET", msg, a.getMessage),
-		auth("DELETE", msg+"/content", a.expungeMessageContent),
+		needs(auth("DELETE", msg+"/content", a.expungeMessageContent), capUnlimited),
 		auth("GET", msg+"/endpoint", a.listMessageEndpoints),
-		auth("POST", msg+"/endpoint/{endpoint_id}/resend", a.resendMessage),
+		needs(auth("POST", msg+"/endpoint/{endpoint_id}/resend", a.resendMessage), capCreateAttempts),
 
 		auth("GET", app+"/attempt/msg/{msg_id}", a.listAttemptsByMessage),
 		auth("GET", app+"/attempt/endpoint/{endpoint_id}", a.listAttemptsByEndpoint),
 		auth("GET", msg+"/attempt/{attempt_id}", a.getAttempt),
-		auth("DELETE", msg+"/attempt/{attempt_id}/content", a.expungeAttemptContent),
+		needs(auth("DELETE", msg+"/attempt/{attempt_id}/content", a.expungeAttemptContent), capUnlimited),
 	}
 	if a.scrape != nil {
 		routes = append(routes, pub("GET", "/metrics", a.serveMetrics))
@@ -305,9 +318,10 @@ func (a *API) table() []route {
 	return routes
 }
 
-// writer marks a read that a read-only principal may not make.
-func writer(rt route) route {
-	rt.write = true
+// needs marks a route that a principal limited to some capabilities (an
+// app-portal token) may call only when it holds one of caps.
+func needs(rt route, caps ...string) route {
+	rt.caps = caps
 	return rt
 }
 

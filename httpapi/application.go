@@ -244,6 +244,9 @@ func (a *API) deleteApplication(w http.ResponseWriter, r *http.Request) error {
 
 // lookupApp resolves the path's app_id (an ID or uid).
 func (a *API) lookupApp(r *http.Request) (*herald.Application, error) {
+	if app, ok := authorizedApp(r); ok {
+		return app, nil
+	}
 	app, err := a.store.GetApplication(r.Context(), r.PathValue("app_id"))
 	if err != nil {
 		return nil, fmt.Errorf("get application: %w", err)

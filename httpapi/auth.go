@@ -21,15 +21,28 @@ const (
 	maxExpireAllDelay = 7 * 24 * time.Hour
 )
 
-// portalCapabilities are Svix's AppPortalCapability values. Herald's
-// portal tokens are either full (every capability) or read-only: a token
-// whose capabilities include none that changes anything is read-only.
+// Svix's AppPortalCapability values, which the route table requires of
+// app-portal tokens (see needs), and capUnlimited, which no app-portal
+// token holds.
+const (
+	capViewBase        = "ViewBase"
+	capViewSecret      = "ViewEndpointSecret"
+	capManageSecret    = "ManageEndpointSecret"
+	capTransformations = "ManageTransformations"
+	capCreateAttempts  = "CreateAttempts"
+	capManageEndpoint  = "ManageEndpoint"
+	capUnlimited       = "herald:unlimited"
+)
+
+// portalCapabilities are every capability a portal token may hold; a
+// token asked for without a list gets them all.
 var portalCapabilities = []string{
-	"ViewBase", "ViewEndpointSecret", "ManageEndpointSecret", "ManageTransformations", "CreateAttempts", "ManageEndpoint",
+	capViewBase, capViewSecret, capManageSecret, capTransformations, capCreateAttempts, capManageEndpoint,
 }
 
-// writeCapabilities are the capabilities that let a portal change things.
-var writeCapabilities = []string{"ManageEndpointSecret", "ManageTransformations", "CreateAttempts", "ManageEndpoint"}
+// writeCapabilities are the capabilities that let a portal change things:
+// a token with none of them is read-only.
+var writeCapabilities = []string{capManageSecret, capTransformations, capCreateAttempts, capManageEndpoint}
 
 // appPortalAccessIn is Svix's AppPortalAccessIn.
 type appPortalAccessIn struct {
@@ -65,6 +78,25 @@ func (in *appPortalAccessIn) validate(v *validation) {
 	if in.SessionID != nil && (len(*in.SessionID) == 0 || len(*in.SessionID) > 256) {
 		v.add("ensure this value has between 1 and 256 characters", "body", "sessionId")
 	}
+}
+
+// capabilities returns the capabilities the token asked for holds: those
+// listed (ViewBase always among them, as Svix requires), only ViewBase for
+// a read-only token asked for without a list, all of them otherwise.
+func (in *appPortalAccessIn) capabilities() []string {
+	switch {
+	case in.Capabilities != nil:
+		caps := []string{capViewBase}
+		for _, c := range in.Capabilities {
+			if !slices.Contains(caps, c) {
+				caps = append(caps, c)
+			}
+		}
+		return caps
+	case in.ReadOnly != nil && *in.ReadOnly:
+		return []string{capViewBase}
+	}
+	return slices.Clone(portalCapabilities)
 }
 
 // readOnly reports whether the token asked for may only read.
@@ -113,12 +145,13 @@ func (a *API) appPortalAccess(w http.ResponseWriter, r *http.Request) error {
 		name += " " + *in.SessionID
 	}
 	t := &herald.Token{
-		Kind:      herald.TokenPortal,
-		Name:      name,
-		AppID:     app.ID,
-		ReadOnly:  in.readOnly(),
-		SessionID: derefString(in.SessionID),
-		ExpiresAt: a.now().UTC().Add(expiry),
+		Kind:         herald.TokenPortal,
+		Name:         name,
+		AppID:        app.ID,
+		ReadOnly:     in.readOnly(),
+		Capabilities: in.capabilities(),
+		SessionID:    derefString(in.SessionID),
+		ExpiresAt:    a.now().UTC().Add(expiry),
 	}
 	secret, err := a.auth.Issue(r.Context(), t, access.PrefixPortal)
 	if err != nil {
@@ -134,7 +167,7 @@ func (a *API) publicURL(r *http.Request) string {
 		return a.baseURL
 	}
 	scheme := "http"
-	if r.TLS != nil {
+	if a.proxies.Secure(r) {
 		scheme = "https"
 	}
 	return scheme + "://" + r.Host

@@ -267,6 +267,9 @@ func (a *API) commitMessage(r *http.Request, m *herald.Message, payloadRetention
 // messageApp resolves the path's application, creating it from the body's
 // application when it does not exist yet.
 func (a *API) messageApp(r *http.Request, in *applicationIn) (*herald.Application, error) {
+	if app, ok := authorizedApp(r); ok {
+		return app, nil
+	}
 	ref := r.PathValue("app_id")
 	app, err := a.msgApps.Get(ref, func() (*herald.Application, error) { return a.store.GetApplication(r.Context(), ref) })
 	if err == nil || in == nil || herald.ErrorCode(err) != herald.ENOTFOUND {

@@ -164,7 +164,8 @@ func (a *API) withAuth(rt route, next http.Handler) http.Handler {
 				return
 			}
 		}
-		if err := a.authorize(r, rt, p); err != nil {
+		r, err := a.authorize(r, rt, p)
+		if err != nil {
 			a.writeError(w, r, err)
 			return
 		}
@@ -177,15 +178,18 @@ func (a *API) withAuth(rt route, next http.Handler) http.Handler {
 
 // authorize decides whether p may call rt: the one place where access is
 // checked.
-func (a *API) authorize(r *http.Request, rt route, p access.Principal) error {
+func (a *API) authorize(r *http.Request, rt route, p access.Principal) (*http.Request, error) {
 	if rt.write && p.ReadOnly {
-		return herald.Errorf(herald.EFORBIDDEN, "This token is read-only.")
+		return r, herald.Errorf(herald.EFORBIDDEN, "This token is read-only.")
+	}
+	if len(rt.caps) > 0 && !p.Can(rt.caps...) {
+		return r, herald.Errorf(herald.EFORBIDDEN, "This token's capabilities do not include this operation.")
 	}
 	switch {
 	case p.Admin() || rt.access == Any:
-		return nil
+		return r, nil
 	case rt.access == Admin:
-		return herald.Errorf(herald.EFORBIDDEN, "This token is limited to one application.")
+		return r, herald.Errorf(herald.EFORBIDDEN, "This token is limited to one application.")
 	}
 	// An application route: the path's application must be the
 	// principal's. One answer for another application and for none at
@@ -193,12 +197,27 @@ func (a *API) authorize(r *http.Request, rt route, p access.Principal) error {
 	ref := r.PathValue("app_id")
 	app, err := a.msgApps.Get(ref, func() (*herald.Application, error) { return a.store.GetApplication(r.Context(), ref) })
 	if err != nil && herald.ErrorCode(err) != herald.ENOTFOUND {
-		return fmt.Errorf("get application: %w", err)
+		return r, fmt.Errorf("get application: %w", err)
 	}
 	if err != nil || app.ID != p.AppID {
-		return herald.Errorf(herald.EFORBIDDEN, "This token cannot access that application.")
+		return r, herald.Errorf(herald.EFORBIDDEN, "This token cannot access that application.")
 	}
-	return nil
+	return r.WithContext(context.WithValue(r.Context(), authorizedAppKey{}, app)), nil
+}
+
+// authorizedAppKey carries the application authorize resolved, so that
+// the handler works on the very application access was granted for.
+type authorizedAppKey struct{}
+
+// authorizedApp returns a copy of the application authorize resolved for
+// r, if it resolved one (for application-scoped principals only).
+func authorizedApp(r *http.Request) (*herald.Application, bool) {
+	app, ok := r.Context().Value(authorizedAppKey{}).(*herald.Application)
+	if !ok {
+		return nil, false
+	}
+	cp := *app // the cache's own copy stays as it is
+	return &cp, true
 }
 
 func bearerToken(header string) (string, bool) {

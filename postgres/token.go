@@ -12,7 +12,7 @@ import (
 	"github.com/herald-webhooks/herald"
 )
 
-const tokenColumns = `id, kind, hash, name, app_id, read_only, parent, session_id, created_at, expires_at, last_used_at, revoked_at`
+const tokenColumns = `id, kind, hash, name, app_id, read_only, parent, session_id, capabilities, created_at, expires_at, last_used_at, revoked_at`
 
 var (
 	errTokenNotFound  = herald.Errorf(herald.ENOTFOUND, "Token not found.")
@@ -22,8 +22,8 @@ var (
 // CreateToken stores t. A taken ID or hash is ECONFLICT; an AppID that
 // names no application, or a Parent that names no token, is ENOTFOUND.
 func (s *Store) CreateToken(ctx context.Context, t *herald.Token) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO token (`+tokenColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-		t.ID, string(t.Kind), t.Hash, t.Name, nullString(t.AppID), t.ReadOnly, nullString(t.Parent), nullString(t.SessionID),
+	_, err := s.pool.Exec(ctx, `INSERT INTO token (`+tokenColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		t.ID, string(t.Kind), t.Hash, t.Name, nullString(t.AppID), t.ReadOnly, nullString(t.Parent), nullString(t.SessionID), t.CapabilitiesText(),
 		t.CreatedAt, t.ExpiresAt, nullTime(t.LastUsedAt), nullTime(t.RevokedAt))
 	var pgErr *pgconn.PgError
 	if isForeignKey(err) && errors.As(err, &pgErr) {
@@ -42,6 +42,15 @@ func (s *Store) CreateToken(ctx context.Context, t *herald.Token) error {
 // not: one search of token_hash, on every authenticated API request.
 func (s *Store) GetTokenByHash(ctx context.Context, hash []byte) (*herald.Token, error) {
 	t, err := scanToken(s.pool.QueryRow(ctx, `SELECT `+tokenColumns+` FROM token WHERE hash = $1`, hash))
+	if err != nil {
+		return nil, s.fail("get token", notFound(err, errTokenNotFound))
+	}
+	return t, nil
+}
+
+// GetToken returns the token with id, active or not.
+func (s *Store) GetToken(ctx context.Context, id string) (*herald.Token, error) {
+	t, err := scanToken(s.pool.QueryRow(ctx, `SELECT `+tokenColumns+` FROM token WHERE id = $1`, id))
 	if err != nil {
 		return nil, s.fail("get token", notFound(err, errTokenNotFound))
 	}
@@ -135,10 +144,11 @@ func scanToken(row pgx.Row) (*herald.Token, error) {
 		t                     herald.Token
 		kind                  string
 		appID, parent, sessID *string
+		capabilities          *string
 		createdAt, expiresAt  time.Time
 		lastUsedAt, revokedAt pgtype.Timestamptz
 	)
-	err := row.Scan(&t.ID, &kind, &t.Hash, &t.Name, &appID, &t.ReadOnly, &parent, &sessID,
+	err := row.Scan(&t.ID, &kind, &t.Hash, &t.Name, &appID, &t.ReadOnly, &parent, &sessID, &capabilities,
 		&createdAt, &expiresAt, &lastUsedAt, &revokedAt)
 	if err != nil {
 		return nil, err
@@ -147,6 +157,7 @@ func scanToken(row pgx.Row) (*herald.Token, error) {
 	t.AppID = fromNullString(appID)
 	t.Parent = fromNullString(parent)
 	t.SessionID = fromNullString(sessID)
+	t.SetCapabilitiesText(fromNullString(capabilities), capabilities != nil)
 	t.CreatedAt = createdAt.UTC()
 	t.ExpiresAt = expiresAt.UTC()
 	t.LastUsedAt = fromNullTime(lastUsedAt)

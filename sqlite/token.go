@@ -11,7 +11,7 @@ import (
 	"github.com/herald-webhooks/herald"
 )
 
-const tokenColumns = `id, kind, hash, name, app_id, read_only, parent, session_id, created_at, expires_at, last_used_at, revoked_at`
+const tokenColumns = `id, kind, hash, name, app_id, read_only, parent, session_id, capabilities, created_at, expires_at, last_used_at, revoked_at`
 
 var (
 	errTokenNotFound  = herald.Errorf(herald.ENOTFOUND, "Token not found.")
@@ -21,8 +21,8 @@ var (
 // CreateToken stores t. A taken ID or hash is ECONFLICT; an AppID that
 // names no application, or a Parent that names no token, is ENOTFOUND.
 func (s *Store) CreateToken(ctx context.Context, t *herald.Token) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO token (`+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		t.ID, string(t.Kind), t.Hash, t.Name, nullString(t.AppID), t.ReadOnly, nullString(t.Parent), nullString(t.SessionID),
+	_, err := s.w.ExecContext(ctx, `INSERT INTO token (`+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		t.ID, string(t.Kind), t.Hash, t.Name, nullString(t.AppID), t.ReadOnly, nullString(t.Parent), nullString(t.SessionID), t.CapabilitiesText(),
 		micros(t.CreatedAt), micros(t.ExpiresAt), nullMicros(t.LastUsedAt), nullMicros(t.RevokedAt))
 	if isForeignKey(err) {
 		// SQLite does not say which key failed: look.
@@ -54,6 +54,16 @@ func (s *Store) missingTokenRef(ctx context.Context, t *herald.Token) error {
 // the reader pool.
 func (s *Store) GetTokenByHash(ctx context.Context, hash []byte) (*herald.Token, error) {
 	t, err := scanToken(s.r.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM token WHERE hash = ?`, hash))
+	if err != nil {
+		return nil, s.fail("get token", notFound(err, errTokenNotFound))
+	}
+	return t, nil
+}
+
+// GetToken returns the token with id, active or not: a search of the
+// primary key on the reader pool.
+func (s *Store) GetToken(ctx context.Context, id string) (*herald.Token, error) {
+	t, err := scanToken(s.r.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM token WHERE id = ?`, id))
 	if err != nil {
 		return nil, s.fail("get token", notFound(err, errTokenNotFound))
 	}
@@ -180,10 +190,11 @@ func scanToken(row scanner) (*herald.Token, error) {
 		t                      herald.Token
 		kind                   string
 		appID, parent, session sql.NullString
+		capabilities           sql.NullString
 		createdAt, expiresAt   int64
 		lastUsedAt, revokedAt  sql.NullInt64
 	)
-	err := row.Scan(&t.ID, &kind, &t.Hash, &t.Name, &appID, &t.ReadOnly, &parent, &session,
+	err := row.Scan(&t.ID, &kind, &t.Hash, &t.Name, &appID, &t.ReadOnly, &parent, &session, &capabilities,
 		&createdAt, &expiresAt, &lastUsedAt, &revokedAt)
 	if err != nil {
 		return nil, err
@@ -192,6 +203,7 @@ func scanToken(row scanner) (*herald.Token, error) {
 	t.AppID = appID.String
 	t.Parent = parent.String
 	t.SessionID = session.String
+	t.SetCapabilitiesText(capabilities.String, capabilities.Valid)
 	t.CreatedAt = fromMicros(createdAt)
 	t.ExpiresAt = fromMicros(expiresAt)
 	t.LastUsedAt = fromNullMicros(lastUsedAt)

@@ -101,6 +101,7 @@ func testTokenCreateAndGet(t *testing.T, s herald.Store) {
 	full.Name = "app-portal customer-42 «Zoë»"
 	full.ReadOnly = true
 	full.SessionID = "customer-42"
+	full.Capabilities = []string{"ViewBase", "CreateAttempts"}
 	full.CreatedAt = full.CreatedAt.Add(subMicro)
 	full.ExpiresAt = full.ExpiresAt.Add(subMicro)
 	full.LastUsedAt = at(20).Add(subMicro)
@@ -108,10 +109,26 @@ func testTokenCreateAndGet(t *testing.T, s herald.Store) {
 	key := newToken(herald.TokenKey, 11, "") // admin scope, never used
 	session := newSession(12, full)
 	adminSession := newToken(herald.TokenSession, 13, "") // opened with the bootstrap token
-	for _, tok := range []*herald.Token{full, key, session, adminSession} {
+	// No capability at all is not the same as no limit.
+	viewNothing := newToken(herald.TokenPortal, 14, app.ID)
+	viewNothing.Capabilities = []string{}
+	for _, tok := range []*herald.Token{full, key, session, adminSession, viewNothing} {
 		mustCreateToken(t, s, tok)
 	}
-	mustTokens(t, s, "get by hash", full, key, session, adminSession)
+	mustTokens(t, s, "get by hash", full, key, session, adminSession, viewNothing)
+	for _, tok := range []*herald.Token{full, session} {
+		got, err := s.GetToken(t.Context(), tok.ID)
+		mustOK(t, "GetToken "+tok.ID, err)
+		mustEqual(t, "get by ID: "+tok.Name, stored(tok), got)
+	}
+	_, err := s.GetToken(t.Context(), "tok_unknown")
+	mustCode(t, "GetToken unknown", err, herald.ENOTFOUND)
+	if caps := mustGetToken(t, s, viewNothing.Hash).Capabilities; caps == nil || len(caps) != 0 {
+		t.Errorf("empty capabilities read back as %#v", caps)
+	}
+	if caps := mustGetToken(t, s, key.Hash).Capabilities; caps != nil {
+		t.Errorf("no limit read back as %#v", caps)
+	}
 	got := mustGetToken(t, s, full.Hash)
 	if got.Active(at(25)) {
 		t.Errorf("revoked token active")

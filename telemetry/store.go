@@ -82,6 +82,7 @@ const (
 	opDeleteExpiredIdempotent
 	opCreateToken
 	opGetTokenByHash
+	opGetToken
 	opListTokens
 	opRevokeToken
 	opExpireAppTokens
@@ -104,7 +105,7 @@ var storeOpMethods = [numStoreOps]string{
 	"ResendDelivery", "RecoverEndpoint", "ReplayMissing", "GetEndpointStats", "QueueStats",
 	"DeleteExpiredAttempts", "ExpirePayloads", "DeleteExpiredMessages",
 	"BeginIdempotent", "CompleteIdempotent", "AbandonIdempotent", "DeleteExpiredIdempotent",
-	"CreateToken", "GetTokenByHash", "ListTokens", "RevokeToken", "ExpireAppTokens", "TouchToken", "DeleteExpiredTokens",
+	"CreateToken", "GetTokenByHash", "GetToken", "ListTokens", "RevokeToken", "ExpireAppTokens", "TouchToken", "DeleteExpiredTokens",
 	"TakeTokens",
 }
 
@@ -353,6 +354,10 @@ func (s *Store) CreateToken(ctx context.Context, t *herald.Token) error {
 
 func (s *Store) GetTokenByHash(ctx context.Context, hash []byte) (*herald.Token, error) {
 	return observe(s, opGetTokenByHash, func() (*herald.Token, error) { return s.next.GetTokenByHash(ctx, hash) })
+}
+
+func (s *Store) GetToken(ctx context.Context, id string) (*herald.Token, error) {
+	return observe(s, opGetToken, func() (*herald.Token, error) { return s.next.GetToken(ctx, id) })
 }
 
 func (s *Store) ListTokens(ctx context.Context, opts herald.TokenListOptions) ([]*herald.Token, error) {

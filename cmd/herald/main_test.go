@@ -255,3 +255,25 @@ func openDataDir(t *testing.T, dir, db string) *sqlite.Store {
 	}
 	return store
 }
+
+// TestServeRefusesBadWebFlags: the console's and portal's flags are
+// checked before anything starts, each refusal naming its flag.
+func TestServeRefusesBadWebFlags(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		flag string
+	}{
+		{[]string{"--public-url", "hooks.example.com"}, "--public-url"},
+		{[]string{"--public-url", "https://hooks.example.com/prefix"}, "--public-url"},
+		{[]string{"--public-url", "https://hooks.example.com/?a=1"}, "--public-url"},
+		{[]string{"--portal-frame-ancestors", "https://a.example; script-src *"}, "--portal-frame-ancestors"},
+		{[]string{"--portal-frame-ancestors", " "}, "--portal-frame-ancestors"},
+		{[]string{"--trusted-proxies", "10.0.0.0/99"}, "--trusted-proxies"},
+	} {
+		var out, errOut bytes.Buffer
+		args := append([]string{"serve", "--db", filepath.Join(t.TempDir(), "h.db")}, c.args...)
+		if code := run(context.Background(), args, &out, &errOut); code == 0 || !strings.Contains(errOut.String(), c.flag) {
+			t.Errorf("serve %v = %d, stderr %q: want a refusal naming %s", c.args, code, errOut.String(), c.flag)
+		}
+	}
+}

@@ -176,6 +176,7 @@ func startNode(ctx context.Context, cfg nodeConfig) (*node, error) {
 	api, err := httpapi.New(httpapi.Config{
 		Auth:           auth,
 		PublicURL:      cfg.PublicURL,
+		Proxies:        cfg.Proxies,
 		Store:          measured,
 		Messages:       committer,
 		AdminTokenHash: cfg.AdminTokenHash,

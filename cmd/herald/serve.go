@@ -84,8 +84,8 @@ func (c *ServeCmd) Validate() error {
 	}
 	if c.PublicURL != "" {
 		u, err := url.Parse(c.PublicURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-			return errors.New("--public-url must be an absolute http(s) URL without query or fragment, e.g. https://hooks.example.com")
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || strings.Trim(u.Path, "/") != "" {
+			return errors.New("--public-url must be an absolute http(s) URL without path, query or fragment, e.g. https://hooks.example.com: Herald's pages are served from the root")
 		}
 	}
 	if strings.ContainsAny(c.PortalFrameAncestors, ";,\r\n") || strings.TrimSpace(c.PortalFrameAncestors) == "" {

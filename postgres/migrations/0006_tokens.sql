@@ -3,7 +3,9 @@
 -- secret itself is never stored. kind is herald.TokenKind; app_id is NULL
 -- for admin scope; parent is the token a session was opened with (NULL for
 -- a session of the bootstrap admin token); session_id is the caller's
--- label of a portal token, NULL when unset; last_used_at and revoked_at
+-- label of a portal token, NULL when unset; capabilities are the Svix
+-- app-portal capabilities the token holds, comma-separated, NULL for no
+-- limit (herald.Token.Capabilities); last_used_at and revoked_at
 -- are NULL until set.
 -- An application's tokens go with it, and a token's sessions with the
 -- token (ON DELETE CASCADE), whoever deletes it: the API or the sweep.
@@ -16,6 +18,7 @@ CREATE TABLE token (
     read_only    boolean     NOT NULL,
     parent       text COLLATE "C" REFERENCES token (id) ON DELETE CASCADE,
     session_id   text,
+    capabilities text,
     created_at   timestamptz NOT NULL,
     expires_at   timestamptz NOT NULL,
     last_used_at timestamptz,

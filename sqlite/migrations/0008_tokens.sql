@@ -3,7 +3,9 @@
 -- secret itself is never stored. kind is herald.TokenKind; app_id is NULL
 -- for admin scope; parent is the token a session was opened with (NULL for
 -- a session of the bootstrap admin token); session_id is the caller's
--- label of a portal token, NULL when unset. Times are unix microseconds;
+-- label of a portal token, NULL when unset; capabilities are the Svix
+-- app-portal capabilities the token holds, comma-separated, NULL for no
+-- limit (herald.Token.Capabilities). Times are unix microseconds;
 -- last_used_at and revoked_at are NULL until set.
 -- An application's tokens go with it, and a token's sessions with the
 -- token (ON DELETE CASCADE), whoever deletes it: the API or the sweep.
@@ -16,6 +18,7 @@ CREATE TABLE token (
     read_only    INTEGER NOT NULL,
     parent       TEXT    REFERENCES token (id) ON DELETE CASCADE,
     session_id   TEXT,
+    capabilities TEXT,
     created_at   INTEGER NOT NULL,
     expires_at   INTEGER NOT NULL,
     last_used_at INTEGER,
