@@ -49,8 +49,9 @@ func (rec *recorder) Write(b []byte) (int, error) {
 	return rec.body.Write(b)
 }
 
-// apiError is an API answer that is not a 2xx: the status, Svix's code and
-// detail, and for a 422 the fields at fault.
+// apiError is an API answer that is not a 2xx: the status (a 4xx or 5xx;
+// any other answer is a 404), Svix's code and detail, and for a 422 the
+// fields at fault.
 type apiError struct {
 	Status int
 	Code   string
@@ -92,7 +93,8 @@ func (e *apiError) Error() string {
 
 // api calls the API in-process as principal p and decodes a 2xx JSON
 // answer into out (when out is not nil). in, when not nil, is sent as the
-// JSON body. Any other answer is returned as an *apiError.
+// JSON body. A 4xx or 5xx is returned as an *apiError; any other answer
+// (1xx, 3xx) as a 404 one.
 func (s *Server) api(ctx context.Context, p access.Principal, method, path string, query url.Values, in, out any) error {
 	var body io.Reader = http.NoBody
 	if in != nil {
@@ -122,8 +124,14 @@ func (s *Server) api(ctx context.Context, p access.Principal, method, path strin
 	if rec.over {
 		return fmt.Errorf("%s %s: answer larger than %d bytes", method, path, maxAPIBody)
 	}
-	if rec.status < 200 || rec.status > 299 {
+	switch {
+	case rec.status >= 400 && rec.status <= 599:
 		return decodeAPIError(rec.status, rec.body.Bytes())
+	case rec.status < 200 || rec.status > 299:
+		// A redirect (the API's router cleaning a path with a "." or ".."
+		// segment) or anything stranger: the page's status is never the
+		// API's here, and what the path names is not found.
+		return &apiError{Status: http.StatusNotFound, Detail: "Not found."}
 	}
 	if out == nil || rec.status == http.StatusNoContent {
 		return nil

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -156,12 +157,141 @@ func TestBrowserPortal(t *testing.T) {
 	if h1 != "Endpoints of Acme" || strings.Contains(loc, "token") {
 		t.Errorf("after the link: h1 %q at %s", h1, loc)
 	}
+	// The script posted the link's theme options with the token, and the
+	// sign-in remembered them.
+	mode, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.documentElement.className`))
+	if err != nil || mode != "dark" {
+		t.Errorf("the portal after a link with theme=dark has class %q (%v)", mode, err)
+	}
 	for _, w := range []int{1280, 360} {
 		if err := chrome.Screenshot(ctx, filepath.Join(shots(t), "portal-"+itoa(w)+".png"), w); err != nil {
 			t.Fatal(err)
 		}
 	}
 	chrome.NoErrors(t, ctx)
+}
+
+// cellBox is where an attempts table's cell is laid out.
+type cellBox struct {
+	Name                     string
+	Left, Right, Top, Bottom float64
+	Text, Label              string // the cell's text and its ::before content
+}
+
+// attemptBoxes lays out each row of the page's attempts table: the cells
+// named (by their column's header) in names.
+const attemptBoxes = `((names) => {
+	const table = document.querySelector("table.attempts");
+	const heads = Array.from(table.tHead.rows[0].cells, th => th.textContent.trim());
+	return Array.from(table.tBodies[0].rows, tr => names.map(name => {
+		const td = tr.cells[heads.indexOf(name)];
+		const r = td.getBoundingClientRect();
+		return {Name: name, Left: r.left, Right: r.right, Top: r.top, Bottom: r.bottom,
+			Text: td.innerText.trim(), Label: getComputedStyle(td, "::before").content};
+	}));
+})`
+
+// TestBrowserAttemptCards checks the attempts of a message's and of an
+// endpoint's page on a phone: at 360 px each attempt is a card whose
+// status, HTTP code and time come first, with nothing to scroll sideways;
+// on a wide screen they stay a table.
+func TestBrowserAttemptCards(t *testing.T) {
+	ctx := chrome.New(t)
+	e := newEnv(t)
+	srv := e.serve(t)
+	var app appOut
+	e.call("POST", "/api/v1/app", map[string]any{"name": "Acme"}, &app)
+	var down, ok endpointOut
+	e.call("POST", "/api/v1/app/"+app.ID+"/endpoint", map[string]any{"url": "https://failing-customer.example.com/webhooks/herald/orders/v2/receive"}, &down)
+	e.call("POST", "/api/v1/app/"+app.ID+"/endpoint", map[string]any{"url": "https://ok.example.com/in"}, &ok)
+	msgID := e.send(app.ID, "invoice.paid", map[string]any{"amount": 1})
+	e.attempt(500, `{"error":"<b>down</b>","detail":"`+strings.Repeat("x", 300)+`"}`)
+	base := srv.URL + "/console/apps/" + app.ID
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(srv.URL+"/console/login"),
+		chromedp.WaitVisible(chromedp.ID(`token`)),
+		chromedp.SendKeys(chromedp.ID(`token`), adminToken),
+		chromedp.Submit(chromedp.ID(`login-form`)),
+		chromedp.WaitVisible(chromedp.CSS(`.charts`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	for _, pg := range []struct{ name, url, target string }{
+		{"message", base + "/messages/" + msgID, "Endpoint"},
+		{"endpoint", base + "/endpoints/" + down.ID, "Message"},
+	} {
+		names := []string{"Status", "HTTP", "Time", pg.target, "Response"}
+		js := attemptBoxes + `(` + jsonString(t, names) + `)`
+		if err := chromedp.Do(ctx,
+			chromedp.EmulateViewport(360, 800),
+			chromedp.Navigate(pg.url),
+			chromedp.WaitVisible(chromedp.ID(`attempts-h`)),
+		); err != nil {
+			t.Fatal(err)
+		}
+		rows, err := chromedp.Run(ctx, chromedp.Evaluate[[][]cellBox](js))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) == 0 {
+			t.Fatalf("%s page: no attempt rows", pg.name)
+		}
+		for _, row := range rows {
+			status, code, at, target, resp := row[0], row[1], row[2], row[3], row[4]
+			for _, c := range row {
+				if c.Left < 0 || c.Right > 360 || c.Right <= c.Left {
+					t.Errorf("%s page at 360 px: the %s cell is at x %.0f to %.0f", pg.name, c.Name, c.Left, c.Right)
+				}
+			}
+			if status.Text != "fail" || !strings.Contains(code.Text, "500") || !strings.Contains(at.Text, "UTC") {
+				t.Errorf("%s page at 360 px: status %q, HTTP %q, time %q", pg.name, status.Text, code.Text, at.Text)
+			}
+			if first := max(status.Bottom, code.Bottom, at.Bottom); first > target.Top+1 || first > resp.Top+1 {
+				t.Errorf("%s page at 360 px: status, HTTP and time (down to y %.0f) do not come before the %s (y %.0f) and the response (y %.0f)",
+					pg.name, first, pg.target, target.Top, resp.Top)
+			}
+			if !strings.Contains(code.Label, "HTTP") || !strings.Contains(target.Label, pg.target) {
+				t.Errorf("%s page at 360 px: labels %q, %q", pg.name, code.Label, target.Label)
+			}
+		}
+		over, err := chromedp.Run(ctx, chromedp.Evaluate[int](`Math.max(document.documentElement.scrollWidth - innerWidth,
+			...Array.from(document.querySelectorAll("table.attempts"), t => t.closest(".scroll").scrollWidth - t.closest(".scroll").clientWidth))`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if over > 0 {
+			t.Errorf("%s page at 360 px: the attempts scroll %d px sideways", pg.name, over)
+		}
+		if err := chrome.Screenshot(ctx, filepath.Join(shots(t), pg.name+"-attempts-360.png"), 360); err != nil {
+			t.Fatal(err)
+		}
+
+		// Wide, it is a table: one line of cells per attempt, headers shown.
+		if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 800), chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`table.attempts thead th`))); err != nil {
+			t.Fatal(err)
+		}
+		rows, err = chromedp.Run(ctx, chromedp.Evaluate[[][]cellBox](js))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, row := range rows {
+			for _, c := range row {
+				if c.Top != row[0].Top || c.Label != "none" {
+					t.Errorf("%s page at 1280 px: the %s cell is at y %.0f (the row's first at %.0f), label %q", pg.name, c.Name, c.Top, row[0].Top, c.Label)
+				}
+			}
+		}
+	}
+	chrome.NoErrors(t, ctx)
+}
+
+func jsonString(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

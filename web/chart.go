@@ -31,9 +31,15 @@ type chartView struct {
 	Title   string
 	Latest  string // the newest value, formatted
 	Empty   bool
-	Lines   []string // polyline points, one per run without gaps
+	Lines   []string // polyline points, one per run of points without gaps
+	Dots    []dot    // runs of one point, drawn as circles
 	Grid    []gridLine
 	XLabels []axisLabel
+}
+
+// dot is a point with no neighbour to draw a line to.
+type dot struct {
+	X, Y string
 }
 
 type gridLine struct {
@@ -66,13 +72,18 @@ func newChart(id, title string, pts []point, end time.Time, span time.Duration, 
 	y := func(v float64) float64 {
 		return chartBot - v/top*(chartBot-chartTop)
 	}
-	var run []string
+	var run []dot
 	flush := func() {
-		if len(run) == 1 { // a lone point: draw a dot-sized segment
-			run = append(run, run[0])
-		}
-		if len(run) > 0 {
-			c.Lines = append(c.Lines, strings.Join(run, " "))
+		switch len(run) {
+		case 0:
+		case 1: // a lone point: a polyline of one point draws nothing
+			c.Dots = append(c.Dots, run[0])
+		default:
+			parts := make([]string, len(run))
+			for i, d := range run {
+				parts[i] = d.X + "," + d.Y
+			}
+			c.Lines = append(c.Lines, strings.Join(parts, " "))
 		}
 		run = nil
 	}
@@ -81,11 +92,11 @@ func newChart(id, title string, pts []point, end time.Time, span time.Duration, 
 			flush()
 			continue
 		}
-		run = append(run, coord(x(p.At))+","+coord(y(math.Min(p.V, top))))
+		run = append(run, dot{X: coord(x(p.At)), Y: coord(y(math.Min(p.V, top)))})
 		c.Latest = format(p.V)
 	}
 	flush()
-	c.Empty = len(c.Lines) == 0
+	c.Empty = len(c.Lines) == 0 && len(c.Dots) == 0
 	for i := 0; i <= 2; i++ {
 		v := top * float64(i) / 2
 		c.Grid = append(c.Grid, gridLine{Y: coord(y(v)), Text: format(v)})

@@ -147,7 +147,7 @@ type endpointView struct {
 	Health     endpointRow
 	Headers    []headerKV
 	Sensitive  []string
-	Attempts   []attemptRow
+	Attempts   attemptTable
 	EventTypes []string
 	Href       string
 	// RecoverSince is the recover form's default: a day ago.
@@ -161,14 +161,25 @@ type endpointView struct {
 
 type headerKV struct{ Name, Value string }
 
+// attemptTable is the attempts of one message or of one endpoint. Of names
+// what each row shows besides the attempt's outcome, the side the page is
+// not about: "Endpoint" (its URL) on a message's page, "Message" (its
+// event type and ID) on an endpoint's.
+type attemptTable struct {
+	Of   string
+	Rows []attemptRow
+}
+
 // attemptRow is an attempt as the pages show it.
 type attemptRow struct {
 	attemptOut
 	MessageHref  string
 	EndpointHref string
-	Trigger      string
-	Error        bool // Response holds the error text: no HTTP answer came
-	Truncated    bool
+	// EventType is the message's, on an endpoint's page; "" when unknown.
+	EventType string
+	Trigger   string
+	Error     bool // Response holds the error text: no HTTP answer came
+	Truncated bool
 }
 
 func (s *Server) toAttemptRow(rc *reqCtx, appID string, at attemptOut) attemptRow {
@@ -188,6 +199,42 @@ func (s *Server) toAttemptRow(rc *reqCtx, appID string, at attemptOut) attemptRo
 		row.Response, row.Truncated = row.Response[:maxShown], true
 	}
 	return row
+}
+
+// addEventTypes names the message of each of an endpoint's attempts by its
+// event type: one read (without the payload) per message, a few at once. A
+// message that cannot be read is left to its ID.
+func (s *Server) addEventTypes(r *http.Request, rc *reqCtx, appID string, rows []attemptRow) {
+	var ids []string
+	for _, row := range rows {
+		if !slices.Contains(ids, row.MsgID) {
+			ids = append(ids, row.MsgID)
+		}
+	}
+	var (
+		types = make(map[string]string, len(ids))
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		sem   = make(chan struct{}, healthParallel)
+	)
+	for _, id := range ids {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			var m messageOut
+			q := url.Values{"with_content": {"false"}}
+			if err := s.api(r.Context(), rc.p, "GET", appPath(appID, "msg", id), q, nil, &m); err == nil {
+				mu.Lock()
+				types[id] = m.EventType
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	for i := range rows {
+		rows[i].EventType = types[rows[i].MsgID]
+	}
 }
 
 // endpointPage shows an endpoint: its settings, health, recent attempts
@@ -231,9 +278,11 @@ func (s *Server) showEndpoint(w http.ResponseWriter, r *http.Request, rc *reqCtx
 		s.fail(w, r, rc, err)
 		return
 	}
+	v.Attempts.Of = "Message"
 	for _, at := range attempts.Data {
-		v.Attempts = append(v.Attempts, s.toAttemptRow(rc, app.ID, at))
+		v.Attempts.Rows = append(v.Attempts.Rows, s.toAttemptRow(rc, app.ID, at))
 	}
+	s.addEventTypes(r, rc, app.ID, v.Attempts.Rows)
 	if rc.canWrite() {
 		v.EventTypes = s.eventTypeNames(r, rc)
 	}

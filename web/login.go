@@ -19,6 +19,10 @@ type loginView struct {
 	Portal  bool
 	Action  string
 	Landing string // where the portal's script goes after signing in
+	// Theme is the portal link's theme options (validated), which the form
+	// posts along with the token: they are remembered only when the token
+	// signs in.
+	Theme theme
 }
 
 // consoleLoginForm shows the console's login form (or the overview, to a
@@ -29,10 +33,18 @@ func (s *Server) consoleLoginForm(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) loginForm(w http.ResponseWriter, r *http.Request, st *site, status int, msg string) {
 	rc := &reqCtx{site: st}
+	var linkTheme theme
 	if st.portal {
+		// The link's options (in the query, or posted back by a sign-in
+		// that failed) dress this page and go to its post; a cookie is
+		// set only by a sign-in that works.
+		opts := r.URL.Query()
+		if r.Method == http.MethodPost {
+			opts = r.PostForm
+		}
 		rc.theme = readTheme(r)
-		if t, ok := themeFromQuery(r.URL.Query()); ok {
-			rc.theme = t
+		if t, ok := themeFromQuery(opts); ok {
+			rc.theme, linkTheme = t, t
 		}
 	}
 	// A signed-in browser goes on to the console. Not in the portal: a new
@@ -53,6 +65,7 @@ func (s *Server) loginForm(w http.ResponseWriter, r *http.Request, st *site, sta
 		Portal:  st.portal,
 		Action:  st.base + "/login",
 		Landing: st.base + "/",
+		Theme:   linkTheme,
 	}
 	title := "Sign in to the Herald console"
 	if st.portal {
@@ -84,17 +97,18 @@ func (s *Server) consoleLogin(w http.ResponseWriter, r *http.Request) {
 // portalLoginForm shows the portal's sign-in page. Its script reads the
 // token from the URL fragment (which never reaches a server or a log),
 // removes it from the address bar and posts it; without JavaScript the
-// page offers a form to paste the token. Theme options in the query are
-// remembered in a cookie.
+// page offers a form to paste the token. Theme options in the query dress
+// the page and are posted with the token (hidden fields), but remembered
+// only when it signs in: a link without a valid token must not change the
+// look of the browser's real portal.
 func (s *Server) portalLoginForm(w http.ResponseWriter, r *http.Request) {
-	if t, ok := themeFromQuery(r.URL.Query()); ok {
-		s.setCookie(w, r, s.portal, themeCookie, t.encode(), s.now().Add(themeTTL))
-	}
 	s.loginForm(w, r, s.portal, http.StatusOK, "")
 }
 
 // portalLogin exchanges an app-portal token for a portal session that ends
-// with the token.
+// with the token, and remembers the theme options posted with it (checked
+// again: a post is the browser's to write), or forgets earlier ones when
+// none came: the look is the link's.
 func (s *Server) portalLogin(w http.ResponseWriter, r *http.Request) {
 	st := s.portal
 	p, ok := s.checkLogin(w, r, st, func(p access.Principal) bool {
@@ -109,6 +123,11 @@ func (s *Server) portalLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.setCookie(w, r, st, st.cookie, secret, sp.ExpiresAt)
+	if t, ok := themeFromQuery(r.PostForm); ok {
+		s.setCookie(w, r, st, themeCookie, t.encode(), s.now().Add(themeTTL))
+	} else if _, err := r.Cookie(themeCookie); err == nil {
+		s.setCookie(w, r, st, themeCookie, "", time.Time{})
+	}
 	if isFetch(r) {
 		w.WriteHeader(http.StatusNoContent)
 		return
@@ -120,12 +139,13 @@ func (s *Server) portalLogin(w http.ResponseWriter, r *http.Request) {
 // client address, the login CSRF value and the token itself, which must
 // authenticate as a principal fit says the site takes.
 func (s *Server) checkLogin(w http.ResponseWriter, r *http.Request, st *site, fit func(access.Principal) bool) (access.Principal, bool) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	_ = r.ParseForm() // a body too large leaves the form empty: refused below
 	if !s.logins.allow(s.clientAddr(r), s.now()) {
 		w.Header().Set("Retry-After", retryAfter())
 		s.loginForm(w, r, st, http.StatusTooManyRequests, "Too many sign-in attempts; wait a minute and try again.")
 		return access.Principal{}, false
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if !s.checkLoginCSRF(r, st) {
 		s.loginForm(w, r, st, http.StatusForbidden, "The sign-in form expired; try again.")
 		return access.Principal{}, false

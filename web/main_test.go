@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/json"
+	"html"
 	"io"
 	"math"
 	"net/http"
@@ -150,7 +151,7 @@ func (e *env) send(appID, eventType string, payload any) string {
 }
 
 // attempt claims the due deliveries and records an attempt for each, as
-// the dispatcher would, with the given answer.
+// the dispatcher would (to the endpoint's URL), with the given answer.
 func (e *env) attempt(status int, response string) {
 	e.t.Helper()
 	ctx := e.t.Context()
@@ -162,6 +163,10 @@ func (e *env) attempt(status int, response string) {
 	var outs []herald.AttemptOutcome
 	for _, c := range claims {
 		d := c.Delivery
+		ep, err := e.store.GetEndpoint(ctx, d.AppID, d.EndpointID)
+		if err != nil {
+			e.t.Fatal(err)
+		}
 		st, ast := herald.DeliverySucceeded, herald.AttemptSucceeded
 		if status/100 != 2 {
 			st, ast = herald.DeliveryFailed, herald.AttemptFailed
@@ -170,7 +175,7 @@ func (e *env) attempt(status int, response string) {
 			DeliveryID: d.ID, LeaseOwner: "test", LeaseUntil: d.LeaseExpiresAt, Status: st,
 			Attempt: &herald.Attempt{
 				ID: herald.NewIDAt("atmpt_", now), DeliveryID: d.ID, AppID: d.AppID, MessageID: d.MessageID,
-				EndpointID: d.EndpointID, URL: "https://example.com/hook", ResponseStatus: status,
+				EndpointID: d.EndpointID, URL: ep.URL, ResponseStatus: status,
 				Response: []byte(response), Duration: 12 * time.Millisecond, Status: ast, CreatedAt: now,
 			},
 		})
@@ -340,15 +345,40 @@ func (e *env) apiKey(readOnly bool) string {
 // CSRF value and the token, posted by fetch.
 func (b *browser) loginPortal(token string) {
 	b.t.Helper()
-	page := b.get("/portal/login")
-	m := csrfField.FindStringSubmatch(page.body)
-	if m == nil {
-		b.t.Fatalf("no _csrf in the portal login page: %s", page.body)
-	}
-	res := b.do("POST", "/portal/login", url.Values{"_csrf": {m[1]}, "token": {token}}, "X-Herald-Fetch", "1")
-	if res.Code != http.StatusNoContent {
+	b.loginPortalFrom("/portal/login", token)
+}
+
+// loginPortalFrom opens the portal's login page at target (a link's path
+// and query) and posts the token with the form's hidden fields, as the
+// page's script does.
+func (b *browser) loginPortalFrom(target, token string) {
+	b.t.Helper()
+	if res := b.tryLoginPortal(target, token); res.Code != http.StatusNoContent {
 		b.t.Fatalf("portal login: %d %s", res.Code, res.body)
 	}
+}
+
+// tryLoginPortal is loginPortalFrom's post, whatever its answer.
+func (b *browser) tryLoginPortal(target, token string) response {
+	b.t.Helper()
+	page := b.get(target)
+	form := hiddenFields(page.body)
+	if form.Get("_csrf") == "" {
+		b.t.Fatalf("no _csrf in the portal login page: %s", page.body)
+	}
+	form.Set("token", token)
+	return b.do("POST", "/portal/login", form, "X-Herald-Fetch", "1")
+}
+
+var hiddenField = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
+
+// hiddenFields are a page's hidden inputs, their values unescaped.
+func hiddenFields(body string) url.Values {
+	form := url.Values{}
+	for _, m := range hiddenField.FindAllStringSubmatch(body, -1) {
+		form.Add(m[1], html.UnescapeString(m[2]))
+	}
+	return form
 }
 
 func nan() float64 { return math.NaN() }

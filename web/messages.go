@@ -182,7 +182,7 @@ type messageView struct {
 	Payload      string
 	PayloadEmpty bool
 	Deliveries   []deliveryRow
-	Attempts     []attemptRow
+	Attempts     attemptTable
 	Prev, Next   string
 	ResendAction string
 }
@@ -239,8 +239,9 @@ func (s *Server) messagePage(w http.ResponseWriter, r *http.Request, rc *reqCtx)
 		s.fail(w, r, rc, err)
 		return
 	}
+	v.Attempts.Of = "Endpoint"
 	for _, at := range attempts.Data {
-		v.Attempts = append(v.Attempts, s.toAttemptRow(rc, app.ID, at))
+		v.Attempts.Rows = append(v.Attempts.Rows, s.toAttemptRow(rc, app.ID, at))
 	}
 	v.Prev, v.Next = pager(href, q, q.Get("iterator"), attempts.Iterator, attempts.PrevIterator, attempts.Done)
 	crumbs := append(s.appCrumbs(rc, app), crumb{"Messages", base + "/messages"})

@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -363,7 +364,7 @@ func TestChart(t *testing.T) {
 	end := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	pts := []point{{end.Add(-50 * time.Minute), 1}, {end.Add(-40 * time.Minute), 3}, {end.Add(-30 * time.Minute), nan()}, {end.Add(-20 * time.Minute), 2}}
 	c := newChart("x", "X", pts, end, time.Hour, 0, formatNumber)
-	if len(c.Lines) != 2 || c.Latest != "2" || c.Grid[2].Text != "5" {
+	if len(c.Lines) != 1 || len(c.Dots) != 1 || c.Latest != "2" || c.Grid[2].Text != "5" {
 		t.Errorf("chart %+v", c)
 	}
 	if got := []string{c.XLabels[0].Text, c.XLabels[1].Text}; got[0] != "−1h" || got[1] != "−30m" {
@@ -378,4 +379,191 @@ func TestChart(t *testing.T) {
 	if strings.Contains(string(b), "NaN") {
 		t.Error("a NaN reached the chart")
 	}
+}
+
+// TestAPIAnswerNot2xx4xx5xx checks that an API answer that is neither a
+// success nor an error (a redirect of a path the API cleans, say) becomes
+// a 404 page, never a redirect without a Location.
+func TestAPIAnswerNot2xx4xx5xx(t *testing.T) {
+	e := newEnv(t)
+	appID, epID := e.newApp("A", "https://a.example.com/hook")
+	msgID := e.send(appID, "x.y", map[string]any{"a": 1})
+	pb := e.browser()
+	pb.loginPortal(e.portalToken(appID, false))
+	cb := e.browser()
+	cb.login("/console", adminToken)
+	base := "/console/apps/" + appID
+	for _, tc := range []struct {
+		b      *browser
+		method string
+		path   string
+	}{
+		{pb, "GET", "/portal/endpoints/%2E%2E"},
+		{pb, "GET", "/portal/endpoints/%2E"},
+		{pb, "GET", "/portal/endpoints/%2E%2E/edit"},
+		{pb, "GET", "/portal/messages/%2E%2E"},
+		{pb, "POST", "/portal/endpoints/%2E%2E/disable"},
+		{pb, "POST", "/portal/messages/" + msgID + "/resend"},
+		{cb, "GET", "/console/apps/%2E%2E"},
+		{cb, "GET", base + "/endpoints/%2E%2E"},
+		{cb, "GET", base + "/messages/%2E%2E"},
+		{cb, "POST", base + "/endpoints/%2E%2E/rotate"},
+	} {
+		var res response
+		if tc.method == "POST" {
+			form := url.Values{}
+			if strings.HasSuffix(tc.path, "/resend") {
+				form.Set("endpoint", "..")
+			}
+			res = tc.b.post(tc.path, form)
+		} else {
+			res = tc.b.get(tc.path)
+		}
+		if res.Code != http.StatusNotFound {
+			t.Errorf("%s %s: %d (Location %q), want 404", tc.method, tc.path, res.Code, res.Header().Get("Location"))
+		}
+	}
+	want(t, cb.get(base+"/endpoints/"+epID), http.StatusOK)
+
+	// Whatever the handler answers outside 2xx, 4xx and 5xx is a 404.
+	for _, code := range []int{http.StatusSwitchingProtocols, http.StatusMovedPermanently, http.StatusTemporaryRedirect, http.StatusNotModified, 600, 999} {
+		srv := &Server{handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Location", "/elsewhere")
+			w.WriteHeader(code)
+		})}
+		err := srv.api(t.Context(), accessPrincipal{}, "GET", "/app/x", nil, nil, nil)
+		var ae *apiError
+		if !errors.As(err, &ae) || ae.Status != http.StatusNotFound {
+			t.Errorf("an API answer %d: %v, want a 404 apiError", code, err)
+		}
+	}
+}
+
+// TestChartOnePoint draws a lone value as a dot: a series of one point (a
+// rate after the second sample) is data, not "no data yet".
+func TestChartOnePoint(t *testing.T) {
+	end := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	c := newChart("x", "X", []point{{end.Add(-time.Minute), 4}}, end, time.Hour, 0, formatNumber)
+	if c.Empty || c.Latest != "4" || len(c.Lines) != 0 || len(c.Dots) != 1 {
+		t.Fatalf("one point: %+v", c)
+	}
+	if d := c.Dots[0]; d.X != "583.1" || d.Y != "33.6" {
+		t.Errorf("the dot is at %s,%s", d.X, d.Y)
+	}
+	// A point alone between gaps is a dot too; runs stay lines.
+	pts := []point{{end.Add(-50 * time.Minute), 1}, {end.Add(-40 * time.Minute), nan()}, {end.Add(-30 * time.Minute), 2}, {end.Add(-20 * time.Minute), nan()},
+		{end.Add(-10 * time.Minute), 1}, {end.Add(-5 * time.Minute), 3}}
+	c = newChart("x", "X", pts, end, time.Hour, 0, formatNumber)
+	if c.Empty || len(c.Lines) != 1 || len(c.Dots) != 2 {
+		t.Errorf("runs of 1, 1 and 2 points: %+v", c)
+	}
+	for _, pts := range [][]point{nil, {{end.Add(-time.Minute), nan()}}, {{end.Add(-2 * time.Hour), 5}}} {
+		c = newChart("x", "X", pts, end, time.Hour, 0, formatNumber)
+		if !c.Empty || c.Latest != "no data yet" || len(c.Lines)+len(c.Dots) != 0 {
+			t.Errorf("%v: %+v, want empty", pts, c)
+		}
+	}
+
+	// On the overview: two samples make one rate each, drawn as a dot.
+	e := newEnv(t)
+	e.srv.sampler.take(t.Context())
+	e.clock.Add(sampleEvery)
+	e.metrics.MessagesCommitted(1, 5)
+	e.srv.sampler.take(t.Context())
+	b := e.browser()
+	b.login("/console", adminToken)
+	page := b.get("/console/")
+	want(t, page, http.StatusOK, "<strong>0.5/s</strong>", "Messages accepted per second, last hour; latest 0.5/s", `<circle cx="592.0" cy="8.0" r="3" class="dot"/>`)
+	wantNot(t, page, "Messages accepted per second, last hour: no data yet", " style=")
+	e2 := newEnv(t)
+	b2 := e2.browser()
+	b2.login("/console", adminToken)
+	page = b2.get("/console/")
+	want(t, page, http.StatusOK, "Messages accepted per second, last hour: no data yet")
+	wantNot(t, page, "<circle", "<polyline")
+}
+
+// attemptsTable is the attempts table of a page, or "".
+func attemptsTable(body string) string {
+	i := strings.Index(body, `<table class="attempts">`)
+	if i < 0 {
+		return ""
+	}
+	j := strings.Index(body[i:], "</table>")
+	return body[i : i+j]
+}
+
+// TestAttemptTables checks what each attempt row names: on a message's
+// page the endpoint by its URL (not the message's own ID again), on an
+// endpoint's page the message by its event type and ID (not the endpoint's
+// ID again); every cell is labelled for the narrow layout.
+func TestAttemptTables(t *testing.T) {
+	e := newEnv(t)
+	var app appOut
+	e.call("POST", "/api/v1/app", map[string]any{"name": "A"}, &app)
+	const evilURL = `https://x.example.com/in?q="><b>bold</b>`
+	var ep1, ep2 endpointOut
+	e.call("POST", "/api/v1/app/"+app.ID+"/endpoint", map[string]any{"url": evilURL}, &ep1)
+	e.call("POST", "/api/v1/app/"+app.ID+"/endpoint", map[string]any{"url": "https://y.example.com/in"}, &ep2)
+	msgID := e.send(app.ID, "invoice.paid", map[string]any{"a": 1})
+	e.attempt(500, "no")
+	b := e.browser()
+	b.login("/console", adminToken)
+	base := "/console/apps/" + app.ID
+
+	table := attemptsTable(b.get(base + "/messages/" + msgID).body)
+	if table == "" {
+		t.Fatal("the message page has no attempts table")
+	}
+	for _, s := range []string{
+		`<th scope="col">Endpoint</th>`,
+		`<a href="` + base + `/endpoints/` + ep1.ID + `" class="url">https://x.example.com/in?q=&#34;&gt;&lt;b&gt;bold&lt;/b&gt;</a>`,
+		`<a href="` + base + `/endpoints/` + ep2.ID + `" class="url">https://y.example.com/in</a>`,
+		`data-label="Status"`, `data-label="HTTP"`, `data-label="Time"`, `data-label="Response"`,
+	} {
+		if !strings.Contains(table, s) {
+			t.Errorf("the message page's attempts lack %s:\n%s", s, table)
+		}
+	}
+	for _, s := range []string{msgID, "<b>", `<th scope="col">Message</th>`, ep1.ID + "</a>"} {
+		if strings.Contains(table, s) {
+			t.Errorf("the message page's attempts have %s:\n%s", s, table)
+		}
+	}
+	rows, cells, labels := strings.Count(table, "<tr>")-1, strings.Count(table, "<td"), strings.Count(table, "<td data-label=")
+	if rows != 2 || cells != 7*rows || labels != cells {
+		t.Errorf("%d rows, %d cells, %d of them labelled; want 2, 14, 14", rows, cells, labels)
+	}
+
+	table = attemptsTable(b.get(base + "/endpoints/" + ep2.ID).body)
+	for _, s := range []string{
+		`<th scope="col">Message</th>`,
+		`<a href="` + base + `/messages/` + msgID + `"><code>invoice.paid</code></a>`,
+		msgID,
+	} {
+		if !strings.Contains(table, s) {
+			t.Errorf("the endpoint page's attempts lack %s:\n%s", s, table)
+		}
+	}
+	for _, s := range []string{ep2.ID, `<th scope="col">Endpoint</th>`} {
+		if strings.Contains(table, s) {
+			t.Errorf("the endpoint page's attempts have %s:\n%s", s, table)
+		}
+	}
+}
+
+// TestRotateFlash says when the new secret signs: the dispatcher reads an
+// endpoint again within a few seconds, and the old secret keeps signing.
+func TestRotateFlash(t *testing.T) {
+	e := newEnv(t)
+	appID, epID := e.newApp("A", "https://a.example.com/hook")
+	b := e.browser()
+	b.login("/console", adminToken)
+	href := "/console/apps/" + appID + "/endpoints/" + epID
+	res := b.post(href+"/rotate", nil)
+	if res.Code != http.StatusSeeOther {
+		t.Fatalf("rotate: %d %s", res.Code, res.body)
+	}
+	want(t, b.get(res.Header().Get("Location")), http.StatusOK,
+		`<p class="flash" role="status">Secret rotated. The new secret signs deliveries within a few seconds; the old one keeps signing beside it for 24 hours.</p>`)
 }

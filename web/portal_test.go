@@ -68,9 +68,10 @@ func TestPortalTheme(t *testing.T) {
 	e := newEnv(t)
 	appID, _ := e.newApp("A", "https://a.example.com/hook")
 	b := e.browser()
-	res := b.get("/portal/login?accent=%23FF8800&logo=https%3A%2F%2Fcdn.example.com%2Flogo.png&theme=dark")
+	link := "/portal/login?accent=%23FF8800&logo=https%3A%2F%2Fcdn.example.com%2Flogo.png&theme=dark"
+	res := b.get(link)
 	want(t, res, http.StatusOK, `class="dark"`, `href="/portal/theme.css?accent=%23ff8800"`, `src="https://cdn.example.com/logo.png"`)
-	b.loginPortal(e.portalToken(appID, false))
+	b.loginPortalFrom(link, e.portalToken(appID, false))
 	want(t, b.get("/portal/"), http.StatusOK, `class="dark"`, "theme.css?accent=%23ff8800", "cdn.example.com/logo.png")
 	css := b.get("/portal/theme.css?accent=%23ff8800")
 	want(t, css, http.StatusOK, ":root{--accent:#ff8800}")
@@ -81,7 +82,13 @@ func TestPortalTheme(t *testing.T) {
 
 	bad := e.browser()
 	res = bad.get("/portal/login?accent=red&logo=javascript:alert(1)&theme=neon")
-	wantNot(t, res, "javascript:", "theme.css", `class="neon"`)
+	wantNot(t, res, "javascript:", "theme.css", `class="neon"`, `name="accent"`, `name="logo"`, `name="theme"`)
+	// Invalid options posted with a good token are dropped too.
+	res = bad.do("POST", "/portal/login", url.Values{
+		"_csrf": hiddenFields(res.body)["_csrf"], "token": {e.portalToken(appID, false)},
+		"accent": {"red"}, "logo": {"javascript:alert(1)"}, "theme": {"neon"},
+	}, "X-Herald-Fetch", "1")
+	want(t, res, http.StatusNoContent)
 	if _, ok := bad.cookies[themeCookie]; ok {
 		t.Error("invalid theme options were remembered")
 	}
@@ -99,6 +106,54 @@ func TestPortalTheme(t *testing.T) {
 		if validAccent(a) {
 			t.Errorf("accent %q accepted", a)
 		}
+	}
+}
+
+// TestPortalThemeOnlyOnLogin checks that a link's theme options are
+// remembered only by a sign-in that worked: a link without a token (or with
+// a bad one) must not dress the victim's own portal.
+func TestPortalThemeOnlyOnLogin(t *testing.T) {
+	e := newEnv(t)
+	appID, _ := e.newApp("A", "https://a.example.com/hook")
+	const evil = "/portal/login?logo=https%3A%2F%2Fattacker.example%2Fx.png&theme=dark&accent=%23ff0000"
+
+	b := e.browser()
+	page := b.get(evil)
+	// The login page itself shows the options and carries them to its post.
+	want(t, page, http.StatusOK, `class="dark"`,
+		`<input type="hidden" name="accent" value="#ff0000">`,
+		`<input type="hidden" name="logo" value="https://attacker.example/x.png">`,
+		`<input type="hidden" name="theme" value="dark">`)
+	if c, ok := b.cookies[themeCookie]; ok {
+		t.Fatalf("the login page's GET set the theme cookie %q", c.Value)
+	}
+	// A post with a bad token remembers nothing, and its page keeps the
+	// options for the next try.
+	res := b.tryLoginPortal(evil, "appsk_not-a-real-token")
+	want(t, res, http.StatusUnauthorized, `<input type="hidden" name="theme" value="dark">`)
+	if c, ok := b.cookies[themeCookie]; ok {
+		t.Fatalf("a failed sign-in set the theme cookie %q", c.Value)
+	}
+	// The victim's real portal link, without options, is not dressed.
+	b.loginPortal(e.portalToken(appID, false))
+	portal := b.get("/portal/")
+	want(t, portal, http.StatusOK, "<h1>Endpoints of A</h1>")
+	wantNot(t, portal, "attacker.example", `class="dark"`, "theme.css")
+
+	// A sign-in with the options remembers them for the session's pages.
+	b.loginPortalFrom(evil, e.portalToken(appID, false))
+	if _, ok := b.cookies[themeCookie]; !ok {
+		t.Fatal("a sign-in with theme options did not remember them")
+	}
+	want(t, b.get("/portal/"), http.StatusOK, `class="dark"`, "attacker.example/x.png", "theme.css?accent=%23ff0000")
+	// The next link's options replace them; a link without any clears them.
+	b.loginPortalFrom("/portal/login?theme=light", e.portalToken(appID, false))
+	portal = b.get("/portal/")
+	want(t, portal, http.StatusOK, `class="light"`)
+	wantNot(t, portal, "attacker.example", "theme.css")
+	b.loginPortal(e.portalToken(appID, false))
+	if c, ok := b.cookies[themeCookie]; ok {
+		t.Errorf("a sign-in without options kept the theme cookie %q", c.Value)
 	}
 }
 

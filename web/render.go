@@ -172,7 +172,7 @@ var flashes = map[string]string{
 	"ep-deleted":      "Endpoint deleted.",
 	"ep-enabled":      "Endpoint enabled.",
 	"ep-disabled":     "Endpoint disabled.",
-	"secret-rotated":  "Secret rotated: the old secret keeps signing beside the new one for 24 hours.",
+	"secret-rotated":  "Secret rotated. The new secret signs deliveries within a few seconds; the old one keeps signing beside it for 24 hours.",
 	"recovered":       "Failed deliveries since that time are queued again.",
 	"example-sent":    "Example message sent to this endpoint.",
 	"resent":          "The message is queued for that endpoint again.",

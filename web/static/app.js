@@ -86,9 +86,11 @@
     if (token) {
       var status = document.getElementById("portal-status");
       status.hidden = false;
+      // The form's hidden fields: the CSRF value and the link's theme
+      // options, which the server remembers only if the token signs in.
       var body = new URLSearchParams();
+      login.querySelectorAll("input[type=hidden]").forEach(function (i) { body.set(i.name, i.value); });
       body.set("token", token);
-      body.set("_csrf", login.querySelector("input[name=_csrf]").value);
       fetch(login.action, {
         method: "POST",
         credentials: "same-origin",
