@@ -6,6 +6,7 @@ package herald
 
 import (
 	"crypto/rand"
+	"math"
 	"sync"
 	"time"
 
@@ -73,6 +74,42 @@ func MinIDAt(prefix string, t time.Time) string {
 	var zero [16]byte
 	id, _ := ksuid.FromParts(t, zero[:])
 	return prefix + id.String()
+}
+
+// ksuidEpoch is the first second a KSUID can hold (2014-05-13).
+const ksuidEpoch = 1_400_000_000
+
+// MinIDAtBound is MinIDAt for a time used as a bound of a range of IDs,
+// and false for a time whose second no KSUID can hold (before 2014-05-13
+// or after 2150): no ID lies beyond it, so no bound is needed there.
+func MinIDAtBound(prefix string, t time.Time) (string, bool) {
+	if s := t.Unix(); s < ksuidEpoch || s-ksuidEpoch > math.MaxUint32 {
+		return "", false
+	}
+	return MinIDAt(prefix, t), true
+}
+
+// IDRange returns the IDs [lo, hi) with the given prefix made for times in
+// [since, until) (zero bounds are open), and false unless every bound given
+// is a whole second a KSUID can hold: only then is the range exact, since
+// IDs sort by their second. Stores count or list a window of creation
+// times as this range of the primary key.
+func IDRange(prefix string, since, until time.Time) (lo, hi string, ok bool) {
+	lo, hi = prefix, prefix+"~" // '~' sorts above every KSUID character
+	for _, b := range []struct {
+		t  time.Time
+		id *string
+	}{{since, &lo}, {until, &hi}} {
+		if b.t.IsZero() {
+			continue
+		}
+		id, ok := MinIDAtBound(prefix, b.t)
+		if !ok || b.t.Nanosecond() != 0 {
+			return "", "", false
+		}
+		*b.id = id
+	}
+	return lo, hi, true
 }
 
 // next returns the run's next ID for t's second, starting a new run when

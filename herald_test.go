@@ -194,3 +194,33 @@ func TestRoutesToAndNewDelivery(t *testing.T) {
 		t.Fatalf("leased delivery = %+v", d)
 	}
 }
+
+func TestIDRange(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	lo, hi, ok := IDRange(PrefixMessage, t0, t0.Add(time.Hour))
+	if !ok || lo != MinIDAt(PrefixMessage, t0) || hi != MinIDAt(PrefixMessage, t0.Add(time.Hour)) {
+		t.Fatalf("IDRange = %q, %q, %v", lo, hi, ok)
+	}
+	// Every ID made in the window is inside; the first of the next second is not.
+	for _, at := range []time.Time{t0, t0.Add(30 * time.Minute), t0.Add(time.Hour - time.Nanosecond)} {
+		if id := NewIDAt(PrefixMessage, at); id < lo || id >= hi {
+			t.Errorf("ID of %v (%s) outside [%s, %s)", at, id, lo, hi)
+		}
+	}
+	if id := NewIDAt(PrefixMessage, t0.Add(time.Hour)); id < hi {
+		t.Errorf("ID of the window's end %s inside it", id)
+	}
+	// Open bounds; a bound within a second is not exact.
+	if lo, hi, ok := IDRange(PrefixMessage, time.Time{}, time.Time{}); !ok || lo != PrefixMessage || hi <= NewIDAt(PrefixMessage, t0) {
+		t.Errorf("open range = %q, %q, %v", lo, hi, ok)
+	}
+	if _, _, ok := IDRange(PrefixMessage, t0.Add(time.Millisecond), time.Time{}); ok {
+		t.Error("a bound within a second gave an exact range")
+	}
+	if _, ok := MinIDAtBound(PrefixMessage, time.Date(2010, 1, 1, 0, 0, 0, 0, time.UTC)); ok {
+		t.Error("a time before the KSUID epoch has a bound")
+	}
+	if _, _, ok := IDRange(PrefixMessage, time.Date(2010, 1, 1, 0, 0, 0, 0, time.UTC), time.Time{}); ok {
+		t.Error("a window from before the KSUID epoch gave an exact range")
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/herald-webhooks/herald"
@@ -164,10 +165,17 @@ type messageFilter struct {
 	// msg qualifies message columns: "message." or "m.".
 	msg string
 	// timeColumn is the column Before and After bound.
-	timeColumn    string
-	eventTypes    []string
-	channel       string
-	before, after time.Time
+	timeColumn string
+	// idColumn, when set, is the ID column the listing walks, made by
+	// herald.NewIDAt with idPrefix at timeColumn's time: Before and After
+	// bound it too, so a time window is a range of the index the listing
+	// walks instead of a filter over every row (or a sort of the window).
+	// Messages only: an attempt's ID is made when it ends, its created_at
+	// is when it started.
+	idColumn, idPrefix string
+	eventTypes         []string
+	channel            string
+	before, after      time.Time
 }
 
 // addTo writes the filter's conditions to q.
@@ -180,9 +188,17 @@ func (f messageFilter) addTo(q *query) {
 	}
 	if !f.before.IsZero() {
 		q.add(" AND " + f.timeColumn + " < " + q.arg(f.before))
+		// Every ID of a second up to before's sorts below the first of the
+		// next second.
+		if id, ok := herald.MinIDAtBound(f.idPrefix, f.before.Add(time.Second)); ok && f.idColumn != "" {
+			q.add(" AND " + f.idColumn + " < " + q.arg(id))
+		}
 	}
 	if !f.after.IsZero() {
 		q.add(" AND " + f.timeColumn + " > " + q.arg(f.after))
+		if id, ok := herald.MinIDAtBound(f.idPrefix, f.after); ok && f.idColumn != "" {
+			q.add(" AND " + f.idColumn + " >= " + q.arg(id))
+		}
 	}
 }
 
@@ -194,4 +210,17 @@ func prefixed(prefix, columns string) string {
 		cols[i] = prefix + c
 	}
 	return strings.Join(cols, ", ")
+}
+
+// customPlan returns args to run a statement planned for these values
+// (pgx.QueryExecModeExec: an unnamed statement), not through pgx's cache of
+// prepared statements: after five runs PostgreSQL may switch a prepared
+// statement to a generic plan, chosen without the values, which is the
+// wrong one where the values matter: a time window of messages walked by
+// message_app_created and sorted whole instead of by ID within its ID
+// range, endpoint stats counted by parallel workers for an endpoint with
+// no deliveries. Planning each time costs a fraction of a millisecond, so
+// only those queries pay it.
+func customPlan(args []any) []any {
+	return append([]any{pgx.QueryExecModeExec}, args...)
 }

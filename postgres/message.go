@@ -39,10 +39,14 @@ func (s *Store) GetMessage(ctx context.Context, appID, ref string) (*herald.Mess
 func (s *Store) ListMessages(ctx context.Context, appID string, opts herald.MessageListOptions) ([]*herald.Message, error) {
 	var q query
 	q.add(`SELECT ` + messageReadColumns + ` FROM message WHERE app_id = ` + q.arg(appID))
-	messageFilter{msg: "message.", timeColumn: "created_at", eventTypes: opts.EventTypes,
+	messageFilter{msg: "message.", timeColumn: "created_at", idColumn: "id", idPrefix: herald.PrefixMessage, eventTypes: opts.EventTypes,
 		channel: opts.Channel, before: opts.Before, after: opts.After}.addTo(&q)
 	q.add(q.page("id", opts.ListOptions))
-	rows, err := s.pool.Query(ctx, q.String(), q.args...)
+	args := q.args
+	if !opts.Before.IsZero() || !opts.After.IsZero() {
+		args = customPlan(args)
+	}
+	rows, err := s.pool.Query(ctx, q.String(), args...)
 	out, err := collect(rows, err, scanMessage)
 	if err != nil {
 		return nil, s.fail("list messages", err)

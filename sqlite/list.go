@@ -4,6 +4,8 @@ import (
 	"database/sql"
 	"strings"
 	"time"
+
+	"github.com/herald-webhooks/herald"
 )
 
 // messageFilter is the filter the message, attempt and endpoint-message
@@ -12,10 +14,17 @@ type messageFilter struct {
 	// msg qualifies message columns: "message." or "m.".
 	msg string
 	// timeColumn is the column Before and After bound.
-	timeColumn    string
-	eventTypes    []string
-	channel       string
-	before, after time.Time
+	timeColumn string
+	// idColumn, when set, is the ID column the listing walks, made by
+	// herald.NewIDAt with idPrefix at timeColumn's time: Before and After
+	// bound it too, so a time window is a range of the index the listing
+	// walks instead of a filter over every row (or a sort of the window).
+	// Messages only: an attempt's ID is made when it ends, its created_at
+	// is when it started.
+	idColumn, idPrefix string
+	eventTypes         []string
+	channel            string
+	before, after      time.Time
 }
 
 // appendTo writes the filter's conditions to q and returns args with their
@@ -34,10 +43,20 @@ func (f messageFilter) appendTo(q *strings.Builder, args []any) []any {
 	if !f.before.IsZero() {
 		q.WriteString(` AND ` + f.timeColumn + ` < ?`)
 		args = append(args, micros(f.before))
+		// Every ID of a second up to before's sorts below the first of the
+		// next second.
+		if id, ok := herald.MinIDAtBound(f.idPrefix, f.before.Add(time.Second)); ok && f.idColumn != "" {
+			q.WriteString(` AND ` + f.idColumn + ` < ?`)
+			args = append(args, id)
+		}
 	}
 	if !f.after.IsZero() {
 		q.WriteString(` AND ` + f.timeColumn + ` > ?`)
 		args = append(args, micros(f.after))
+		if id, ok := herald.MinIDAtBound(f.idPrefix, f.after); ok && f.idColumn != "" {
+			q.WriteString(` AND ` + f.idColumn + ` >= ?`)
+			args = append(args, id)
+		}
 	}
 	return args
 }

@@ -46,7 +46,7 @@ func (s *Store) ListMessages(ctx context.Context, appID string, opts herald.Mess
 	if opts.Cursor != "" {
 		args = append(args, opts.Cursor)
 	}
-	args = messageFilter{msg: "message.", timeColumn: "created_at", eventTypes: opts.EventTypes,
+	args = messageFilter{msg: "message.", timeColumn: "created_at", idColumn: "id", idPrefix: herald.PrefixMessage, eventTypes: opts.EventTypes,
 		channel: opts.Channel, before: opts.Before, after: opts.After}.appendTo(&q, args)
 	q.WriteString(order + ` LIMIT ?`)
 	args = append(args, limit(opts.ListOptions))
