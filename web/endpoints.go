@@ -42,6 +42,9 @@ type endpointRow struct {
 // read from.
 const recentAttempts = 20
 
+// statsWindow is how far back an endpoint's page counts its deliveries.
+const statsWindow = 24 * time.Hour
+
 // healthParallel bounds the API calls one page makes at once for its
 // endpoints' health.
 const healthParallel = 4
@@ -116,8 +119,14 @@ func (s *Server) endpointHealth(r *http.Request, rc *reqCtx, appID string, ep en
 		}
 	}
 	if withStats {
+		// Over the last day, in whole seconds: the store counts that as a
+		// range of message IDs, while counting an endpoint's whole history
+		// grows with it (BENCHMARKS.md, "Console pages on a million
+		// messages").
 		var st statsOut
-		if err := s.api(r.Context(), rc.p, "GET", appPath(appID, "endpoint", ep.ID, "stats"), nil, nil, &st); err == nil {
+		since := s.now().UTC().Add(-statsWindow).Truncate(time.Second)
+		q := url.Values{"since": {since.Format(time.RFC3339)}}
+		if err := s.api(r.Context(), rc.p, "GET", appPath(appID, "endpoint", ep.ID, "stats"), q, nil, &st); err == nil {
 			row.Stats = &st
 			row.Ratio = successRatio(st)
 			if st.Circuit == "open" || st.Circuit == "half-open" {

@@ -8,7 +8,12 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 )
+
+// filterWindow is how far back an event-type or channel filter searches
+// when no time range is given.
+const filterWindow = 24 * time.Hour
 
 // messageListView is the data of the message log.
 type messageListView struct {
@@ -22,6 +27,9 @@ type messageListView struct {
 	// WithStatus is set when an endpoint is chosen: rows then carry that
 	// endpoint's delivery status.
 	WithStatus bool
+	// Filtered is set when an event type or channel narrows the log: the
+	// page then says that these search the time range given.
+	Filtered   bool
 	Prev, Next string
 	// LiveURL is the first page's table alone, for the live refresh; ""
 	// on later pages.
@@ -83,6 +91,23 @@ func (s *Server) messageList(w http.ResponseWriter, r *http.Request, rc *reqCtx)
 		Action: base + "/messages", EventType: q.Get("event_type"), Channel: q.Get("channel"),
 		After: q.Get("after"), Before: q.Get("before"), Endpoint: q.Get("endpoint"), Status: q.Get("status"),
 	}
+	// An event type or a channel is a filter over the messages read, not an
+	// index: without a time range it would read the whole log to fill a
+	// page of a rare type. So it searches the last day unless asked
+	// otherwise; the window is a range of message IDs, which costs what the
+	// day holds and no more.
+	if (v.EventType != "" || v.Channel != "") && v.After == "" && v.Before == "" {
+		wq := url.Values{}
+		for k, vs := range q {
+			if k != "flash" {
+				wq[k] = vs
+			}
+		}
+		wq.Set("after", s.now().UTC().Add(-filterWindow).Format(localInputLayout))
+		http.Redirect(w, r, v.Action+"?"+wq.Encode(), http.StatusSeeOther)
+		return
+	}
+	v.Filtered = v.EventType != "" || v.Channel != ""
 	fragment := q.Get("fragment") == "1"
 	if !fragment { // the live refresh needs only the table
 		v.EventTypes = s.eventTypeNames(r, rc)

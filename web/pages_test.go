@@ -140,8 +140,15 @@ func TestConsolePages(t *testing.T) {
 	e.attempt(500, "upstream broke")
 	msgs := appHref + "/messages"
 	want(t, b.get(msgs), http.StatusOK, msgID, m.ID, "inv-77", `<label for="event_type">`, "data-live=")
-	want(t, b.get(msgs+"?channel=eu"), http.StatusOK, m.ID)
-	wantNot(t, b.get(msgs+"?channel=eu"), msgID)
+	// A channel or event type without a time range searches the last day:
+	// the page sends the browser to that range, in the form for all to see.
+	res = b.get(msgs + "?channel=eu")
+	if loc := res.Header().Get("Location"); res.Code != http.StatusSeeOther || !strings.Contains(loc, "after=2025-02-28T12%3A00") || !strings.Contains(loc, "channel=eu") {
+		t.Fatalf("channel without a range: %d %q", res.Code, loc)
+	}
+	byChannel := b.get(res.Header().Get("Location"))
+	want(t, byChannel, http.StatusOK, m.ID, `value="2025-02-28T12:00"`, "the last 24 hours unless you choose one")
+	wantNot(t, byChannel, msgID)
 	want(t, b.get(msgs+"?endpoint="+epID+"&status=2"), http.StatusOK, "s-fail")
 	want(t, b.get(msgs+"?after=2025-03-01T11:00&before=2025-03-01T13:00"), http.StatusOK, msgID)
 	want(t, b.get(msgs+"?after=noon"), http.StatusUnprocessableEntity, `id="after-error"`)
