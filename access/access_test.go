@@ -3,34 +3,22 @@ package access_test
 import (
 	"crypto/sha256"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/herald-webhooks/herald"
 	"github.com/herald-webhooks/herald/access"
 	"github.com/herald-webhooks/herald/internal/sqlitetest"
+	"github.com/herald-webhooks/herald/internal/testclock"
 )
-
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 const adminToken = "the-bootstrap-admin-token"
 
-func setup(t *testing.T) (*access.Authenticator, herald.Store, *clock, *herald.Application) {
+func setup(t *testing.T) (*access.Authenticator, herald.Store, *testclock.Clock, *herald.Application) {
 	t.Helper()
 	s := sqlitetest.Open(t)
-	c := &clock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-	app := &herald.Application{ID: herald.NewIDAt(herald.PrefixApplication, c.now), Name: "A", Metadata: map[string]string{}, CreatedAt: c.now, UpdatedAt: c.now}
+	c := testclock.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	app := &herald.Application{ID: herald.NewIDAt(herald.PrefixApplication, c.Now()), Name: "A", Metadata: map[string]string{}, CreatedAt: c.Now(), UpdatedAt: c.Now()}
 	if err := s.CreateApplication(t.Context(), app); err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/herald-webhooks/herald"
+	"github.com/herald-webhooks/herald/internal/testclock"
 	"github.com/herald-webhooks/herald/internal/testkeys"
 	"github.com/herald-webhooks/herald/sqlite"
 )
@@ -39,28 +40,10 @@ type testServer struct {
 	Store  *sqlite.Store
 	Client *http.Client
 	// Clock is the API's clock; tests may move it.
-	Clock *testClock
+	Clock *testclock.Clock
 	// API is the server's handler, for tests of its internals.
 	API  *API
 	logs *syncBuffer
-}
-
-// testClock is a settable clock, so expiries and takeovers are exact.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
 }
 
 // syncBuffer collects log output written from handler goroutines.
@@ -93,7 +76,7 @@ func newTestServer(t testing.TB, opts ...func(*Config)) *testServer {
 	}
 	t.Cleanup(func() { _ = store.Close() })
 
-	clock := &testClock{now: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
+	clock := testclock.New(time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC))
 	logs := &syncBuffer{}
 	cfg := Config{
 		Store:          store,

@@ -160,6 +160,11 @@ func formatAge(v float64) string {
 	case d < time.Minute:
 		return formatNumber(d.Seconds()) + "s"
 	case d < time.Hour:
+		// 90 s is 1m30s, not "1m": axis labels at half a scale must not
+		// read as the scale's lower line.
+		if sec := int(d.Seconds()) % 60; sec != 0 {
+			return fmt.Sprintf("%dm%02ds", int(d.Minutes()), sec)
+		}
 		return fmt.Sprintf("%dm", int(d.Minutes()))
 	default:
 		return fmt.Sprintf("%.1fh", d.Hours())

@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +24,7 @@ import (
 	"github.com/herald-webhooks/herald/access"
 	"github.com/herald-webhooks/herald/httpapi"
 	"github.com/herald-webhooks/herald/ingest"
+	"github.com/herald-webhooks/herald/internal/testclock"
 	"github.com/herald-webhooks/herald/internal/testkeys"
 	"github.com/herald-webhooks/herald/sqlite"
 	"github.com/herald-webhooks/herald/telemetry"
@@ -37,25 +37,6 @@ func TestMain(m *testing.M) {
 // adminToken is the bootstrap admin token of every test environment.
 const adminToken = "web-test-admin-token-0123456789"
 
-// clock is a settable clock shared by the API, the authenticator and the
-// pages, so session expiry is exact.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // env is a real SQLite store, the real API and authenticator, and the
 // pages' Server on top.
 type env struct {
@@ -64,7 +45,7 @@ type env struct {
 	api     *httpapi.API
 	auth    *access.Authenticator
 	srv     *Server
-	clock   *clock
+	clock   *testclock.Clock
 	reg     *prometheus.Registry
 	metrics *telemetry.Metrics
 }
@@ -80,7 +61,7 @@ func newEnv(t *testing.T, opts ...func(*Config)) *env {
 	t.Cleanup(func() { _ = store.Close() })
 	c := ingest.New(store, ingest.Config{})
 	t.Cleanup(func() { _ = c.Close() })
-	clk := &clock{now: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
+	clk := testclock.New(time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC))
 	hash := sha256.Sum256([]byte(adminToken))
 	auth := access.NewAuthenticator(store, hash, clk.Now)
 	reg := prometheus.NewRegistry()

@@ -574,3 +574,13 @@ func TestRotateFlash(t *testing.T) {
 	want(t, b.get(res.Header().Get("Location")), http.StatusOK,
 		`<p class="flash" role="status">Secret rotated. The new secret signs deliveries within a few seconds; the old one keeps signing beside it for 24 hours.</p>`)
 }
+
+// TestFormatAge: the oldest-delivery axis labels say what they mean; the
+// half of a three-minute scale is not "1m".
+func TestFormatAge(t *testing.T) {
+	for v, want := range map[float64]string{0: "0s", 1.5: "1.5s", 60: "1m", 90: "1m30s", 180: "3m", 5400: "1.5h"} {
+		if got := formatAge(v); got != want {
+			t.Errorf("formatAge(%v) = %q, want %q", v, got, want)
+		}
+	}
+}
