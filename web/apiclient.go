@@ -260,6 +260,10 @@ type attemptOut struct {
 	StatusText         string `json:"statusText"`
 	TriggerType        int    `json:"triggerType"`
 	Timestamp          string `json:"timestamp"`
+	// Msg is the attempt's message, when asked for with with_msg=true.
+	Msg *struct {
+		EventType string `json:"eventType"`
+	} `json:"msg"`
 }
 
 type eventTypeOut struct {

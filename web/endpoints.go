@@ -210,42 +210,6 @@ func (s *Server) toAttemptRow(rc *reqCtx, appID string, at attemptOut) attemptRo
 	return row
 }
 
-// addEventTypes names the message of each of an endpoint's attempts by its
-// event type: one read (without the payload) per message, a few at once. A
-// message that cannot be read is left to its ID.
-func (s *Server) addEventTypes(r *http.Request, rc *reqCtx, appID string, rows []attemptRow) {
-	var ids []string
-	for _, row := range rows {
-		if !slices.Contains(ids, row.MsgID) {
-			ids = append(ids, row.MsgID)
-		}
-	}
-	var (
-		types = make(map[string]string, len(ids))
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		sem   = make(chan struct{}, healthParallel)
-	)
-	for _, id := range ids {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			var m messageOut
-			q := url.Values{"with_content": {"false"}}
-			if err := s.api(r.Context(), rc.p, "GET", appPath(appID, "msg", id), q, nil, &m); err == nil {
-				mu.Lock()
-				types[id] = m.EventType
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	for i := range rows {
-		rows[i].EventType = types[rows[i].MsgID]
-	}
-}
-
 // endpointPage shows an endpoint: its settings, health, recent attempts
 // and the actions on it.
 func (s *Server) endpointPage(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
@@ -282,16 +246,32 @@ func (s *Server) showEndpoint(w http.ResponseWriter, r *http.Request, rc *reqCtx
 		v.Sensitive = hs.Sensitive
 	}
 	var attempts listOut[attemptOut]
+	attemptsPath := appPath(app.ID, "attempt", "endpoint", ep.ID)
 	q := url.Values{"limit": {"20"}}
-	if err := s.api(ctx, rc.p, "GET", appPath(app.ID, "attempt", "endpoint", ep.ID), q, nil, &attempts); err != nil {
+	if err := s.api(ctx, rc.p, "GET", attemptsPath, q, nil, &attempts); err != nil {
 		s.fail(w, r, rc, err)
 		return
 	}
+	// The same page again with each attempt's message (its event type),
+	// without contents: one request instead of one per message, and no
+	// payloads carried.
+	var named listOut[attemptOut]
+	eventTypes := map[string]string{}
+	q.Set("with_msg", "true")
+	q.Set("with_content", "false")
+	if err := s.api(ctx, rc.p, "GET", attemptsPath, q, nil, &named); err == nil {
+		for _, at := range named.Data {
+			if at.Msg != nil {
+				eventTypes[at.MsgID] = at.Msg.EventType
+			}
+		}
+	}
 	v.Attempts.Of = "Message"
 	for _, at := range attempts.Data {
-		v.Attempts.Rows = append(v.Attempts.Rows, s.toAttemptRow(rc, app.ID, at))
+		row := s.toAttemptRow(rc, app.ID, at)
+		row.EventType = eventTypes[at.MsgID]
+		v.Attempts.Rows = append(v.Attempts.Rows, row)
 	}
-	s.addEventTypes(r, rc, app.ID, v.Attempts.Rows)
 	if rc.canWrite() {
 		v.EventTypes = s.eventTypeNames(r, rc)
 	}
