@@ -295,3 +295,59 @@ func jsonString(t *testing.T, v any) string {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestBrowserXSS: an application name, an endpoint description and header
+// value, a payload and a receiver's response body that hold markup and
+// scripts are shown as text on the console's pages in a real browser: no
+// script of theirs runs, no element of theirs is made, and the CSP has
+// nothing to block.
+func TestBrowserXSS(t *testing.T) {
+	ctx := chrome.New(t)
+	e := newEnv(t)
+	srv := e.serve(t)
+	const xss = `<script>window.__xss=1</script><img src=x onerror="window.__xss=2">`
+	var app appOut
+	e.call("POST", "/api/v1/app", map[string]any{"name": "Evil " + xss}, &app)
+	var ep endpointOut
+	e.call("POST", "/api/v1/app/"+app.ID+"/endpoint", map[string]any{
+		"url": "https://hooks.example.com/in", "description": xss, "headers": map[string]string{"X-Note": xss},
+	}, &ep)
+	msgID := e.send(app.ID, "invoice.paid", map[string]any{"note": xss})
+	e.attempt(500, xss)
+
+	base := srv.URL + "/console/apps/" + app.ID
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(srv.URL+"/console/login"),
+		chromedp.WaitVisible(chromedp.ID(`token`)),
+		chromedp.SendKeys(chromedp.ID(`token`), adminToken),
+		chromedp.Submit(chromedp.ID(`login-form`)),
+		chromedp.WaitVisible(chromedp.CSS(`.charts`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	for _, page := range []string{srv.URL + "/console/apps", base, base + "/endpoints/" + ep.ID, base + "/messages", base + "/messages/" + msgID} {
+		if err := chromedp.Do(ctx, chromedp.Navigate(page), chromedp.WaitVisible(chromedp.CSS(`h1`))); err != nil {
+			t.Fatalf("%s: %v", page, err)
+		}
+		// Open every collapsed response body, so its text is in the page.
+		if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`document.querySelectorAll("details").forEach(d => d.open = true)`)); err != nil {
+			t.Fatal(err)
+		}
+		ran, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.__xss !== undefined`))
+		if err != nil || ran {
+			t.Errorf("%s: a script of the data ran (%v)", page, err)
+		}
+		made, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("main script, main img[src=x]").length`))
+		if err != nil || made != 0 {
+			t.Errorf("%s: %d elements made from the data (%v)", page, made, err)
+		}
+		text, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`body`)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(text, "<script>window.__xss=1</script>") {
+			t.Errorf("%s: the data is not shown as text", page)
+		}
+	}
+	chrome.NoErrors(t, ctx)
+}
