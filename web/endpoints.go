@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // appPageView is the data of an application's page: its endpoints with
@@ -205,7 +206,11 @@ func (s *Server) toAttemptRow(rc *reqCtx, appID string, at attemptOut) attemptRo
 	}
 	const maxShown = 4096
 	if len(row.Response) > maxShown {
-		row.Response, row.Truncated = row.Response[:maxShown], true
+		cut := maxShown
+		for cut > 0 && !utf8.RuneStart(row.Response[cut]) {
+			cut-- // never split a character
+		}
+		row.Response, row.Truncated = row.Response[:cut], true
 	}
 	return row
 }

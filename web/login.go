@@ -143,7 +143,7 @@ func (s *Server) checkLogin(w http.ResponseWriter, r *http.Request, st *site, fi
 	_ = r.ParseForm() // a body too large leaves the form empty: refused below
 	if !s.logins.allow(s.clientAddr(r), s.now()) {
 		w.Header().Set("Retry-After", retryAfter())
-		s.loginForm(w, r, st, http.StatusTooManyRequests, "Too many sign-in attempts; wait a minute and try again.")
+		s.loginForm(w, r, st, http.StatusTooManyRequests, "Too many sign-in attempts; wait a few seconds and try again.")
 		return access.Principal{}, false
 	}
 	if !s.checkLoginCSRF(r, st) {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/herald-webhooks/herald/telemetry"
 )
@@ -582,5 +583,30 @@ func TestFormatAge(t *testing.T) {
 		if got := formatAge(v); got != want {
 			t.Errorf("formatAge(%v) = %q, want %q", v, got, want)
 		}
+	}
+}
+
+// TestFramedByOthers: only a source list naming another site turns the
+// portal's cookies into third-party ones; 'none', 'self' and stray spaces
+// keep them Strict.
+func TestFramedByOthers(t *testing.T) {
+	for list, want := range map[string]bool{
+		"'self'": false, " 'self' ": false, "'none'": false, "'self' 'none'": false,
+		"'self' https://app.example.com": true, "https://app.example.com": true, "*": true,
+	} {
+		if got := framedByOthers(list); got != want {
+			t.Errorf("framedByOthers(%q) = %v, want %v", list, got, want)
+		}
+	}
+}
+
+// TestLongResponseCutOnACharacter: a response body over what the pages
+// show is cut before a character, never inside one.
+func TestLongResponseCutOnACharacter(t *testing.T) {
+	s := &Server{}
+	body := strings.Repeat("a", 4095) + "é" + strings.Repeat("b", 10) // "é" spans bytes 4095 and 4096
+	row := s.toAttemptRow(&reqCtx{site: &site{base: "/console"}}, "app_1", attemptOut{MsgID: "msg_1", Response: body})
+	if !row.Truncated || row.Response != strings.Repeat("a", 4095) || !utf8.ValidString(row.Response) {
+		t.Errorf("cut to %d bytes (valid %v, truncated %v)", len(row.Response), utf8.ValidString(row.Response), row.Truncated)
 	}
 }

@@ -124,14 +124,14 @@ func New(cfg Config) (*Server, error) {
 	// third-party cookies are blocked. CSRF tokens and the Origin check
 	// still guard every change.
 	portalSameSite, partitioned := http.SameSiteStrictMode, false
-	if cfg.PortalFrameAncestors != "'self'" {
+	if framedByOthers(cfg.PortalFrameAncestors) {
 		portalSameSite, partitioned = http.SameSiteNoneMode, true
 	}
 	s.portal = &site{
 		name: "portal", base: "/portal", cookie: "herald_portal", portal: true,
 		csp:      cspBase + "img-src 'self' data: https:; " + cspTail + "frame-ancestors " + cfg.PortalFrameAncestors,
 		sameSite: portalSameSite, partitioned: partitioned,
-		sameOriginFrames: cfg.PortalFrameAncestors == "'self'",
+		sameOriginFrames: !framedByOthers(cfg.PortalFrameAncestors),
 	}
 	s.routes()
 	return s, nil
@@ -143,6 +143,18 @@ const (
 	cspBase = "default-src 'none'; script-src 'self'; style-src 'self'; "
 	cspTail = "connect-src 'self'; form-action 'self'; base-uri 'none'; "
 )
+
+// framedByOthers reports whether a frame-ancestors source list lets a
+// site other than Herald's own frame the portal: anything but 'self' and
+// 'none'.
+func framedByOthers(sources string) bool {
+	for _, src := range strings.Fields(sources) {
+		if src != "'self'" && src != "'none'" {
+			return true
+		}
+	}
+	return false
+}
 
 // ServeHTTP serves /console, /console/…, /portal, /portal/… and GET /
 // (a redirect to the console). Every answer carries the security headers
