@@ -253,6 +253,15 @@ var profileChecks = map[string]func(t *testing.T, o objects){
 		if got := o.configMaps[0].Data["HERALD_RETENTION_DAYS"]; got != "30" {
 			t.Errorf("postgres: HERALD_RETENTION_DAYS = %q, want the profile's 30", got)
 		}
+		for name, want := range map[string]string{
+			"HERALD_PUBLIC_URL":             "https://hooks.example.com",
+			"HERALD_PORTAL_FRAME_ANCESTORS": "'self' https://app.example.com",
+			"HERALD_TRUSTED_PROXIES":        "10.0.0.0/8",
+		} {
+			if got := o.configMaps[0].Data[name]; got != want {
+				t.Errorf("postgres: %s = %q, want the profile's %q", name, got, want)
+			}
+		}
 		if len(o.pdbs) != 1 || o.pdbs[0].Spec.MaxUnavailable == nil || o.pdbs[0].Spec.MaxUnavailable.IntValue() != 1 {
 			t.Errorf("postgres: PodDisruptionBudgets %+v, want one with maxUnavailable 1", o.pdbs)
 		} else if !selects(o.pdbs[0].Spec.Selector.MatchLabels, d.Spec.Template.Labels) {
