@@ -14,6 +14,7 @@ import (
 
 	"github.com/herald-webhooks/herald"
 	"github.com/herald-webhooks/herald/dispatch"
+	"github.com/herald-webhooks/herald/internal/testclock"
 	"github.com/herald-webhooks/herald/signature"
 )
 
@@ -84,7 +85,7 @@ func TestEndToEndFanOut(t *testing.T) {
 // succeeds shows three attempts, due exactly on the schedule (jitter off,
 // clock injected); a resend adds a manual attempt.
 func TestRetryScheduleAndTriggers(t *testing.T) {
-	c := &clock{now: time.Now().UTC().Truncate(time.Second)}
+	c := testclock.New(time.Now().UTC().Truncate(time.Second))
 	t0 := c.Now()
 	e := newEnv(t, envOptions{clock: c, schedule: []time.Duration{5 * time.Second, 30 * time.Second, time.Minute}})
 	r := newReceiver(t, func(n int, w http.ResponseWriter) {
@@ -108,19 +109,19 @@ func TestRetryScheduleAndTriggers(t *testing.T) {
 	if d := e.delivery(t, m.ID, ep.ID); d.Status != herald.DeliveryPending || !d.NextAttemptAt.Equal(t0.Add(5*time.Second)) {
 		t.Fatalf("after the first failure: %s due %v, want pending due %v", d.Status, d.NextAttemptAt, t0.Add(5*time.Second))
 	}
-	c.Advance(4 * time.Second)
+	c.Add(4 * time.Second)
 	e.dispatcher.Notify()
 	time.Sleep(100 * time.Millisecond)
 	if n := len(e.attempts(t, m.ID)); n != 1 {
 		t.Fatalf("a retry ran %d attempts before it was due", n)
 	}
-	c.Advance(time.Second)
+	c.Add(time.Second)
 	e.dispatcher.Notify()
 	waitAttempts(2)
 	if d := e.delivery(t, m.ID, ep.ID); !d.NextAttemptAt.Equal(t0.Add(35 * time.Second)) {
 		t.Fatalf("after the second failure due %v, want %v", d.NextAttemptAt, t0.Add(35*time.Second))
 	}
-	c.Advance(30 * time.Second)
+	c.Add(30 * time.Second)
 	e.dispatcher.Notify()
 	waitAttempts(3)
 	d := e.delivery(t, m.ID, ep.ID)
@@ -167,7 +168,7 @@ func TestRetryScheduleAndTriggers(t *testing.T) {
 // TestRetryAfter: 429/502/503/504 honour Retry-After, capped at twice the
 // scheduled step.
 func TestRetryAfter(t *testing.T) {
-	c := &clock{now: time.Now().UTC().Truncate(time.Second)}
+	c := testclock.New(time.Now().UTC().Truncate(time.Second))
 	t0 := c.Now()
 	e := newEnv(t, envOptions{clock: c, schedule: []time.Duration{5 * time.Second, time.Minute}})
 	for _, tc := range []struct {
@@ -197,7 +198,7 @@ func TestRetryAfter(t *testing.T) {
 // TestGoneDisablesEndpoint: 410 fails the delivery, disables the endpoint
 // and cancels its other pending deliveries.
 func TestGoneDisablesEndpoint(t *testing.T) {
-	c := &clock{now: time.Now().UTC().Truncate(time.Second)}
+	c := testclock.New(time.Now().UTC().Truncate(time.Second))
 	e := newEnv(t, envOptions{clock: c, schedule: []time.Duration{5 * time.Second}})
 	r := newReceiver(t, func(n int, w http.ResponseWriter) { w.WriteHeader(http.StatusGone) })
 	ep := e.endpoint(t, r, nil, nil)
@@ -224,7 +225,7 @@ func TestGoneDisablesEndpoint(t *testing.T) {
 // TestExhaustedDeliveryFails: after the last scheduled retry the delivery is
 // failed for good and stays visible.
 func TestExhaustedDeliveryFails(t *testing.T) {
-	c := &clock{now: time.Now().UTC().Truncate(time.Second)}
+	c := testclock.New(time.Now().UTC().Truncate(time.Second))
 	e := newEnv(t, envOptions{clock: c, schedule: []time.Duration{5 * time.Second}})
 	r := newReceiver(t, func(n int, w http.ResponseWriter) { w.WriteHeader(http.StatusBadRequest) })
 	ep := e.endpoint(t, r, nil, nil)
@@ -232,7 +233,7 @@ func TestExhaustedDeliveryFails(t *testing.T) {
 	eventually(t, "first attempt", func() bool {
 		return e.delivery(t, m.ID, ep.ID).Status == herald.DeliveryPending && len(e.attempts(t, m.ID)) == 1
 	})
-	c.Advance(5 * time.Second)
+	c.Add(5 * time.Second)
 	e.dispatcher.Notify()
 	eventually(t, "failed for good", func() bool { return e.delivery(t, m.ID, ep.ID).Status == herald.DeliveryFailed })
 	if d := e.delivery(t, m.ID, ep.ID); d.Attempts != 2 {
@@ -302,7 +303,7 @@ func TestRescueExpiredLease(t *testing.T) {
 // attempt; after the open period one probe goes out, and when it succeeds
 // the backlog is delivered.
 func TestCircuitBreakerDefersAndRecovers(t *testing.T) {
-	c := &clock{now: time.Now().UTC().Truncate(time.Second)}
+	c := testclock.New(time.Now().UTC().Truncate(time.Second))
 	t0 := c.Now()
 	e := newEnv(t, envOptions{clock: c, perEndpoint: 1, schedule: []time.Duration{20 * time.Second},
 		breaker: dispatch.BreakerConfig{ConsecutiveFailures: 3, OpenFor: 10 * time.Second}})
@@ -356,17 +357,17 @@ func TestCircuitBreakerDefersAndRecovers(t *testing.T) {
 	// The endpoint recovers; after the open period a probe closes the
 	// breaker and, over the following periods, everything is delivered.
 	healthy.Store(true)
-	c.Advance(10 * time.Second)
+	c.Add(10 * time.Second)
 	e.dispatcher.Notify()
 	eventually(t, "a successful probe to close the breaker", func() bool {
 		return e.dispatcher.EndpointState(ep.ID) == dispatch.BreakerClosed
 	})
-	c.Advance(20 * time.Second) // the three failed ones retry on the schedule; the deferred ones are due
+	c.Add(20 * time.Second) // the three failed ones retry on the schedule; the deferred ones are due
 	// (The clock stays within the receivers' 5-minute signature tolerance.)
 	for range 5 {
 		e.dispatcher.Notify()
 		time.Sleep(20 * time.Millisecond)
-		c.Advance(10 * time.Second)
+		c.Add(10 * time.Second)
 	}
 	eventually(t, "every delivery", func() bool {
 		st, err := e.store.GetEndpointStats(t.Context(), e.app.ID, ep.ID, time.Time{}, time.Time{})

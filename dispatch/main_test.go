@@ -19,6 +19,7 @@ import (
 	"github.com/herald-webhooks/herald/dispatch"
 	"github.com/herald-webhooks/herald/ingest"
 	"github.com/herald-webhooks/herald/internal/sqlitetest"
+	"github.com/herald-webhooks/herald/internal/testclock"
 	"github.com/herald-webhooks/herald/signature"
 	"github.com/herald-webhooks/herald/sqlite"
 	"github.com/herald-webhooks/herald/telemetry"
@@ -26,24 +27,6 @@ import (
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
-}
-
-// clock is a settable clock shared by the dispatcher and the test.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
 }
 
 // receiver is a real HTTP endpoint on loopback that verifies every delivery
@@ -114,13 +97,13 @@ type env struct {
 	app        *herald.Application
 	dispatcher *dispatch.Dispatcher
 	committer  *ingest.Committer
-	clock      *clock
+	clock      *testclock.Clock
 	stop       func()
 }
 
 type envOptions struct {
 	schedule     []time.Duration
-	clock        *clock // nil: real time
+	clock        *testclock.Clock // nil: real time
 	lease        time.Duration
 	timeout      time.Duration
 	owner        string

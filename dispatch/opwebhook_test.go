@@ -14,6 +14,7 @@ import (
 
 	"github.com/herald-webhooks/herald"
 	"github.com/herald-webhooks/herald/dispatch"
+	"github.com/herald-webhooks/herald/internal/testclock"
 	"github.com/herald-webhooks/herald/signature"
 )
 
@@ -93,7 +94,7 @@ func eventType(t *testing.T, raw json.RawMessage) string {
 // endpoint.disabled (manual). The first operational request fails and is
 // retried like any delivery; no event reports on the operational endpoint.
 func TestOperationalWebhooks(t *testing.T) {
-	c := &clock{now: time.Now().UTC().Truncate(time.Second)}
+	c := testclock.New(time.Now().UTC().Truncate(time.Second))
 	t0 := c.Now()
 	e := newEnv(t, envOptions{clock: c, schedule: []time.Duration{time.Minute, time.Minute},
 		breaker: dispatch.BreakerConfig{Disabled: true}, disableAfter: 3 * time.Minute})
@@ -124,14 +125,14 @@ func TestOperationalWebhooks(t *testing.T) {
 	m2 := e.send(t, "a", nil)
 	eventually(t, "m2's first attempt", attempts(m2, 1))
 	// Its two retries fail too: exhausted.
-	c.Advance(time.Minute)
+	c.Add(time.Minute)
 	eventually(t, "m2's second attempt", attempts(m2, 2))
-	c.Advance(time.Minute)
+	c.Add(time.Minute)
 	eventually(t, "m2 failed for good", func() bool { return e.delivery(t, m2.ID, ep.ID).Status == herald.DeliveryFailed })
 	// m3 fails at t0+2m and again at t0+3m: failing for --disable-after.
 	m3 := e.send(t, "a", nil)
 	eventually(t, "m3's first attempt", attempts(m3, 1))
-	c.Advance(time.Minute)
+	c.Add(time.Minute)
 	eventually(t, "endpoint disabled", func() bool {
 		got, err := e.store.GetEndpoint(t.Context(), e.app.ID, ep.ID)
 		return err == nil && got.Disabled
@@ -153,7 +154,7 @@ func TestOperationalWebhooks(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The first operational request failed; its retry is due a minute on.
-	c.Advance(time.Minute)
+	c.Add(time.Minute)
 	var events []json.RawMessage
 	eventually(t, "five operational events", func() bool {
 		events, _ = ops.received()

@@ -22,6 +22,7 @@ import (
 	"github.com/herald-webhooks/herald/dispatch"
 	"github.com/herald-webhooks/herald/ingest"
 	"github.com/herald-webhooks/herald/internal/sqlitetest"
+	"github.com/herald-webhooks/herald/internal/testclock"
 	"github.com/herald-webhooks/herald/signature"
 	"github.com/herald-webhooks/herald/telemetry"
 	"github.com/herald-webhooks/herald/telemetry/telemetrytest"
@@ -210,7 +211,7 @@ func TestTraceParentWithoutTracing(t *testing.T) {
 func TestOutcomeMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	metrics := telemetry.NewMetrics(reg, telemetry.MetricsOptions{})
-	c := &clock{now: time.Now().UTC().Truncate(time.Second)}
+	c := testclock.New(time.Now().UTC().Truncate(time.Second))
 	// Retries and the breaker's open period both outlast the one hour the
 	// clock moves, so nothing but the disabled endpoint's delivery comes
 	// due.
@@ -239,7 +240,7 @@ func TestOutcomeMetrics(t *testing.T) {
 		return e.delivery(t, g.ID, goneEP.ID).Status == herald.DeliveryFailed &&
 			e.delivery(t, f1.ID, failingEP.ID).Attempts == 1 && e.delivery(t, f2.ID, failingEP.ID).Attempts == 1
 	})
-	c.Advance(time.Hour)
+	c.Add(time.Hour)
 	e.dispatcher.Notify()
 	eventually(t, "the disabled endpoint's delivery ended", func() bool {
 		return e.delivery(t, later.ID, offEP.ID).Status == herald.DeliveryFailed

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -28,6 +29,21 @@ func (e *env) serve(t *testing.T) *httptest.Server {
 	return srv
 }
 
+// signIn opens start, which must lead to the console's sign-in form,
+// signs in with the admin token and waits for the overview.
+func signIn(t *testing.T, ctx context.Context, start string) {
+	t.Helper()
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(start),
+		chromedp.WaitVisible(chromedp.ID(`token`)),
+		chromedp.SendKeys(chromedp.ID(`token`), adminToken),
+		chromedp.Submit(chromedp.ID(`login-form`)),
+		chromedp.WaitVisible(chromedp.CSS(`.charts`)),
+	); err != nil {
+		t.Fatalf("sign in from %s: %v", start, err)
+	}
+}
+
 // shots is where screenshots go: HERALD_WEB_SHOTS, or the test's
 // temporary directory.
 func shots(t *testing.T) string {
@@ -53,15 +69,8 @@ func TestBrowserConsole(t *testing.T) {
 	e.srv.sampler.take(t.Context())
 	dir := shots(t)
 
-	if err := chromedp.Do(ctx,
-		chromedp.Navigate(srv.URL+"/"),
-		chromedp.WaitVisible(chromedp.ID(`token`)),
-		chromedp.SendKeys(chromedp.ID(`token`), adminToken),
-		chromedp.Submit(chromedp.ID(`login-form`)),
-		chromedp.WaitVisible(chromedp.CSS(`.charts`)),
-	); err != nil {
-		t.Fatal(err)
-	}
+	// The bare root leads to the sign-in page.
+	signIn(t, ctx, srv.URL+"/")
 	for _, w := range []int{1280, 360} {
 		if err := chrome.Screenshot(ctx, filepath.Join(dir, "overview-"+itoa(w)+".png"), w); err != nil {
 			t.Fatal(err)
@@ -207,15 +216,7 @@ func TestBrowserAttemptCards(t *testing.T) {
 	msgID := e.send(app.ID, "invoice.paid", map[string]any{"amount": 1})
 	e.attempt(500, `{"error":"<b>down</b>","detail":"`+strings.Repeat("x", 300)+`"}`)
 	base := srv.URL + "/console/apps/" + app.ID
-	if err := chromedp.Do(ctx,
-		chromedp.Navigate(srv.URL+"/console/login"),
-		chromedp.WaitVisible(chromedp.ID(`token`)),
-		chromedp.SendKeys(chromedp.ID(`token`), adminToken),
-		chromedp.Submit(chromedp.ID(`login-form`)),
-		chromedp.WaitVisible(chromedp.CSS(`.charts`)),
-	); err != nil {
-		t.Fatal(err)
-	}
+	signIn(t, ctx, srv.URL+"/console/login")
 	for _, pg := range []struct{ name, url, target string }{
 		{"message", base + "/messages/" + msgID, "Endpoint"},
 		{"endpoint", base + "/endpoints/" + down.ID, "Message"},
@@ -316,15 +317,7 @@ func TestBrowserXSS(t *testing.T) {
 	e.attempt(500, xss)
 
 	base := srv.URL + "/console/apps/" + app.ID
-	if err := chromedp.Do(ctx,
-		chromedp.Navigate(srv.URL+"/console/login"),
-		chromedp.WaitVisible(chromedp.ID(`token`)),
-		chromedp.SendKeys(chromedp.ID(`token`), adminToken),
-		chromedp.Submit(chromedp.ID(`login-form`)),
-		chromedp.WaitVisible(chromedp.CSS(`.charts`)),
-	); err != nil {
-		t.Fatal(err)
-	}
+	signIn(t, ctx, srv.URL+"/console/login")
 	for _, page := range []string{srv.URL + "/console/apps", base, base + "/endpoints/" + ep.ID, base + "/messages", base + "/messages/" + msgID} {
 		if err := chromedp.Do(ctx, chromedp.Navigate(page), chromedp.WaitVisible(chromedp.CSS(`h1`))); err != nil {
 			t.Fatalf("%s: %v", page, err)

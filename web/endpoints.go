@@ -418,6 +418,20 @@ func (v *endpointFormView) body(filterTypes []string, edit bool) (map[string]any
 	return body, nil
 }
 
+// parse reads the form: the API body of the endpoint (for a PATCH when
+// edit) and its header lines.
+func (v *endpointFormView) parse(filterTypes []string, edit bool) (map[string]any, []headerLine, error) {
+	body, err := v.body(nonNil(filterTypes), edit)
+	if err != nil {
+		return nil, nil, err
+	}
+	lines, err := parseHeaders("headers", v.Headers)
+	if err != nil {
+		return nil, nil, err
+	}
+	return body, lines, nil
+}
+
 func (s *Server) endpointCreate(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	if !s.requireWrite(w, r, rc) {
 		return
@@ -431,12 +445,7 @@ func (s *Server) endpointCreate(w http.ResponseWriter, r *http.Request, rc *reqC
 		v.Types = typeOptions(s.eventTypeNames(r, rc), selected)
 		s.renderEndpointForm(w, r, rc, status, v, errs)
 	}
-	body, err := v.body(nonNil(selected), false)
-	if err != nil {
-		s.formFailed(w, r, rc, err, show)
-		return
-	}
-	lines, err := parseHeaders("headers", v.Headers)
+	body, lines, err := v.parse(selected, false)
 	if err != nil {
 		s.formFailed(w, r, rc, err, show)
 		return
@@ -508,12 +517,7 @@ func (s *Server) endpointUpdate(w http.ResponseWriter, r *http.Request, rc *reqC
 		s.fail(w, r, rc, err)
 		return
 	}
-	body, err := v.body(nonNil(selected), true)
-	if err != nil {
-		s.formFailed(w, r, rc, err, show)
-		return
-	}
-	lines, err := parseHeaders("headers", v.Headers)
+	body, lines, err := v.parse(selected, true)
 	if err != nil {
 		s.formFailed(w, r, rc, err, show)
 		return

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"slices"
 	"testing"
 	"time"
 
@@ -114,14 +113,7 @@ func BenchmarkConsolePages(b *testing.B) {
 						}
 						size = rec.Body.Len()
 					}
-					slices.Sort(times)
-					at := func(q float64) float64 {
-						i := int(float64(len(times))*q+0.999999) - 1
-						return float64(times[max(i, 0)].Microseconds()) / 1000
-					}
-					b.ReportMetric(at(0.50), "p50-ms")
-					b.ReportMetric(at(0.99), "p99-ms")
-					b.ReportMetric(at(1), "max-ms")
+					bigstore.ReportLatencies(b, times)
 					b.ReportMetric(float64(size), "html-B")
 				})
 			}

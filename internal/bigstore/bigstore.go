@@ -27,6 +27,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -517,4 +518,22 @@ type progress struct {
 func (p progress) logf(format string, args ...any) {
 	p.tb.Helper()
 	p.tb.Logf("bigstore: %6.1fs "+format, append([]any{time.Since(p.began).Seconds()}, args...)...)
+}
+
+// ReportLatencies reports the median, the 99th percentile (the console's
+// target) and the maximum of one request's times as p50-ms, p99-ms and
+// max-ms; times is sorted in place. With fewer than 100 times, p99 is the
+// maximum.
+func ReportLatencies(b *testing.B, times []time.Duration) {
+	if len(times) == 0 {
+		return
+	}
+	slices.Sort(times)
+	at := func(q float64) float64 {
+		i := int(float64(len(times))*q+0.999999) - 1
+		return float64(times[max(i, 0)].Microseconds()) / 1000
+	}
+	b.ReportMetric(at(0.50), "p50-ms")
+	b.ReportMetric(at(0.99), "p99-ms")
+	b.ReportMetric(at(1), "max-ms")
 }
