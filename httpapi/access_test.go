@@ -331,3 +331,25 @@ func TestPortalLinkBehindProxy(t *testing.T) {
 		t.Errorf("with a public URL: %q", out.URL)
 	}
 }
+
+// TestTokenLookupStoreDown: when the token store cannot be read, a token
+// is neither accepted nor called invalid: the caller gets 503 and may
+// retry, while the admin token, checked in memory, still authenticates.
+func TestTokenLookupStoreDown(t *testing.T) {
+	ts := newTestServer(t)
+	var app applicationOut
+	ts.mustCall(t, http.StatusCreated, &app, "POST", "/api/v1/app", `{"name":"A"}`)
+	secret := issue(t, ts, herald.Token{Kind: herald.TokenPortal, AppID: app.ID, ExpiresAt: ts.Clock.Now().Add(time.Hour)}, access.PrefixPortal)
+	if err := ts.Store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	res := ts.call(t, "GET", "/api/v1/app/"+app.ID+"/endpoint", "", "Authorization", "Bearer "+secret)
+	if res.Status != http.StatusServiceUnavailable {
+		t.Errorf("portal token with the store down: %d %s, want 503", res.Status, res.Body)
+	}
+	// The admin token passes authentication; the route then fails on the
+	// store, which is not an authentication failure either.
+	if res := ts.call(t, "GET", "/api/v1/app/"+app.ID+"/endpoint", ""); res.Status == http.StatusUnauthorized || res.Status == http.StatusForbidden {
+		t.Errorf("admin token with the store down: %d %s", res.Status, res.Body)
+	}
+}
