@@ -121,3 +121,8 @@ type TokenStore interface {
 	// revoked, before before, and reports how many.
 	DeleteExpiredTokens(ctx context.Context, before time.Time, limit int) (int, error)
 }
+
+// NeverExpires is the ExpiresAt of a token made without an expiry (an API
+// key may have none): a time no clock reaches that every engine can store,
+// so the sweep and Active need no special case.
+var NeverExpires = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)

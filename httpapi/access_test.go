@@ -35,12 +35,16 @@ func issue(t *testing.T, ts *testServer, tok herald.Token, prefix string) string
 }
 
 // TestAuthorizationMatrix walks the whole route table with every kind of
-// principal: the bootstrap admin, an admin API key, app A's portal token,
-// app A read-only, app B, and expired, revoked, malformed and session
-// tokens. Each route's path names app A (by ID and by uid), app B, or an
-// application that does not exist.
+// principal: the bootstrap admin, admin API keys (one read-only), app A's
+// portal tokens and keys (read-only or not), app B, and expired, revoked,
+// malformed and session tokens. Each route's path names app A (by ID and
+// by uid), app B, or an application that does not exist. It runs on
+// SQLite and on PostgreSQL.
 func TestAuthorizationMatrix(t *testing.T) {
-	ts := newTestServer(t)
+	onEachEngine(t, testAuthorizationMatrix)
+}
+
+func testAuthorizationMatrix(t *testing.T, ts *testServer) {
 	var appA, appB applicationOut
 	ts.mustCall(t, http.StatusCreated, &appA, "POST", "/api/v1/app", `{"name":"A","uid":"tenant-a"}`)
 	ts.mustCall(t, http.StatusCreated, &appB, "POST", "/api/v1/app", `{"name":"B","uid":"tenant-b"}`)
@@ -53,6 +57,15 @@ func TestAuthorizationMatrix(t *testing.T) {
 		return herald.Token{Kind: herald.TokenPortal, AppID: appID, ReadOnly: readOnly, Capabilities: caps, ExpiresAt: later}
 	}
 	adminKey := issue(t, ts, herald.Token{Kind: herald.TokenKey, Name: "ci", ExpiresAt: later}, access.PrefixKey)
+	// Keys made as an operator makes them: through the API.
+	newKey := func(body string) string {
+		var out apiKeyCreatedOut
+		ts.mustCall(t, http.StatusCreated, &out, "POST", "/api/v1/auth/api-key", body)
+		return out.Key
+	}
+	adminKeyRO := newKey(`{"name":"auditor","scope":"admin","readOnly":true}`)
+	keyAByUID := newKey(`{"name":"backend A","scope":"app:tenant-a"}`)
+	keyARO := newKey(`{"name":"support A","scope":"app:` + appA.ID + `","readOnly":true}`)
 	tokA := issue(t, ts, portal(appA.ID, false), access.PrefixPortal)
 	tokARO := issue(t, ts, portal(appA.ID, true, capViewBase), access.PrefixPortal)
 	tokASecret := issue(t, ts, portal(appA.ID, true, capViewBase, capViewSecret), access.PrefixPortal)
@@ -100,6 +113,14 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"app A read-only with secrets", tokASecret, scoped("A", true, capViewBase, capViewSecret)},
 		{"app A resend only", tokAResend, scoped("A", false, capViewBase, capCreateAttempts)},
 		{"app A key", keyA, scoped("A", false)},
+		{"app A key by uid", keyAByUID, scoped("A", false)},
+		{"app A key read-only", keyARO, scoped("A", true)},
+		{"admin key read-only", adminKeyRO, func(rt Route, _ string) int {
+			if rt.Write {
+				return http.StatusForbidden
+			}
+			return 0
+		}},
 		{"app B", tokB, scoped("B", false, allCaps...)},
 		{"expired", expired, unauthorized},
 		{"revoked", revokedSecret, unauthorized},

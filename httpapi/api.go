@@ -281,6 +281,12 @@ func (a *API) table() []route {
 		admin("POST", "/api/v1/auth/app/{app_id}/expire-all", a.expireAllTokens),
 		readOnlyOK(anyone("POST", "/api/v1/auth/logout", a.logout)),
 
+		// API keys: Herald's own extension, the operator's alone.
+		admin("GET", "/api/v1/auth/api-key", a.listAPIKeys),
+		admin("POST", "/api/v1/auth/api-key", a.createAPIKey),
+		admin("GET", "/api/v1/auth/api-key/{key_id}", a.getAPIKey),
+		admin("DELETE", "/api/v1/auth/api-key/{key_id}", a.revokeAPIKey),
+
 		auth("GET", app+"/endpoint", a.listEndpoints),
 		needs(auth("POST", app+"/endpoint", a.createEndpoint), capManageEndpoint),
 		auth("GET", endpoint, a.getEndpoint),

@@ -32,12 +32,12 @@ func TestMain(m *testing.M) {
 // testToken is the admin token of every test server.
 const testToken = "test-admin-token-0123456789"
 
-// testServer is an API on a real SQLite file behind a real HTTP server on
-// 127.0.0.1.
+// testServer is an API on a real SQLite file (or, from
+// newTestServerOn, another store) behind a real HTTP server on 127.0.0.1.
 type testServer struct {
 	URL    string
 	Token  string
-	Store  *sqlite.Store
+	Store  herald.Store
 	Client *http.Client
 	// Clock is the API's clock; tests may move it.
 	Clock *testclock.Clock
@@ -75,7 +75,12 @@ func newTestServer(t testing.TB, opts ...func(*Config)) *testServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = store.Close() })
+	return newTestServerOn(t, store, opts...)
+}
 
+// newTestServerOn starts an API on store (which the caller closes).
+func newTestServerOn(t testing.TB, store herald.Store, opts ...func(*Config)) *testServer {
+	t.Helper()
 	clock := testclock.New(time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC))
 	logs := &syncBuffer{}
 	cfg := Config{

@@ -368,7 +368,11 @@ func (a *API) runIdempotent(w http.ResponseWriter, r *http.Request, rec *herald.
 	}()
 	next.ServeHTTP(rw, r)
 	if rw.status < 500 {
-		if err := a.store.CompleteIdempotent(ctx, key, rw.status, rw.body.Bytes()); err != nil {
+		stored := rw.body.Bytes()
+		if rw.replay != nil {
+			stored = rw.replay
+		}
+		if err := a.store.CompleteIdempotent(ctx, key, rw.status, stored); err != nil {
 			// The work is done; the client gets its answer, but a retry
 			// may run it again. Log so operators see it.
 			a.log(ctx).LogAttrs(ctx, slog.LevelError, "complete idempotency key", slog.String("error", err.Error()))
@@ -387,6 +391,10 @@ type recordingWriter struct {
 	status      int
 	wroteHeader bool
 	body        bytes.Buffer
+	// replay, when set, is the body kept for retries instead of body: an
+	// answer that holds a secret keeps a copy without it (see
+	// withholdFromReplay).
+	replay []byte
 }
 
 func (rw *recordingWriter) Header() http.Header { return rw.header }
@@ -401,6 +409,23 @@ func (rw *recordingWriter) WriteHeader(code int) {
 func (rw *recordingWriter) Write(b []byte) (int, error) {
 	rw.wroteHeader = true
 	return rw.body.Write(b)
+}
+
+// withholdFromReplay makes body, instead of the answer written to w, the
+// one an idempotent retry gets, when w records an idempotent request: a
+// secret in the answer is then shown once and never stored.
+func withholdFromReplay(w http.ResponseWriter, body []byte) {
+	for w != nil {
+		if rw, ok := w.(*recordingWriter); ok {
+			rw.replay = body
+			return
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return
+		}
+		w = u.Unwrap()
+	}
 }
 
 // bodyReadError maps a failure to read the request body to a domain error.

@@ -20,6 +20,7 @@ func fillPath(pattern string) string {
 		"{msg_id}", "msg_2VZ7Qm3k4wQpXxYz1",
 		"{attempt_id}", "atmpt_2VZ7Qm3k4wQpXxYz1",
 		"{event_type_name}", "user.signup",
+		"{key_id}", "tok_2VZ7Qm3k4wQpXxYz1",
 	).Replace(pattern)
 }
 
