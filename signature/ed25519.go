@@ -30,13 +30,18 @@ type Key struct {
 // Asymmetric reports whether k is an ed25519 key.
 func (k Key) Asymmetric() bool { return k.Private != nil || k.Public != nil }
 
-// public returns the key's ed25519 public half, nil for a symmetric key.
+// public returns the key's ed25519 public half, nil for a symmetric key or
+// one of the wrong size (which ed25519.Verify would panic on).
 func (k Key) public() ed25519.PublicKey {
-	if k.Public != nil {
-		return k.Public
-	}
-	if k.Private != nil {
-		return k.Private.Public().(ed25519.PublicKey)
+	switch {
+	case k.Public != nil:
+		if len(k.Public) == ed25519.PublicKeySize {
+			return k.Public
+		}
+	case k.Private != nil:
+		if len(k.Private) == ed25519.PrivateKeySize {
+			return k.Private.Public().(ed25519.PublicKey)
+		}
 	}
 	return nil
 }

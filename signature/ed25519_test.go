@@ -281,6 +281,8 @@ func TestVerifyKeys(t *testing.T) {
 		{"not base64", []signature.Key{{Public: pub}}, "v1a,!!!!", body, ts, signature.ErrNoMatch},
 		{"too old", []signature.Key{{Public: pub}}, vectorSigV1a, body, ts.Add(5*time.Minute + time.Second), signature.ErrTooOld},
 		{"no keys", nil, vectorSigV1a, body, ts, signature.ErrNoKey},
+		{"short public key", []signature.Key{{Public: pub[:31]}}, vectorSigV1a, body, ts, signature.ErrNoMatch},
+		{"short private key", []signature.Key{{Private: priv[:63]}}, vectorSigV1a, body, ts, signature.ErrNoMatch},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			err := signature.VerifyKeys(tt.keys, headers(vectorID, ts, tt.header), tt.body, tt.now, 0)

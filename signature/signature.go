@@ -245,8 +245,10 @@ func VerifyKeys(keys []Key, headers http.Header, body []byte, now time.Time, tol
 	var publics []ed25519.PublicKey
 	prefix := appendPrefix(nil, id, ts)
 	for _, k := range keys {
-		if pub := k.public(); pub != nil {
-			publics = append(publics, pub)
+		if k.Asymmetric() {
+			if pub := k.public(); pub != nil {
+				publics = append(publics, pub)
+			}
 		} else if k.Secret != nil {
 			mac := hmac.New(sha256.New, k.Secret)
 			expected = append(expected, b64.AppendEncode(nil, sum(mac, nil, prefix, body)))
