@@ -54,13 +54,29 @@ const (
 	OrderingFIFO Ordering = "fifo"
 )
 
-// SigningSecret is one HMAC key of an endpoint.
+// SigningSecret is one signing key of an endpoint: an HMAC key, or an
+// ed25519 private key (its 64 bytes: seed, then public key) when Type is
+// SecretEd25519.
 type SigningSecret struct {
 	Key []byte
+	// Type is the key's scheme; the zero value is HMAC, so secrets sealed
+	// before there were types read as what they are.
+	Type SecretType `json:",omitempty"`
 	// ExpiresAt is zero for the current secret and the end of the grace
 	// period for a rotated one.
 	ExpiresAt time.Time
 }
+
+// SecretType is the signature scheme of a SigningSecret.
+type SecretType string
+
+const (
+	// SecretHMAC signs with HMAC-SHA256: "v1," signatures, "whsec_" form.
+	SecretHMAC SecretType = ""
+	// SecretEd25519 signs with ed25519: "v1a," signatures, "whsk_" form,
+	// verified with the public key ("whpk_").
+	SecretEd25519 SecretType = "ed25519"
+)
 
 // ActiveSecrets returns the secrets that still sign at time now, the current
 // one first.

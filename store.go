@@ -51,10 +51,11 @@ type Store interface {
 	UpdateEndpointKeepDisabled(ctx context.Context, ep *Endpoint) error
 	// DeleteEndpoint deletes the endpoint with its deliveries and attempts.
 	DeleteEndpoint(ctx context.Context, appID, id string) error
-	// RotateEndpointSecret makes next the current secret; the previous
-	// current secret keeps signing until graceUntil. Secrets whose grace
-	// period ended are dropped.
-	RotateEndpointSecret(ctx context.Context, appID, id string, next []byte, graceUntil, now time.Time) error
+	// RotateEndpointSecret makes next (its key and type; its ExpiresAt is
+	// ignored) the current secret; the previous current secret keeps
+	// signing until graceUntil, whatever the kinds of the two. Secrets
+	// whose grace period ended are dropped.
+	RotateEndpointSecret(ctx context.Context, appID, id string, next SigningSecret, graceUntil, now time.Time) error
 
 	// CreateMessages stores a batch of messages and, for each, one delivery
 	// per endpoint of its application that accepts it (or only to

@@ -84,8 +84,9 @@ type Request struct {
 	// EventType is sent as Herald-Event-Type, for receivers that route on it.
 	EventType string
 	Headers   map[string]string
-	// Keys are the endpoint's active signing secrets, current first.
-	Keys [][]byte
+	// Keys are the endpoint's active signing secrets, current first, of
+	// either kind: each signs ("v1" or "v1a") while it is active.
+	Keys []signature.Key
 	// Timestamp is the moment the attempt is signed; fresh on every try.
 	Timestamp time.Time
 }
@@ -125,7 +126,11 @@ func (s *Sender) Send(ctx context.Context, req Request) Result {
 		contentType = "application/json"
 	}
 	ts := strconv.FormatInt(req.Timestamp.Unix(), 10)
-	sig := signature.Header(req.Keys, req.MessageID, req.Timestamp, req.Payload)
+	signer, err := signature.NewKeySigner(req.Keys)
+	if err != nil {
+		return Result{Err: fmt.Errorf("sign: %w", err)}
+	}
+	sig := signer.Header(req.MessageID, req.Timestamp, req.Payload)
 	h["Content-Type"] = []string{contentType}
 	h["User-Agent"] = []string{s.userAgent}
 	h["Webhook-Id"] = []string{req.MessageID}

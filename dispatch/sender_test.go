@@ -36,7 +36,7 @@ func newRequest(t *testing.T, url string) Request {
 		MessageID: "msg_1",
 		Payload:   []byte(`{"hello":"wörld"}`),
 		Headers:   map[string]string{"X-Custom": "yes", "Webhook-Id": "forged", "User-Agent": "forged"},
-		Keys:      [][]byte{testKey(t)},
+		Keys:      []signature.Key{{Secret: testKey(t)}},
 		Timestamp: time.Now(),
 	}
 }

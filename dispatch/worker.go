@@ -17,6 +17,7 @@ import (
 
 	"github.com/herald-webhooks/herald"
 	"github.com/herald-webhooks/herald/backoff"
+	"github.com/herald-webhooks/herald/signature"
 	"github.com/herald-webhooks/herald/telemetry"
 )
 
@@ -114,9 +115,13 @@ func (d *Dispatcher) deliver(ctx context.Context, c herald.Claim) {
 		return
 	}
 	secrets := ep.ActiveSecrets(now)
-	keys := make([][]byte, len(secrets))
+	keys := make([]signature.Key, len(secrets))
 	for i, s := range secrets {
-		keys[i] = s.Key
+		if s.Type == herald.SecretEd25519 {
+			keys[i] = signature.Key{Private: s.Key}
+		} else {
+			keys[i] = signature.Key{Secret: s.Key}
+		}
 	}
 	payload := c.Message.Payload
 	if payload == nil {

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -153,20 +154,21 @@ func emptyToNil(s []string) []string {
 }
 
 // newEndpoint builds an endpoint from a validated EndpointIn, with the
-// given secret or a random one.
-func (a *API) newEndpoint(appID string, in *endpointIn, secret []byte, uid string) (*herald.Endpoint, error) {
+// given secret or a random HMAC one.
+func (a *API) newEndpoint(appID string, in *endpointIn, secret *herald.SigningSecret, uid string) (*herald.Endpoint, error) {
 	if secret == nil {
-		var err error
-		if secret, err = signature.NewSecret(); err != nil {
+		key, err := signature.NewSecret()
+		if err != nil {
 			return nil, err
 		}
+		secret = &herald.SigningSecret{Key: key}
 	}
 	now := a.now().UTC()
 	ep := &herald.Endpoint{
 		ID:        herald.NewIDAt(herald.PrefixEndpoint, now),
 		AppID:     appID,
 		UID:       uid,
-		Secrets:   []herald.SigningSecret{{Key: secret}},
+		Secrets:   []herald.SigningSecret{*secret},
 		Headers:   map[string]string{},
 		CreatedAt: now,
 		UpdatedAt: now,
@@ -211,7 +213,7 @@ func (a *API) listEndpoints(w http.ResponseWriter, r *http.Request) error {
 func (a *API) createEndpoint(w http.ResponseWriter, r *http.Request) error {
 	var in endpointIn
 	var v validation
-	var secret []byte
+	var secret *herald.SigningSecret
 	_, err := decodeValid(r, &v, &in, false, func(map[string]json.RawMessage) {
 		in.validate(&v, true)
 		secret = v.checkSecret(in.Secret, "body", "secret")
@@ -228,7 +230,7 @@ func (a *API) createEndpoint(w http.ResponseWriter, r *http.Request) error {
 
 // storeNewEndpoint creates an endpoint from a validated EndpointIn and
 // answers 201.
-func (a *API) storeNewEndpoint(w http.ResponseWriter, r *http.Request, appID string, in *endpointIn, secret []byte, uid string) error {
+func (a *API) storeNewEndpoint(w http.ResponseWriter, r *http.Request, appID string, in *endpointIn, secret *herald.SigningSecret, uid string) error {
 	ep, err := a.newEndpoint(appID, in, secret, uid)
 	if err != nil {
 		return err
@@ -294,7 +296,7 @@ func (a *API) createEndpointAt(w http.ResponseWriter, r *http.Request, appID, re
 func (a *API) patchEndpoint(w http.ResponseWriter, r *http.Request) error {
 	var in endpointIn
 	var v validation
-	var secret []byte
+	var secret *herald.SigningSecret
 	fields, err := decodeValid(r, &v, &in, false, func(fields map[string]json.RawMessage) {
 		in.Headers = nil // not part of EndpointPatch
 		if present(fields, "url") && in.URL == nil {
@@ -312,7 +314,7 @@ func (a *API) patchEndpoint(w http.ResponseWriter, r *http.Request) error {
 	}
 	in.applyPatch(ep, fields)
 	if secret != nil {
-		ep.Secrets = []herald.SigningSecret{{Key: secret}}
+		ep.Secrets = []herald.SigningSecret{*secret}
 	}
 	return a.updateEndpoint(w, r, ep, in.Disabled != nil)
 }
@@ -390,6 +392,9 @@ type endpointSecretOut struct {
 	Key string `json:"key"`
 }
 
+// getEndpointSecret answers what a receiver verifies with, as Svix does:
+// the "whsec_…" secret of an HMAC endpoint, the "whpk_…" public key of an
+// ed25519 one (its private key never leaves Herald).
 func (a *API) getEndpointSecret(w http.ResponseWriter, r *http.Request) error {
 	ep, err := a.lookupEndpoint(r)
 	if err != nil {
@@ -398,7 +403,15 @@ func (a *API) getEndpointSecret(w http.ResponseWriter, r *http.Request) error {
 	if len(ep.Secrets) == 0 {
 		return fmt.Errorf("endpoint %s has no secret", ep.ID)
 	}
-	return writeJSON(w, http.StatusOK, endpointSecretOut{Key: signature.FormatSecret(ep.Secrets[0].Key)})
+	return writeJSON(w, http.StatusOK, endpointSecretOut{Key: verifyingKey(ep.Secrets[0])})
+}
+
+// verifyingKey is the form of a secret a receiver verifies with.
+func verifyingKey(s herald.SigningSecret) string {
+	if s.Type == herald.SecretEd25519 {
+		return signature.FormatPublicKey(ed25519.PrivateKey(s.Key).Public().(ed25519.PublicKey))
+	}
+	return signature.FormatSecret(s.Key)
 }
 
 // Secret rotation grace period bounds, in seconds.
@@ -410,17 +423,34 @@ const (
 type secretRotateIn struct {
 	Key                *string `json:"key"`
 	GracePeriodSeconds *int64  `json:"gracePeriodSeconds"`
+	// KeyType is Herald's extra field: without a key, "ed25519" makes
+	// Herald generate an ed25519 key, "hmac" (the default) an HMAC one.
+	KeyType *string `json:"keyType"`
 }
 
+// Values of the rotate body's keyType field.
+const (
+	keyTypeHMAC    = "hmac"
+	keyTypeEd25519 = "ed25519"
+)
+
 // rotateEndpointSecret makes the given (or a new) key current; the old one
-// keeps signing for the grace period.
+// keeps signing for the grace period, whatever the kinds of the two.
 func (a *API) rotateEndpointSecret(w http.ResponseWriter, r *http.Request) error {
 	var in secretRotateIn
 	var v validation
-	var next []byte
+	var next *herald.SigningSecret
 	grace := int64(defaultGraceSeconds)
 	_, err := decodeValid(r, &v, &in, true, func(map[string]json.RawMessage) {
 		next = v.checkSecret(in.Key, "body", "key")
+		if in.KeyType != nil {
+			switch {
+			case *in.KeyType != keyTypeHMAC && *in.KeyType != keyTypeEd25519:
+				v.add("value is not a valid enumeration member; permitted: 'hmac', 'ed25519'", "body", "keyType")
+			case in.Key != nil:
+				v.add("give either key or keyType, not both", "body", "keyType")
+			}
+		}
 		if in.GracePeriodSeconds != nil {
 			grace = *in.GracePeriodSeconds
 			if grace < 0 || grace > maxGraceSeconds {
@@ -436,17 +466,33 @@ func (a *API) rotateEndpointSecret(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	if next == nil {
-		if next, err = signature.NewSecret(); err != nil {
+		if next, err = newSecret(in.KeyType); err != nil {
 			return err
 		}
 	}
 	now := a.now().UTC()
 	graceUntil := now.Add(time.Duration(grace) * time.Second)
-	if err := a.store.RotateEndpointSecret(r.Context(), ep.AppID, ep.ID, next, graceUntil, now); err != nil {
+	if err := a.store.RotateEndpointSecret(r.Context(), ep.AppID, ep.ID, *next, graceUntil, now); err != nil {
 		return fmt.Errorf("rotate endpoint secret: %w", err)
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// newSecret generates a secret of the rotate body's keyType: HMAC when nil.
+func newSecret(keyType *string) (*herald.SigningSecret, error) {
+	if keyType != nil && *keyType == keyTypeEd25519 {
+		priv, err := signature.NewSecretKey()
+		if err != nil {
+			return nil, err
+		}
+		return &herald.SigningSecret{Key: priv, Type: herald.SecretEd25519}, nil
+	}
+	key, err := signature.NewSecret()
+	if err != nil {
+		return nil, err
+	}
+	return &herald.SigningSecret{Key: key}, nil
 }
 
 type endpointHeadersOut struct {

@@ -259,16 +259,28 @@ func sensitiveHeader(name string) bool {
 	return false
 }
 
-// checkSecret validates an optional given secret and returns its key.
-func (v *validation) checkSecret(s *string, loc ...string) []byte {
+// checkSecret validates an optional given secret and returns it, nil when
+// absent: "whsec_…" (or bare base64) is an HMAC key, "whsk_…" an ed25519
+// private key, as Svix reads them. A public key ("whpk_…") cannot sign and
+// is refused.
+func (v *validation) checkSecret(s *string, loc ...string) *herald.SigningSecret {
 	if s == nil {
 		return nil
 	}
+	if strings.HasPrefix(*s, signature.SecretKeyPrefix) {
+		priv, err := signature.ParseSecretKey(*s)
+		if err != nil {
+			v.add("secret key must be whsk_ followed by the base64 of a 64-byte ed25519 private key (seed, then its public key)", loc...)
+			return nil
+		}
+		return &herald.SigningSecret{Key: priv, Type: herald.SecretEd25519}
+	}
 	key, err := signature.ParseSecret(*s)
 	if err != nil {
-		v.add("secret must be whsec_ followed by the base64 of 24 to 64 bytes", loc...)
+		v.add("secret must be whsec_ followed by the base64 of 24 to 64 bytes, or whsk_ followed by the base64 of an ed25519 private key", loc...)
+		return nil
 	}
-	return key
+	return &herald.SigningSecret{Key: key}
 }
 
 // at returns a copy of loc with more appended, so sibling locations never

@@ -168,7 +168,7 @@ func (s *Store) DeleteEndpoint(ctx context.Context, appID, id string) error {
 // current one signing until graceUntil, drops secrets whose grace ended at
 // now, and sets the endpoint's UpdatedAt to now; all in one transaction
 // that locks the row, so two rotations at once never lose a secret.
-func (s *Store) RotateEndpointSecret(ctx context.Context, appID, id string, next []byte, graceUntil, now time.Time) error {
+func (s *Store) RotateEndpointSecret(ctx context.Context, appID, id string, next herald.SigningSecret, graceUntil, now time.Time) error {
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var sealed []byte
 		err := tx.QueryRow(ctx, `SELECT secrets FROM endpoint WHERE app_id = $1 AND id = $2 FOR UPDATE`, appID, id).Scan(&sealed)
@@ -180,7 +180,7 @@ func (s *Store) RotateEndpointSecret(ctx context.Context, appID, id string, next
 			return err
 		}
 		rotated := make([]herald.SigningSecret, 0, len(old)+1)
-		rotated = append(rotated, herald.SigningSecret{Key: next})
+		rotated = append(rotated, herald.SigningSecret{Key: next.Key, Type: next.Type})
 		for _, sec := range old {
 			if sec.ExpiresAt.IsZero() {
 				sec.ExpiresAt = graceUntil

@@ -250,7 +250,7 @@ func TestSecretsSealedAtRest(t *testing.T) {
 	if err := s.CreateEndpoint(ctx, ep); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.RotateEndpointSecret(ctx, app.ID, ep.ID, current, now.Add(time.Hour), now); err != nil {
+	if err := s.RotateEndpointSecret(ctx, app.ID, ep.ID, herald.SigningSecret{Key: current}, now.Add(time.Hour), now); err != nil {
 		t.Fatal(err)
 	}
 

@@ -1,11 +1,13 @@
 // Package signature signs and verifies webhooks as the Standard Webhooks
 // specification (and Svix) define them: an HMAC-SHA256 over
 // "<msg id>.<unix seconds>.<body>", sent as "v1,<base64>" in the
-// webhook-signature header, several space-separated while a rotated secret
-// still overlaps with the new one.
+// webhook-signature header, or an ed25519 signature of the same content sent
+// as "v1a,<base64>"; several space-separated while a rotated secret still
+// overlaps with the new one.
 package signature
 
 import (
+	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -34,8 +36,12 @@ const (
 // clock, in either direction, before Verify refuses it (replay protection).
 const DefaultTolerance = 5 * time.Minute
 
-// version is the only signature scheme Sign makes and Verify checks.
-const version = "v1"
+// Signature versions: version is the symmetric HMAC-SHA256 scheme,
+// versionAsymmetric the ed25519 one.
+const (
+	version           = "v1"
+	versionAsymmetric = "v1a"
+)
 
 // Verification failures. Verify wraps them, so test with errors.Is.
 var (
@@ -100,21 +106,25 @@ func Header(keys [][]byte, msgID string, ts time.Time, body []byte) string {
 	return NewSigner(keys).Header(msgID, ts, body)
 }
 
-// Signer signs with a fixed set of keys, keeping one HMAC state per key and
-// a scratch buffer so that signing allocates only the returned string. A
-// Signer is not safe for concurrent use; give each worker its own.
+// Signer signs with a fixed set of keys, keeping one HMAC state per
+// symmetric key and a scratch buffer so that signing with symmetric keys
+// allocates only the returned string. A Signer is not safe for concurrent
+// use; give each worker its own.
 type Signer struct {
-	macs   []hash.Hash
-	prefix []byte // scratch for "id.ts."
-	sum    []byte // scratch for HMAC output
-	out    []byte // scratch for the header being built
+	macs   []hash.Hash          // per key; nil for an ed25519 key
+	privs  []ed25519.PrivateKey // per key; nil for an HMAC key
+	prefix []byte               // scratch for "id.ts."
+	sum    []byte               // scratch for HMAC output
+	msg    []byte               // scratch for "id.ts.body", which ed25519 signs whole
+	out    []byte               // scratch for the header being built
 }
 
-// NewSigner returns a Signer over keys, in header order.
+// NewSigner returns a Signer over HMAC keys, in header order.
 func NewSigner(keys [][]byte) *Signer {
 	s := &Signer{
-		macs: make([]hash.Hash, len(keys)),
-		sum:  make([]byte, 0, sha256.Size),
+		macs:  make([]hash.Hash, len(keys)),
+		privs: make([]ed25519.PrivateKey, len(keys)),
+		sum:   make([]byte, 0, sha256.Size),
 	}
 	for i, k := range keys {
 		s.macs[i] = hmac.New(sha256.New, k)
@@ -122,8 +132,33 @@ func NewSigner(keys [][]byte) *Signer {
 	return s
 }
 
-// Header returns the space-separated v1 signatures of the message attempt,
-// one per key of the Signer.
+// NewKeySigner returns a Signer over keys of either kind, in header order:
+// a symmetric key signs "v1", an ed25519 one "v1a". Each key must be
+// symmetric or hold a private ed25519 key; a public key alone cannot sign.
+func NewKeySigner(keys []Key) (*Signer, error) {
+	s := &Signer{
+		macs:  make([]hash.Hash, len(keys)),
+		privs: make([]ed25519.PrivateKey, len(keys)),
+		sum:   make([]byte, 0, sha256.Size),
+	}
+	for i, k := range keys {
+		switch {
+		case k.Private != nil:
+			if len(k.Private) != ed25519.PrivateKeySize {
+				return nil, fmt.Errorf("new signer: key %d: ed25519 private key of %d bytes, want %d", i, len(k.Private), ed25519.PrivateKeySize)
+			}
+			s.privs[i] = k.Private
+		case k.Secret != nil:
+			s.macs[i] = hmac.New(sha256.New, k.Secret)
+		default:
+			return nil, fmt.Errorf("new signer: key %d: %w", i, ErrNoKey)
+		}
+	}
+	return s, nil
+}
+
+// Header returns the space-separated signatures of the message attempt,
+// one per key of the Signer ("v1" or "v1a" by the key's kind).
 func (s *Signer) Header(msgID string, ts time.Time, body []byte) string {
 	s.out = s.AppendHeader(s.out[:0], msgID, ts, body)
 	return string(s.out)
@@ -133,9 +168,19 @@ func (s *Signer) Header(msgID string, ts time.Time, body []byte) string {
 // that keep their own buffer.
 func (s *Signer) AppendHeader(dst []byte, msgID string, ts time.Time, body []byte) []byte {
 	s.prefix = appendPrefix(s.prefix[:0], msgID, ts.Unix())
+	s.msg = s.msg[:0]
 	for i, mac := range s.macs {
 		if i > 0 {
 			dst = append(dst, ' ')
+		}
+		if priv := s.privs[i]; priv != nil {
+			if len(s.msg) == 0 {
+				s.msg = append(append(s.msg, s.prefix...), body...)
+			}
+			dst = append(dst, versionAsymmetric...)
+			dst = append(dst, ',')
+			dst = b64.AppendEncode(dst, ed25519.Sign(priv, s.msg))
+			continue
 		}
 		dst = append(dst, version...)
 		dst = append(dst, ',')
@@ -171,6 +216,17 @@ func sum(mac hash.Hash, dst, prefix, body []byte) []byte {
 // space-separated list matches any of keys. Other versions (such as the
 // asymmetric v1a) are ignored. Comparison is in constant time.
 func Verify(keys [][]byte, headers http.Header, body []byte, now time.Time, tolerance time.Duration) error {
+	all := make([]Key, len(keys))
+	for i, k := range keys {
+		all[i] = Key{Secret: k}
+	}
+	return VerifyKeys(all, headers, body, now, tolerance)
+}
+
+// VerifyKeys is Verify with keys of either kind: a "v1" signature passes
+// when it matches a symmetric key, a "v1a" one when it verifies under the
+// public half of an ed25519 key (Public, or the one Private holds).
+func VerifyKeys(keys []Key, headers http.Header, body []byte, now time.Time, tolerance time.Duration) error {
 	if len(keys) == 0 {
 		return fmt.Errorf("verify webhook: %w", ErrNoKey)
 	}
@@ -185,20 +241,42 @@ func Verify(keys [][]byte, headers http.Header, body []byte, now time.Time, tole
 	if err := checkTimestamp(ts, now, tolerance); err != nil {
 		return fmt.Errorf("verify webhook: %w", err)
 	}
-	expected := make([][]byte, len(keys))
+	var expected [][]byte
+	var publics []ed25519.PublicKey
 	prefix := appendPrefix(nil, id, ts)
-	for i, k := range keys {
-		mac := hmac.New(sha256.New, k)
-		expected[i] = b64.AppendEncode(nil, sum(mac, nil, prefix, body))
+	for _, k := range keys {
+		if k.Asymmetric() {
+			if pub := k.public(); pub != nil {
+				publics = append(publics, pub)
+			}
+		} else if k.Secret != nil {
+			mac := hmac.New(sha256.New, k.Secret)
+			expected = append(expected, b64.AppendEncode(nil, sum(mac, nil, prefix, body)))
+		}
 	}
+	var msg []byte // "id.ts.body", built for the first v1a candidate
 	for _, candidate := range strings.Split(sigs, " ") {
 		v, sig, found := strings.Cut(candidate, ",")
-		if !found || v != version {
-			continue
-		}
-		for _, want := range expected {
-			if hmac.Equal([]byte(sig), want) {
-				return nil
+		switch {
+		case !found:
+		case v == version:
+			for _, want := range expected {
+				if hmac.Equal([]byte(sig), want) {
+					return nil
+				}
+			}
+		case v == versionAsymmetric && len(publics) > 0:
+			raw, err := b64.DecodeString(sig)
+			if err != nil || len(raw) != ed25519.SignatureSize {
+				continue
+			}
+			if msg == nil {
+				msg = append(append(make([]byte, 0, len(prefix)+len(body)), prefix...), body...)
+			}
+			for _, pub := range publics {
+				if ed25519.Verify(pub, msg, raw) {
+					return nil
+				}
 			}
 		}
 	}

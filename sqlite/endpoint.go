@@ -171,7 +171,7 @@ func (s *Store) DeleteEndpoint(ctx context.Context, appID, id string) error {
 // RotateEndpointSecret makes next the current secret, keeps the previous
 // current one signing until graceUntil, drops secrets whose grace ended at
 // now, and sets the endpoint's UpdatedAt to now; all in one transaction.
-func (s *Store) RotateEndpointSecret(ctx context.Context, appID, id string, next []byte, graceUntil, now time.Time) error {
+func (s *Store) RotateEndpointSecret(ctx context.Context, appID, id string, next herald.SigningSecret, graceUntil, now time.Time) error {
 	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var sealed []byte
 		err := tx.QueryRowContext(ctx, `SELECT secrets FROM endpoint WHERE app_id = ? AND id = ?`, appID, id).Scan(&sealed)
@@ -183,7 +183,7 @@ func (s *Store) RotateEndpointSecret(ctx context.Context, appID, id string, next
 			return err
 		}
 		rotated := make([]herald.SigningSecret, 0, len(old)+1)
-		rotated = append(rotated, herald.SigningSecret{Key: next})
+		rotated = append(rotated, herald.SigningSecret{Key: next.Key, Type: next.Type})
 		for _, sec := range old {
 			if sec.ExpiresAt.IsZero() {
 				sec.ExpiresAt = graceUntil

@@ -98,7 +98,7 @@ func TestSecretsNeverInClear(t *testing.T) {
 	f := newFixture(t, s, key)
 	// Rotation writes the secrets column again, with two secrets.
 	next := randomKey(t)
-	if err := s.RotateEndpointSecret(t.Context(), f.app.ID, f.ep.ID, next, t0.Add(time.Hour), t0); err != nil {
+	if err := s.RotateEndpointSecret(t.Context(), f.app.ID, f.ep.ID, herald.SigningSecret{Key: next}, t0.Add(time.Hour), t0); err != nil {
 		t.Fatalf("RotateEndpointSecret: %v", err)
 	}
 

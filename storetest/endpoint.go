@@ -146,7 +146,7 @@ func testEndpointNotFound(t *testing.T, s herald.Store) {
 	mustCode(t, "update unknown", s.UpdateEndpoint(ctx, missing), herald.ENOTFOUND)
 	mustCode(t, "delete unknown", s.DeleteEndpoint(ctx, app.ID, missing.ID), herald.ENOTFOUND)
 	mustCode(t, "rotate unknown",
-		s.RotateEndpointSecret(ctx, app.ID, missing.ID, secretKey(9, 32), at(200), at(100)), herald.ENOTFOUND)
+		s.RotateEndpointSecret(ctx, app.ID, missing.ID, herald.SigningSecret{Key: secretKey(9, 32)}, at(200), at(100)), herald.ENOTFOUND)
 	_, err = s.GetEndpoint(ctx, app.ID, missing.ID)
 	mustCode(t, "update must not create", err, herald.ENOTFOUND)
 
@@ -157,7 +157,7 @@ func testEndpointNotFound(t *testing.T, s herald.Store) {
 	mustCode(t, "update in other app", s.UpdateEndpoint(ctx, &moved), herald.ENOTFOUND)
 	mustCode(t, "delete in other app", s.DeleteEndpoint(ctx, other.ID, ep.ID), herald.ENOTFOUND)
 	mustCode(t, "rotate in other app",
-		s.RotateEndpointSecret(ctx, other.ID, ep.ID, secretKey(9, 32), at(200), at(100)), herald.ENOTFOUND)
+		s.RotateEndpointSecret(ctx, other.ID, ep.ID, herald.SigningSecret{Key: secretKey(9, 32)}, at(200), at(100)), herald.ENOTFOUND)
 	mustEqual(t, "endpoint untouched", ep, mustGetEndpoint(t, s, app.ID, ep.ID))
 }
 
@@ -282,6 +282,7 @@ func testEndpointSecrets(t *testing.T, s herald.Store) {
 		{Key: secretKey(1, 64)},
 		{Key: secretKey(2, 32), ExpiresAt: at(3600).Add(123456 * time.Microsecond)},
 		{Key: secretKey(3, 24), ExpiresAt: at(60)},
+		{Key: secretKey(4, 64), Type: herald.SecretEd25519, ExpiresAt: at(90)},
 	}
 	mustCreateEndpoint(t, s, ep)
 	mustEqual(t, "secrets after create", ep.Secrets, mustGetEndpoint(t, s, app.ID, ep.ID).Secrets)
@@ -312,7 +313,7 @@ func testEndpointRotateSecret(t *testing.T, s herald.Store) {
 	next := secretKey(4, 32)
 	now := at(100)
 	grace := now.Add(24 * time.Hour)
-	mustOK(t, "first rotation", s.RotateEndpointSecret(ctx, app.ID, ep.ID, next, grace, now))
+	mustOK(t, "first rotation", s.RotateEndpointSecret(ctx, app.ID, ep.ID, herald.SigningSecret{Key: next}, grace, now))
 	want := *ep
 	want.Secrets = []herald.SigningSecret{
 		{Key: next},
@@ -322,14 +323,28 @@ func testEndpointRotateSecret(t *testing.T, s herald.Store) {
 	}
 	mustEqual(t, "after first rotation", &want, mustGetEndpoint(t, s, app.ID, ep.ID), ignoreUpdated)
 
-	// A second rotation after the grace period drops the first current
-	// secret and stillValid; the one it replaces keeps signing.
-	next2 := secretKey(5, 64)
+	// A second rotation after the grace period, to an ed25519 key, drops
+	// the first current secret and stillValid; the HMAC one it replaces
+	// keeps signing.
+	next2 := herald.SigningSecret{Key: secretKey(5, 64), Type: herald.SecretEd25519}
 	now2 := grace.Add(time.Hour)
 	grace2 := now2.Add(24 * time.Hour)
 	mustOK(t, "second rotation", s.RotateEndpointSecret(ctx, app.ID, ep.ID, next2, grace2, now2))
-	want.Secrets = []herald.SigningSecret{{Key: next2}, {Key: next, ExpiresAt: grace2}}
+	want.Secrets = []herald.SigningSecret{next2, {Key: next, ExpiresAt: grace2}}
 	mustEqual(t, "after second rotation", &want, mustGetEndpoint(t, s, app.ID, ep.ID), ignoreUpdated)
+
+	// Back to HMAC inside that grace period: the ed25519 key keeps its type
+	// while it overlaps, and the given ExpiresAt of next is ignored.
+	next3 := secretKey(6, 24)
+	now3 := now2.Add(time.Hour)
+	grace3 := now3.Add(time.Hour)
+	mustOK(t, "third rotation", s.RotateEndpointSecret(ctx, app.ID, ep.ID, herald.SigningSecret{Key: next3, ExpiresAt: at(1)}, grace3, now3))
+	want.Secrets = []herald.SigningSecret{
+		{Key: next3},
+		{Key: next2.Key, Type: herald.SecretEd25519, ExpiresAt: grace3},
+		{Key: next, ExpiresAt: grace2},
+	}
+	mustEqual(t, "after third rotation", &want, mustGetEndpoint(t, s, app.ID, ep.ID), ignoreUpdated)
 
 	mustEqual(t, "bystander", bystander, mustGetEndpoint(t, s, app.ID, bystander.ID))
 }

@@ -240,7 +240,7 @@ func (s *Store) DeleteEndpoint(ctx context.Context, appID, id string) error {
 	return observe0(s, opDeleteEndpoint, func() error { return s.next.DeleteEndpoint(ctx, appID, id) })
 }
 
-func (s *Store) RotateEndpointSecret(ctx context.Context, appID, id string, next []byte, graceUntil, now time.Time) error {
+func (s *Store) RotateEndpointSecret(ctx context.Context, appID, id string, next herald.SigningSecret, graceUntil, now time.Time) error {
 	return observe0(s, opRotateEndpointSecret, func() error { return s.next.RotateEndpointSecret(ctx, appID, id, next, graceUntil, now) })
 }
 

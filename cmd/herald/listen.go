@@ -18,7 +18,7 @@ import (
 // delivery's signature and prints it.
 type ListenCmd struct {
 	Listen    string        `name:"listen" env:"HERALD_LISTEN_ADDR" default:"127.0.0.1:8050" help:"Address to receive webhooks on."`
-	Secret    []string      `name:"secret" env:"HERALD_LISTEN_SECRET" help:"Endpoint secret(s) (whsec_...) to verify signatures with; repeat for several. Without one, deliveries are printed unverified."`
+	Secret    []string      `name:"secret" env:"HERALD_LISTEN_SECRET" help:"Endpoint secret(s) (whsec_...) or, for an ed25519 endpoint, its public key (whpk_...) or secret key (whsk_...) to verify signatures with; repeat for several. Without one, deliveries are printed unverified."`
 	Tolerance time.Duration `name:"tolerance" default:"5m" help:"How far a webhook-timestamp may be from now."`
 	MaxBody   int64         `name:"max-body" default:"1048576" help:"Largest body accepted, in bytes."`
 }
@@ -26,9 +26,9 @@ type ListenCmd struct {
 // Run receives until interrupted. A delivery whose signature does not verify
 // is answered 401, so Herald records a failed attempt; a verified one 204.
 func (c *ListenCmd) Run(env *Env) error {
-	var keys [][]byte
+	var keys []signature.Key
 	for _, s := range c.Secret {
-		key, err := signature.ParseSecret(s)
+		key, err := signature.ParseKey(s)
 		if err != nil {
 			return fmt.Errorf("--secret: %w", err)
 		}
@@ -51,7 +51,7 @@ func (c *ListenCmd) Run(env *Env) error {
 		}
 		verdict, status := "unverified (no --secret)", http.StatusNoContent
 		if len(keys) > 0 {
-			if err := signature.Verify(keys, r.Header, body, time.Now(), c.Tolerance); err != nil {
+			if err := signature.VerifyKeys(keys, r.Header, body, time.Now(), c.Tolerance); err != nil {
 				verdict, status = "INVALID SIGNATURE: "+err.Error(), http.StatusUnauthorized
 			} else {
 				verdict = "verified"
