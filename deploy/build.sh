@@ -11,8 +11,16 @@
 #
 # The binaries are DIR/herald-OS-ARCH. VERSION defaults to $HERALD_VERSION,
 # else `git describe --tags --always --dirty`, else "dev".
+#
+# They are built with the Go toolchain named in deploy/release-toolchain
+# (the go command fetches it through the module proxy when the machine's Go
+# is older): a patch release of Go fixes the standard library a release
+# ships, and deploy/vulncheck.sh checks Herald against that same toolchain.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+GOTOOLCHAIN=$(tr -d '[:space:]' < deploy/release-toolchain)
+export GOTOOLCHAIN
 
 out=dist
 version="${HERALD_VERSION:-}"

@@ -148,6 +148,17 @@ func TestDockerfileCommandsParse(t *testing.T) {
 	if !strings.Contains(stages[len(stages)-2], "deploy/build.sh") {
 		t.Error("the build stage does not build with deploy/build.sh")
 	}
+	// The builder image holds the release toolchain that deploy/build.sh
+	// asks for (deploy/release-toolchain), so the image build downloads no
+	// second Go.
+	toolchain, err := os.ReadFile(filepath.Join(repoRoot, "deploy", "release-toolchain"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	goVersion := regexp.MustCompile(`(?m)^ARG GO_VERSION=(\S+)$`).FindStringSubmatch(text)
+	if want := strings.TrimPrefix(strings.TrimSpace(string(toolchain)), "go"); goVersion == nil || goVersion[1] != want {
+		t.Errorf("deploy/Dockerfile ARG GO_VERSION is %v, deploy/release-toolchain says %s", goVersion, want)
+	}
 	// The image runs the static binary alone: no shell, no libc.
 	if base, _, _ := strings.Cut(strings.TrimSpace(final), "\n"); !strings.HasPrefix(base, "gcr.io/distroless/static") && base != "scratch" {
 		t.Errorf("the final stage is FROM %s, want distroless static or scratch", base)
