@@ -22,6 +22,7 @@ type CLI struct {
 	Bench       BenchCmd       `cmd:"" help:"Load-test Herald end to end against loopback receivers."`
 	Backup      BackupCmd      `cmd:"" help:"Copy the SQLite database consistently while Herald serves it."`
 	Restore     RestoreCmd     `cmd:"" help:"Check a backup and install it as the SQLite database."`
+	Keys        KeysCmd        `cmd:"" help:"Manage keys: re-seal endpoint secrets and headers with a new encryption key."`
 	Healthcheck HealthcheckCmd `cmd:"" help:"GET a Herald health URL; exit 0 when it answers 200 (container health checks)."`
 	Version     VersionCmd     `cmd:"" help:"Print the version and exit."`
 }
