@@ -1,6 +1,7 @@
 package herald
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 )
@@ -41,4 +42,194 @@ func OpenSecrets(s Sealer, endpointID string, sealed []byte) ([]SigningSecret, e
 		return nil, fmt.Errorf("decode secrets of endpoint %s: %w", endpointID, err)
 	}
 	return secrets, nil
+}
+
+// headersAAD is the additional data that binds an endpoint's sealed custom
+// headers to it. The prefix keeps it apart from the signing secrets' (the
+// bare endpoint ID), so neither sealed value can stand in for the other.
+func headersAAD(endpointID string) []byte {
+	return []byte("headers:" + endpointID)
+}
+
+// SealHeaders encodes an endpoint's custom headers as a JSON object and
+// seals them bound to the endpoint's ID: their values are often
+// credentials for the customer's receiver (an Authorization header), so
+// they are kept like signing secrets. No headers seal to nil (NULL).
+func SealHeaders(s Sealer, endpointID string, headers map[string]string) ([]byte, error) {
+	if len(headers) == 0 {
+		return nil, nil
+	}
+	plain, err := json.Marshal(headers)
+	if err != nil {
+		return nil, fmt.Errorf("encode headers: %w", err)
+	}
+	sealed, err := s.Seal(plain, headersAAD(endpointID))
+	clear(plain)
+	if err != nil {
+		return nil, fmt.Errorf("seal headers: %w", err)
+	}
+	return sealed, nil
+}
+
+// OpenHeaders is the inverse of SealHeaders; nil opens to no headers.
+func OpenHeaders(s Sealer, endpointID string, sealed []byte) (map[string]string, error) {
+	if sealed == nil {
+		return nil, nil
+	}
+	plain, err := s.Open(sealed, headersAAD(endpointID))
+	if err != nil {
+		return nil, fmt.Errorf("open headers of endpoint %s: %w", endpointID, err)
+	}
+	var headers map[string]string
+	err = json.Unmarshal(plain, &headers)
+	clear(plain)
+	if err != nil {
+		return nil, fmt.Errorf("decode headers of endpoint %s: %w", endpointID, err)
+	}
+	return headers, nil
+}
+
+// SealStore is what an encryption-key rotation needs of a store: the
+// sealed values are every endpoint's signing secrets and custom headers.
+type SealStore interface {
+	// ResealEndpoints rewrites, with the first key of the store's keyring,
+	// every sealed value not sealed by that key of up to limit endpoints
+	// whose IDs follow after ("" for the first), in ID order, in one short
+	// write transaction that reads the rows it rewrites, so a concurrent
+	// update of an endpoint is never lost. Custom headers an older Herald
+	// stored in plaintext are sealed too. The endpoints' UpdatedAt is kept.
+	// Last in the result is the cursor for the next batch; "" means there
+	// were no more endpoints.
+	ResealEndpoints(ctx context.Context, after string, limit int) (ResealBatch, error)
+	// CountSealed counts the sealed values and those an encryption-key
+	// rotation has yet to rewrite.
+	CountSealed(ctx context.Context) (SealCount, error)
+}
+
+// ResealBatch is what one ResealEndpoints call did.
+type ResealBatch struct {
+	Last      string // the ID of the last endpoint looked at; "" when none was
+	Endpoints int    // endpoints looked at
+	Resealed  int    // endpoints rewritten (some value was sealed by an older key or in plaintext)
+}
+
+// SealCount counts an engine's sealed values.
+type SealCount struct {
+	Endpoints int // every endpoint
+	Values    int // sealed values (signing-secret sets and header sets)
+	// Stale counts the values sealed by a key other than the first:
+	// the keyring's older keys cannot be dropped while it is above zero.
+	Stale int
+	// Plaintext counts endpoints whose custom headers are stored in
+	// plaintext: written by a Herald older than header sealing (during a
+	// rolling upgrade) and sealed by the next ResealEndpoints.
+	Plaintext int
+}
+
+// Resealer is a Sealer that tells whether a value was sealed by the key it
+// seals with now; keyring.Keyring is one.
+type Resealer interface {
+	Sealer
+	Current(sealed []byte) bool
+}
+
+// ResealEndpoint returns an endpoint's sealed signing secrets and headers
+// as they must be stored after a key rotation: a value sealed by an older
+// key is opened and sealed again by the first, and plaintext headers (a
+// JSON object an older Herald stored; nil when none) are sealed, replacing
+// sealedHeaders. changed is false when both values can stay as they are.
+// Every engine stores the values in these formats, so they share this.
+func ResealEndpoint(k Resealer, endpointID string, secrets, sealedHeaders, plaintextHeaders []byte) (newSecrets, newHeaders []byte, changed bool, err error) {
+	newSecrets, newHeaders = secrets, sealedHeaders
+	if !k.Current(secrets) {
+		if newSecrets, err = reseal(k, secrets, []byte(endpointID)); err != nil {
+			return nil, nil, false, fmt.Errorf("reseal secrets of endpoint %s: %w", endpointID, err)
+		}
+		changed = true
+	}
+	switch {
+	case plaintextHeaders != nil:
+		var headers map[string]string
+		if err := json.Unmarshal(plaintextHeaders, &headers); err != nil {
+			return nil, nil, false, fmt.Errorf("decode plaintext headers of endpoint %s: %w", endpointID, err)
+		}
+		if newHeaders, err = SealHeaders(k, endpointID, headers); err != nil {
+			return nil, nil, false, err
+		}
+		changed = true
+	case sealedHeaders != nil && !k.Current(sealedHeaders):
+		if newHeaders, err = reseal(k, sealedHeaders, headersAAD(endpointID)); err != nil {
+			return nil, nil, false, fmt.Errorf("reseal headers of endpoint %s: %w", endpointID, err)
+		}
+		changed = true
+	}
+	return newSecrets, newHeaders, changed, nil
+}
+
+// reseal opens sealed and seals its plaintext again with the first key.
+func reseal(k Sealer, sealed, additional []byte) ([]byte, error) {
+	plain, err := k.Open(sealed, additional)
+	if err != nil {
+		return nil, err
+	}
+	out, err := k.Seal(plain, additional)
+	clear(plain)
+	return out, err
+}
+
+// Add counts one endpoint's stored values into c.
+func (c *SealCount) Add(k Resealer, secrets, sealedHeaders []byte, plaintextHeaders bool) {
+	c.Endpoints++
+	for _, v := range [][]byte{secrets, sealedHeaders} {
+		if v == nil {
+			continue
+		}
+		c.Values++
+		if !k.Current(v) {
+			c.Stale++
+		}
+	}
+	if plaintextHeaders {
+		c.Plaintext++
+	}
+}
+
+// ResealProgress is how far ResealAll got.
+type ResealProgress struct {
+	Done     int // endpoints looked at
+	Total    int // endpoints when the run began (or Done, if more were created since)
+	Resealed int // endpoints rewritten
+}
+
+// ResealAll re-seals every sealed value of s with the first key, batch
+// endpoints per short write transaction in ID order, and calls progress
+// after each batch. It always starts from the first endpoint, so a run
+// stopped half way (a crash, a cancelled context) is finished by running
+// it again, which passes over what the first key already sealed.
+func ResealAll(ctx context.Context, s SealStore, batch int, progress func(ResealProgress)) (ResealProgress, error) {
+	c, err := s.CountSealed(ctx)
+	if err != nil {
+		return ResealProgress{}, err
+	}
+	p := ResealProgress{Total: c.Endpoints}
+	after := ""
+	for {
+		if err := ctx.Err(); err != nil {
+			return p, err
+		}
+		b, err := s.ResealEndpoints(ctx, after, batch)
+		if err != nil {
+			return p, err
+		}
+		if b.Last == "" {
+			return p, nil
+		}
+		after = b.Last
+		p.Done += b.Endpoints
+		p.Resealed += b.Resealed
+		p.Total = max(p.Total, p.Done)
+		if progress != nil {
+			progress(p)
+		}
+	}
 }

@@ -167,4 +167,5 @@ type Store interface {
 	DeleteExpiredIdempotent(ctx context.Context, now time.Time, limit int) (int, error)
 
 	TokenStore
+	SealStore
 }

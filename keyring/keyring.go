@@ -142,3 +142,11 @@ func (k *Keyring) Open(sealed, additional []byte) ([]byte, error) {
 	}
 	return nil, errors.New("keyring: sealed with a key this keyring does not hold")
 }
+
+// Current reports whether sealed was sealed by the first key, the one Seal
+// uses: a value for which it is false (an older key, or not a sealed value)
+// is what a key rotation still has to rewrite. It only reads the key ID,
+// so it is cheap and proves nothing about the value's integrity.
+func (k *Keyring) Current(sealed []byte) bool {
+	return len(sealed) >= 5 && sealed[0] == version && [4]byte(sealed[1:5]) == k.ids[0]
+}

@@ -48,7 +48,13 @@ func TestRotation(t *testing.T) {
 	if got, err := rotated.Open(sealed, nil); err != nil || string(got) != "s" {
 		t.Fatalf("rotated keyring cannot open old value: %q, %v", got, err)
 	}
+	if !old.Current(sealed) || rotated.Current(sealed) {
+		t.Fatal("Current does not say which key is first")
+	}
 	resealed, _ := rotated.Seal([]byte("s"), nil)
+	if !rotated.Current(resealed) || rotated.Current(nil) || rotated.Current([]byte{1, 2}) {
+		t.Fatal("Current is wrong about a new or a short value")
+	}
 	if _, err := old.Open(resealed, nil); err == nil {
 		t.Fatal("old keyring opened a value sealed with the new key")
 	}

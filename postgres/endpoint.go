@@ -11,19 +11,21 @@ import (
 	"github.com/herald-webhooks/herald"
 )
 
-const endpointColumns = `id, app_id, uid, url, description, version, disabled, filter_types, channels, rate_limit, metadata, headers, secrets, created_at, updated_at, ordering, failing_since`
+const endpointColumns = `id, app_id, uid, url, description, version, disabled, filter_types, channels, rate_limit, metadata, headers, secrets, created_at, updated_at, ordering, failing_since, sealed_headers`
 
-// endpointArgs are an endpoint's column values, its secrets sealed.
+// endpointArgs are an endpoint's column values, its secrets and headers
+// sealed. The plaintext headers column is always written NULL (see
+// migrations/0008_sealed_headers.sql).
 type endpointArgs struct {
-	uid, metadata, headers, ordering *string
-	rateLimit                        *int32
-	filterTypes, channels            []string
-	secrets                          []byte
+	uid, metadata, ordering *string
+	rateLimit               *int32
+	filterTypes, channels   []string
+	secrets, headers        []byte
 }
 
-// encodeEndpoint returns ep's column values, sealing its secrets with the
-// endpoint ID as additional data so a sealed value cannot be moved to
-// another row.
+// encodeEndpoint returns ep's column values, sealing its secrets and
+// headers with the endpoint ID as additional data so a sealed value cannot
+// be moved to another row.
 func (s *Store) encodeEndpoint(ep *herald.Endpoint) (endpointArgs, error) {
 	var a endpointArgs
 	var err error
@@ -35,7 +37,7 @@ func (s *Store) encodeEndpoint(ep *herald.Endpoint) (endpointArgs, error) {
 	if a.metadata, err = jsonMap(ep.Metadata); err != nil {
 		return a, err
 	}
-	if a.headers, err = jsonMap(ep.Headers); err != nil {
+	if a.headers, err = herald.SealHeaders(s.keyring, ep.ID, ep.Headers); err != nil {
 		return a, err
 	}
 	a.secrets, err = s.sealSecrets(ep.ID, ep.Secrets)
@@ -60,9 +62,9 @@ func (s *Store) CreateEndpoint(ctx context.Context, ep *herald.Endpoint) error {
 		return fmt.Errorf("create endpoint: %w", err)
 	}
 	_, err = s.pool.Exec(ctx, `INSERT INTO endpoint (`+endpointColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL, $12, $13, $14, $15, $16, $17)`,
 		ep.ID, ep.AppID, a.uid, ep.URL, ep.Description, ep.Version, ep.Disabled, a.filterTypes, a.channels,
-		a.rateLimit, a.metadata, a.headers, a.secrets, ep.CreatedAt, ep.UpdatedAt, a.ordering, nullTime(ep.FailingSince))
+		a.rateLimit, a.metadata, a.secrets, ep.CreatedAt, ep.UpdatedAt, a.ordering, nullTime(ep.FailingSince), a.headers)
 	if isForeignKey(err) {
 		err = errAppNotFound
 	}
@@ -132,7 +134,7 @@ func (s *Store) updateEndpoint(ctx context.Context, ep *herald.Endpoint, keepDis
 			ep.Disabled = wasDisabled
 		}
 		_, err = tx.Exec(ctx, `UPDATE endpoint SET uid = $1, url = $2, description = $3, version = $4, disabled = $5,
-			filter_types = $6, channels = $7, rate_limit = $8, metadata = $9, headers = $10, secrets = $11, ordering = $12,
+			filter_types = $6, channels = $7, rate_limit = $8, metadata = $9, headers = NULL, sealed_headers = $10, secrets = $11, ordering = $12,
 			failing_since = CASE WHEN $13 THEN NULL ELSE failing_since END, updated_at = $14
 			WHERE app_id = $15 AND id = $16`,
 			a.uid, ep.URL, ep.Description, ep.Version, ep.Disabled, a.filterTypes, a.channels, a.rateLimit,
@@ -204,16 +206,17 @@ func (s *Store) RotateEndpointSecret(ctx context.Context, appID, id string, next
 
 func (s *Store) scanEndpoint(row pgx.Row) (*herald.Endpoint, error) {
 	var (
-		ep                   herald.Endpoint
-		uid, ordering        *string
-		failingSince         pgtype.Timestamptz
-		rateLimit            *int32
-		metadata, headers    []byte
-		sealed               []byte
-		createdAt, updatedAt time.Time
+		ep                    herald.Endpoint
+		uid, ordering         *string
+		failingSince          pgtype.Timestamptz
+		rateLimit             *int32
+		metadata, headers     []byte
+		sealed, sealedHeaders []byte
+		createdAt, updatedAt  time.Time
 	)
 	err := row.Scan(&ep.ID, &ep.AppID, &uid, &ep.URL, &ep.Description, &ep.Version, &ep.Disabled, &ep.FilterTypes,
-		&ep.Channels, &rateLimit, &metadata, &headers, &sealed, &createdAt, &updatedAt, &ordering, &failingSince)
+		&ep.Channels, &rateLimit, &metadata, &headers, &sealed, &createdAt, &updatedAt, &ordering, &failingSince,
+		&sealedHeaders)
 	if err != nil {
 		return nil, err
 	}
@@ -226,7 +229,15 @@ func (s *Store) scanEndpoint(row pgx.Row) (*herald.Endpoint, error) {
 	if ep.Metadata, err = parseMap(metadata); err != nil {
 		return nil, err
 	}
-	if ep.Headers, err = parseMap(headers); err != nil {
+	// Plaintext headers are newer than any sealed ones: only a Herald older
+	// than header sealing writes them (during a rolling upgrade), and it
+	// leaves sealed_headers as it was. ResealEndpoints seals them.
+	if headers != nil {
+		ep.Headers, err = parseMap(headers)
+	} else {
+		ep.Headers, err = herald.OpenHeaders(s.keyring, ep.ID, sealedHeaders)
+	}
+	if err != nil {
 		return nil, err
 	}
 	if ep.Secrets, err = s.openSecrets(ep.ID, sealed); err != nil {

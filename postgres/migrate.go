@@ -101,6 +101,7 @@ func (s *Store) migrateLocked(ctx context.Context, conn *pgx.Conn, migrations []
 	if err := migration.CheckNotNewer(newest, migrations); err != nil {
 		return err
 	}
+	sealedHeaders := 0
 	for _, m := range migrations {
 		if done[m.Version] {
 			continue
@@ -109,11 +110,26 @@ func (s *Store) migrateLocked(ctx context.Context, conn *pgx.Conn, migrations []
 			if _, err := tx.Exec(ctx, m.SQL); err != nil {
 				return err
 			}
+			if m.Version == sealedHeadersVersion {
+				n, err := s.sealPlaintextHeaders(ctx, tx)
+				if err != nil {
+					return err
+				}
+				sealedHeaders = n
+			}
 			_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name)
 			return err
 		})
 		if err != nil {
 			return fmt.Errorf("apply migration %s: %w", m.Name, err)
+		}
+	}
+	if sealedHeaders > 0 {
+		// The rows' old versions, with the plaintext headers, stay in the
+		// table's pages until they are reused: rewrite the table (small: one
+		// row per endpoint) so none is left in it.
+		if _, err := conn.Exec(ctx, `VACUUM FULL endpoint`); err != nil {
+			return fmt.Errorf("vacuum endpoint after sealing headers: %w", err)
 		}
 	}
 	return nil

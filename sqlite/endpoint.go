@@ -9,17 +9,19 @@ import (
 	"github.com/herald-webhooks/herald"
 )
 
-const endpointColumns = `id, app_id, uid, url, description, version, disabled, filter_types, channels, rate_limit, metadata, headers, secrets, created_at, updated_at, ordering, failing_since`
+const endpointColumns = `id, app_id, uid, url, description, version, disabled, filter_types, channels, rate_limit, metadata, headers, secrets, created_at, updated_at, ordering, failing_since, sealed_headers`
 
-// endpointArgs are an endpoint's column values, its secrets sealed.
+// endpointArgs are an endpoint's column values, its secrets and headers
+// sealed. The plaintext headers column is always written NULL (see
+// migrations/0010_sealed_headers.sql).
 type endpointArgs struct {
-	uid, filterTypes, channels, rateLimit, metadata, headers, ordering any
-	secrets                                                            []byte
+	uid, filterTypes, channels, rateLimit, metadata, ordering any
+	secrets, headers                                          []byte
 }
 
-// encodeEndpoint returns ep's column values, sealing its secrets with the
-// endpoint ID as additional data so a sealed value cannot be moved to
-// another row.
+// encodeEndpoint returns ep's column values, sealing its secrets and
+// headers with the endpoint ID as additional data so a sealed value cannot
+// be moved to another row.
 func (s *Store) encodeEndpoint(ep *herald.Endpoint) (endpointArgs, error) {
 	var a endpointArgs
 	var err error
@@ -35,7 +37,7 @@ func (s *Store) encodeEndpoint(ep *herald.Endpoint) (endpointArgs, error) {
 	if a.metadata, err = jsonMap(ep.Metadata); err != nil {
 		return a, err
 	}
-	if a.headers, err = jsonMap(ep.Headers); err != nil {
+	if a.headers, err = herald.SealHeaders(s.keyring, ep.ID, ep.Headers); err != nil {
 		return a, err
 	}
 	a.secrets, err = s.sealSecrets(ep.ID, ep.Secrets)
@@ -59,10 +61,10 @@ func (s *Store) CreateEndpoint(ctx context.Context, ep *herald.Endpoint) error {
 	if err != nil {
 		return fmt.Errorf("create endpoint: %w", err)
 	}
-	_, err = s.w.ExecContext(ctx, `INSERT INTO endpoint (`+endpointColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err = s.w.ExecContext(ctx, `INSERT INTO endpoint (`+endpointColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?)`,
 		ep.ID, ep.AppID, a.uid, ep.URL, ep.Description, ep.Version, ep.Disabled, a.filterTypes, a.channels,
-		a.rateLimit, a.metadata, a.headers, a.secrets, micros(ep.CreatedAt), micros(ep.UpdatedAt), a.ordering,
-		nullMicros(ep.FailingSince))
+		a.rateLimit, a.metadata, a.secrets, micros(ep.CreatedAt), micros(ep.UpdatedAt), a.ordering,
+		nullMicros(ep.FailingSince), a.headers)
 	if isForeignKey(err) {
 		err = errAppNotFound
 	}
@@ -138,7 +140,7 @@ func (s *Store) updateEndpoint(ctx context.Context, ep *herald.Endpoint, keepDis
 		}
 		enabled := wasDisabled && !ep.Disabled
 		_, err = tx.ExecContext(ctx, `UPDATE endpoint SET uid = ?, url = ?, description = ?, version = ?, disabled = ?,
-			filter_types = ?, channels = ?, rate_limit = ?, metadata = ?, headers = ?, secrets = ?, ordering = ?,
+			filter_types = ?, channels = ?, rate_limit = ?, metadata = ?, headers = NULL, sealed_headers = ?, secrets = ?, ordering = ?,
 			failing_since = CASE WHEN ? THEN NULL ELSE failing_since END, updated_at = ?
 			WHERE app_id = ? AND id = ?`,
 			a.uid, ep.URL, ep.Description, ep.Version, ep.Disabled, a.filterTypes, a.channels, a.rateLimit,
@@ -211,11 +213,12 @@ func (s *Store) scanEndpoint(row scanner) (*herald.Endpoint, error) {
 		uid, filterTypes, channels, metadata, headers sql.NullString
 		rateLimit, failingSince                       sql.NullInt64
 		ordering                                      sql.NullString
-		sealed                                        []byte
+		sealed, sealedHeaders                         []byte
 		createdAt, updatedAt                          int64
 	)
 	err := row.Scan(&ep.ID, &ep.AppID, &uid, &ep.URL, &ep.Description, &ep.Version, &ep.Disabled, &filterTypes,
-		&channels, &rateLimit, &metadata, &headers, &sealed, &createdAt, &updatedAt, &ordering, &failingSince)
+		&channels, &rateLimit, &metadata, &headers, &sealed, &createdAt, &updatedAt, &ordering, &failingSince,
+		&sealedHeaders)
 	if err != nil {
 		return nil, err
 	}
@@ -234,7 +237,15 @@ func (s *Store) scanEndpoint(row scanner) (*herald.Endpoint, error) {
 	if ep.Metadata, err = parseMap(metadata); err != nil {
 		return nil, err
 	}
-	if ep.Headers, err = parseMap(headers); err != nil {
+	// Plaintext headers are newer than any sealed ones: only a Herald older
+	// than header sealing writes them (during a rolling upgrade), and it
+	// leaves sealed_headers as it was. ResealEndpoints seals them.
+	if headers.Valid {
+		ep.Headers, err = parseMap(headers)
+	} else {
+		ep.Headers, err = herald.OpenHeaders(s.keyring, ep.ID, sealedHeaders)
+	}
+	if err != nil {
 		return nil, err
 	}
 	if ep.Secrets, err = s.openSecrets(ep.ID, sealed); err != nil {

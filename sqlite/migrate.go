@@ -30,6 +30,7 @@ func (s *Store) migrate(ctx context.Context, busyTimeout time.Duration) error {
 	if err := s.checkNotNewer(ctx, busyTimeout, migrations); err != nil {
 		return err
 	}
+	sealedHeaders := 0
 	for _, m := range migrations {
 		err := retryBusy(ctx, busyTimeout, func() error {
 			return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
@@ -50,6 +51,13 @@ func (s *Store) migrate(ctx context.Context, busyTimeout time.Duration) error {
 				if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 					return err
 				}
+				if m.Version == sealedHeadersVersion {
+					n, err := s.sealPlaintextHeaders(ctx, tx)
+					if err != nil {
+						return err
+					}
+					sealedHeaders = n
+				}
 				_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
 					m.Version, m.Name, time.Now().UnixMicro())
 				return err
@@ -57,6 +65,18 @@ func (s *Store) migrate(ctx context.Context, busyTimeout time.Duration) error {
 		})
 		if err != nil {
 			return fmt.Errorf("apply migration %s: %w", m.Name, err)
+		}
+	}
+	if sealedHeaders > 0 {
+		// The WAL still holds page images with the plaintext headers:
+		// copy the zeroed pages into the file and empty the WAL, so no
+		// plaintext is left on disk. Another process reading an older
+		// snapshot can keep it busy; then the next checkpoints overwrite
+		// it in time, so it is not a reason to refuse to start.
+		var busy, logFrames, copied int
+		err := s.w.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logFrames, &copied)
+		if err != nil {
+			return fmt.Errorf("checkpoint after sealing headers: %w", err)
 		}
 	}
 	return nil

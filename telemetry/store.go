@@ -88,6 +88,8 @@ const (
 	opExpireAppTokens
 	opTouchToken
 	opDeleteExpiredTokens
+	opResealEndpoints
+	opCountSealed
 	opTakeTokens // TokenTaker's, not herald.Store's
 	numStoreOps
 )
@@ -106,6 +108,7 @@ var storeOpMethods = [numStoreOps]string{
 	"DeleteExpiredAttempts", "ExpirePayloads", "DeleteExpiredMessages",
 	"BeginIdempotent", "CompleteIdempotent", "AbandonIdempotent", "DeleteExpiredIdempotent",
 	"CreateToken", "GetTokenByHash", "GetToken", "ListTokens", "RevokeToken", "ExpireAppTokens", "TouchToken", "DeleteExpiredTokens",
+	"ResealEndpoints", "CountSealed",
 	"TakeTokens",
 }
 
@@ -378,6 +381,14 @@ func (s *Store) TouchToken(ctx context.Context, id string, now time.Time) error 
 
 func (s *Store) DeleteExpiredTokens(ctx context.Context, before time.Time, limit int) (int, error) {
 	return observe(s, opDeleteExpiredTokens, func() (int, error) { return s.next.DeleteExpiredTokens(ctx, before, limit) })
+}
+
+func (s *Store) ResealEndpoints(ctx context.Context, after string, limit int) (herald.ResealBatch, error) {
+	return observe(s, opResealEndpoints, func() (herald.ResealBatch, error) { return s.next.ResealEndpoints(ctx, after, limit) })
+}
+
+func (s *Store) CountSealed(ctx context.Context) (herald.SealCount, error) {
+	return observe(s, opCountSealed, func() (herald.SealCount, error) { return s.next.CountSealed(ctx) })
 }
 
 // TokenTaker is the optional shared token bucket of a store (PostgreSQL's),

@@ -15,14 +15,16 @@ import (
 	"github.com/herald-webhooks/herald/access"
 )
 
-// KeysCmd manages API keys in the database itself, not through the API, so
-// that an operator locked out of the API (admin token lost, every admin
-// key revoked) can make a new key. Whoever can run it can read the
+// KeysCmd manages keys in the database itself, not through the API: API
+// keys, so that an operator locked out of the API (admin token lost, every
+// admin key revoked) can make a new key, and the encryption keys that seal
+// endpoint secrets and headers at rest. Whoever can run it can read the
 // database and its encryption key anyway.
 type KeysCmd struct {
-	Create KeysCreateCmd `cmd:"" help:"Make an API key and print it (shown this once)."`
-	List   KeysListCmd   `cmd:"" help:"List the API keys (secrets are never shown)."`
-	Revoke KeysRevokeCmd `cmd:"" help:"Revoke an API key: it stops working on every node at its next request."`
+	Create           KeysCreateCmd       `cmd:"" help:"Make an API key and print it (shown this once)."`
+	List             KeysListCmd         `cmd:"" help:"List the API keys (secrets are never shown)."`
+	Revoke           KeysRevokeCmd       `cmd:"" help:"Revoke an API key: it stops working on every node at its next request."`
+	RotateEncryption RotateEncryptionCmd `cmd:"" name:"rotate-encryption" help:"Re-seal every endpoint secret and header with the first --encryption-key, while Herald serves; --check counts what an older key still seals."`
 }
 
 // keysDB opens the database of a keys command. Unlike serve and migrate it

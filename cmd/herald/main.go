@@ -22,7 +22,7 @@ type CLI struct {
 	Bench       BenchCmd       `cmd:"" help:"Load-test Herald end to end against loopback receivers."`
 	Backup      BackupCmd      `cmd:"" help:"Copy the SQLite database consistently while Herald serves it."`
 	Restore     RestoreCmd     `cmd:"" help:"Check a backup and install it as the SQLite database."`
-	Keys        KeysCmd        `cmd:"" help:"Create, list and revoke API keys in the database directly (works when locked out of the API)."`
+	Keys        KeysCmd        `cmd:"" help:"API keys (create, list, revoke) and encryption-key rotation, on the database directly (works when locked out of the API)."`
 	Healthcheck HealthcheckCmd `cmd:"" help:"GET a Herald health URL; exit 0 when it answers 200 (container health checks)."`
 	Version     VersionCmd     `cmd:"" help:"Print the version and exit."`
 }

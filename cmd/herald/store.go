@@ -20,7 +20,7 @@ import (
 // DBFlags choose and open the database; serve and migrate share them.
 type DBFlags struct {
 	DB                 string        `name:"db" env:"HERALD_DB" default:"./herald-data/herald.db" help:"SQLite database file (created with its directory on first start), or a postgres:// URL for PostgreSQL (any number of nodes may share one)."`
-	EncryptionKey      string        `name:"encryption-key" env:"HERALD_ENCRYPTION_KEY" help:"Keys that encrypt endpoint secrets at rest: comma-separated 32-byte keys in base64 or hex, the first encrypts. Default on SQLite: the file encryption-key beside the database, generated on first start. Required on PostgreSQL (every node needs the same keys)."`
+	EncryptionKey      string        `name:"encryption-key" env:"HERALD_ENCRYPTION_KEY" help:"Keys that encrypt endpoint secrets and headers at rest: comma-separated 32-byte keys in base64 or hex, the first encrypts. Default on SQLite: the file encryption-key beside the database, generated on first start. Required on PostgreSQL (every node needs the same keys)."`
 	SQLiteSynchronous  string        `name:"sqlite-synchronous" env:"HERALD_SQLITE_SYNCHRONOUS" default:"FULL" enum:"FULL,NORMAL" help:"SQLite durability: FULL survives power loss (default); NORMAL may lose the last commits on power loss, never on a crash of Herald."`
 	PGMaxConns         int32         `name:"pg-max-conns" env:"HERALD_PG_MAX_CONNS" default:"16" help:"PostgreSQL: connections in this node's pool."`
 	PGStatementTimeout time.Duration `name:"pg-statement-timeout" env:"HERALD_PG_STATEMENT_TIMEOUT" default:"30s" help:"PostgreSQL: statement_timeout of every connection."`

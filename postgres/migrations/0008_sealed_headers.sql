@@ -1,0 +1,11 @@
+-- 0008_sealed_headers: an endpoint's custom headers (often credentials for
+-- the customer's receiver) are sealed by the keyring like its signing
+-- secrets, bound to the endpoint ID (herald.SealHeaders); NULL when it has
+-- none. SQL cannot encrypt: in the same transaction as this statement,
+-- Herald seals every row's plaintext headers into the new column and sets
+-- headers to NULL (sealPlaintextHeaders in reseal.go), so the migration is
+-- applied whole or not at all. The old column stays, always NULL, because
+-- the older nodes of a rolling upgrade still name it; an older node that
+-- writes headers there meanwhile is read first and sealed by
+-- herald keys rotate-encryption.
+ALTER TABLE endpoint ADD COLUMN sealed_headers bytea;
