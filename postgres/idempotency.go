@@ -44,6 +44,9 @@ func (s *Store) BeginIdempotent(ctx context.Context, rec *herald.IdempotencyReco
 		if errors.Is(err, pgx.ErrNoRows) {
 			continue // gone since the upsert: try to take the key again
 		}
+		if err == nil {
+			existing.Body, err = herald.OpenResponse(s.keyring, existing.Key, existing.Body)
+		}
 		if err != nil {
 			return nil, s.fail("begin idempotent request", err)
 		}
@@ -55,6 +58,10 @@ func (s *Store) BeginIdempotent(ctx context.Context, rec *herald.IdempotencyReco
 // CompleteIdempotent stores the response of the record with key; an unknown
 // key is ENOTFOUND.
 func (s *Store) CompleteIdempotent(ctx context.Context, key string, statusCode int, body []byte) error {
+	body, err := herald.SealResponse(s.keyring, key, body)
+	if err != nil {
+		return s.fail("complete idempotent request", err)
+	}
 	tag, err := s.pool.Exec(ctx, `UPDATE idempotency_key SET completed = true, status_code = $1, body = $2 WHERE key = $3`,
 		statusCode, body, key)
 	if err == nil {

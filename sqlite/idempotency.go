@@ -34,6 +34,9 @@ func (s *Store) BeginIdempotent(ctx context.Context, rec *herald.IdempotencyReco
 		existing, err = scanIdempotency(tx.QueryRowContext(ctx, `SELECT `+idempotencyColumns+` FROM idempotency_key WHERE key = ?`, rec.Key))
 		return err
 	})
+	if err == nil && existing != nil {
+		existing.Body, err = herald.OpenResponse(s.keyring, existing.Key, existing.Body)
+	}
 	if err != nil {
 		return nil, s.fail("begin idempotent request", err)
 	}
@@ -43,6 +46,10 @@ func (s *Store) BeginIdempotent(ctx context.Context, rec *herald.IdempotencyReco
 // CompleteIdempotent stores the response of the record with key; an unknown
 // key is ENOTFOUND.
 func (s *Store) CompleteIdempotent(ctx context.Context, key string, statusCode int, body []byte) error {
+	body, err := herald.SealResponse(s.keyring, key, body)
+	if err != nil {
+		return s.fail("complete idempotent request", err)
+	}
 	res, err := s.w.ExecContext(ctx, `UPDATE idempotency_key SET completed = 1, status_code = ?, body = ? WHERE key = ?`,
 		statusCode, body, key)
 	if err == nil {
