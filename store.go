@@ -166,4 +166,5 @@ type Store interface {
 	DeleteExpiredIdempotent(ctx context.Context, now time.Time, limit int) (int, error)
 
 	TokenStore
+	AuditStore
 }

@@ -40,6 +40,7 @@ func Run(t *testing.T, newStore func(t *testing.T) herald.Store) {
 		{"Telemetry", telemetryTests},
 		{"Retention", retentionTests},
 		{"Token", tokenTests},
+		{"Audit", auditTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
