@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -253,6 +254,34 @@ func TestAuditEveryWriteRoute(t *testing.T) {
 	ts.mustCall(t, http.StatusAccepted, nil, "POST", "/api/v1/app/tenant-a/msg", `{"eventType":"audit.test","payload":{}}`, "Authorization", "Bearer "+f.key)
 	if recs := newAuditRecords(t, ts.Store, before); len(recs) != 0 {
 		t.Errorf("POST msg left %d audit records, want none (the message log is its record)", len(recs))
+	}
+	// The two routes whose one request may make two changes: each change
+	// has its record. app-portal-access creating the application it names
+	// (application.create, token.create), and a message post creating its
+	// application (application.create; the message itself has none).
+	for _, c := range []struct {
+		path, body string
+		actions    []string
+	}{
+		{"/api/v1/auth/app-portal-access/tenant-d", `{"application":{"name":"D"}}`, []string{"application.create", "token.create"}},
+		{"/api/v1/app/tenant-e/msg", `{"eventType":"audit.test","payload":{},"application":{"name":"E"}}`, []string{"application.create"}},
+	} {
+		before := auditIDs(t, ts.Store)
+		res := ts.call(t, "POST", c.path, c.body, "Authorization", "Bearer "+f.key)
+		if res.Status != http.StatusOK && res.Status != http.StatusAccepted {
+			t.Fatalf("POST %s: %d %s", c.path, res.Status, res.Body)
+		}
+		var actions []string
+		for _, r := range newAuditRecords(t, ts.Store, before) {
+			actions = append(actions, r.Action)
+			if r.Actor.TokenID != f.keyID || r.Actor.Route != "POST "+strings.Replace(strings.Replace(c.path, "tenant-d", "{app_id}", 1), "tenant-e", "{app_id}", 1) {
+				t.Errorf("POST %s: record %+v", c.path, *r)
+			}
+		}
+		slices.Sort(actions)
+		if !slices.Equal(actions, c.actions) {
+			t.Errorf("POST %s: actions %v, want %v", c.path, actions, c.actions)
+		}
 	}
 }
 

@@ -176,7 +176,7 @@ func (a *API) withAuth(rt route, next http.Handler) http.Handler {
 			r = r.WithContext(access.WithPrincipal(r.Context(), p))
 		}
 		if rt.audit {
-			r = r.WithContext(herald.WithAuditActor(r.Context(), a.auditActor(w, r, rt, p)))
+			r = r.WithContext(herald.WithAuditActor(r.Context(), a.auditActor(w, r, p)))
 		}
 		next.ServeHTTP(w, r)
 	})
@@ -423,15 +423,15 @@ func isControl(r rune) bool {
 // auditActor is who calls an audited route, as the audit log names them:
 // the principal's token (for a session, the session's token with the name
 // of the key, portal token or admin token it was opened with), the route's
-// pattern, the request ID withRequestID set on the answer and the client's
-// address as the trusted proxies say.
-func (a *API) auditActor(w http.ResponseWriter, r *http.Request, rt route, p access.Principal) herald.AuditActor {
+// pattern (the mux's, "POST /api/v1/app"), the request ID withRequestID set
+// on the answer and the client's address as the trusted proxies say.
+func (a *API) auditActor(w http.ResponseWriter, r *http.Request, p access.Principal) herald.AuditActor {
 	actor := herald.AuditActor{
 		TokenID:    p.TokenID,
 		TokenKind:  p.Kind,
 		TokenName:  p.Name,
-		Method:     rt.method,
-		Route:      rt.method + " " + rt.pattern,
+		Method:     r.Method,
+		Route:      r.Pattern,
 		RequestID:  w.Header().Get("x-request-id"),
 		ClientAddr: a.proxies.ClientAddr(r),
 		At:         a.now(),
