@@ -47,6 +47,13 @@ type AuditActor struct {
 // command itself (herald keys create|revoke): TokenName is "cli:<os user>".
 const AuditKindCLI TokenKind = "cli"
 
+// CLIActor is the actor of a change the herald command makes itself
+// (herald keys create|revoke): kind AuditKindCLI, name "cli:<osUser>",
+// method "CLI" and the command as route ("keys revoke").
+func CLIActor(osUser, command string) AuditActor {
+	return AuditActor{TokenKind: AuditKindCLI, TokenName: "cli:" + osUser, Method: "CLI", Route: command}
+}
+
 // AuditRecord is one change, as the audit log keeps it.
 type AuditRecord struct {
 	ID        string
