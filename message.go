@@ -31,6 +31,11 @@ type Message struct {
 	// its application, whatever its filters (send-example). It is not
 	// stored.
 	OnlyEndpointID string
+	// Audit, when set, is who created the message through a route that is
+	// audited (send-example): CreateMessages writes its audit record in
+	// the batch's transaction. Nil on the ingest path (POST msg), which
+	// the message log itself records.
+	Audit *AuditActor
 }
 
 // MessageListOptions selects a page of an application's messages.

@@ -168,4 +168,5 @@ type Store interface {
 
 	TokenStore
 	SealStore
+	AuditStore
 }

@@ -47,6 +47,10 @@ type Principal struct {
 	ReadOnly bool
 	// Parent is, for a session, the token it was opened with.
 	Parent string
+	// ParentName is, for a session, the name of the token it was opened
+	// with ("admin-token" for the bootstrap admin token): the audit log
+	// names a session's changes by it.
+	ParentName string
 	// ExpiresAt is when the credential ends; zero for the bootstrap token.
 	ExpiresAt time.Time
 	// Capabilities limit an app-portal principal to some routes (Svix's
@@ -176,37 +180,42 @@ func (a *Authenticator) lookup(ctx context.Context, secret string, kinds ...hera
 	if !kindOK || !t.Active(now) {
 		return Principal{}, errInvalid()
 	}
+	var parentName string
 	if t.Kind == herald.TokenSession {
-		if err := a.checkSessionSource(ctx, t, now); err != nil {
+		var err error
+		if parentName, err = a.checkSessionSource(ctx, t, now); err != nil {
 			return Principal{}, err
 		}
 	}
 	a.touch(ctx, t.ID, now)
-	return principalOf(t), nil
+	p := principalOf(t)
+	p.ParentName = parentName
+	return p, nil
 }
 
 // checkSessionSource checks that what a session was opened with still
 // works: its parent token is active (a revocation or expiry that raced the
 // session's creation still ends it), or, for a session of the bootstrap
 // admin token, that token is still the one configured (a rotated admin
-// token ends the console sessions opened with the old one).
-func (a *Authenticator) checkSessionSource(ctx context.Context, t *herald.Token, now time.Time) error {
+// token ends the console sessions opened with the old one). It returns
+// the name of what the session was opened with.
+func (a *Authenticator) checkSessionSource(ctx context.Context, t *herald.Token, now time.Time) (string, error) {
 	if t.Parent == "" {
 		if subtle.ConstantTimeCompare([]byte(t.SessionID), []byte(a.bootstrapMark())) != 1 {
-			return errInvalid()
+			return "", errInvalid()
 		}
-		return nil
+		return Bootstrap.Name, nil
 	}
 	parent, err := a.store.GetToken(ctx, t.Parent)
 	if herald.ErrorCode(err) == herald.ENOTFOUND {
-		return errInvalid()
+		return "", errInvalid()
 	} else if err != nil {
-		return err
+		return "", err
 	}
 	if !parent.Active(now) {
-		return errInvalid()
+		return "", errInvalid()
 	}
-	return nil
+	return parent.Name, nil
 }
 
 // bootstrapMark labels the sessions opened with the bootstrap admin
@@ -289,7 +298,9 @@ func (a *Authenticator) OpenSession(ctx context.Context, p Principal, name strin
 	if err != nil {
 		return "", Principal{}, err
 	}
-	return secret, principalOf(t), nil
+	sp := principalOf(t)
+	sp.ParentName = p.Name
+	return secret, sp, nil
 }
 
 // Revoke revokes the token with id (and its sessions).

@@ -16,6 +16,7 @@ type RetentionStore interface {
 	DeleteExpiredMessages(ctx context.Context, before time.Time, limit int) (int, error)
 	DeleteExpiredIdempotent(ctx context.Context, now time.Time, limit int) (int, error)
 	DeleteExpiredTokens(ctx context.Context, before time.Time, limit int) (int, error)
+	DeleteExpiredAuditRecords(ctx context.Context, before time.Time, limit int) (int, error)
 }
 
 // TokenGrace is how long a token is kept after it expired or was revoked,
@@ -30,6 +31,9 @@ type CleanerConfig struct {
 	// forever. Payloads with their own retention, expired idempotency keys
 	// and tokens past TokenGrace are cleaned either way.
 	Retention time.Duration
+	// AuditRetention is how long audit records are kept; zero keeps them
+	// forever.
+	AuditRetention time.Duration
 	// Interval is the pause between passes (default one minute).
 	Interval time.Duration
 	// BatchSize is the most rows one statement deletes (default 1,000).
@@ -43,14 +47,15 @@ type CleanerConfig struct {
 
 // CleanerCounts is what one pass removed.
 type CleanerCounts struct {
-	Attempts, Payloads, Messages, IdempotencyKeys, Tokens int
+	Attempts, Payloads, Messages, IdempotencyKeys, Tokens, AuditRecords int
 }
 
 // Cleaner enforces retention: every Interval it deletes expired attempts,
 // drops expired payloads, deletes expired messages (with their deliveries
 // and attempts; never one still being delivered), forgets expired
 // idempotency keys and deletes tokens that expired or were revoked more
-// than TokenGrace ago (with their sessions), each in batches of
+// than TokenGrace ago (with their sessions) and audit records older than
+// AuditRetention, each in batches of
 // BatchSize. On PostgreSQL the batches of several nodes' cleaners skip
 // each other's locked rows, so every node can run one.
 type Cleaner struct {
@@ -64,6 +69,9 @@ func NewCleaner(cfg CleanerConfig) (*Cleaner, error) {
 	}
 	if cfg.Retention < 0 {
 		return nil, fmt.Errorf("dispatch: retention %s is negative", cfg.Retention)
+	}
+	if cfg.AuditRetention < 0 {
+		return nil, fmt.Errorf("dispatch: audit retention %s is negative", cfg.AuditRetention)
 	}
 	if cfg.Interval <= 0 {
 		cfg.Interval = time.Minute
@@ -103,7 +111,7 @@ func (c *Cleaner) Run(ctx context.Context) error {
 			c.cfg.Logger.Warn("retention pass failed; retrying at the next interval", "err", err, "next", c.cfg.Interval)
 		} else if counts != (CleanerCounts{}) {
 			c.cfg.Logger.Info("retention pass", "attempts", counts.Attempts, "payloads", counts.Payloads,
-				"messages", counts.Messages, "idempotency_keys", counts.IdempotencyKeys, "tokens", counts.Tokens)
+				"messages", counts.Messages, "idempotency_keys", counts.IdempotencyKeys, "tokens", counts.Tokens, "audit_records", counts.AuditRecords)
 		}
 		t.Reset(c.cfg.Interval)
 	}
@@ -135,6 +143,12 @@ func (c *Cleaner) Pass(ctx context.Context) (CleanerCounts, error) {
 		}},
 		{"tokens", false, &counts.Tokens, func(ctx context.Context, limit int) (int, error) {
 			return c.cfg.Store.DeleteExpiredTokens(ctx, now.Add(-TokenGrace), limit)
+		}},
+		{"audit records", false, &counts.AuditRecords, func(ctx context.Context, limit int) (int, error) {
+			if c.cfg.AuditRetention == 0 { // kept forever
+				return 0, nil
+			}
+			return c.cfg.Store.DeleteExpiredAuditRecords(ctx, now.Add(-c.cfg.AuditRetention), limit)
 		}},
 	}
 	for _, s := range steps {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/herald-webhooks/herald"
 	"github.com/herald-webhooks/herald/dispatch"
+	"github.com/herald-webhooks/herald/internal/testclock"
 	"github.com/herald-webhooks/herald/sqlite"
 )
 
@@ -196,6 +197,57 @@ func TestCleanerSweepsTokens(t *testing.T) {
 	}
 }
 
+// Audit records older than AuditRetention go, in batches, as the clock
+// moves on; without AuditRetention they stay.
+func TestCleanerSweepsAuditRecords(t *testing.T) {
+	clock := testclock.New(time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC))
+	f := newRetentionFixture(t, clock.Now(), 0, 0, 0)
+	ctx := t.Context()
+	const retention = 365 * 24 * time.Hour
+	ages := []time.Duration{400 * 24 * time.Hour, 390 * 24 * time.Hour, 366 * 24 * time.Hour, retention - time.Hour, time.Hour}
+	for i, age := range ages {
+		actor := herald.AuditActor{TokenID: fmt.Sprint("tok_", i), TokenKind: herald.TokenKey, TokenName: "k",
+			Method: "PATCH", Route: "PATCH /api/v1/app/{app_id}", At: clock.Now().Add(-age)}
+		if err := f.store.UpdateApplication(herald.WithAuditActor(ctx, actor), f.app); err != nil {
+			t.Fatal(err)
+		}
+	}
+	left := func() int {
+		t.Helper()
+		recs, err := f.store.ListAuditRecords(ctx, herald.AuditListOptions{ListOptions: herald.ListOptions{Limit: 100}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(recs)
+	}
+	forever, err := dispatch.NewCleaner(dispatch.CleanerConfig{Store: f.store, Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts, err := forever.Pass(ctx); err != nil || counts != (dispatch.CleanerCounts{}) {
+		t.Fatalf("pass without audit retention removed %+v (err %v), want nothing", counts, err)
+	}
+	c, err := dispatch.NewCleaner(dispatch.CleanerConfig{Store: f.store, AuditRetention: retention, BatchSize: 2,
+		Pause: time.Millisecond, Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Batches of two walk through the three records past a year.
+	if counts, err := c.Pass(ctx); err != nil || counts != (dispatch.CleanerCounts{AuditRecords: 3}) {
+		t.Fatalf("pass removed %+v (err %v), want 3 audit records", counts, err)
+	}
+	if n := left(); n != 2 {
+		t.Fatalf("%d audit records left, want 2", n)
+	}
+	clock.Add(2 * time.Hour) // the record an hour short of a year is now past it
+	if counts, err := c.Pass(ctx); err != nil || counts != (dispatch.CleanerCounts{AuditRecords: 1}) {
+		t.Fatalf("pass two hours later removed %+v (err %v), want 1 audit record", counts, err)
+	}
+	if n := left(); n != 1 {
+		t.Fatalf("%d audit records left, want 1", n)
+	}
+}
+
 func TestCleanerKeepsForeverWithoutRetention(t *testing.T) {
 	now := time.Now().UTC()
 	f := newRetentionFixture(t, now, 3, 0, 1)
@@ -265,5 +317,8 @@ func TestCleanerConfigErrors(t *testing.T) {
 	f := newRetentionFixture(t, time.Now(), 0, 0, 0)
 	if _, err := dispatch.NewCleaner(dispatch.CleanerConfig{Store: f.store, Retention: -time.Hour}); err == nil {
 		t.Error("NewCleaner with a negative retention succeeded")
+	}
+	if _, err := dispatch.NewCleaner(dispatch.CleanerConfig{Store: f.store, AuditRetention: -time.Hour}); err == nil {
+		t.Error("NewCleaner with a negative audit retention succeeded")
 	}
 }

@@ -112,6 +112,12 @@ type Route struct {
 	Capabilities []string
 	// Public is Access == Public.
 	Public bool
+	// Audited routes record each change they make in the audit log (in the
+	// store, in the change's transaction): every route that is not a GET,
+	// except those the table marks noAudit.
+	Audited bool
+	// NotAudited is why a route that is not a GET is not audited.
+	NotAudited string
 }
 
 // API serves the gateway and the API v1 handlers.
@@ -195,7 +201,7 @@ func New(cfg Config) (*API, error) {
 		a.ready = telemetry.NewReadiness(telemetry.Check{Name: "store", Run: a.store.Ping, Failure: "The database is not reachable."})
 	}
 	for _, rt := range a.table() {
-		a.routes = append(a.routes, Route{Method: rt.method, Pattern: rt.pattern, Access: rt.access, Write: rt.write, Capabilities: rt.caps, Public: rt.access == Public})
+		a.routes = append(a.routes, Route{Method: rt.method, Pattern: rt.pattern, Access: rt.access, Write: rt.write, Capabilities: rt.caps, Public: rt.access == Public, Audited: rt.audit, NotAudited: rt.noAudit})
 		a.mux.Handle(rt.method+" "+rt.pattern, a.wrapRoute(rt))
 	}
 	a.mux.HandleFunc("/", a.notFound)
@@ -234,6 +240,10 @@ type route struct {
 	access  Access
 	write   bool
 	caps    []string // one of these is needed, unless the principal has no limit
+	// audit puts the caller into the request's context as the audit
+	// actor of the changes the handler makes (see withAuth).
+	audit   bool
+	noAudit string // why a route that is not a GET is not audited
 	handle  handlerFunc
 }
 
@@ -245,7 +255,7 @@ type route struct {
 func (a *API) table() []route {
 	row := func(x Access) func(m, p string, h handlerFunc) route {
 		return func(m, p string, h handlerFunc) route {
-			return route{method: m, pattern: p, access: x, write: m != http.MethodGet, handle: h}
+			return route{method: m, pattern: p, access: x, write: m != http.MethodGet, audit: m != http.MethodGet, handle: h}
 		}
 	}
 	pub, admin, auth, anyone := row(Public), row(Admin), row(App), row(Any)
@@ -280,6 +290,9 @@ func (a *API) table() []route {
 		admin("POST", "/api/v1/auth/app-portal-access/{app_id}", a.appPortalAccess),
 		admin("POST", "/api/v1/auth/app/{app_id}/expire-all", a.expireAllTokens),
 		readOnlyOK(anyone("POST", "/api/v1/auth/logout", a.logout)),
+		// Herald's own: who changed what, newest first. A read-only admin
+		// key may read it.
+		admin("GET", "/api/v1/audit-log", a.listAuditLog),
 
 		// API keys: Herald's own extension, the operator's alone.
 		admin("GET", "/api/v1/auth/api-key", a.listAPIKeys),
@@ -306,7 +319,8 @@ func (a *API) table() []route {
 
 		// Sending messages and erasing what was sent are the sender's, not
 		// its customer's: no app-portal capability allows them.
-		needs(auth("POST", app+"/msg", a.createMessage), capUnlimited),
+		noAudit(needs(auth("POST", app+"/msg", a.createMessage), capUnlimited),
+			"the data plane: the message log is its record"),
 		auth("GET", app+"/msg", a.listMessages),
 		auth("GET", msg, a.getMessage),
 		needs(auth("DELETE", msg+"/content", a.expungeMessageContent), capUnlimited),
@@ -328,6 +342,13 @@ func (a *API) table() []route {
 // app-portal token) may call only when it holds one of caps.
 func needs(rt route, caps ...string) route {
 	rt.caps = caps
+	return rt
+}
+
+// noAudit marks a route whose changes are not recorded in the audit log;
+// why is the row's to say.
+func noAudit(rt route, why string) route {
+	rt.audit, rt.noAudit = false, why
 	return rt
 }
 

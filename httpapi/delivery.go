@@ -361,6 +361,8 @@ func (a *API) sendExample(w http.ResponseWriter, r *http.Request) error {
 	}
 	m, err := a.commitMessage(r, &herald.Message{
 		AppID: ep.AppID, EventType: *in.EventType, Payload: payload, OnlyEndpointID: ep.ID,
+		// Recorded in the audit log in the ingest batch's transaction.
+		Audit: herald.AuditActorFrom(r.Context()),
 	}, 0)
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/herald-webhooks/herald"
+	"github.com/herald-webhooks/herald/access"
 )
 
 // messageIn is Svix's MessageIn.
@@ -198,7 +199,7 @@ func (a *API) createMessage(w http.ResponseWriter, r *http.Request) error {
 	}
 	var m *herald.Message
 	for try := 0; ; try++ {
-		app, err := a.messageApp(r, in.Application)
+		app, err := a.messageApp(w, r, in.Application)
 		if err != nil {
 			return err
 		}
@@ -266,7 +267,7 @@ func (a *API) commitMessage(r *http.Request, m *herald.Message, payloadRetention
 
 // messageApp resolves the path's application, creating it from the body's
 // application when it does not exist yet.
-func (a *API) messageApp(r *http.Request, in *applicationIn) (*herald.Application, error) {
+func (a *API) messageApp(w http.ResponseWriter, r *http.Request, in *applicationIn) (*herald.Application, error) {
 	if app, ok := authorizedApp(r); ok {
 		return app, nil
 	}
@@ -283,7 +284,11 @@ func (a *API) messageApp(r *http.Request, in *applicationIn) (*herald.Applicatio
 	}
 	app = a.newApplication(in, ref)
 	app.UID = ref
-	if err := a.store.CreateApplication(r.Context(), app); err != nil {
+	// Messages are not audited (the message log is their record), the
+	// application a message creates is.
+	p, _ := access.FromContext(r.Context())
+	audited := herald.WithAuditActor(r.Context(), a.auditActor(w, r, p))
+	if err := a.store.CreateApplication(audited, app); err != nil {
 		if herald.ErrorCode(err) == herald.ECONFLICT {
 			// Another request created it first; use that one.
 			if existing, gerr := a.store.GetApplication(r.Context(), ref); gerr == nil {

@@ -175,6 +175,9 @@ func (a *API) withAuth(rt route, next http.Handler) http.Handler {
 		if !inProcess && p.TokenID != "" {
 			r = r.WithContext(access.WithPrincipal(r.Context(), p))
 		}
+		if rt.audit {
+			r = r.WithContext(herald.WithAuditActor(r.Context(), a.auditActor(w, r, p)))
+		}
 		next.ServeHTTP(w, r)
 	})
 }
@@ -440,4 +443,30 @@ func bodyReadError(err error) error {
 // isControl reports whether r is an ASCII control character (C0 or DEL).
 func isControl(r rune) bool {
 	return r < 0x20 || r == 0x7f
+}
+
+// auditActor is who calls an audited route, as the audit log names them:
+// the principal's token (for a session, the session's token with the name
+// of the key, portal token or admin token it was opened with), the route's
+// pattern (the mux's, "POST /api/v1/app"), the request ID withRequestID set
+// on the answer and the client's address as the trusted proxies say.
+func (a *API) auditActor(w http.ResponseWriter, r *http.Request, p access.Principal) herald.AuditActor {
+	actor := herald.AuditActor{
+		TokenID:    p.TokenID,
+		TokenKind:  p.Kind,
+		TokenName:  p.Name,
+		Method:     r.Method,
+		Route:      r.Pattern,
+		RequestID:  w.Header().Get("x-request-id"),
+		ClientAddr: a.proxies.ClientAddr(r),
+		At:         a.now(),
+	}
+	switch {
+	case p.TokenID == "":
+		actor.TokenName = access.Bootstrap.Name
+	case p.Kind == herald.TokenSession:
+		actor.TokenName = p.ParentName
+		actor.ParentTokenID = p.Parent
+	}
+	return actor
 }

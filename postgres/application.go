@@ -18,8 +18,11 @@ func (s *Store) CreateApplication(ctx context.Context, app *herald.Application) 
 	if err != nil {
 		return fmt.Errorf("create application: %w", err)
 	}
-	_, err = s.pool.Exec(ctx, `INSERT INTO application (`+appColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		app.ID, nullString(app.UID), app.Name, nullUint16(app.RateLimit), meta, app.CreatedAt, app.UpdatedAt)
+	err = s.change(ctx, &auditTarget{"application.create", herald.AuditApplication, app.ID, app.ID}, func(db execer) error {
+		_, err := db.Exec(ctx, `INSERT INTO application (`+appColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+			app.ID, nullString(app.UID), app.Name, nullUint16(app.RateLimit), meta, app.CreatedAt, app.UpdatedAt)
+		return err
+	})
 	if err != nil {
 		return s.fail("create application", err)
 	}
@@ -58,12 +61,15 @@ func (s *Store) UpdateApplication(ctx context.Context, app *herald.Application) 
 	if err != nil {
 		return fmt.Errorf("update application: %w", err)
 	}
-	tag, err := s.pool.Exec(ctx, `UPDATE application SET uid = $1, name = $2, rate_limit = $3, metadata = $4, updated_at = $5
-		WHERE id = $6`,
-		nullString(app.UID), app.Name, nullUint16(app.RateLimit), meta, app.UpdatedAt, app.ID)
-	if err == nil {
-		err = mustAffect(tag, errAppNotFound)
-	}
+	err = s.change(ctx, &auditTarget{"application.update", herald.AuditApplication, app.ID, app.ID}, func(db execer) error {
+		tag, err := db.Exec(ctx, `UPDATE application SET uid = $1, name = $2, rate_limit = $3, metadata = $4, updated_at = $5
+			WHERE id = $6`,
+			nullString(app.UID), app.Name, nullUint16(app.RateLimit), meta, app.UpdatedAt, app.ID)
+		if err != nil {
+			return err
+		}
+		return mustAffect(tag, errAppNotFound)
+	})
 	if err != nil {
 		return s.fail("update application", err)
 	}
@@ -75,12 +81,15 @@ func (s *Store) UpdateApplication(ctx context.Context, app *herald.Application) 
 func (s *Store) DeleteApplication(ctx context.Context, id string) error {
 	// The shared rate-limit buckets of the application and its endpoints
 	// go with it (see TakeTokens).
-	tag, err := s.pool.Exec(ctx, `WITH buckets AS (
-			DELETE FROM rate_bucket WHERE key = $1 OR key IN (SELECT id FROM endpoint WHERE app_id = $1))
-		DELETE FROM application WHERE id = $1`, id)
-	if err == nil {
-		err = mustAffect(tag, errAppNotFound)
-	}
+	err := s.change(ctx, &auditTarget{"application.delete", herald.AuditApplication, id, id}, func(db execer) error {
+		tag, err := db.Exec(ctx, `WITH buckets AS (
+				DELETE FROM rate_bucket WHERE key = $1 OR key IN (SELECT id FROM endpoint WHERE app_id = $1))
+			DELETE FROM application WHERE id = $1`, id)
+		if err != nil {
+			return err
+		}
+		return mustAffect(tag, errAppNotFound)
+	})
 	if err != nil {
 		return s.fail("delete application", err)
 	}

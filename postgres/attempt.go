@@ -60,11 +60,14 @@ func (s *Store) GetAttempt(ctx context.Context, appID, msgID, attemptID string) 
 
 // ExpungeAttemptContent sets the attempt's response body to NULL.
 func (s *Store) ExpungeAttemptContent(ctx context.Context, appID, msgID, attemptID string) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE attempt SET response_body = NULL
-		WHERE id = $1 AND app_id = $2 AND message_id = $3`, attemptID, appID, msgID)
-	if err == nil {
-		err = mustAffect(tag, errAttemptNotFound)
-	}
+	err := s.change(ctx, &auditTarget{"attempt.content.expunge", herald.AuditAttempt, attemptID, appID}, func(db execer) error {
+		tag, err := db.Exec(ctx, `UPDATE attempt SET response_body = NULL
+			WHERE id = $1 AND app_id = $2 AND message_id = $3`, attemptID, appID, msgID)
+		if err != nil {
+			return err
+		}
+		return mustAffect(tag, errAttemptNotFound)
+	})
 	if err != nil {
 		return s.fail("expunge attempt content", err)
 	}

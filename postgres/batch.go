@@ -152,6 +152,12 @@ func (b *batch) run(msgs []*herald.Message, results []herald.MessageResult) erro
 		}
 		delete(inserted, m.ID)
 		results[i].Message = m
+		if m.Audit != nil {
+			r := herald.NewAuditRecord(m.Audit, "message.create", herald.AuditMessage, m.ID, m.AppID, m.CreatedAt)
+			if err := insertAudit(b.ctx, b.tx, r); err != nil {
+				return err
+			}
+		}
 		start := len(dels)
 		dels = b.route(dels, m)
 		ranges[i] = [2]int{start, len(dels)}

@@ -125,6 +125,9 @@ func (s *Store) ResendDelivery(ctx context.Context, appID, msgID, endpointID str
 		if err := mustAffect(tag, herald.Errorf(herald.ECONFLICT, "The message is being sent to this endpoint right now.")); err != nil {
 			return err
 		}
+		if err := s.audit(ctx, tx, &auditTarget{"message.resend", herald.AuditMessage, msgID, appID}); err != nil {
+			return err
+		}
 		return notifyWork(ctx, tx)
 	})
 	if isForeignKey(err) {
@@ -162,6 +165,9 @@ func (s *Store) RecoverEndpoint(ctx context.Context, appID, endpointID string, s
 		if err != nil {
 			return err
 		}
+		if err := s.audit(ctx, tx, &auditTarget{"endpoint.recover", herald.AuditEndpoint, endpointID, appID}); err != nil {
+			return err
+		}
 		if n = tag.RowsAffected(); n > 0 {
 			return notifyWork(ctx, tx)
 		}
@@ -194,6 +200,11 @@ func (s *Store) ReplayMissing(ctx context.Context, appID, endpointID string, sin
 		err := s.inTx(ctx, func(tx pgx.Tx) error {
 			var err error
 			n, done, err = replayChunkOf(ctx, tx, ep, &cur, first, since, until, now)
+			if err == nil && first {
+				// One record, with the first chunk: the chunks after it
+				// are the same change.
+				err = s.audit(ctx, tx, &auditTarget{"endpoint.replay_missing", herald.AuditEndpoint, endpointID, appID})
+			}
 			if err == nil && n > 0 {
 				err = notifyWork(ctx, tx)
 			}

@@ -61,10 +61,13 @@ func (s *Store) CreateEndpoint(ctx context.Context, ep *herald.Endpoint) error {
 	if err != nil {
 		return fmt.Errorf("create endpoint: %w", err)
 	}
-	_, err = s.pool.Exec(ctx, `INSERT INTO endpoint (`+endpointColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL, $12, $13, $14, $15, $16, $17)`,
-		ep.ID, ep.AppID, a.uid, ep.URL, ep.Description, ep.Version, ep.Disabled, a.filterTypes, a.channels,
-		a.rateLimit, a.metadata, a.secrets, ep.CreatedAt, ep.UpdatedAt, a.ordering, nullTime(ep.FailingSince), a.headers)
+	err = s.change(ctx, &auditTarget{"endpoint.create", herald.AuditEndpoint, ep.ID, ep.AppID}, func(db execer) error {
+		_, err := db.Exec(ctx, `INSERT INTO endpoint (`+endpointColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL, $12, $13, $14, $15, $16, $17)`,
+			ep.ID, ep.AppID, a.uid, ep.URL, ep.Description, ep.Version, ep.Disabled, a.filterTypes, a.channels,
+			a.rateLimit, a.metadata, a.secrets, ep.CreatedAt, ep.UpdatedAt, a.ordering, nullTime(ep.FailingSince), a.headers)
+		return err
+	})
 	if isForeignKey(err) {
 		err = errAppNotFound
 	}
@@ -139,6 +142,9 @@ func (s *Store) updateEndpoint(ctx context.Context, ep *herald.Endpoint, keepDis
 			WHERE app_id = $15 AND id = $16`,
 			a.uid, ep.URL, ep.Description, ep.Version, ep.Disabled, a.filterTypes, a.channels, a.rateLimit,
 			a.metadata, a.headers, a.secrets, a.ordering, wasDisabled && !ep.Disabled, ep.UpdatedAt, ep.AppID, ep.ID)
+		if err == nil {
+			err = s.audit(ctx, tx, &auditTarget{"endpoint.update", herald.AuditEndpoint, ep.ID, ep.AppID})
+		}
 		if err != nil || wasDisabled == ep.Disabled {
 			return err
 		}
@@ -154,12 +160,15 @@ func (s *Store) updateEndpoint(ctx context.Context, ep *herald.Endpoint, keepDis
 // it (ON DELETE CASCADE).
 func (s *Store) DeleteEndpoint(ctx context.Context, appID, id string) error {
 	// The endpoint's shared rate-limit bucket goes with it (see TakeTokens).
-	tag, err := s.pool.Exec(ctx, `WITH buckets AS (
-			DELETE FROM rate_bucket WHERE key = $2 AND EXISTS (SELECT 1 FROM endpoint WHERE app_id = $1 AND id = $2))
-		DELETE FROM endpoint WHERE app_id = $1 AND id = $2`, appID, id)
-	if err == nil {
-		err = mustAffect(tag, errEndpointNotFound)
-	}
+	err := s.change(ctx, &auditTarget{"endpoint.delete", herald.AuditEndpoint, id, appID}, func(db execer) error {
+		tag, err := db.Exec(ctx, `WITH buckets AS (
+				DELETE FROM rate_bucket WHERE key = $2 AND EXISTS (SELECT 1 FROM endpoint WHERE app_id = $1 AND id = $2))
+			DELETE FROM endpoint WHERE app_id = $1 AND id = $2`, appID, id)
+		if err != nil {
+			return err
+		}
+		return mustAffect(tag, errEndpointNotFound)
+	})
 	if err != nil {
 		return s.fail("delete endpoint", err)
 	}
@@ -196,7 +205,10 @@ func (s *Store) RotateEndpointSecret(ctx context.Context, appID, id string, next
 		}
 		_, err = tx.Exec(ctx, `UPDATE endpoint SET secrets = $1, updated_at = $2 WHERE app_id = $3 AND id = $4`,
 			sealed, now, appID, id)
-		return err
+		if err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, &auditTarget{"endpoint.secret.rotate", herald.AuditEndpoint, id, appID})
 	})
 	if err != nil {
 		return s.fail("rotate endpoint secret", err)

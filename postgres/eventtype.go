@@ -13,9 +13,12 @@ const eventTypeColumns = `name, description, archived, deprecated, feature_flag,
 
 // CreateEventType stores et; a taken name, archived or not, is ECONFLICT.
 func (s *Store) CreateEventType(ctx context.Context, et *herald.EventType) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO event_type (`+eventTypeColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		et.Name, et.Description, et.Archived, et.Deprecated, nullString(et.FeatureFlag), schemasArg(et.Schemas),
-		et.CreatedAt, et.UpdatedAt)
+	err := s.change(ctx, &auditTarget{"event_type.create", herald.AuditEventType, et.Name, ""}, func(db execer) error {
+		_, err := db.Exec(ctx, `INSERT INTO event_type (`+eventTypeColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+			et.Name, et.Description, et.Archived, et.Deprecated, nullString(et.FeatureFlag), schemasArg(et.Schemas),
+			et.CreatedAt, et.UpdatedAt)
+		return err
+	})
 	if err != nil {
 		return s.fail("create event type", err)
 	}
@@ -51,12 +54,15 @@ func (s *Store) ListEventTypes(ctx context.Context, opts herald.EventTypeListOpt
 // UpdateEventType replaces the mutable fields of the event type called
 // et.Name; CreatedAt is kept as stored.
 func (s *Store) UpdateEventType(ctx context.Context, et *herald.EventType) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE event_type SET description = $1, archived = $2, deprecated = $3,
-		feature_flag = $4, schemas = $5, updated_at = $6 WHERE name = $7`,
-		et.Description, et.Archived, et.Deprecated, nullString(et.FeatureFlag), schemasArg(et.Schemas), et.UpdatedAt, et.Name)
-	if err == nil {
-		err = mustAffect(tag, errEventTypeNotFound)
-	}
+	err := s.change(ctx, &auditTarget{"event_type.update", herald.AuditEventType, et.Name, ""}, func(db execer) error {
+		tag, err := db.Exec(ctx, `UPDATE event_type SET description = $1, archived = $2, deprecated = $3,
+			feature_flag = $4, schemas = $5, updated_at = $6 WHERE name = $7`,
+			et.Description, et.Archived, et.Deprecated, nullString(et.FeatureFlag), schemasArg(et.Schemas), et.UpdatedAt, et.Name)
+		if err != nil {
+			return err
+		}
+		return mustAffect(tag, errEventTypeNotFound)
+	})
 	if err != nil {
 		return s.fail("update event type", err)
 	}
@@ -65,10 +71,13 @@ func (s *Store) UpdateEventType(ctx context.Context, et *herald.EventType) error
 
 // DeleteEventType deletes the event type called name.
 func (s *Store) DeleteEventType(ctx context.Context, name string) error {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM event_type WHERE name = $1`, name)
-	if err == nil {
-		err = mustAffect(tag, errEventTypeNotFound)
-	}
+	err := s.change(ctx, &auditTarget{"event_type.delete", herald.AuditEventType, name, ""}, func(db execer) error {
+		tag, err := db.Exec(ctx, `DELETE FROM event_type WHERE name = $1`, name)
+		if err != nil {
+			return err
+		}
+		return mustAffect(tag, errEventTypeNotFound)
+	})
 	if err != nil {
 		return s.fail("delete event type", err)
 	}

@@ -56,10 +56,13 @@ func (s *Store) ListMessages(ctx context.Context, appID string, opts herald.Mess
 
 // ExpungeMessageContent sets the message's payload to NULL.
 func (s *Store) ExpungeMessageContent(ctx context.Context, appID, id string) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE message SET payload = NULL WHERE app_id = $1 AND id = $2`, appID, id)
-	if err == nil {
-		err = mustAffect(tag, errMessageNotFound)
-	}
+	err := s.change(ctx, &auditTarget{"message.content.expunge", herald.AuditMessage, id, appID}, func(db execer) error {
+		tag, err := db.Exec(ctx, `UPDATE message SET payload = NULL WHERE app_id = $1 AND id = $2`, appID, id)
+		if err != nil {
+			return err
+		}
+		return mustAffect(tag, errMessageNotFound)
+	})
 	if err != nil {
 		return s.fail("expunge message content", err)
 	}

@@ -22,9 +22,12 @@ var (
 // CreateToken stores t. A taken ID or hash is ECONFLICT; an AppID that
 // names no application, or a Parent that names no token, is ENOTFOUND.
 func (s *Store) CreateToken(ctx context.Context, t *herald.Token) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO token (`+tokenColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-		t.ID, string(t.Kind), t.Hash, t.Name, nullString(t.AppID), t.ReadOnly, nullString(t.Parent), nullString(t.SessionID), t.CapabilitiesText(),
-		t.CreatedAt, t.ExpiresAt, nullTime(t.LastUsedAt), nullTime(t.RevokedAt))
+	err := s.change(ctx, &auditTarget{"token.create", herald.AuditToken, t.ID, t.AppID}, func(db execer) error {
+		_, err := db.Exec(ctx, `INSERT INTO token (`+tokenColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+			t.ID, string(t.Kind), t.Hash, t.Name, nullString(t.AppID), t.ReadOnly, nullString(t.Parent), nullString(t.SessionID), t.CapabilitiesText(),
+			t.CreatedAt, t.ExpiresAt, nullTime(t.LastUsedAt), nullTime(t.RevokedAt))
+		return err
+	})
 	var pgErr *pgconn.PgError
 	if isForeignKey(err) && errors.As(err, &pgErr) {
 		err = errParentNotFound
@@ -81,10 +84,18 @@ func (s *Store) ListTokens(ctx context.Context, opts herald.TokenListOptions) ([
 // at now; rows revoked before keep their time. One statement: a session's
 // parent exists (a foreign key), so a changed row means id exists.
 func (s *Store) RevokeToken(ctx context.Context, id string, now time.Time) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE token SET revoked_at = coalesce(revoked_at, $1) WHERE id = $2 OR parent = $2`, now, id)
-	if err == nil {
-		err = mustAffect(tag, errTokenNotFound)
-	}
+	t := &auditTarget{"token.revoke", herald.AuditToken, id, ""}
+	err := s.change(ctx, t, func(db execer) error {
+		tag, err := db.Exec(ctx, `UPDATE token SET revoked_at = coalesce(revoked_at, $1) WHERE id = $2 OR parent = $2`, now, id)
+		if err != nil {
+			return err
+		}
+		if err := mustAffect(tag, errTokenNotFound); err != nil || herald.AuditActorFrom(ctx) == nil {
+			return err
+		}
+		// The record names the token's application.
+		return db.QueryRow(ctx, `SELECT coalesce(app_id, '') FROM token WHERE id = $1`, id).Scan(&t.appID)
+	})
 	if err != nil {
 		return s.fail("revoke token", err)
 	}
@@ -106,11 +117,16 @@ func (s *Store) ExpireAppTokens(ctx context.Context, appID string, sessionIDs []
 	atArg := q.arg(at)
 	q.add(`) UPDATE token SET expires_at = ` + atArg + ` WHERE expires_at > ` + atArg + ` AND id IN (
 		SELECT id FROM chosen UNION ALL SELECT s.id FROM token s WHERE s.parent IN (SELECT id FROM chosen))`)
-	tag, err := s.pool.Exec(ctx, q.String(), q.args...)
+	var n int64
+	err := s.change(ctx, &auditTarget{"application.tokens.expire", herald.AuditApplication, appID, appID}, func(db execer) error {
+		tag, err := db.Exec(ctx, q.String(), q.args...)
+		n = tag.RowsAffected()
+		return err
+	})
 	if err != nil {
 		return 0, s.fail("expire app tokens", err)
 	}
-	return int(tag.RowsAffected()), nil
+	return int(n), nil
 }
 
 // TouchToken sets the token's LastUsedAt to now; an unknown id is

@@ -16,8 +16,11 @@ func (s *Store) CreateApplication(ctx context.Context, app *herald.Application) 
 	if err != nil {
 		return fmt.Errorf("create application: %w", err)
 	}
-	_, err = s.w.ExecContext(ctx, `INSERT INTO application (`+appColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		app.ID, nullString(app.UID), app.Name, nullUint16(app.RateLimit), meta, micros(app.CreatedAt), micros(app.UpdatedAt))
+	err = s.change(ctx, &auditTarget{"application.create", herald.AuditApplication, app.ID, app.ID}, func(ctx context.Context, db execer) error {
+		_, err := db.ExecContext(ctx, `INSERT INTO application (`+appColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			app.ID, nullString(app.UID), app.Name, nullUint16(app.RateLimit), meta, micros(app.CreatedAt), micros(app.UpdatedAt))
+		return err
+	})
 	if err != nil {
 		return s.fail("create application", err)
 	}
@@ -59,11 +62,14 @@ func (s *Store) UpdateApplication(ctx context.Context, app *herald.Application) 
 	if err != nil {
 		return fmt.Errorf("update application: %w", err)
 	}
-	res, err := s.w.ExecContext(ctx, `UPDATE application SET uid = ?, name = ?, rate_limit = ?, metadata = ?, updated_at = ? WHERE id = ?`,
-		nullString(app.UID), app.Name, nullUint16(app.RateLimit), meta, micros(app.UpdatedAt), app.ID)
-	if err == nil {
-		err = mustAffect(res, errAppNotFound)
-	}
+	err = s.change(ctx, &auditTarget{"application.update", herald.AuditApplication, app.ID, app.ID}, func(ctx context.Context, db execer) error {
+		res, err := db.ExecContext(ctx, `UPDATE application SET uid = ?, name = ?, rate_limit = ?, metadata = ?, updated_at = ? WHERE id = ?`,
+			nullString(app.UID), app.Name, nullUint16(app.RateLimit), meta, micros(app.UpdatedAt), app.ID)
+		if err != nil {
+			return err
+		}
+		return mustAffect(res, errAppNotFound)
+	})
 	if err != nil {
 		return s.fail("update application", err)
 	}
@@ -73,10 +79,13 @@ func (s *Store) UpdateApplication(ctx context.Context, app *herald.Application) 
 // DeleteApplication deletes the application; its endpoints, messages,
 // deliveries and attempts go with it (ON DELETE CASCADE).
 func (s *Store) DeleteApplication(ctx context.Context, id string) error {
-	res, err := s.w.ExecContext(ctx, `DELETE FROM application WHERE id = ?`, id)
-	if err == nil {
-		err = mustAffect(res, errAppNotFound)
-	}
+	err := s.change(ctx, &auditTarget{"application.delete", herald.AuditApplication, id, id}, func(ctx context.Context, db execer) error {
+		res, err := db.ExecContext(ctx, `DELETE FROM application WHERE id = ?`, id)
+		if err != nil {
+			return err
+		}
+		return mustAffect(res, errAppNotFound)
+	})
 	if err != nil {
 		return s.fail("delete application", err)
 	}

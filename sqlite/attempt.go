@@ -81,11 +81,14 @@ func (s *Store) GetAttempt(ctx context.Context, appID, msgID, attemptID string) 
 
 // ExpungeAttemptContent sets the attempt's response body to NULL.
 func (s *Store) ExpungeAttemptContent(ctx context.Context, appID, msgID, attemptID string) error {
-	res, err := s.w.ExecContext(ctx, `UPDATE attempt SET response_body = NULL
-		WHERE id = ? AND app_id = ? AND message_id = ?`, attemptID, appID, msgID)
-	if err == nil {
-		err = mustAffect(res, errAttemptNotFound)
-	}
+	err := s.change(ctx, &auditTarget{"attempt.content.expunge", herald.AuditAttempt, attemptID, appID}, func(ctx context.Context, db execer) error {
+		res, err := db.ExecContext(ctx, `UPDATE attempt SET response_body = NULL
+			WHERE id = ? AND app_id = ? AND message_id = ?`, attemptID, appID, msgID)
+		if err != nil {
+			return err
+		}
+		return mustAffect(res, errAttemptNotFound)
+	})
 	if err != nil {
 		return s.fail("expunge attempt content", err)
 	}

@@ -208,6 +208,12 @@ func (b *batch) run(msgs []*herald.Message, results []herald.MessageResult) erro
 			continue
 		}
 		results[i].Message = m
+		if m.Audit != nil {
+			r := herald.NewAuditRecord(m.Audit, "message.create", herald.AuditMessage, m.ID, m.AppID, m.CreatedAt)
+			if err := insertAudit(b.ctx, b.tx, r); err != nil {
+				return err
+			}
+		}
 		start := len(dels)
 		for j := range app.routes {
 			if ep := &app.routes[j]; m.RoutesTo(ep) {

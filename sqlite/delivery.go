@@ -164,7 +164,10 @@ func (s *Store) ResendDelivery(ctx context.Context, appID, msgID, endpointID str
 		if err != nil {
 			return err
 		}
-		return mustAffect(res, herald.Errorf(herald.ECONFLICT, "The message is being sent to this endpoint right now."))
+		if err := mustAffect(res, herald.Errorf(herald.ECONFLICT, "The message is being sent to this endpoint right now.")); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, &auditTarget{"message.resend", herald.AuditMessage, msgID, appID})
 	})
 	if err != nil {
 		return s.fail("resend delivery", err)
@@ -190,8 +193,10 @@ func (s *Store) RecoverEndpoint(ctx context.Context, appID, endpointID string, s
 		if err != nil {
 			return err
 		}
-		n, err = res.RowsAffected()
-		return err
+		if n, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, &auditTarget{"endpoint.recover", herald.AuditEndpoint, endpointID, appID})
 	})
 	if err != nil {
 		return 0, s.fail("recover endpoint", err)
@@ -235,10 +240,16 @@ func (s *Store) ReplayMissing(ctx context.Context, appID, endpointID string, sin
 	for {
 		var n int
 		var done bool
+		first := !cur.started
 		err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 			var err error
 			n, done, err = replayChunkOf(ctx, tx, ep, &cur, upperBound(until), micros(now))
-			return err
+			if err != nil || !first {
+				return err
+			}
+			// One record, with the first chunk: the chunks after it are
+			// the same change.
+			return s.audit(ctx, tx, &auditTarget{"endpoint.replay_missing", herald.AuditEndpoint, endpointID, appID})
 		})
 		if err != nil {
 			return total, s.fail("replay missing", err)

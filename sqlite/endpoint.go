@@ -61,10 +61,13 @@ func (s *Store) CreateEndpoint(ctx context.Context, ep *herald.Endpoint) error {
 	if err != nil {
 		return fmt.Errorf("create endpoint: %w", err)
 	}
-	_, err = s.w.ExecContext(ctx, `INSERT INTO endpoint (`+endpointColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?)`,
-		ep.ID, ep.AppID, a.uid, ep.URL, ep.Description, ep.Version, ep.Disabled, a.filterTypes, a.channels,
-		a.rateLimit, a.metadata, a.secrets, micros(ep.CreatedAt), micros(ep.UpdatedAt), a.ordering,
-		nullMicros(ep.FailingSince), a.headers)
+	err = s.change(ctx, &auditTarget{"endpoint.create", herald.AuditEndpoint, ep.ID, ep.AppID}, func(ctx context.Context, db execer) error {
+		_, err := db.ExecContext(ctx, `INSERT INTO endpoint (`+endpointColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?)`,
+			ep.ID, ep.AppID, a.uid, ep.URL, ep.Description, ep.Version, ep.Disabled, a.filterTypes, a.channels,
+			a.rateLimit, a.metadata, a.secrets, micros(ep.CreatedAt), micros(ep.UpdatedAt), a.ordering,
+			nullMicros(ep.FailingSince), a.headers)
+		return err
+	})
 	if isForeignKey(err) {
 		err = errAppNotFound
 	}
@@ -145,6 +148,9 @@ func (s *Store) updateEndpoint(ctx context.Context, ep *herald.Endpoint, keepDis
 			WHERE app_id = ? AND id = ?`,
 			a.uid, ep.URL, ep.Description, ep.Version, ep.Disabled, a.filterTypes, a.channels, a.rateLimit,
 			a.metadata, a.headers, a.secrets, a.ordering, enabled, micros(ep.UpdatedAt), ep.AppID, ep.ID)
+		if err == nil {
+			err = s.audit(ctx, tx, &auditTarget{"endpoint.update", herald.AuditEndpoint, ep.ID, ep.AppID})
+		}
 		if err != nil || wasDisabled == ep.Disabled {
 			return err
 		}
@@ -160,10 +166,13 @@ func (s *Store) updateEndpoint(ctx context.Context, ep *herald.Endpoint, keepDis
 // DeleteEndpoint deletes the endpoint; its deliveries and attempts go with
 // it (ON DELETE CASCADE).
 func (s *Store) DeleteEndpoint(ctx context.Context, appID, id string) error {
-	res, err := s.w.ExecContext(ctx, `DELETE FROM endpoint WHERE app_id = ? AND id = ?`, appID, id)
-	if err == nil {
-		err = mustAffect(res, errEndpointNotFound)
-	}
+	err := s.change(ctx, &auditTarget{"endpoint.delete", herald.AuditEndpoint, id, appID}, func(ctx context.Context, db execer) error {
+		res, err := db.ExecContext(ctx, `DELETE FROM endpoint WHERE app_id = ? AND id = ?`, appID, id)
+		if err != nil {
+			return err
+		}
+		return mustAffect(res, errEndpointNotFound)
+	})
 	if err != nil {
 		return s.fail("delete endpoint", err)
 	}
@@ -199,7 +208,10 @@ func (s *Store) RotateEndpointSecret(ctx context.Context, appID, id string, next
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE endpoint SET secrets = ?, updated_at = ? WHERE app_id = ? AND id = ?`,
 			sealed, micros(now), appID, id)
-		return err
+		if err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, &auditTarget{"endpoint.secret.rotate", herald.AuditEndpoint, id, appID})
 	})
 	if err != nil {
 		return s.fail("rotate endpoint secret", err)

@@ -11,9 +11,12 @@ const eventTypeColumns = `name, description, archived, deprecated, feature_flag,
 
 // CreateEventType stores et; a taken name, archived or not, is ECONFLICT.
 func (s *Store) CreateEventType(ctx context.Context, et *herald.EventType) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO event_type (`+eventTypeColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		et.Name, et.Description, et.Archived, et.Deprecated, nullString(et.FeatureFlag), schemasArg(et.Schemas),
-		micros(et.CreatedAt), micros(et.UpdatedAt))
+	err := s.change(ctx, &auditTarget{"event_type.create", herald.AuditEventType, et.Name, ""}, func(ctx context.Context, db execer) error {
+		_, err := db.ExecContext(ctx, `INSERT INTO event_type (`+eventTypeColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			et.Name, et.Description, et.Archived, et.Deprecated, nullString(et.FeatureFlag), schemasArg(et.Schemas),
+			micros(et.CreatedAt), micros(et.UpdatedAt))
+		return err
+	})
 	if err != nil {
 		return s.fail("create event type", err)
 	}
@@ -52,11 +55,14 @@ func (s *Store) ListEventTypes(ctx context.Context, opts herald.EventTypeListOpt
 // UpdateEventType replaces the mutable fields of the event type called
 // et.Name; CreatedAt is kept as stored.
 func (s *Store) UpdateEventType(ctx context.Context, et *herald.EventType) error {
-	res, err := s.w.ExecContext(ctx, `UPDATE event_type SET description = ?, archived = ?, deprecated = ?, feature_flag = ?, schemas = ?, updated_at = ? WHERE name = ?`,
-		et.Description, et.Archived, et.Deprecated, nullString(et.FeatureFlag), schemasArg(et.Schemas), micros(et.UpdatedAt), et.Name)
-	if err == nil {
-		err = mustAffect(res, errEventTypeNotFound)
-	}
+	err := s.change(ctx, &auditTarget{"event_type.update", herald.AuditEventType, et.Name, ""}, func(ctx context.Context, db execer) error {
+		res, err := db.ExecContext(ctx, `UPDATE event_type SET description = ?, archived = ?, deprecated = ?, feature_flag = ?, schemas = ?, updated_at = ? WHERE name = ?`,
+			et.Description, et.Archived, et.Deprecated, nullString(et.FeatureFlag), schemasArg(et.Schemas), micros(et.UpdatedAt), et.Name)
+		if err != nil {
+			return err
+		}
+		return mustAffect(res, errEventTypeNotFound)
+	})
 	if err != nil {
 		return s.fail("update event type", err)
 	}
@@ -65,10 +71,13 @@ func (s *Store) UpdateEventType(ctx context.Context, et *herald.EventType) error
 
 // DeleteEventType deletes the event type called name.
 func (s *Store) DeleteEventType(ctx context.Context, name string) error {
-	res, err := s.w.ExecContext(ctx, `DELETE FROM event_type WHERE name = ?`, name)
-	if err == nil {
-		err = mustAffect(res, errEventTypeNotFound)
-	}
+	err := s.change(ctx, &auditTarget{"event_type.delete", herald.AuditEventType, name, ""}, func(ctx context.Context, db execer) error {
+		res, err := db.ExecContext(ctx, `DELETE FROM event_type WHERE name = ?`, name)
+		if err != nil {
+			return err
+		}
+		return mustAffect(res, errEventTypeNotFound)
+	})
 	if err != nil {
 		return s.fail("delete event type", err)
 	}

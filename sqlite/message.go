@@ -60,10 +60,13 @@ func (s *Store) ListMessages(ctx context.Context, appID string, opts herald.Mess
 
 // ExpungeMessageContent sets the message's payload to NULL.
 func (s *Store) ExpungeMessageContent(ctx context.Context, appID, id string) error {
-	res, err := s.w.ExecContext(ctx, `UPDATE message SET payload = NULL WHERE app_id = ? AND id = ?`, appID, id)
-	if err == nil {
-		err = mustAffect(res, errMessageNotFound)
-	}
+	err := s.change(ctx, &auditTarget{"message.content.expunge", herald.AuditMessage, id, appID}, func(ctx context.Context, db execer) error {
+		res, err := db.ExecContext(ctx, `UPDATE message SET payload = NULL WHERE app_id = ? AND id = ?`, appID, id)
+		if err != nil {
+			return err
+		}
+		return mustAffect(res, errMessageNotFound)
+	})
 	if err != nil {
 		return s.fail("expunge message content", err)
 	}

@@ -21,9 +21,12 @@ var (
 // CreateToken stores t. A taken ID or hash is ECONFLICT; an AppID that
 // names no application, or a Parent that names no token, is ENOTFOUND.
 func (s *Store) CreateToken(ctx context.Context, t *herald.Token) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO token (`+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		t.ID, string(t.Kind), t.Hash, t.Name, nullString(t.AppID), t.ReadOnly, nullString(t.Parent), nullString(t.SessionID), t.CapabilitiesText(),
-		micros(t.CreatedAt), micros(t.ExpiresAt), nullMicros(t.LastUsedAt), nullMicros(t.RevokedAt))
+	err := s.change(ctx, &auditTarget{"token.create", herald.AuditToken, t.ID, t.AppID}, func(ctx context.Context, db execer) error {
+		_, err := db.ExecContext(ctx, `INSERT INTO token (`+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			t.ID, string(t.Kind), t.Hash, t.Name, nullString(t.AppID), t.ReadOnly, nullString(t.Parent), nullString(t.SessionID), t.CapabilitiesText(),
+			micros(t.CreatedAt), micros(t.ExpiresAt), nullMicros(t.LastUsedAt), nullMicros(t.RevokedAt))
+		return err
+	})
 	if isForeignKey(err) {
 		// SQLite does not say which key failed: look.
 		err = s.missingTokenRef(ctx, t)
@@ -109,11 +112,19 @@ func (s *Store) ListTokens(ctx context.Context, opts herald.TokenListOptions) ([
 // at now; rows revoked before keep their time. One statement: a session's
 // parent exists (a foreign key), so a changed row means id exists.
 func (s *Store) RevokeToken(ctx context.Context, id string, now time.Time) error {
-	res, err := s.w.ExecContext(ctx, `UPDATE token SET revoked_at = coalesce(revoked_at, ?) WHERE id = ? OR parent = ?`,
-		micros(now), id, id)
-	if err == nil {
-		err = mustAffect(res, errTokenNotFound)
-	}
+	t := &auditTarget{"token.revoke", herald.AuditToken, id, ""}
+	err := s.change(ctx, t, func(ctx context.Context, db execer) error {
+		res, err := db.ExecContext(ctx, `UPDATE token SET revoked_at = coalesce(revoked_at, ?) WHERE id = ? OR parent = ?`,
+			micros(now), id, id)
+		if err != nil {
+			return err
+		}
+		if err := mustAffect(res, errTokenNotFound); err != nil || herald.AuditActorFrom(ctx) == nil {
+			return err
+		}
+		// The record names the token's application.
+		return db.QueryRowContext(ctx, `SELECT coalesce(app_id, '') FROM token WHERE id = ?`, id).Scan(&t.appID)
+	})
 	if err != nil {
 		return s.fail("revoke token", err)
 	}
@@ -152,7 +163,7 @@ func (s *Store) ExpireAppTokens(ctx context.Context, appID string, sessionIDs []
 			}
 			n += changed
 		}
-		return nil
+		return s.audit(ctx, tx, &auditTarget{"application.tokens.expire", herald.AuditApplication, appID, appID})
 	})
 	if err != nil {
 		return 0, s.fail("expire app tokens", err)

@@ -41,6 +41,7 @@ func Run(t *testing.T, newStore func(t *testing.T) herald.Store) {
 		{"Retention", retentionTests},
 		{"Token", tokenTests},
 		{"Seal", sealTests},
+		{"Audit", auditTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

@@ -90,6 +90,8 @@ const (
 	opDeleteExpiredTokens
 	opResealEndpoints
 	opCountSealed
+	opListAuditRecords
+	opDeleteExpiredAuditRecords
 	opTakeTokens // TokenTaker's, not herald.Store's
 	numStoreOps
 )
@@ -109,6 +111,7 @@ var storeOpMethods = [numStoreOps]string{
 	"BeginIdempotent", "CompleteIdempotent", "AbandonIdempotent", "DeleteExpiredIdempotent",
 	"CreateToken", "GetTokenByHash", "GetToken", "ListTokens", "RevokeToken", "ExpireAppTokens", "TouchToken", "DeleteExpiredTokens",
 	"ResealEndpoints", "CountSealed",
+	"ListAuditRecords", "DeleteExpiredAuditRecords",
 	"TakeTokens",
 }
 
@@ -365,6 +368,14 @@ func (s *Store) GetToken(ctx context.Context, id string) (*herald.Token, error) 
 
 func (s *Store) ListTokens(ctx context.Context, opts herald.TokenListOptions) ([]*herald.Token, error) {
 	return observe(s, opListTokens, func() ([]*herald.Token, error) { return s.next.ListTokens(ctx, opts) })
+}
+
+func (s *Store) ListAuditRecords(ctx context.Context, opts herald.AuditListOptions) ([]*herald.AuditRecord, error) {
+	return observe(s, opListAuditRecords, func() ([]*herald.AuditRecord, error) { return s.next.ListAuditRecords(ctx, opts) })
+}
+
+func (s *Store) DeleteExpiredAuditRecords(ctx context.Context, before time.Time, limit int) (int, error) {
+	return observe(s, opDeleteExpiredAuditRecords, func() (int, error) { return s.next.DeleteExpiredAuditRecords(ctx, before, limit) })
 }
 
 func (s *Store) RevokeToken(ctx context.Context, id string, now time.Time) error {

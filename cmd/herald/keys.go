@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/user"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -88,7 +89,8 @@ func (c *KeysCreateCmd) Run(env *Env) error {
 		t.AppID = app.ID
 	}
 	// Issuing needs no bootstrap admin token: the zero hash matches none.
-	secret, err := access.NewAuthenticator(s, [32]byte{}, func() time.Time { return now }).Issue(env.Ctx, t, access.PrefixKey)
+	ctx := cliAudit(env.Ctx, "keys create")
+	secret, err := access.NewAuthenticator(s, [32]byte{}, func() time.Time { return now }).Issue(ctx, t, access.PrefixKey)
 	if err != nil {
 		return fmt.Errorf("create API key: %w", err)
 	}
@@ -102,6 +104,16 @@ func (c *KeysCreateCmd) Run(env *Env) error {
 	fmt.Fprintf(env.Stderr, "and revoke it with: herald keys revoke %s\n", t.ID)
 	_, err = fmt.Fprintln(env.Stdout, secret)
 	return err
+}
+
+// cliAudit returns ctx carrying the audit actor of a command's changes:
+// the operating-system user who ran it (the audit log's "cli:<user>").
+func cliAudit(ctx context.Context, command string) context.Context {
+	name := "unknown"
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	return herald.WithAuditActor(ctx, herald.CLIActor(name, command))
 }
 
 // accessText says whether t may change things.
@@ -194,7 +206,7 @@ func (c *KeysRevokeCmd) Run(env *Env) error {
 	} else if err != nil {
 		return fmt.Errorf("get API key: %w", err)
 	}
-	if err := s.RevokeToken(env.Ctx, t.ID, time.Now().UTC()); err != nil {
+	if err := s.RevokeToken(cliAudit(env.Ctx, "keys revoke"), t.ID, time.Now().UTC()); err != nil {
 		return fmt.Errorf("revoke API key: %w", err)
 	}
 	_, err = fmt.Fprintf(env.Stdout, "revoked API key %s %q: it and the sessions opened with it stop working at their next request\n", t.ID, oneLine(t.Name))

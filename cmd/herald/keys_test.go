@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -132,6 +133,27 @@ func TestKeysCommands(t *testing.T) {
 	}
 	if code, _ := request(t, "GET", p.url+"/api/v1/app", made.Key, nil); code != http.StatusUnauthorized {
 		t.Errorf("API-made key revoked by the command: %d, want 401", code)
+	}
+
+	// The commands' changes are in the audit log, as the operating-system
+	// user who ran them, beside the API's.
+	code, body = request(t, "GET", p.url+"/api/v1/audit-log?limit=50", token, nil)
+	var audit struct {
+		Data []struct{ Action, ResourceID, TokenKind, TokenName, Route string }
+	}
+	if code != http.StatusOK || json.Unmarshal(body, &audit) != nil {
+		t.Fatalf("audit log: %d %s", code, body)
+	}
+	var cli []string
+	for _, r := range audit.Data {
+		if r.TokenKind == "cli" && strings.HasPrefix(r.TokenName, "cli:") {
+			cli = append(cli, r.Route+" "+r.Action+" "+r.ResourceID)
+		}
+	}
+	want := []string{"keys revoke token.revoke " + made.ID, "keys revoke token.revoke " + adminID,
+		"keys create token.create " + supportID, "keys create token.create " + adminID}
+	if !slices.Equal(cli, want) {
+		t.Errorf("audit records of the commands, newest first:\n%q\nwant\n%q", cli, want)
 	}
 }
 

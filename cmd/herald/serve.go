@@ -36,6 +36,7 @@ type ServeCmd struct {
 	RetrySchedule        string        `name:"retry-schedule" env:"HERALD_RETRY_SCHEDULE" default:"5s,5m,30m,2h,5h,10h,10h" help:"Delays between attempts after the first, comma-separated; each gets ±20% jitter. After the last the delivery fails for good."`
 	DeliveryLease        time.Duration `name:"delivery-lease" env:"HERALD_DELIVERY_LEASE" help:"How long a node holds a claimed delivery without news before other nodes may take it (crash recovery). Default: 4 × --request-timeout + 30s."`
 	RetentionDays        int           `name:"retention-days" env:"HERALD_RETENTION_DAYS" default:"90" help:"Days messages and attempts are kept; older ones are deleted in small batches, except messages still being delivered. 0 keeps everything."`
+	AuditRetentionDays   int           `name:"audit-retention-days" env:"HERALD_AUDIT_RETENTION_DAYS" default:"365" help:"Days audit-log records are kept; older ones are deleted in small batches. 0 keeps them forever."`
 	CleanerInterval      time.Duration `name:"cleaner-interval" env:"HERALD_CLEANER_INTERVAL" default:"1m" help:"Pause between two retention passes."`
 	PublicURL            string        `name:"public-url" env:"HERALD_PUBLIC_URL" help:"Base URL your customers reach Herald at (e.g. https://hooks.example.com), used in app-portal links. Default: the host each request came to."`
 	PortalFrameAncestors string        `name:"portal-frame-ancestors" env:"HERALD_PORTAL_FRAME_ANCESTORS" default:"'self'" help:"Sites that may show the app portal in an iframe: a Content-Security-Policy frame-ancestors list, e.g. \"https://app.example.com\". Embedding in another site needs HTTPS. The console is never framable."`
@@ -72,6 +73,9 @@ func (c *ServeCmd) Validate() error {
 	}
 	if c.RetentionDays < 0 || c.RetentionDays > 36500 {
 		return errors.New("--retention-days must be between 0 (keep forever) and 36500")
+	}
+	if c.AuditRetentionDays < 0 || c.AuditRetentionDays > 36500 {
+		return errors.New("--audit-retention-days must be between 0 (keep forever) and 36500")
 	}
 	if c.CleanerInterval < time.Second {
 		return errors.New("--cleaner-interval must be at least 1s")
@@ -161,9 +165,10 @@ func (c *ServeCmd) Run(env *Env) error {
 			DisableAfter:    c.Operational.DisableAfter,
 		},
 		Cleaner: dispatch.CleanerConfig{
-			Retention: time.Duration(c.RetentionDays) * 24 * time.Hour,
-			Interval:  c.CleanerInterval,
-			BatchSize: c.cleanerBatch(),
+			Retention:      time.Duration(c.RetentionDays) * 24 * time.Hour,
+			AuditRetention: time.Duration(c.AuditRetentionDays) * 24 * time.Hour,
+			Interval:       c.CleanerInterval,
+			BatchSize:      c.cleanerBatch(),
 		},
 		AdminTokenHash:       sha256.Sum256([]byte(token)),
 		MaxBodyBytes:         c.MaxBodySize,
