@@ -85,6 +85,9 @@ func newTestServer(t testing.TB, opts ...func(*Config)) *testServer {
 		Logger:         slog.New(slog.NewJSONHandler(logs, nil)),
 		Now:            clock.Now,
 		Version:        "test",
+		// Tests deliver to loopback receivers; TestEndpointURLHost checks
+		// the default, which refuses them.
+		AllowPrivateTargets: true,
 	}
 	for _, opt := range opts {
 		opt(&cfg)

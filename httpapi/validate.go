@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/herald-webhooks/herald"
+	"github.com/herald-webhooks/herald/netguard"
 	"github.com/herald-webhooks/herald/signature"
 )
 
@@ -106,8 +107,10 @@ func (v *validation) checkItems(list []string, maxItems int, problem func(string
 	}
 }
 
-// checkURL validates an endpoint URL: absolute http(s) with a host.
-func (v *validation) checkURL(s string, loc ...string) {
+// checkURL validates an endpoint URL: absolute http(s) with a host that
+// is not refused as it is written (netguard.CheckHost; with allowPrivate,
+// only cloud metadata addresses are).
+func (v *validation) checkURL(s string, allowPrivate bool, loc ...string) {
 	if s == "" {
 		v.add("field required", loc...)
 		return
@@ -128,7 +131,19 @@ func (v *validation) checkURL(s string, loc ...string) {
 		// The URL is shown back by every endpoint read; a
 		// credential belongs in a custom header, which reads withhold.
 		v.add("credentials in the URL are not allowed: send them in a custom header such as Authorization", loc...)
+	default:
+		if reason, refused := netguard.CheckHost(u.Hostname(), allowPrivate); refused {
+			v.add(refusedHostDetail(reason), loc...)
+		}
 	}
+}
+
+// refusedHostDetail says why an endpoint URL's host is refused.
+func refusedHostDetail(reason string) string {
+	if reason == netguard.ReasonMetadata {
+		return "the URL's host is a cloud metadata address: deliveries to it are never allowed"
+	}
+	return "the URL's host is a " + reason + ": deliveries to it are refused unless Herald runs with --allow-private-targets"
 }
 
 // checkPayload requires a JSON object whose numbers fit in a float64: a
