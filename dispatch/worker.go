@@ -163,7 +163,11 @@ func (d *Dispatcher) deliver(ctx context.Context, c herald.Claim) {
 		if res.Err != nil {
 			// The transport's own words, addresses included: this log is
 			// the operator's, unlike the attempt's text.
-			attrs = append(attrs, slog.String("error", spanError(res.Err)))
+			text := spanError(res.Err)
+			if len(text) > maxErrorText {
+				text = strings.ToValidUTF8(text[:maxErrorText], "") + "…"
+			}
+			attrs = append(attrs, slog.String("error", text))
 		}
 		d.logDelivery(ctx, slog.LevelDebug, "attempt", dl, attrs...)
 	}
