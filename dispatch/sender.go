@@ -64,18 +64,18 @@ func NewSender(cfg SenderConfig) *Sender {
 	}
 	dialer := netguard.NewDialer(cfg.AllowPrivate, min(cfg.Timeout, 10*time.Second))
 	transport := &http.Transport{
-		Proxy:                  nil, // a proxy would hide the target from the SSRF guard
-		DialContext:            dialer.DialContext,
-		ForceAttemptHTTP2:      true,
-		MaxIdleConns:           4096,
-		MaxIdleConnsPerHost:    64,
-		IdleConnTimeout:        90 * time.Second,
-		TLSHandshakeTimeout:    10 * time.Second,
-		ExpectContinueTimeout:  time.Second,
-		ResponseHeaderTimeout:  cfg.Timeout,
-		DisableCompression:     true,
-		MaxResponseHeaderBytes: MaxResponseHeaderBytes,
+		Proxy:                 nil, // a proxy would hide the target from the SSRF guard
+		DialContext:           dialer.DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          4096,
+		MaxIdleConnsPerHost:   64,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		ResponseHeaderTimeout: cfg.Timeout,
+		DisableCompression:    true,
 	}
+	transport.MaxResponseHeaderBytes = MaxResponseHeaderBytes // HTTP/2 too
 	return &Sender{
 		client: &http.Client{
 			Transport: transport,
@@ -248,8 +248,10 @@ func describeText(err error) string {
 			return "DNS lookup failed: timed out"
 		}
 		return "DNS lookup failed: the resolver gave no answer"
-	case strings.Contains(err.Error(), "server response headers exceeded"):
-		// net/http has no error value for it, only this text.
+	case strings.Contains(err.Error(), "server response headers exceeded"),
+		strings.Contains(err.Error(), "response header list larger than"):
+		// net/http has no error value for it (HTTP/1 and HTTP/2), only
+		// these texts.
 		return fmt.Sprintf("response headers larger than %d KiB: answer refused", MaxResponseHeaderBytes>>10)
 	case errors.As(err, &netErr) && netErr.Timeout():
 		return "timed out: no complete answer within the request timeout"
