@@ -17,6 +17,7 @@ import (
 
 	"github.com/herald-webhooks/herald"
 	"github.com/herald-webhooks/herald/backoff"
+	"github.com/herald-webhooks/herald/netguard"
 	"github.com/herald-webhooks/herald/signature"
 	"github.com/herald-webhooks/herald/telemetry"
 )
@@ -162,8 +163,18 @@ func (d *Dispatcher) deliver(ctx context.Context, c herald.Claim) {
 		}
 	}
 	if d.log.Enabled(ctx, slog.LevelDebug) {
-		d.logDelivery(ctx, slog.LevelDebug, "attempt", dl, slog.Int("status_code", res.StatusCode),
-			slog.String("outcome", string(out.Status)), slog.Duration("duration", res.Duration))
+		attrs := []slog.Attr{slog.Int("status_code", res.StatusCode),
+			slog.String("outcome", string(out.Status)), slog.Duration("duration", res.Duration)}
+		if res.Err != nil {
+			// The transport's own words, addresses included: this log is
+			// the operator's, unlike the attempt's text.
+			text := spanError(res.Err)
+			if len(text) > maxErrorText {
+				text = strings.ToValidUTF8(text[:maxErrorText], "") + "…"
+			}
+			attrs = append(attrs, slog.String("error", text))
+		}
+		d.logDelivery(ctx, slog.LevelDebug, "attempt", dl, attrs...)
 	}
 	if ep.Ordering == herald.OrderingFIFO {
 		d.fifo.add(dl.ID)
@@ -302,8 +313,15 @@ func (d *Dispatcher) outcome(c herald.Claim, ep *herald.Endpoint, res Result, st
 		Trigger:        dl.Trigger,
 		CreatedAt:      started,
 	}
-	if res.Err != nil {
+	var blocked *netguard.BlockedError
+	permanent := errors.As(res.Err, &blocked) && blocked.Permanent()
+	switch {
+	case permanent:
+		a.Error = res.Err.Error() + ": the delivery is not retried"
+	case res.Err != nil:
 		a.Error = res.Err.Error()
+	case res.Location != "":
+		a.Error = "redirected to " + res.Location + ": redirects are not followed"
 	}
 	out := herald.AttemptOutcome{Attempt: a, DeliveryID: dl.ID, LeaseOwner: d.cfg.Owner, LeaseUntil: dl.LeaseExpiresAt}
 	if !res.Succeeded() && ep.ID != herald.OperationalEndpointID {
@@ -317,6 +335,13 @@ func (d *Dispatcher) outcome(c herald.Claim, ep *herald.Endpoint, res Result, st
 		a.Status = herald.AttemptFailed
 		out.Status = herald.DeliveryFailed
 		out.DisableEndpoint = true
+	case permanent:
+		// A cloud metadata address is never allowed: retrying through the
+		// schedule would only repeat the refusal. Other refused addresses
+		// are retried, as any failure is: a host name is a DNS change away
+		// from a public address, and the operator may allow private ones.
+		a.Status = herald.AttemptFailed
+		out.Status = herald.DeliveryFailed
 	default:
 		a.Status = herald.AttemptFailed
 		delay, ok := d.cfg.Policy.Next(dl.Attempts + 1)

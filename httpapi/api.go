@@ -72,6 +72,11 @@ type Config struct {
 	// Proxies are the reverse proxies whose X-Forwarded-Proto is believed;
 	// none when nil.
 	Proxies *access.Proxies
+	// AllowPrivateTargets accepts endpoint URLs whose literal host the
+	// dispatcher's guard refuses (loopback, private, link-local addresses,
+	// localhost: see netguard.CheckHost); it is the serve flag
+	// --allow-private-targets. Cloud metadata addresses stay refused.
+	AllowPrivateTargets bool
 }
 
 // DefaultMaxBodyBytes is the request body limit when Config.MaxBodyBytes is 0.
@@ -141,6 +146,9 @@ type API struct {
 	// (ID or uid) for appCacheTTL: one read fewer per message.
 	msgApps *ttlcache.Cache[*herald.Application]
 
+	// allowPrivate is Config.AllowPrivateTargets.
+	allowPrivate bool
+
 	routes  []Route
 	mux     *http.ServeMux
 	handler http.Handler
@@ -179,6 +187,7 @@ func New(cfg Config) (*API, error) {
 		msgApps:  &ttlcache.Cache[*herald.Application]{TTL: appCacheTTL},
 		mux:      http.NewServeMux(),
 	}
+	a.allowPrivate = cfg.AllowPrivateTargets
 	if a.maxBody == 0 {
 		a.maxBody = DefaultMaxBodyBytes
 	}

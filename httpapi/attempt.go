@@ -37,7 +37,9 @@ var attemptStatusText = map[herald.AttemptStatus]string{
 
 // toAttemptOut converts an attempt. Without content the response is left
 // out; an attempt that got no response at all shows why (timeout, refused
-// connection, blocked address) in its place.
+// connection, blocked address) in its place, and one whose answer needs
+// words (a redirect and where to, a body cut short) shows them on a line
+// of its own before the body.
 func toAttemptOut(at *herald.Attempt, withContent bool) attemptOut {
 	out := attemptOut{
 		ID:                 at.ID,
@@ -53,7 +55,12 @@ func toAttemptOut(at *herald.Attempt, withContent bool) attemptOut {
 	}
 	if withContent {
 		out.Response = string(at.Response)
-		if at.ResponseStatus == 0 && len(at.Response) == 0 {
+		switch {
+		case at.ResponseStatus == 0 && len(at.Response) == 0:
+			out.Response = at.Error
+		case at.Error != "" && len(at.Response) > 0:
+			out.Response = at.Error + "\n\n" + out.Response
+		case at.Error != "":
 			out.Response = at.Error
 		}
 	}

@@ -53,14 +53,16 @@ type unsupportedMediaType struct{}
 
 func (*unsupportedMediaType) Error() string { return "unsupported media type" }
 
-// decodeJSON reads the body into v. Unknown fields are ignored; a field of
-// the wrong type is a 422 naming it, a syntax error a 400. It also returns
-// the top-level fields present, so PATCH handlers can tell absent from null.
+// decodeJSON reads the body into v. Keys match field names exactly (see
+// exactKeys); unknown fields are ignored; a field of the wrong type is a
+// 422 naming it, a syntax error a 400. It also returns the top-level fields
+// present, so PATCH handlers can tell absent from null.
 func decodeJSON(r *http.Request, v any, allowEmpty bool) (fields map[string]json.RawMessage, err error) {
 	body, err := readBody(r, allowEmpty)
 	if err != nil {
 		return nil, err
 	}
+	body = exactKeys(body, v)
 	if err := json.Unmarshal(body, &fields); err != nil {
 		return nil, jsonError(err)
 	}
@@ -81,6 +83,7 @@ func decodeObject(r *http.Request, v any, allowEmpty bool) error {
 	if err != nil {
 		return err
 	}
+	body = exactKeys(body, v)
 	err = json.Unmarshal(body, v)
 	var syntaxErr *json.SyntaxError
 	if errors.As(err, &syntaxErr) {

@@ -102,10 +102,11 @@ func (in *endpointIn) filterTypes() []string {
 	return in.EventTypes
 }
 
-// validate checks the fields present; requireURL is set for POST and PUT.
-func (in *endpointIn) validate(v *validation, requireURL bool) {
+// validate checks the fields present; requireURL is set for POST and PUT,
+// allowPrivate is Config.AllowPrivateTargets.
+func (in *endpointIn) validate(v *validation, requireURL, allowPrivate bool) {
 	if in.URL != nil || requireURL {
-		v.checkURL(derefString(in.URL), "body", "url")
+		v.checkURL(derefString(in.URL), allowPrivate, "body", "url")
 	}
 	v.checkOptionalName(in.UID, "body", "uid")
 	v.checkVersion(in.Version, "body", "version")
@@ -215,7 +216,7 @@ func (a *API) createEndpoint(w http.ResponseWriter, r *http.Request) error {
 	var v validation
 	var secret *herald.SigningSecret
 	_, err := decodeValid(r, &v, &in, false, func(map[string]json.RawMessage) {
-		in.validate(&v, true)
+		in.validate(&v, true, a.allowPrivate)
 		secret = v.checkSecret(in.Secret, "body", "secret")
 	})
 	if err != nil {
@@ -257,7 +258,7 @@ func (a *API) putEndpoint(w http.ResponseWriter, r *http.Request) error {
 	var v validation
 	_, err := decodeValid(r, &v, &in, false, func(map[string]json.RawMessage) {
 		in.Headers, in.Secret = nil, nil // not part of EndpointUpdate
-		in.validate(&v, true)
+		in.validate(&v, true, a.allowPrivate)
 	})
 	if err != nil {
 		return err
@@ -302,7 +303,7 @@ func (a *API) patchEndpoint(w http.ResponseWriter, r *http.Request) error {
 		if present(fields, "url") && in.URL == nil {
 			v.add("value is not a valid URL", "body", "url")
 		}
-		in.validate(&v, false)
+		in.validate(&v, false, a.allowPrivate)
 		secret = v.checkSecret(in.Secret, "body", "secret")
 	})
 	if err != nil {

@@ -335,9 +335,9 @@ func checkStoredEndpoint(t *testing.T, store herald.Store, appID, epID string) {
 		t.Fatal(err)
 	}
 	var v validation
-	v.checkURL(ep.URL, "url")
+	v.checkURL(ep.URL, true, "url")
 	for name, value := range ep.Headers {
-		if !validHeaderName(name) || strings.ContainsAny(value, "\r\n\x00") {
+		if !validHeaderName(name) || !validHeaderValue(value) {
 			v.add("bad header", "headers", name)
 		}
 	}

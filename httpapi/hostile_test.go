@@ -133,6 +133,33 @@ func hostileCases() []hostileCase {
 		refused("101 headers by PATCH", "PATCH", headers, `{"headers":`+jsonHeaders(100)+`}`, "body", "headers"),
 		refused("header injection in a header value", "POST", endpoints,
 			`{"url":"https://example.com","headers":{"X-A":"b\r\nX-Injected: c"}}`, "body", "headers", "X-A"),
+		// Control characters Go's client refuses to send made every
+		// delivery fail; names differing in case were both stored and one
+		// sent at random.
+		refused("SOH in a header value", "POST", endpoints, `{"url":"https://example.com","headers":{"X-A":"a\u0001b"}}`, "body", "headers", "X-A"),
+		refused("DEL in a header value", "POST", endpoints, `{"url":"https://example.com","headers":{"X-A":"a\u007fb"}}`, "body", "headers", "X-A"),
+		refused("VT in a header value", "POST", endpoints, `{"url":"https://example.com","headers":{"X-A":"a\u000bb"}}`, "body", "headers", "X-A"),
+		refused("SOH in a header value by PUT", "PUT", headers, `{"headers":{"X-A":"a\u0001b"}}`, "body", "headers", "X-A"),
+		refused("DEL in a header value by PATCH", "PATCH", headers, `{"headers":{"X-A":"a\u007fb"}}`, "body", "headers", "X-A"),
+		refused("header names differing in case", "POST", endpoints, `{"url":"https://example.com","headers":{"X-Foo":"1","x-foo":"2"}}`, "body", "headers", "x-foo"),
+		refused("header names differing in case by PUT", "PUT", headers, `{"headers":{"X-Foo":"1","X-FOO":"2"}}`, "body", "headers", "X-Foo"),
+		refused("header names differing in case by PATCH", "PATCH", headers, `{"headers":{"x-foo":null,"X-Foo":"2"}}`, "body", "headers", "x-foo"),
+		{name: "tab and non-ASCII in a header value are kept", method: "PATCH", path: headers, body: `{"headers":{"X-Tab":"a\tb é"}}`, status: 204,
+			check: func(t *testing.T, ts *testServer, res response) {
+				ep, err := ts.Store.GetEndpoint(t.Context(), hostileAppID(t, ts), "hostile-ep")
+				if err != nil || ep.Headers["X-Tab"] != "a\tb é" {
+					t.Fatalf("stored headers %v, %v", ep.Headers, err)
+				}
+			}},
+		{name: "a URL key in other case is ignored", method: "POST", path: endpoints,
+			body: `{"url":"https://example.com/hook","URL":"https://evil.example/","Url":"x"}`, status: 201,
+			check: func(t *testing.T, ts *testServer, res response) {
+				var out endpointOut
+				decodeInto(t, res, &out)
+				if out.URL != "https://example.com/hook" {
+					t.Fatalf("url %q, want the exactly named key's", out.URL)
+				}
+			}},
 		refused("header injection in a URL", "POST", endpoints, `{"url":"https://example.com/\r\nHost: evil"}`, "body", "url"),
 		refused("credentials in a URL", "POST", endpoints, `{"url":"https://user:pass@example.com"}`, "body", "url"),
 		refused("credentials in a patched URL", "PATCH", "/api/v1/app/hostile/endpoint/{ep}", `{"url":"https://user@example.com"}`, "body", "url"),
@@ -167,7 +194,7 @@ func TestHostileInput(t *testing.T) {
 	createApp(t, ts, `{"name":"Hostile","uid":"hostile"}`)
 	var ep endpointOut
 	ts.mustCall(t, http.StatusCreated, &ep, "POST", "/api/v1/app/hostile/endpoint",
-		`{"url":"https://example.com/hook","headers":{"X-Fixture":"1"}}`)
+		`{"url":"https://example.com/hook","uid":"hostile-ep","headers":{"X-Fixture":"1"}}`)
 	// The PATCH row adds 100 headers to the one the endpoint has.
 	for _, tc := range hostileCases() {
 		t.Run(tc.name, func(t *testing.T) {

@@ -90,6 +90,9 @@ func newTestServerOn(t testing.TB, store herald.Store, opts ...func(*Config)) *t
 		Logger:         slog.New(slog.NewJSONHandler(logs, nil)),
 		Now:            clock.Now,
 		Version:        "test",
+		// Tests deliver to loopback receivers; TestEndpointURLHost checks
+		// the default, which refuses them.
+		AllowPrivateTargets: true,
 	}
 	for _, opt := range opts {
 		opt(&cfg)

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/herald-webhooks/herald"
+	"github.com/herald-webhooks/herald/netguard"
 	"github.com/herald-webhooks/herald/signature"
 )
 
@@ -106,8 +107,10 @@ func (v *validation) checkItems(list []string, maxItems int, problem func(string
 	}
 }
 
-// checkURL validates an endpoint URL: absolute http(s) with a host.
-func (v *validation) checkURL(s string, loc ...string) {
+// checkURL validates an endpoint URL: absolute http(s) with a host that
+// is not refused as it is written (netguard.CheckHost; with allowPrivate,
+// only cloud metadata addresses are).
+func (v *validation) checkURL(s string, allowPrivate bool, loc ...string) {
 	if s == "" {
 		v.add("field required", loc...)
 		return
@@ -128,7 +131,19 @@ func (v *validation) checkURL(s string, loc ...string) {
 		// The URL is shown back by every endpoint read; a
 		// credential belongs in a custom header, which reads withhold.
 		v.add("credentials in the URL are not allowed: send them in a custom header such as Authorization", loc...)
+	default:
+		if reason, refused := netguard.CheckHost(u.Hostname(), allowPrivate); refused {
+			v.add(refusedHostDetail(reason), loc...)
+		}
 	}
+}
+
+// refusedHostDetail says why an endpoint URL's host is refused.
+func refusedHostDetail(reason string) string {
+	if reason == netguard.ReasonMetadata {
+		return "the URL's host is a cloud metadata address: deliveries to it are never allowed"
+	}
+	return "the URL's host is a " + reason + ": deliveries to it are refused unless Herald runs with --allow-private-targets"
 }
 
 // checkPayload requires a JSON object whose numbers fit in a float64: a
@@ -205,26 +220,45 @@ func (v *validation) checkVersion(n *int, loc ...string) {
 }
 
 // checkHeaders validates custom endpoint headers; null values are allowed
-// only when allowNull is set (PATCH removes those headers).
+// only when allowNull is set (PATCH removes those headers). Header names
+// are case-insensitive, so two names that differ only in case are refused:
+// only one of them could be sent.
 func (v *validation) checkHeaders(headers map[string]*string, allowNull bool, loc ...string) {
 	if len(headers) > maxHeaders {
 		v.add(fmt.Sprintf("ensure this object has at most %d headers", maxHeaders), loc...)
 		return
 	}
+	seen := make(map[string]string, len(headers)) // lower case → name
 	for _, name := range slices.Sorted(maps.Keys(headers)) {
 		value := headers[name]
 		nameLoc := at(loc, name)
+		first, dup := seen[strings.ToLower(name)]
 		switch {
 		case !validHeaderName(name):
 			v.add("invalid header name", nameLoc...)
 		case herald.ReservedHeader(name):
 			v.add("this header is set by Herald and cannot be overridden", nameLoc...)
+		case dup:
+			v.add(fmt.Sprintf("header names are case-insensitive: this one repeats %q", first), nameLoc...)
 		case value == nil && !allowNull:
 			v.add("value is not a valid string", nameLoc...)
-		case value != nil && strings.ContainsAny(*value, "\r\n\x00"):
-			v.add("header values cannot contain CR, LF or NUL", nameLoc...)
+		case value != nil && !validHeaderValue(*value):
+			v.add("header values cannot contain control characters (CR, LF, NUL and the others; tab is allowed)", nameLoc...)
+		}
+		seen[strings.ToLower(name)] = name
+	}
+}
+
+// validHeaderValue reports whether s is a field value as RFC 9110 has it:
+// no control character but horizontal tab (DEL included). Go's HTTP client
+// refuses to send any other, so every delivery would fail.
+func validHeaderValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 && c != '\t' || c == 0x7f {
+			return false
 		}
 	}
+	return true
 }
 
 // validHeaderName reports whether s is an HTTP token (RFC 9110).

@@ -7,9 +7,10 @@
 package netguard
 
 import (
-	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -131,19 +132,107 @@ func match(rs []rule, ip netip.Addr) (string, bool) {
 
 // BlockedError is the error a guarded dial fails with. Find it in a
 // delivery error with errors.As to record why the attempt was refused.
+// Its text never names Addr: attempts are read by the endpoint's owner
+// (in the app portal too), and the addresses a host name resolved to
+// would map the network Herald runs in. Addr is for the operator's logs.
 type BlockedError struct {
 	Addr   netip.Addr
 	Reason string
 }
 
 func (e *BlockedError) Error() string {
-	if !e.Addr.IsValid() {
-		return "delivery target refused: " + e.Reason
-	}
 	if e.Reason == ReasonMetadata {
-		return fmt.Sprintf("delivery target %s refused: %s (never allowed)", e.Addr, e.Reason)
+		return "delivery target refused (" + e.Reason + "; never allowed)"
 	}
-	return fmt.Sprintf("delivery target %s refused: %s (start herald with --allow-private-targets to allow)", e.Addr, e.Reason)
+	if e.Reason == ReasonInvalid {
+		return "delivery target refused (" + e.Reason + ")"
+	}
+	return "delivery target refused (" + e.Reason + "; allowed only when Herald runs with --allow-private-targets)"
+}
+
+// Permanent reports whether the target can never be allowed (a cloud
+// metadata address), so retrying the delivery is pointless. Other refused
+// addresses are reached through a host name a DNS change can fix, or are
+// allowed once the operator sets --allow-private-targets.
+func (e *BlockedError) Permanent() bool { return e.Reason == ReasonMetadata }
+
+// Reasons CheckHost gives besides Forbidden's.
+const (
+	ReasonLocalhost = "loopback host name"
+	ReasonNumeric   = "numeric host that is not a plain IP address"
+)
+
+// CheckHost judges an endpoint URL's literal host (url.URL.Hostname) when
+// the endpoint is created or changed, so an obviously refused target is
+// refused at once rather than at every attempt: IP addresses Forbidden
+// refuses, "localhost" and names under .localhost (RFC 6761), and numeric
+// forms some clients read as IPv4 addresses ("127.1", "2130706433",
+// "0x7f.0.0.1"). Other host names are not resolved: DNS answers change,
+// and the dial-time check stays the guard. With allowPrivate only cloud
+// metadata addresses are refused, as at dial time.
+func CheckHost(host string, allowPrivate bool) (reason string, refused bool) {
+	name := strings.TrimSuffix(strings.ToLower(host), ".")
+	if ip, err := netip.ParseAddr(name); err == nil {
+		reason, refused = Forbidden(ip)
+	} else if name == "localhost" || strings.HasSuffix(name, ".localhost") {
+		reason, refused = ReasonLocalhost, true
+	} else if labels := strings.Split(name, "."); numericLabel(labels[len(labels)-1]) {
+		// A URL parser following WHATWG reads a host whose last label is
+		// a number as an IPv4 address, in any of inet_aton's forms.
+		ip, ok := parseLooseIPv4(labels)
+		if !ok {
+			return ReasonNumeric, true
+		}
+		reason, refused = Forbidden(ip)
+	}
+	if !refused || allowPrivate && reason != ReasonMetadata {
+		return "", false
+	}
+	return reason, true
+}
+
+// numericLabel reports whether a host label is a number: decimal, or hex
+// with 0x.
+func numericLabel(s string) bool {
+	if s == "" {
+		return false
+	}
+	if rest, hex := strings.CutPrefix(s, "0x"); hex {
+		_, err := strconv.ParseUint("0"+rest, 16, 64)
+		return err == nil
+	}
+	_, err := strconv.ParseUint(s, 10, 64)
+	return err == nil
+}
+
+// parseLooseIPv4 parses the inet_aton forms of an IPv4 address: one to four
+// parts, each decimal, octal (leading 0) or hex (0x), the last filling the
+// remaining bytes.
+func parseLooseIPv4(parts []string) (netip.Addr, bool) {
+	if len(parts) > 4 {
+		return netip.Addr{}, false
+	}
+	var n [4]uint64
+	for i, p := range parts {
+		v, err := strconv.ParseUint(p, 0, 32)
+		if err != nil || p == "" {
+			return netip.Addr{}, false
+		}
+		n[i] = v
+	}
+	last := len(parts) - 1
+	var out uint64
+	for i := range last {
+		if n[i] > 0xff {
+			return netip.Addr{}, false
+		}
+		out |= n[i] << (8 * (3 - i))
+	}
+	if n[last] >= 1<<(8*(4-last)) {
+		return netip.Addr{}, false
+	}
+	out |= n[last]
+	return netip.AddrFrom4([4]byte{byte(out >> 24), byte(out >> 16), byte(out >> 8), byte(out)}), true
 }
 
 // Control returns a net.Dialer Control function that refuses forbidden

@@ -185,21 +185,75 @@ func TestControl(t *testing.T) {
 	}
 }
 
+// TestBlockedErrorText: the text says why, never which address: attempts
+// are read by the endpoint's owner, and the addresses a host name resolved
+// to would map Herald's network.
 func TestBlockedErrorText(t *testing.T) {
 	tests := []struct {
 		err  *netguard.BlockedError
 		want string
 	}{
 		{&netguard.BlockedError{Addr: netip.MustParseAddr("10.0.0.1"), Reason: netguard.ReasonPrivate},
-			"delivery target 10.0.0.1 refused: private network address (start herald with --allow-private-targets to allow)"},
+			"delivery target refused (private network address; allowed only when Herald runs with --allow-private-targets)"},
 		{&netguard.BlockedError{Addr: netip.MustParseAddr("169.254.169.254"), Reason: netguard.ReasonMetadata},
-			"delivery target 169.254.169.254 refused: cloud metadata address (never allowed)"},
+			"delivery target refused (cloud metadata address; never allowed)"},
 		{&netguard.BlockedError{Reason: netguard.ReasonInvalid},
-			"delivery target refused: not a valid IP address"},
+			"delivery target refused (not a valid IP address)"},
 	}
 	for _, tt := range tests {
 		if got := tt.err.Error(); got != tt.want {
 			t.Errorf("Error() = %q, want %q", got, tt.want)
+		}
+		if got := tt.err.Permanent(); got != (tt.err.Reason == netguard.ReasonMetadata) {
+			t.Errorf("%s: Permanent() = %v", tt.err.Reason, got)
+		}
+	}
+}
+
+func TestCheckHost(t *testing.T) {
+	tests := []struct {
+		host         string
+		allowPrivate bool
+		wantReason   string // "" when allowed
+	}{
+		{"example.com", false, ""},
+		{"hooks.example.com.", false, ""},
+		{"93.184.216.34", false, ""},
+		{"2606:2800:220:1:248:1893:25c8:1946", false, ""},
+		{"internal.corp", false, ""}, // names are not resolved at creation
+		{"127.0.0.1", false, netguard.ReasonLoopback},
+		{"127.0.0.1", true, ""},
+		{"::1", false, netguard.ReasonLoopback},
+		{"::ffff:127.0.0.1", false, netguard.ReasonLoopback},
+		{"0.0.0.0", false, netguard.ReasonUnspecified},
+		{"::", false, netguard.ReasonUnspecified},
+		{"10.1.2.3", false, netguard.ReasonPrivate},
+		{"192.168.1.1", true, ""},
+		{"fe80::1%eth0", false, netguard.ReasonLinkLocal},
+		{"169.254.169.254", false, netguard.ReasonMetadata},
+		{"169.254.169.254", true, netguard.ReasonMetadata},
+		{"fd00:ec2::254", true, netguard.ReasonMetadata},
+		{"localhost", false, netguard.ReasonLocalhost},
+		{"LOCALHOST.", false, netguard.ReasonLocalhost},
+		{"api.localhost", false, netguard.ReasonLocalhost},
+		{"api.localhost", true, ""},
+		{"notlocalhost", false, ""},
+		// Numeric forms some clients read as IPv4.
+		{"127.1", false, netguard.ReasonLoopback},
+		{"2130706433", false, netguard.ReasonLoopback},
+		{"0x7f.0.0.1", false, netguard.ReasonLoopback},
+		{"0177.0.0.1", false, netguard.ReasonLoopback},
+		{"0xa9fea9fe", true, netguard.ReasonMetadata},
+		{"169.254.43518", true, netguard.ReasonMetadata},
+		{"8.8.2056", false, ""},
+		{"1.2.3.4.5", false, netguard.ReasonNumeric},
+		{"256.1.1.1", false, netguard.ReasonNumeric},
+		{"09.1.1.1", false, netguard.ReasonNumeric},
+	}
+	for _, tt := range tests {
+		reason, refused := netguard.CheckHost(tt.host, tt.allowPrivate)
+		if reason != tt.wantReason || refused != (tt.wantReason != "") {
+			t.Errorf("CheckHost(%q, %v) = %q, %v; want %q", tt.host, tt.allowPrivate, reason, refused, tt.wantReason)
 		}
 	}
 }

@@ -189,6 +189,8 @@ func startNode(ctx context.Context, cfg nodeConfig) (*node, error) {
 		TracerProvider: tp,
 		Readiness:      readiness,
 		MetricsHandler: scrape,
+		// The guard's setting also judges endpoint URLs as they are written.
+		AllowPrivateTargets: cfg.Sender.AllowPrivate,
 	})
 	if err != nil {
 		committer.Close()

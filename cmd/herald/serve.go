@@ -41,7 +41,7 @@ type ServeCmd struct {
 	PublicURL            string        `name:"public-url" env:"HERALD_PUBLIC_URL" help:"Base URL your customers reach Herald at (e.g. https://hooks.example.com), used in app-portal links. Default: the host each request came to."`
 	PortalFrameAncestors string        `name:"portal-frame-ancestors" env:"HERALD_PORTAL_FRAME_ANCESTORS" default:"'self'" help:"Sites that may show the app portal in an iframe: a Content-Security-Policy frame-ancestors list, e.g. \"https://app.example.com\". Embedding in another site needs HTTPS. The console is never framable."`
 	TrustedProxies       string        `name:"trusted-proxies" env:"HERALD_TRUSTED_PROXIES" help:"Comma-separated addresses or CIDR prefixes of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (client address for login rate limits, Secure cookies behind TLS). Default: none."`
-	AllowPrivateTargets  bool          `name:"allow-private-targets" env:"HERALD_ALLOW_PRIVATE_TARGETS" help:"Allow deliveries to loopback, private, link-local and CGNAT addresses (tests, on-premise). Cloud metadata addresses stay refused."`
+	AllowPrivateTargets  bool          `name:"allow-private-targets" env:"HERALD_ALLOW_PRIVATE_TARGETS" help:"Allow deliveries to loopback, private, link-local and CGNAT addresses, and endpoint URLs naming them (tests, on-premise). Cloud metadata addresses stay refused."`
 
 	Log         LogFlags         `embed:""`
 	Telemetry   TelemetryFlags   `embed:""`
