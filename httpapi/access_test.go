@@ -123,7 +123,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 			}
 		}
 		for _, rt := range ts.API.Routes() {
-			if rt.Access == Public {
+			if rt.Public {
 				continue
 			}
 			for pathApp, ids := range refs {

@@ -71,6 +71,8 @@ type nodeConfig struct {
 	// ServeMetrics serves /metrics on the API (not when a separate
 	// listener does).
 	ServeMetrics bool
+	// MetricsPublic serves the API's /metrics without a token.
+	MetricsPublic bool
 	// MonitorInterval is how often the queue and readiness gauges are
 	// refreshed (default 5 s).
 	MonitorInterval time.Duration
@@ -189,6 +191,7 @@ func startNode(ctx context.Context, cfg nodeConfig) (*node, error) {
 		TracerProvider: tp,
 		Readiness:      readiness,
 		MetricsHandler: scrape,
+		MetricsPublic:  cfg.MetricsPublic,
 	})
 	if err != nil {
 		committer.Close()
