@@ -228,7 +228,13 @@ func (c *ServeCmd) Run(env *Env) error {
 			<-reloadDone
 		}()
 	} else if warning := plainHTTPWarning(c.Listen); warning != "" {
-		logger.Warn(warning)
+		// With --trusted-proxies the operator has said a proxy terminates
+		// TLS in front: worth a line, not a warning at every start.
+		level := slog.LevelWarn
+		if c.TrustedProxies != "" {
+			level = slog.LevelInfo
+		}
+		logger.Log(ctx, level, warning)
 	}
 	serveErr := make(chan error, 1)
 	go func() {

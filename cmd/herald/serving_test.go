@@ -422,7 +422,7 @@ func TestServeAdminTokenFile(t *testing.T) {
 	if !strings.Contains(logs, "admin token file is readable by other users") || !strings.Contains(logs, file) {
 		t.Errorf("no warning about the 0644 token file:\n%s", logs)
 	}
-	if !strings.Contains(logs, "serving plain HTTP on 0.0.0.0:") {
+	if !strings.Contains(logs, `"level":"WARN","msg":"serving plain HTTP on 0.0.0.0:`) {
 		t.Errorf("no plain-HTTP warning on 0.0.0.0:\n%s", logs)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "data", "admin-token")); err == nil {
