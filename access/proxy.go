@@ -65,6 +65,9 @@ func (p *Proxies) trusts(remoteAddr string) bool {
 	return false
 }
 
+// Trusts reports whether r's peer is a trusted proxy.
+func (p *Proxies) Trusts(r *http.Request) bool { return p.trusts(r.RemoteAddr) }
+
 // Secure reports whether r reached the client's side over TLS: to Herald
 // itself, or to a trusted proxy that says so in X-Forwarded-Proto.
 func (p *Proxies) Secure(r *http.Request) bool {

@@ -107,7 +107,7 @@ done
 $healthy || { cat "$log" >&2; fail "HEALTHCHECK (${healthcheck[*]}) never passed"; }
 echo "imagecheck: serve is up as $user on a read-only root; HEALTHCHECK passes: ${healthcheck[*]}"
 
-for f in admin-token encryption-key; do
+for f in admin-token encryption-key herald.db herald.db-wal herald.db-shm; do
   [ "$(stat -c '%a %u' "$root$volume/$f")" = "600 ${user%%:*}" ] || fail "$volume/$f is not mode 0600 owned by ${user%%:*}"
 done
 db=$(printf '%s\n' "${image_env[@]}" | sed -n 's/^HERALD_DB=//p')

@@ -144,7 +144,7 @@ func testAuthorizationMatrix(t *testing.T, ts *testServer) {
 			}
 		}
 		for _, rt := range ts.API.Routes() {
-			if rt.Access == Public {
+			if rt.Public {
 				continue
 			}
 			for pathApp, ids := range refs {

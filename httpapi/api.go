@@ -58,9 +58,13 @@ type Config struct {
 	TracerProvider trace.TracerProvider
 	// Readiness runs the checks of /readyz; only the store's Ping when nil.
 	Readiness *telemetry.Readiness
-	// MetricsHandler, when set, serves GET /metrics (no token: Prometheus
-	// scrapes do not send one).
+	// MetricsHandler, when set, serves GET /metrics to admin-scope
+	// principals (read-only ones too): Prometheus scrapes with a bearer
+	// token.
 	MetricsHandler http.Handler
+	// MetricsPublic serves MetricsHandler without a token
+	// (--metrics-public).
+	MetricsPublic bool
 	// Auth checks bearer tokens; by default an Authenticator over Store
 	// and AdminTokenHash.
 	Auth *access.Authenticator
@@ -100,10 +104,15 @@ const (
 	App
 	// Any routes need any valid token (the event-type catalog, logout).
 	Any
+	// Probe routes answer anyone, as Public ones do, but say more to a
+	// caller that is trusted (see trustedCaller): one with a valid token
+	// of any kind, or one on the loopback interface. An invalid token is
+	// no error there, only no trust: a probe always gets its status.
+	Probe
 )
 
 func (x Access) String() string {
-	return [...]string{"public", "admin", "app", "any"}[x]
+	return [...]string{"public", "admin", "app", "any", "probe"}[x]
 }
 
 // Route is one entry of the route table. Write routes change something: a
@@ -115,7 +124,8 @@ type Route struct {
 	// Capabilities are those of which a principal with a limited set (an
 	// app-portal token) needs one; none when empty.
 	Capabilities []string
-	// Public is Access == Public.
+	// Public is whether anyone may call the route: Access is Public or
+	// Probe.
 	Public bool
 	// Audited routes record each change they make in the audit log (in the
 	// store, in the change's transaction): every route that is not a GET,
@@ -142,6 +152,8 @@ type API struct {
 	metrics  *telemetry.Metrics
 	ready    *telemetry.Readiness
 	scrape   http.Handler
+	// scrapePublic serves scrape without a token.
+	scrapePublic bool
 	// msgApps caches the application of message posts by path reference
 	// (ID or uid) for appCacheTTL: one read fewer per message.
 	msgApps *ttlcache.Cache[*herald.Application]
@@ -188,6 +200,7 @@ func New(cfg Config) (*API, error) {
 		mux:      http.NewServeMux(),
 	}
 	a.allowPrivate = cfg.AllowPrivateTargets
+	a.scrapePublic = cfg.MetricsPublic
 	if a.maxBody == 0 {
 		a.maxBody = DefaultMaxBodyBytes
 	}
@@ -210,7 +223,7 @@ func New(cfg Config) (*API, error) {
 		a.ready = telemetry.NewReadiness(telemetry.Check{Name: "store", Run: a.store.Ping, Failure: "The database is not reachable."})
 	}
 	for _, rt := range a.table() {
-		a.routes = append(a.routes, Route{Method: rt.method, Pattern: rt.pattern, Access: rt.access, Write: rt.write, Capabilities: rt.caps, Public: rt.access == Public, Audited: rt.audit, NotAudited: rt.noAudit})
+		a.routes = append(a.routes, Route{Method: rt.method, Pattern: rt.pattern, Access: rt.access, Write: rt.write, Capabilities: rt.caps, Public: rt.access == Public || rt.access == Probe, Audited: rt.audit, NotAudited: rt.noAudit})
 		a.mux.Handle(rt.method+" "+rt.pattern, a.wrapRoute(rt))
 	}
 	a.mux.HandleFunc("/", a.notFound)
@@ -259,7 +272,8 @@ type route struct {
 // table is the route table: exactly the Svix API v1 paths Herald serves
 // today, plus the liveness and readiness probes and, when configured, the
 // Prometheus scrape. Each row declares who may call it: pub (anyone),
-// admin, app (the application in the path), any (any valid token). A GET
+// probe (anyone; details to a trusted caller), admin, app (the application
+// in the path), any (any valid token). A GET
 // reads; every other method writes, except where a row says otherwise.
 func (a *API) table() []route {
 	row := func(x Access) func(m, p string, h handlerFunc) route {
@@ -267,7 +281,7 @@ func (a *API) table() []route {
 			return route{method: m, pattern: p, access: x, write: m != http.MethodGet, audit: m != http.MethodGet, handle: h}
 		}
 	}
-	pub, admin, auth, anyone := row(Public), row(Admin), row(App), row(Any)
+	pub, admin, auth, anyone, probe := row(Public), row(Admin), row(App), row(Any), row(Probe)
 	const (
 		app      = "/api/v1/app/{app_id}"
 		endpoint = app + "/endpoint/{endpoint_id}"
@@ -277,8 +291,8 @@ func (a *API) table() []route {
 	routes := []route{
 		pub("GET", "/api/v1/health", a.health),
 		pub("GET", "/api/v1/health/ping", a.health),
-		pub("GET", "/healthz", a.healthz),
-		pub("GET", "/readyz", a.readyz),
+		probe("GET", "/healthz", a.healthz),
+		probe("GET", "/readyz", a.readyz),
 
 		admin("GET", "/api/v1/app", a.listApplications),
 		admin("POST", "/api/v1/app", a.createApplication),
@@ -341,8 +355,14 @@ func (a *API) table() []route {
 		auth("GET", msg+"/attempt/{attempt_id}", a.getAttempt),
 		needs(auth("DELETE", msg+"/attempt/{attempt_id}/content", a.expungeAttemptContent), capUnlimited),
 	}
-	if a.scrape != nil {
+	// The scrape shows application IDs, queue depths and versions: an
+	// admin's (a read-only admin API key suits Prometheus), unless the
+	// operator opts out (--metrics-public).
+	switch {
+	case a.scrape != nil && a.scrapePublic:
 		routes = append(routes, pub("GET", "/metrics", a.serveMetrics))
+	case a.scrape != nil:
+		routes = append(routes, admin("GET", "/metrics", a.serveMetrics))
 	}
 	return routes
 }
@@ -377,7 +397,11 @@ func (a *API) wrapRoute(rt route) http.Handler {
 		h = a.withIdempotency(h)
 	}
 	h = a.withBodyLimit(h)
-	if rt.access != Public {
+	switch rt.access {
+	case Public:
+	case Probe:
+		h = a.withProbeTrust(h)
+	default:
 		h = a.withAuth(rt, h)
 	}
 	return h

@@ -63,7 +63,7 @@ func TestRouteTableAuth(t *testing.T) {
 		}
 	}
 	wantPublic := []string{
-		"GET /api/v1/health", "GET /api/v1/health/ping", "GET /healthz", "GET /metrics", "GET /readyz",
+		"GET /api/v1/health", "GET /api/v1/health/ping", "GET /healthz", "GET /readyz",
 	}
 	slices.Sort(public)
 	if !slices.Equal(public, wantPublic) {

@@ -38,7 +38,7 @@ func TestRequestMetrics(t *testing.T) {
 	ts.mustCall(t, http.StatusUnauthorized, nil, "GET", "/api/v1/app/acme", "", "Authorization", "Bearer nope")
 	ts.mustCall(t, http.StatusNotFound, nil, "GET", "/no/such/route", "")
 
-	got := telemetrytest.Scrape(t, ts.Client, ts.URL+"/metrics")
+	got := telemetrytest.Scrape(t, withToken(ts.Client, ts.Token), ts.URL+"/metrics")
 	for series, want := range map[string]float64{
 		`herald_http_requests_total{code="201",route="POST /api/v1/app"}`:         1,
 		`herald_http_requests_total{code="200",route="GET /api/v1/app/{app_id}"}`: 3,

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -61,13 +62,14 @@ func Backup(ctx context.Context, src, dst string, overwrite bool) (version int, 
 			os.Remove(tmp)
 		}
 	}()
+	// The copy holds payloads and endpoint headers, so only the owner may
+	// read it, from its first byte: VACUUM INTO would create the file
+	// 0644, so it gets an empty 0600 file to write into (which it allows).
+	if err := privateFiles(tmp, slog.New(slog.DiscardHandler)); err != nil {
+		return 0, err
+	}
 	if _, err := db.ExecContext(ctx, `VACUUM INTO ?`, tmp); err != nil {
 		return 0, fmt.Errorf("copy %s: %w", src, err)
-	}
-	// VACUUM INTO creates the file 0644; the copy holds payloads and
-	// endpoint headers, so only the owner may read it.
-	if err := os.Chmod(tmp, 0o600); err != nil {
-		return 0, err
 	}
 	if version, err = fileSchemaVersion(ctx, tmp); err != nil {
 		return 0, fmt.Errorf("%s: %w", src, err)

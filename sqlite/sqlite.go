@@ -121,6 +121,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if err := privateFiles(cfg.Path, cfg.Logger); err != nil {
+		return nil, err
+	}
 	w, err := sql.Open("sqlite", dsn(cfg, writerConn))
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite writer: %w", err)

@@ -174,7 +174,14 @@ herald_http_request_duration_seconds_sum{code="202",route="GET /api/v1/app/{app_
 herald_http_request_duration_seconds_count{code="202",route="GET /api/v1/app/{app_id}/msg"} 100
 `, fast, fast+slow, fast+slow, 2*fast, 2*fast+slow, 2*fast+slow)
 	}
-	one := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, page(3, 2)) }))
+	// The API serves /metrics to admin tokens: the bench sends its own.
+	one := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer token" {
+			http.Error(w, "no token", http.StatusUnauthorized)
+			return
+		}
+		io.WriteString(w, page(3, 2))
+	}))
 	defer one.Close()
 	two := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, page(10, 0)) }))
 	defer two.Close()

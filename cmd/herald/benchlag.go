@@ -50,7 +50,7 @@ func scrapeServerHistograms(ctx context.Context, client *http.Client, t serverTa
 			continue
 		}
 		seen[node] = true
-		families, err := scrapeMetrics(ctx, client, node)
+		families, err := scrapeMetrics(ctx, client, node, t.token)
 		if err != nil {
 			return serverHistograms{}, err
 		}
@@ -73,12 +73,14 @@ func scrapeServerHistograms(ctx context.Context, client *http.Client, t serverTa
 	return sum, nil
 }
 
-// scrapeMetrics reads and parses one node's /metrics.
-func scrapeMetrics(ctx context.Context, client *http.Client, node string) (map[string]*dto.MetricFamily, error) {
+// scrapeMetrics reads and parses one node's /metrics, with the bench's
+// token (the API serves /metrics to admin-scope tokens).
+func scrapeMetrics(ctx context.Context, client *http.Client, node, token string) (map[string]*dto.MetricFamily, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, node+"/metrics", nil)
 	if err != nil {
 		return nil, err
 	}
+	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := client.Do(req)
 	if err != nil {
 		return nil, err

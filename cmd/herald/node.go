@@ -71,6 +71,8 @@ type nodeConfig struct {
 	// ServeMetrics serves /metrics on the API (not when a separate
 	// listener does).
 	ServeMetrics bool
+	// MetricsPublic serves the API's /metrics without a token.
+	MetricsPublic bool
 	// MonitorInterval is how often the queue and readiness gauges are
 	// refreshed (default 5 s).
 	MonitorInterval time.Duration
@@ -191,6 +193,7 @@ func startNode(ctx context.Context, cfg nodeConfig) (*node, error) {
 		MetricsHandler: scrape,
 		// The guard's setting also judges endpoint URLs as they are written.
 		AllowPrivateTargets: cfg.Sender.AllowPrivate,
+		MetricsPublic:       cfg.MetricsPublic,
 	})
 	if err != nil {
 		committer.Close()

@@ -227,11 +227,11 @@ func TestMetricsAfterEndToEndRun(t *testing.T) {
 			return false
 		}
 		tn.node.monitor.Refresh(t.Context())
-		got := telemetrytest.Scrape(t, http.DefaultClient, tn.url+"/metrics")
+		got := telemetrytest.Scrape(t, bearerClient(tn.token), tn.url+"/metrics")
 		return got["herald_deliveries_pending"] == 0 && got["herald_deliveries_sending"] == 0
 	})
 
-	got := telemetrytest.Scrape(t, http.DefaultClient, tn.url+"/metrics")
+	got := telemetrytest.Scrape(t, bearerClient(tn.token), tn.url+"/metrics")
 	for series, want := range map[string]float64{
 		"herald_messages_ingested_total":                                                               messages,
 		"herald_ingest_batch_size_sum":                                                                 messages,
@@ -398,7 +398,7 @@ func TestReadyzTurnsNotReady(t *testing.T) {
 			t.Errorf("readyz with the store closed = %d %v", code, checks)
 		}
 		tn.node.monitor.Refresh(t.Context())
-		got := telemetrytest.Scrape(t, http.DefaultClient, tn.url+"/metrics")
+		got := telemetrytest.Scrape(t, bearerClient(tn.token), tn.url+"/metrics")
 		if got["herald_ready"] != 0 || got[`herald_ready_check{check="store"}`] != 0 {
 			t.Errorf("herald_ready = %v, store check %v", got["herald_ready"], got[`herald_ready_check{check="store"}`])
 		}
@@ -584,7 +584,7 @@ func TestMetricsOnPostgres(t *testing.T) {
 	var got map[string]float64
 	waitFor(t, "delivered and recorded", func() bool {
 		tn.node.monitor.Refresh(t.Context())
-		got = telemetrytest.Scrape(t, http.DefaultClient, tn.url+"/metrics")
+		got = telemetrytest.Scrape(t, bearerClient(tn.token), tn.url+"/metrics")
 		return rcv.delivered() == 3 && got["herald_deliveries_pending"] == 0 && got["herald_deliveries_sending"] == 0
 	})
 	for series, want := range map[string]float64{

@@ -18,6 +18,7 @@ import (
 type SendCmd struct {
 	URL       string   `name:"url" env:"HERALD_URL" default:"http://127.0.0.1:8040" help:"Herald's base URL."`
 	Token     string   `name:"token" env:"HERALD_TOKEN" help:"API token. Default: the admin-token file of --db's directory."`
+	CAFile    string   `name:"ca-file" env:"HERALD_CA_FILE" help:"PEM certificates of the authorities to trust for an https --url (a private CA, a self-signed certificate), besides the system's."`
 	DB        string   `name:"db" env:"HERALD_DB" default:"./herald-data/herald.db" help:"Used only to find the admin-token file when --token is not given."`
 	App       string   `name:"app" required:"" help:"Application ID or uid."`
 	EventType string   `name:"event-type" required:"" help:"The message's event type."`
@@ -64,7 +65,11 @@ func (c *SendCmd) Run(env *Env) error {
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
-	client := &http.Client{Timeout: 30 * time.Second}
+	tlsConf, err := clientTLS(c.CAFile)
+	if err != nil {
+		return err
+	}
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, TLSClientConfig: tlsConf}}
 	resp, err := client.Do(req)
 	if err != nil {
 		return fmt.Errorf("send: %w", err)

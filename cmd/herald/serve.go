@@ -26,7 +26,10 @@ import (
 type ServeCmd struct {
 	Listen string `name:"listen" env:"HERALD_LISTEN" default:"127.0.0.1:8040" help:"Address the HTTP API listens on."`
 	DBFlags
-	AdminToken      string        `name:"admin-token" env:"HERALD_ADMIN_TOKEN" help:"Bearer token with full access to the API. Default: the file admin-token beside the database, generated on first start with mode 0600."`
+	AdminToken      string        `name:"admin-token" env:"HERALD_ADMIN_TOKEN" help:"Bearer token with full access to the API. On the command line it is visible in ps: prefer HERALD_ADMIN_TOKEN or --admin-token-file. Default: the file admin-token beside the database, generated on first start with mode 0600."`
+	AdminTokenFile  string        `name:"admin-token-file" env:"HERALD_ADMIN_TOKEN_FILE" help:"File holding the admin token (a trailing newline is ignored), e.g. a mounted Secret; instead of --admin-token."`
+	TLSCert         string        `name:"tls-cert" env:"HERALD_TLS_CERT" help:"PEM certificate (chain) to serve HTTPS with, TLS 1.2 or newer; with --tls-key. Reloaded on SIGHUP and when the files change."`
+	TLSKey          string        `name:"tls-key" env:"HERALD_TLS_KEY" help:"PEM private key of --tls-cert."`
 	MaxBodySize     int64         `name:"max-body-size" env:"HERALD_MAX_BODY_SIZE" default:"1048576" help:"Largest request body accepted, in bytes; larger ones get 413."`
 	ShutdownTimeout time.Duration `name:"shutdown-timeout" env:"HERALD_SHUTDOWN_TIMEOUT" default:"30s" help:"How long a graceful shutdown waits for API requests and for deliveries in flight."`
 
@@ -61,6 +64,12 @@ func (c *ServeCmd) Validate() error {
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {
 		return errors.New("--admin-token must be at least 16 characters")
+	}
+	if c.AdminToken != "" && c.AdminTokenFile != "" {
+		return errors.New("--admin-token and --admin-token-file: give one, not both")
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errTLSPair
 	}
 	if c.Workers < 1 || c.EndpointConcurrency < 1 {
 		return errors.New("--workers and --endpoint-concurrency must be at least 1")
@@ -140,7 +149,7 @@ func (c *ServeCmd) Run(env *Env) error {
 	}
 	defer store.Close()
 
-	token, tokenFile, err := c.adminToken()
+	token, tokenFile, err := c.adminToken(logger)
 	if err != nil {
 		return err
 	}
@@ -178,6 +187,7 @@ func (c *ServeCmd) Run(env *Env) error {
 		Tracing:              tracing,
 		MetricsAppLabel:      c.Telemetry.MetricsAppLabel,
 		ServeMetrics:         c.Telemetry.MetricsAddr == "",
+		MetricsPublic:        c.Telemetry.MetricsPublic,
 	})
 	if err != nil {
 		return err
@@ -188,6 +198,12 @@ func (c *ServeCmd) Run(env *Env) error {
 		return err
 	}
 	defer stopSide()
+	var certs *certReloader
+	if c.TLSCert != "" {
+		if certs, err = newCertReloader(c.TLSCert, c.TLSKey, logger); err != nil {
+			return err
+		}
+	}
 	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -202,13 +218,44 @@ func (c *ServeCmd) Run(env *Env) error {
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	scheme := "http"
+	if certs != nil {
+		srv.TLSConfig = certs.tlsConfig()
+		scheme = "https"
+		reloadCtx, stopReload := context.WithCancel(ctx)
+		reloadDone := make(chan struct{})
+		go func() {
+			defer close(reloadDone)
+			certs.run(reloadCtx, certPollInterval)
+		}()
+		defer func() {
+			stopReload()
+			<-reloadDone
+		}()
+	} else if warning := plainHTTPWarning(c.Listen); warning != "" {
+		// With --trusted-proxies the operator has said a proxy terminates
+		// TLS in front: worth a line, not a warning at every start.
+		level := slog.LevelWarn
+		if c.TrustedProxies != "" {
+			level = slog.LevelInfo
+		}
+		logger.Log(ctx, level, warning)
+	}
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	go func() {
+		if certs != nil {
+			serveErr <- srv.ServeTLS(ln, "", "") // the certificate comes from TLSConfig.GetCertificate
+			return
+		}
+		serveErr <- srv.Serve(ln)
+	}()
 
-	url := "http://" + ln.Addr().String()
+	url := scheme + "://" + ln.Addr().String()
 	auth := "Authorization: Bearer <the --admin-token value>"
 	if tokenFile != "" {
 		auth = "Authorization: Bearer <the token in " + tokenFile + ">"
+	} else if c.AdminToken == "" {
+		auth = "Authorization: Bearer <the HERALD_ADMIN_TOKEN value>"
 	}
 	logger.Info("Herald is listening", "version", Version(), "url", url, "console", url+"/console/", "api", url+"/api/v1", "db", c.DB, "auth", auth)
 
@@ -234,12 +281,19 @@ func (c *ServeCmd) Run(env *Env) error {
 // adminToken returns the admin token and, when it came from a file, the
 // file's path. Without --admin-token the token lives in admin-token beside
 // the database, generated on first start.
-func (c *ServeCmd) adminToken() (token, file string, err error) {
+func (c *ServeCmd) adminToken(logger *slog.Logger) (token, file string, err error) {
 	if c.AdminToken != "" {
 		return c.AdminToken, "", nil
 	}
+	if c.AdminTokenFile != "" {
+		token, err := readTokenFile(c.AdminTokenFile, logger)
+		if err != nil {
+			return "", "", fmt.Errorf("--admin-token-file: %w", err)
+		}
+		return token, c.AdminTokenFile, nil
+	}
 	if c.postgres() {
-		return "", "", errors.New("--admin-token (or HERALD_ADMIN_TOKEN) is required with PostgreSQL: every node must accept the same token")
+		return "", "", errors.New("--admin-token-file or HERALD_ADMIN_TOKEN (or --admin-token) is required with PostgreSQL: every node must accept the same token")
 	}
 	file = filepath.Join(c.dataDir(), "admin-token")
 	b, err := os.ReadFile(file)
@@ -261,6 +315,37 @@ func (c *ServeCmd) adminToken() (token, file string, err error) {
 		return "", "", fmt.Errorf("admin token file %s holds fewer than 16 characters", file)
 	}
 	return token, file, nil
+}
+
+// readTokenFile reads an admin token from path: its one line, without the
+// trailing newline. A file that group or others may read is served with a
+// warning, not refused: Kubernetes Secret volumes (0644 unless
+// defaultMode says otherwise) and Docker secrets (0444) are made so, in
+// a mount only the container sees.
+func readTokenFile(path string, logger *slog.Logger) (string, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return "", err
+	}
+	if !info.Mode().IsRegular() {
+		return "", fmt.Errorf("%s is not a regular file", path)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	token := strings.TrimRight(string(b), "\r\n")
+	if strings.ContainsAny(token, "\r\n") || strings.TrimSpace(token) != token {
+		return "", fmt.Errorf("%s holds more than one line or spaces around the token", path)
+	}
+	if len(token) < 16 {
+		return "", fmt.Errorf("%s holds fewer than 16 characters", path)
+	}
+	if perm := info.Mode().Perm(); perm&0o077 != 0 {
+		logger.Warn("the admin token file is readable by other users; chmod 600 it (or set the Secret volume's defaultMode to 0400)",
+			"file", path, "mode", fmt.Sprintf("%04o", perm))
+	}
+	return token, nil
 }
 
 // workListener is a store that can tell this node at once when other nodes

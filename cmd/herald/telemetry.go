@@ -15,8 +15,9 @@ import (
 // TelemetryFlags configure where metrics and profiles are served. Tracing
 // has no flags: it is configured by the standard OTEL_* variables.
 type TelemetryFlags struct {
-	MetricsAddr      string `name:"metrics-addr" env:"HERALD_METRICS_ADDR" help:"Serve /metrics on this address (for example 127.0.0.1:9040) instead of on the API listener. Default: /metrics on the API listener, without a token, like /healthz."`
-	MetricsAppLabel  bool   `name:"metrics-app-label" env:"HERALD_METRICS_APP_LABEL" help:"Label herald_deliveries_total with app_id: one series per application and outcome, so mind the number of applications. The application IDs are then on /metrics, which is public without --metrics-addr: use it with --metrics-addr on a private interface."`
+	MetricsAddr      string `name:"metrics-addr" env:"HERALD_METRICS_ADDR" help:"Serve /metrics on this address (for example 127.0.0.1:9040), without a token, instead of on the API listener: put it on a private interface. Default: /metrics on the API listener, for an admin token or key only (see --metrics-public)."`
+	MetricsPublic    bool   `name:"metrics-public" env:"HERALD_METRICS_PUBLIC" help:"Serve /metrics on the API listener without a token. Default: only with an admin-scope token (the admin token or an admin API key, read-only is enough)."`
+	MetricsAppLabel  bool   `name:"metrics-app-label" env:"HERALD_METRICS_APP_LABEL" help:"Label herald_deliveries_total with app_id: one series per application and outcome, so mind the number of applications."`
 	Pprof            string `name:"pprof" env:"HERALD_PPROF" placeholder:"ADDR" help:"Serve net/http/pprof at /debug/pprof/ on this loopback address (for example 127.0.0.1:6060). Off by default."`
 	PprofAllowRemote bool   `name:"pprof-allow-remote" env:"HERALD_PPROF_ALLOW_REMOTE" help:"Allow --pprof on an address that is not loopback. Profiles show the process's internals: only on a network you trust."`
 }

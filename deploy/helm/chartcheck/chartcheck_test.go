@@ -48,6 +48,17 @@ type serviceMonitor struct {
 			Path          string `json:"path"`
 			Interval      string `json:"interval"`
 			ScrapeTimeout string `json:"scrapeTimeout"`
+			Authorization *struct {
+				Type        string                   `json:"type"`
+				Credentials corev1.SecretKeySelector `json:"credentials"`
+			} `json:"authorization"`
+			Scheme    string `json:"scheme"`
+			TLSConfig *struct {
+				CA struct {
+					Secret *corev1.SecretKeySelector `json:"secret"`
+				} `json:"ca"`
+				ServerName string `json:"serverName"`
+			} `json:"tlsConfig"`
 		} `json:"endpoints"`
 	} `json:"spec"`
 }
@@ -305,6 +316,46 @@ var profileChecks = map[string]func(t *testing.T, o objects){
 				t.Errorf("ServiceMonitor duration %q: %v", d, err)
 			}
 		}
+		// Herald serves /metrics to admin-scope tokens only: the scrape
+		// sends the admin token from the Secret the pods read it from.
+		auth := sm.Spec.Endpoints[0].Authorization
+		if _, public := o.configMaps[0].Data["HERALD_METRICS_PUBLIC"]; public {
+			t.Error("the profile serves /metrics without a token; it should test the token")
+		}
+		if auth == nil || auth.Type != "Bearer" || len(o.secrets) != 1 || auth.Credentials.Name != o.secrets[0].Name || o.secrets[0].StringData[auth.Credentials.Key] == "" {
+			t.Errorf("ServiceMonitor authorization %+v: want a Bearer token from the rendered Secret's admin-token", auth)
+		} else if ref := envSource(d, "HERALD_ADMIN_TOKEN"); ref == nil || ref.Key != auth.Credentials.Key {
+			t.Errorf("the scrape sends %s, Herald's admin token is %+v", auth.Credentials.Key, ref)
+		}
+		// tls.secretName: Herald serves HTTPS with the Secret's pair, the
+		// probes and the scrape use HTTPS, the scrape checks the CA.
+		var tlsVolume string
+		for _, v := range d.Spec.Template.Spec.Volumes {
+			if v.Secret != nil && v.Secret.SecretName == "herald-tls" {
+				tlsVolume = v.Name
+			}
+		}
+		mount := mountOf(t, d, "herald", tlsVolume)
+		for name, file := range map[string]string{"HERALD_TLS_CERT": "tls.crt", "HERALD_TLS_KEY": "tls.key"} {
+			if got := envValue(d, name); mount == "" || got != mount+"/"+file {
+				t.Errorf("%s = %q, want %s in the herald-tls Secret's mount %q", name, got, file, mount)
+			}
+		}
+		for _, c := range d.Spec.Template.Spec.Containers {
+			if c.Name != "herald" {
+				continue
+			}
+			for _, p := range []*corev1.Probe{c.StartupProbe, c.LivenessProbe, c.ReadinessProbe} {
+				if p == nil || p.HTTPGet == nil || p.HTTPGet.Scheme != corev1.URISchemeHTTPS {
+					t.Errorf("probe %+v does not use HTTPS on a TLS listener", p)
+				}
+			}
+		}
+		ep := sm.Spec.Endpoints[0]
+		if ep.Scheme != "https" || ep.TLSConfig == nil || ep.TLSConfig.CA.Secret == nil || ep.TLSConfig.CA.Secret.Name != "herald-tls" ||
+			ep.TLSConfig.ServerName != svc.Name+".ops.svc" { // the release namespace of render
+			t.Errorf("ServiceMonitor scheme %q, tlsConfig %+v: want https, checked against herald-tls's CA for the Service's name", ep.Scheme, ep.TLSConfig)
+		}
 	},
 	"existing-secret": func(t *testing.T, o objects) {
 		if len(o.secrets) != 0 {
@@ -544,6 +595,21 @@ func mountOf(t *testing.T, d *appsv1.Deployment, container, volume string) strin
 		for _, m := range c.VolumeMounts {
 			if m.Name == volume {
 				return m.MountPath
+			}
+		}
+	}
+	return ""
+}
+
+// envValue returns the literal value of the herald container's variable.
+func envValue(d *appsv1.Deployment, name string) string {
+	for _, c := range d.Spec.Template.Spec.Containers {
+		if c.Name != "herald" {
+			continue
+		}
+		for _, e := range c.Env {
+			if e.Name == name {
+				return e.Value
 			}
 		}
 	}

@@ -2,6 +2,7 @@ package chartcheck
 
 import (
 	"encoding/json"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -115,7 +116,18 @@ func TestComposeStack(t *testing.T) {
 		t.Errorf("herald listens on %q, publishes %v", herald.Environment["HERALD_LISTEN"], herald.Ports)
 	}
 
-	// Prometheus scrapes herald:8040/metrics and loads the alert rules.
+	// Prometheus scrapes Herald's metrics listener (no token; the API's
+	// /metrics wants one), which is not published on the host, and loads
+	// the alert rules.
+	_, metricsPort, err := net.SplitHostPort(herald.Environment["HERALD_METRICS_ADDR"])
+	if err != nil {
+		t.Fatalf("HERALD_METRICS_ADDR = %q: %v", herald.Environment["HERALD_METRICS_ADDR"], err)
+	}
+	for _, p := range herald.Ports {
+		if strings.HasSuffix(p, ":"+metricsPort) {
+			t.Errorf("herald publishes its unauthenticated metrics port: %s", p)
+		}
+	}
 	var prom struct {
 		Global        map[string]string `json:"global"`
 		RuleFiles     []string          `json:"rule_files"`
@@ -145,13 +157,13 @@ func TestComposeStack(t *testing.T) {
 	scraped := false
 	for _, sc := range prom.ScrapeConfigs {
 		for _, st := range sc.StaticConfigs {
-			if slices.Contains(st.Targets, "herald:8040") && sc.MetricsPath == "/metrics" {
+			if slices.Contains(st.Targets, "herald:"+metricsPort) && sc.MetricsPath == "/metrics" {
 				scraped = true
 			}
 		}
 	}
 	if !scraped || len(prom.RuleFiles) == 0 {
-		t.Errorf("Prometheus does not scrape herald:8040/metrics with rules: %+v", prom)
+		t.Errorf("Prometheus does not scrape herald:%s/metrics with rules: %+v", metricsPort, prom)
 	}
 
 	// Grafana: the data source points at Prometheus, the dashboard provider
