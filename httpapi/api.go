@@ -83,6 +83,10 @@ type Config struct {
 	// SharedRateLimits, when set, makes APIRateLimit hold across every
 	// node on the database (PostgreSQL); this node's buckets only when nil.
 	SharedRateLimits TokenTaker
+	// IdleBuckets, with SharedRateLimits, deletes the shared buckets of
+	// credentials idle for an hour or more, once an hour; kept forever
+	// when nil.
+	IdleBuckets BucketSweeper
 	// AuthFailureBurst is how many failed authentications a client address
 	// (as Proxies read it) may make at once before it gets 429; one more a
 	// second is allowed after. 0 is no limit.
@@ -222,6 +226,9 @@ func New(cfg Config) (*API, error) {
 			a.logger.LogAttrs(context.Background(), slog.LevelWarn, "shared API rate limit unreadable; this node's bucket decides for a second",
 				slog.String("error", err.Error()))
 		})
+		if cfg.SharedRateLimits != nil {
+			a.keys.sweeper = cfg.IdleBuckets
+		}
 	}
 	if cfg.AuthFailureBurst > 0 {
 		a.fails = newFailLimits(cfg.AuthFailureBurst)

@@ -28,6 +28,12 @@ type TokenTaker interface {
 	TakeTokens(ctx context.Context, key string, perSecond, burst float64, want int, now time.Time) (granted int, err error)
 }
 
+// BucketSweeper deletes the shared token buckets of a key prefix that
+// nobody has taken from since before (PostgreSQL's rate_bucket rows).
+type BucketSweeper interface {
+	DeleteIdleRateBuckets(ctx context.Context, prefix string, before time.Time) (int, error)
+}
+
 // API rate limits.
 const (
 	// DefaultAPIRateLimit is --api-rate-limit's default, in requests per
@@ -56,6 +62,11 @@ const (
 	// sharedKeyPrefix names the API's rows in the shared table, apart
 	// from the dispatcher's (application and endpoint IDs).
 	sharedKeyPrefix = "api:"
+	// apiSweepEvery is how often a node deletes the shared buckets idle
+	// for apiSweepIdle or longer (and at least long enough to refill):
+	// one row per credential ever used would stay otherwise.
+	apiSweepEvery = time.Hour
+	apiSweepIdle  = time.Hour
 
 	// DefaultAuthFailureBurst is --api-auth-failure-burst's default.
 	DefaultAuthFailureBurst = 20
@@ -80,11 +91,13 @@ type keyLimits struct {
 	chunk     int // tokens taken from the shared bucket at once
 	low       int // below this many in hand, the next chunk is taken in the background
 	shared    TokenTaker
+	sweeper   BucketSweeper // nil: no sweeping
 	onError   func(error)
 	fetches   sync.WaitGroup
 
-	mu sync.Mutex
-	m  map[string]*keyBucket
+	mu    sync.Mutex
+	m     map[string]*keyBucket
+	swept time.Time // the last sweep of idle shared buckets
 }
 
 // keyBucket is one credential's bucket on this node.
@@ -202,7 +215,33 @@ func (l *keyLimits) fetch(b *keyBucket, key string, now time.Time) {
 		if err != nil && l.onError != nil {
 			l.onError(err)
 		}
+		if err == nil {
+			l.sweep(now)
+		}
 	}()
+}
+
+// sweep deletes the shared buckets idle long enough to have refilled, at
+// most once per apiSweepEvery; it runs in a take's goroutine.
+func (l *keyLimits) sweep(now time.Time) {
+	if l.sweeper == nil {
+		return
+	}
+	l.mu.Lock()
+	due := l.swept.IsZero() || now.Sub(l.swept) >= apiSweepEvery
+	if due {
+		l.swept = now
+	}
+	l.mu.Unlock()
+	if !due {
+		return
+	}
+	refill := time.Duration(float64(l.burst)/l.perSecond*float64(time.Second)) + time.Minute
+	ctx, cancel := context.WithTimeout(context.Background(), apiTakeTimeout)
+	defer cancel()
+	if _, err := l.sweeper.DeleteIdleRateBuckets(ctx, sharedKeyPrefix, now.Add(-max(apiSweepIdle, refill))); err != nil && l.onError != nil {
+		l.onError(err)
+	}
 }
 
 // bucket returns key's bucket, creating it. A full table first forgets

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -309,7 +311,8 @@ func TestRateLimitTablesBounded(t *testing.T) {
 // its burst, however the requests are spread, and every token they took
 // is served once the background takes have landed. A second later they
 // serve at most one second's worth more. Per-node buckets would serve
-// twice as many.
+// twice as many, and so would a sweep of idle buckets that took the busy
+// one (each node sweeps at its first take).
 func TestAPIRateLimitSharedTwoNodes(t *testing.T) {
 	url, schema := pgtest.FreshSchema(t)
 	const perSecond, burst = 50, 100
@@ -322,7 +325,7 @@ func TestAPIRateLimitSharedTwoNodes(t *testing.T) {
 		}
 		t.Cleanup(func() { _ = s.Close() })
 		ts := newTestServer(t, withLimits(prometheus.NewRegistry(), perSecond, burst, 0), func(cfg *Config) {
-			cfg.Store, cfg.Messages, cfg.SharedRateLimits, cfg.Now = s, newCommitter(t, s), s, clock.Now
+			cfg.Store, cfg.Messages, cfg.SharedRateLimits, cfg.IdleBuckets, cfg.Now = s, newCommitter(t, s), s, s, clock.Now
 		})
 		ts.Clock = clock
 		t.Cleanup(ts.API.keys.fetches.Wait) // before the store closes
@@ -361,6 +364,112 @@ func TestAPIRateLimitSharedTwoNodes(t *testing.T) {
 	total += drain()
 	if total != perSecond {
 		t.Fatalf("one second later: served %d more, want the second's %d", total, perSecond)
+	}
+}
+
+// scriptedTaker grants what grant says and counts the takes.
+type scriptedTaker struct {
+	takes atomic.Int64
+	grant func(want int) (int, error)
+}
+
+func (s *scriptedTaker) TakeTokens(_ context.Context, _ string, _, _ float64, want int, _ time.Time) (int, error) {
+	s.takes.Add(1)
+	return s.grant(want)
+}
+
+// TestSharedLimitRoundTrips: a credential over its shared limit costs its
+// node one take from the database per 100 ms, not one per request; a node
+// spends a chunk (100 ms worth) locally, asking for the next one in the
+// background; while the database cannot be read, the node's own bucket
+// decides (a burst, then the rate), never every request nor none.
+func TestSharedLimitRoundTrips(t *testing.T) {
+	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	t.Run("dry", func(t *testing.T) {
+		st := &scriptedTaker{grant: func(int) (int, error) { return 0, nil }}
+		l := newKeyLimits(100, 200, st, nil)
+		for range 50 {
+			if d, ok := l.allow(t.Context(), "k", now); ok || d != apiSharedChunk {
+				t.Fatalf("an empty shared bucket: ok=%v, retry in %v; want a refusal for %v", ok, d, apiSharedChunk)
+			}
+		}
+		if n := st.takes.Load(); n != 1 {
+			t.Errorf("%d takes for 50 refused requests in the same 100 ms, want 1", n)
+		}
+		if _, ok := l.allow(t.Context(), "k", now.Add(apiSharedChunk)); ok || st.takes.Load() != 2 {
+			t.Errorf("100 ms later: ok=%v after %d takes; want one more take, still refused", ok, st.takes.Load())
+		}
+	})
+	t.Run("chunks", func(t *testing.T) {
+		st := &scriptedTaker{grant: func(want int) (int, error) { return want, nil }}
+		l := newKeyLimits(100, 200, st, nil) // chunks of 10
+		for i := range 1000 {
+			if _, ok := l.allow(t.Context(), "k", now); !ok {
+				t.Fatalf("request %d refused", i)
+			}
+			if i%10 == 0 {
+				l.fetches.Wait() // let the background take land, as the database would in time
+			}
+		}
+		l.fetches.Wait()
+		if n := st.takes.Load(); n < 100 || n > 102 {
+			t.Errorf("%d takes for 1,000 requests, want about 100 (one per chunk of 10)", n)
+		}
+	})
+	t.Run("store down", func(t *testing.T) {
+		var errs atomic.Int64
+		st := &scriptedTaker{grant: func(int) (int, error) { return 0, errors.New("connection refused") }}
+		l := newKeyLimits(10, 5, st, func(error) { errs.Add(1) })
+		served := 0
+		for range 20 {
+			if _, ok := l.allow(t.Context(), "k", now); ok {
+				served++
+			}
+		}
+		l.fetches.Wait()
+		if served != 5 || st.takes.Load() != 1 || errs.Load() != 1 {
+			t.Errorf("database down: served %d of 20 after %d takes and %d errors; want this node's burst of 5 after one failed take", served, st.takes.Load(), errs.Load())
+		}
+		// A second later the database is asked again; it still fails, so
+		// the local bucket, refilled meanwhile, decides.
+		if _, ok := l.allow(t.Context(), "k", now.Add(apiStoreDown)); !ok || st.takes.Load() != 2 {
+			t.Errorf("after %v: ok=%v, %d takes; want one more take and the refilled local bucket's token", apiStoreDown, ok, st.takes.Load())
+		}
+	})
+}
+
+// countingSweeper records the sweeps of idle shared buckets.
+type countingSweeper struct {
+	mu     sync.Mutex
+	before []time.Time
+}
+
+func (c *countingSweeper) DeleteIdleRateBuckets(_ context.Context, prefix string, before time.Time) (int, error) {
+	if prefix != sharedKeyPrefix {
+		return 0, fmt.Errorf("prefix %q", prefix)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.before = append(c.before, before)
+	return 0, nil
+}
+
+// TestSharedLimitSweeps: a node deletes the shared buckets idle for an
+// hour (or long enough to refill, when longer) once an hour, not per take.
+func TestSharedLimitSweeps(t *testing.T) {
+	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	sw := &countingSweeper{}
+	l := newKeyLimits(0.0001, 1, &scriptedTaker{grant: func(want int) (int, error) { return want, nil }}, nil) // refills in 10,000 s
+	l.sweeper = sw
+	for _, at := range []time.Duration{0, time.Minute, 59 * time.Minute, time.Hour, time.Hour + time.Second} {
+		for i := range 3 {
+			l.allow(t.Context(), fmt.Sprint("tok_", i), now.Add(at))
+			l.fetches.Wait()
+		}
+	}
+	want := []time.Time{now.Add(-10000*time.Second - time.Minute), now.Add(time.Hour - 10000*time.Second - time.Minute)}
+	if !slices.Equal(sw.before, want) {
+		t.Errorf("sweeps of buckets idle since %v, want %v", sw.before, want)
 	}
 }
 

@@ -200,6 +200,9 @@ func startNode(ctx context.Context, cfg nodeConfig) (*node, error) {
 	}
 	apiCfg.APIRateLimit, apiCfg.APIRateBurst, apiCfg.AuthFailureBurst = cfg.APIRateLimit, cfg.APIRateBurst, cfg.AuthFailureBurst
 	apiCfg.SharedRateLimits = sharedLimits
+	if sw, ok := cfg.Store.(httpapi.BucketSweeper); ok && sharedLimits != nil {
+		apiCfg.IdleBuckets = sw
+	}
 	api, err := httpapi.New(apiCfg)
 	if err != nil {
 		committer.Close()
