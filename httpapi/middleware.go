@@ -198,9 +198,11 @@ func (a *API) authenticate(w http.ResponseWriter, r *http.Request) (access.Princ
 		}
 	}
 	var p access.Principal
-	var err error = herald.Errorf(herald.EUNAUTHORIZED, "Invalid token.")
+	var err error
 	if ok {
 		p, err = a.auth.Bearer(r.Context(), token)
+	} else {
+		err = herald.Errorf(herald.EUNAUTHORIZED, "Invalid token.")
 	}
 	if err != nil {
 		if a.fails != nil && herald.ErrorCode(err) == herald.EUNAUTHORIZED {

@@ -302,9 +302,10 @@ type failLimits struct {
 	burst   int
 	tracked atomic.Int64 // len(addrs): the hot path skips all of this while 0
 
-	mu    sync.Mutex
-	addrs map[string]*rate.Limiter
-	good  map[[32]byte]time.Time // token hash → last success
+	mu     sync.Mutex
+	addrs  map[string]*rate.Limiter
+	good   map[[32]byte]time.Time // token hash → last success
+	pruned time.Time              // the last pass that dropped refilled addresses
 }
 
 func newFailLimits(burst int) *failLimits {
@@ -315,9 +316,16 @@ func newFailLimits(burst int) *failLimits {
 func (f *failLimits) active() bool { return f.tracked.Load() > 0 }
 
 // blocked reports whether addr is past its limit at now, and for how long.
+// Once a minute it also drops the addresses whose bucket has refilled, so
+// that the table empties, and the hot path skips it again, once failures
+// stop.
 func (f *failLimits) blocked(addr string, now time.Time) (time.Duration, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if now.Sub(f.pruned) >= time.Minute {
+		f.pruned = now
+		f.dropRefilled(now)
+	}
 	lim := f.addrs[addr]
 	if lim == nil {
 		return 0, false
@@ -349,16 +357,23 @@ func (f *failLimits) failed(addr string, now time.Time) {
 // refilled go first (they hold nothing), then any, down to nine tenths;
 // f.mu is held.
 func (f *failLimits) evict(now time.Time) {
-	for k, lim := range f.addrs {
-		if lim.TokensAt(now) >= float64(f.burst) {
-			delete(f.addrs, k)
-		}
-	}
+	f.dropRefilled(now)
 	for k := range f.addrs {
 		if len(f.addrs) < maxFailAddrs*9/10 {
 			break
 		}
 		delete(f.addrs, k)
+	}
+	f.tracked.Store(int64(len(f.addrs)))
+}
+
+// dropRefilled forgets the addresses whose bucket has refilled: they
+// hold nothing a new bucket would not; f.mu is held.
+func (f *failLimits) dropRefilled(now time.Time) {
+	for k, lim := range f.addrs {
+		if lim.TokensAt(now) >= float64(f.burst) {
+			delete(f.addrs, k)
+		}
 	}
 	f.tracked.Store(int64(len(f.addrs)))
 }

@@ -222,6 +222,13 @@ func TestAuthFailureLimit(t *testing.T) {
 	if n := telemetrytest.Values(t, reg)[`herald_api_rate_limited_total{limit="auth_failures"}`]; n != 4 {
 		t.Errorf(`herald_api_rate_limited_total{limit="auth_failures"} = %v, want 4`, n)
 	}
+	// Once the failures stop and the bucket refills, the address is
+	// forgotten within a minute: the hot path skips the table again.
+	ts.Clock.Add(time.Minute)
+	ts.mustCall(t, http.StatusOK, nil, "GET", "/api/v1/app", "")
+	if addrs, _ := ts.API.fails.sizes(); addrs != 0 || ts.API.fails.active() {
+		t.Errorf("%d addresses remembered a minute after the last failure, want 0", addrs)
+	}
 }
 
 // TestAuthFailureLimitProxies: behind a trusted proxy each forwarded
