@@ -81,6 +81,25 @@ type Config struct {
 	// localhost: see netguard.CheckHost); it is the serve flag
 	// --allow-private-targets. Cloud metadata addresses stay refused.
 	AllowPrivateTargets bool
+	// APIRateLimit is each credential's rate limit, in requests per second:
+	// a token bucket per API key or app-portal token (a console or portal
+	// session counts against the token it was opened with; the bootstrap
+	// admin token is one more credential). 0 is no limit.
+	APIRateLimit float64
+	// APIRateBurst is the bucket's size; DefaultAPIRateBurstSeconds of
+	// APIRateLimit when 0.
+	APIRateBurst int
+	// SharedRateLimits, when set, makes APIRateLimit hold across every
+	// node on the database (PostgreSQL); this node's buckets only when nil.
+	SharedRateLimits TokenTaker
+	// IdleBuckets, with SharedRateLimits, deletes the shared buckets of
+	// credentials idle for an hour or more, once an hour; kept forever
+	// when nil.
+	IdleBuckets BucketSweeper
+	// AuthFailureBurst is how many failed authentications a client address
+	// (as Proxies read it) may make at once before it gets 429; one more a
+	// second is allowed after. 0 is no limit.
+	AuthFailureBurst int
 }
 
 // DefaultMaxBodyBytes is the request body limit when Config.MaxBodyBytes is 0.
@@ -157,6 +176,10 @@ type API struct {
 	// msgApps caches the application of message posts by path reference
 	// (ID or uid) for appCacheTTL: one read fewer per message.
 	msgApps *ttlcache.Cache[*herald.Application]
+	// keys are the credentials' rate limits (nil: none); fails the
+	// failed-authentication limits of client addresses (nil: none).
+	keys  *keyLimits
+	fails *failLimits
 
 	// allowPrivate is Config.AllowPrivateTargets.
 	allowPrivate bool
@@ -179,6 +202,9 @@ func New(cfg Config) (*API, error) {
 	}
 	if cfg.MaxBodyBytes < 0 {
 		return nil, errors.New("httpapi: Config.MaxBodyBytes must not be negative")
+	}
+	if cfg.APIRateLimit < 0 || cfg.APIRateBurst < 0 || cfg.AuthFailureBurst < 0 {
+		return nil, errors.New("httpapi: Config.APIRateLimit, APIRateBurst and AuthFailureBurst must not be negative")
 	}
 	a := &API{
 		store:    hideOperational(cfg.Store),
@@ -218,6 +244,22 @@ func New(cfg Config) (*API, error) {
 	}
 	if a.metrics == nil {
 		a.metrics = telemetry.Discard()
+	}
+	if cfg.APIRateLimit > 0 {
+		burst := cfg.APIRateBurst
+		if burst == 0 {
+			burst = max(1, int(cfg.APIRateLimit*DefaultAPIRateBurstSeconds))
+		}
+		a.keys = newKeyLimits(cfg.APIRateLimit, burst, cfg.SharedRateLimits, func(err error) {
+			a.logger.LogAttrs(context.Background(), slog.LevelWarn, "shared API rate limit unreadable; this node's bucket decides for a second",
+				slog.String("error", err.Error()))
+		})
+		if cfg.SharedRateLimits != nil {
+			a.keys.sweeper = cfg.IdleBuckets
+		}
+	}
+	if cfg.AuthFailureBurst > 0 {
+		a.fails = newFailLimits(cfg.AuthFailureBurst)
 	}
 	if a.ready == nil {
 		a.ready = telemetry.NewReadiness(telemetry.Check{Name: "store", Run: a.store.Ping, Failure: "The database is not reachable."})

@@ -20,6 +20,7 @@ import (
 
 	"github.com/herald-webhooks/herald"
 	"github.com/herald-webhooks/herald/access"
+	"github.com/herald-webhooks/herald/telemetry"
 )
 
 type loggerKey struct{}
@@ -148,19 +149,21 @@ func (a *API) withRecover(next http.Handler) http.Handler {
 // caller put in the context (the console and portal, see
 // access.WithPrincipal), or else the one of "Authorization: Bearer
 // <token>". An unknown, expired or revoked token is 401; a principal
-// without access to the route is 403.
+// without access to the route is 403. The rate limits come first: a
+// client address past its failed authentications, or a credential past
+// its rate, gets 429 and nothing is done (see ratelimit.go).
 func (a *API) withAuth(rt route, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, inProcess := access.FromContext(r.Context())
 		if !inProcess {
-			token, ok := bearerToken(r.Header.Get("Authorization"))
-			if !ok {
-				a.writeError(w, r, herald.Errorf(herald.EUNAUTHORIZED, "Invalid token."))
+			var ok bool
+			if p, ok = a.authenticate(w, r); !ok {
 				return
 			}
-			var err error
-			if p, err = a.auth.Bearer(r.Context(), token); err != nil {
-				a.writeError(w, r, err)
+		}
+		if a.keys != nil {
+			if d, ok := a.keys.allow(r.Context(), limitKey(p), a.now()); !ok {
+				a.refuse(w, telemetry.APILimitKey, d)
 				return
 			}
 		}
@@ -180,6 +183,44 @@ func (a *API) withAuth(rt route, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// authenticate reads the bearer token of r, answering 401 (or 429, for an
+// address past its failed authentications) when it does not work.
+func (a *API) authenticate(w http.ResponseWriter, r *http.Request) (access.Principal, bool) {
+	token, ok := bearerToken(r.Header.Get("Authorization"))
+	addr := ""
+	if a.fails != nil && a.fails.active() {
+		// Only once some address has failed: the client address is not
+		// worked out on the hot path otherwise.
+		addr = limitAddr(a.proxies.ClientAddr(r))
+		if d, blocked := a.fails.blocked(addr, a.now()); blocked &&
+			!a.auth.IsAdminToken(token) && !a.fails.trusted(tokenHash(token), a.now()) {
+			a.refuse(w, telemetry.APILimitAuthFailures, d)
+			return access.Principal{}, false
+		}
+	}
+	var p access.Principal
+	var err error
+	if ok {
+		p, err = a.auth.Bearer(r.Context(), token)
+	} else {
+		err = herald.Errorf(herald.EUNAUTHORIZED, "Invalid token.")
+	}
+	if err != nil {
+		if a.fails != nil && herald.ErrorCode(err) == herald.EUNAUTHORIZED {
+			if addr == "" {
+				addr = limitAddr(a.proxies.ClientAddr(r))
+			}
+			a.fails.failed(addr, a.now())
+		}
+		a.writeError(w, r, err)
+		return p, false
+	}
+	if addr != "" && p.TokenID != "" {
+		a.fails.succeeded(addr, tokenHash(token), a.now())
+	}
+	return p, true
 }
 
 // authorize decides whether p may call rt: the one place where access is

@@ -39,3 +39,19 @@ func (s *Store) TakeTokens(ctx context.Context, key string, perSecond, burst flo
 	}
 	return granted, nil
 }
+
+// DeleteIdleRateBuckets deletes the shared token buckets whose key starts
+// with prefix and that nobody has taken from since before, and returns how
+// many went. A bucket idle longer than it takes to refill is full, exactly
+// what a missing row starts as, so the caller picks a before at least that
+// far back and nothing changes but the table's size: the API's buckets
+// ("api:" and a token ID) would otherwise stay for every token ever used.
+// A take racing the delete either refreshes the row first (and it stays)
+// or inserts a new, full one.
+func (s *Store) DeleteIdleRateBuckets(ctx context.Context, prefix string, before time.Time) (int, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM rate_bucket WHERE starts_with(key, $1) AND updated_at < $2`, prefix, before)
+	if err != nil {
+		return 0, s.fail("delete idle rate-limit buckets", err)
+	}
+	return int(tag.RowsAffected()), nil
+}

@@ -132,3 +132,38 @@ func sortedKeys(keys ...string) string {
 	slices.Sort(keys)
 	return strings.Join(keys, ",")
 }
+
+// TestDeleteIdleRateBuckets: the buckets of a prefix idle since before go;
+// the busy ones and the other prefixes' stay, and a bucket that went
+// starts full again.
+func TestDeleteIdleRateBuckets(t *testing.T) {
+	s := openStore(t, freshSchema(t), testKeyring(t))
+	ctx := t.Context()
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for key, at := range map[string]time.Time{
+		"api:tok_old": t0, "api:tok_new": t0.Add(2 * time.Hour), "ep_old": t0, "apix": t0,
+	} {
+		if n, err := s.TakeTokens(ctx, key, 1, 5, 5, at); err != nil || n != 5 {
+			t.Fatalf("TakeTokens(%s): %d, %v", key, n, err)
+		}
+	}
+	n, err := s.DeleteIdleRateBuckets(ctx, "api:", t0.Add(time.Hour))
+	if err != nil || n != 1 {
+		t.Fatalf("DeleteIdleRateBuckets: %d, %v; want 1", n, err)
+	}
+	got, err := postgres.QueryString(ctx, s, `SELECT string_agg(key, ',' ORDER BY key COLLATE "C") FROM rate_bucket`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := sortedKeys("api:tok_new", "ep_old", "apix"); got != want {
+		t.Fatalf("buckets left: %s, want %s", got, want)
+	}
+	// The deleted bucket is full again; the kept one is still empty.
+	at := t0.Add(2 * time.Hour)
+	if n, _ := s.TakeTokens(ctx, "api:tok_old", 1, 5, 5, at); n != 5 {
+		t.Errorf("a deleted bucket granted %d, want a full 5", n)
+	}
+	if n, _ := s.TakeTokens(ctx, "api:tok_new", 1, 5, 5, at); n != 0 {
+		t.Errorf("a kept bucket granted %d, want 0", n)
+	}
+}

@@ -109,6 +109,8 @@ type Metrics struct {
 	httpInFlight prometheus.Gauge
 
 	storeOps [numStoreOps]storeOpMetrics
+
+	apiLimited [numAPILimits]prometheus.Counter
 }
 
 // storeOpMetrics are the resolved children of one store operation.
@@ -234,6 +236,7 @@ func NewMetrics(reg prometheus.Registerer, opts MetricsOptions) *Metrics {
 		m.httpRequests, m.httpDuration, m.httpInFlight,
 		storeDuration, storeErrors,
 	)
+	m.apiLimited = newAPILimited(reg)
 	return m
 }
 

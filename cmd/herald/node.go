@@ -61,6 +61,12 @@ type nodeConfig struct {
 	// Proxies are the reverse proxies whose forwarding headers are
 	// believed; none when nil.
 	Proxies *access.Proxies
+	// APIRateLimit, APIRateBurst and AuthFailureBurst are the API's rate
+	// limits (httpapi.Config's); 0 is off. On PostgreSQL APIRateLimit is
+	// shared by every node.
+	APIRateLimit     float64
+	APIRateBurst     int
+	AuthFailureBurst int
 
 	// Registry receives the node's metrics; a fresh one when nil.
 	Registry *prometheus.Registry
@@ -133,9 +139,11 @@ func startNode(ctx context.Context, cfg nodeConfig) (*node, error) {
 
 	dcfg := cfg.Dispatch
 	dcfg.Store = measured
+	var sharedLimits httpapi.TokenTaker
 	if ts, ok := cfg.Store.(dispatch.TokenStore); ok && dcfg.SharedRateLimits == nil {
 		// PostgreSQL: rate limits hold across every node on the database.
 		dcfg.SharedRateLimits = telemetry.InstrumentTokens(ts, metrics)
+		sharedLimits = dcfg.SharedRateLimits
 	}
 	sender := dispatch.NewSender(cfg.Sender)
 	dcfg.Sender = sender
@@ -175,7 +183,7 @@ func startNode(ctx context.Context, cfg nodeConfig) (*node, error) {
 		scrape = n.metricsHandler(cfg.Logger)
 	}
 	auth := access.NewAuthenticator(measured, cfg.AdminTokenHash, nil)
-	api, err := httpapi.New(httpapi.Config{
+	apiCfg := httpapi.Config{
 		Auth:           auth,
 		PublicURL:      cfg.PublicURL,
 		Proxies:        cfg.Proxies,
@@ -194,7 +202,13 @@ func startNode(ctx context.Context, cfg nodeConfig) (*node, error) {
 		// The guard's setting also judges endpoint URLs as they are written.
 		AllowPrivateTargets: cfg.Sender.AllowPrivate,
 		MetricsPublic:       cfg.MetricsPublic,
-	})
+	}
+	apiCfg.APIRateLimit, apiCfg.APIRateBurst, apiCfg.AuthFailureBurst = cfg.APIRateLimit, cfg.APIRateBurst, cfg.AuthFailureBurst
+	apiCfg.SharedRateLimits = sharedLimits
+	if sw, ok := cfg.Store.(httpapi.BucketSweeper); ok && sharedLimits != nil {
+		apiCfg.IdleBuckets = sw
+	}
+	api, err := httpapi.New(apiCfg)
 	if err != nil {
 		committer.Close()
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -44,6 +45,9 @@ type ServeCmd struct {
 	PublicURL            string        `name:"public-url" env:"HERALD_PUBLIC_URL" help:"Base URL your customers reach Herald at (e.g. https://hooks.example.com), used in app-portal links. Default: the host each request came to."`
 	PortalFrameAncestors string        `name:"portal-frame-ancestors" env:"HERALD_PORTAL_FRAME_ANCESTORS" default:"'self'" help:"Sites that may show the app portal in an iframe: a Content-Security-Policy frame-ancestors list, e.g. \"https://app.example.com\". Embedding in another site needs HTTPS. The console is never framable."`
 	TrustedProxies       string        `name:"trusted-proxies" env:"HERALD_TRUSTED_PROXIES" help:"Comma-separated addresses or CIDR prefixes of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (client address for login rate limits, Secure cookies behind TLS). Default: none."`
+	APIRateLimit         float64       `name:"api-rate-limit" env:"HERALD_API_RATE_LIMIT" default:"10000" help:"API requests per second allowed to each credential (API key, app-portal token, the admin token; console and portal sessions count against the token they were opened with); over it, 429 with Retry-After. Shared by every node on PostgreSQL. 0 turns it off."`
+	APIRateBurst         int           `name:"api-rate-burst" env:"HERALD_API_RATE_BURST" help:"Requests a credential may send at once before --api-rate-limit applies. Default: two seconds' worth of --api-rate-limit."`
+	APIAuthFailureBurst  int           `name:"api-auth-failure-burst" env:"HERALD_API_AUTH_FAILURE_BURST" default:"20" help:"Failed API authentications (unknown, malformed, expired or revoked tokens) a client address may make at once; after that one a second, others get 429 (tokens that worked lately still pass). 0 turns it off."`
 	AllowPrivateTargets  bool          `name:"allow-private-targets" env:"HERALD_ALLOW_PRIVATE_TARGETS" help:"Allow deliveries to loopback, private, link-local and CGNAT addresses, and endpoint URLs naming them (tests, on-premise). Cloud metadata addresses stay refused."`
 
 	Log         LogFlags         `embed:""`
@@ -103,6 +107,12 @@ func (c *ServeCmd) Validate() error {
 	}
 	if strings.ContainsAny(c.PortalFrameAncestors, ";,\r\n") || strings.TrimSpace(c.PortalFrameAncestors) == "" {
 		return errors.New("--portal-frame-ancestors must be a space-separated list of CSP sources, e.g. \"'self' https://app.example.com\"")
+	}
+	if c.APIRateLimit < 0 || math.IsNaN(c.APIRateLimit) || math.IsInf(c.APIRateLimit, 0) {
+		return errors.New("--api-rate-limit must be 0 (off) or a positive number of requests per second")
+	}
+	if c.APIRateBurst < 0 || c.APIAuthFailureBurst < 0 {
+		return errors.New("--api-rate-burst and --api-auth-failure-burst must not be negative")
 	}
 	proxies, err := access.ParseProxies(c.TrustedProxies)
 	if err != nil {
@@ -184,6 +194,9 @@ func (c *ServeCmd) Run(env *Env) error {
 		PublicURL:            c.PublicURL,
 		PortalFrameAncestors: c.PortalFrameAncestors,
 		Proxies:              c.proxies,
+		APIRateLimit:         c.APIRateLimit,
+		APIRateBurst:         c.APIRateBurst,
+		AuthFailureBurst:     c.APIAuthFailureBurst,
 		Tracing:              tracing,
 		MetricsAppLabel:      c.Telemetry.MetricsAppLabel,
 		ServeMetrics:         c.Telemetry.MetricsAddr == "",

@@ -264,6 +264,16 @@ var profileChecks = map[string]func(t *testing.T, o objects){
 		if got := o.configMaps[0].Data["HERALD_RETENTION_DAYS"]; got != "30" {
 			t.Errorf("postgres: HERALD_RETENTION_DAYS = %q, want the profile's 30", got)
 		}
+		// The API rate limits, 0 (off) included.
+		for name, want := range map[string]string{
+			"HERALD_API_RATE_LIMIT":         "250.5",
+			"HERALD_API_RATE_BURST":         "1000",
+			"HERALD_API_AUTH_FAILURE_BURST": "0",
+		} {
+			if got, ok := o.configMaps[0].Data[name]; !ok || got != want {
+				t.Errorf("postgres: %s = %q (set %v), want the profile's %q", name, got, ok, want)
+			}
+		}
 		for name, want := range map[string]string{
 			"HERALD_PUBLIC_URL":             "https://hooks.example.com",
 			"HERALD_PORTAL_FRAME_ANCESTORS": "'self' https://app.example.com",
