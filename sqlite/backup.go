@@ -101,7 +101,8 @@ type RestoreResult struct {
 
 // Errors of Backup and Restore.
 var (
-	// ErrInUse: another process has the target database open.
+	// ErrInUse: another process has the target database open, or holds
+	// its lock file (an Exclusive store, see Config).
 	ErrInUse = errors.New("another process has the database open")
 	// ErrExists: the target file exists and overwriting was not asked for
 	// (Backup and Restore).
@@ -113,8 +114,9 @@ var (
 // and foreign_key_check pass, it is a Herald database, and its schema
 // version is not newer than this binary knows (older is fine: Herald
 // migrates it at start). Then it fsyncs the copy and renames it to dst.
-// Restore refuses while another process holds dst open (a running Herald),
-// and refuses an existing dst unless opts.Overwrite, in which case dst and
+// Restore refuses while another process has dst open (a running Herald)
+// or holds its lock file (held by Restore itself for the switch, as an
+// Exclusive store holds it), and refuses an existing dst unless opts.Overwrite, in which case dst and
 // its -wal and -shm files are moved aside, not deleted: a stale WAL left
 // beside the new file would be replayed into it.
 func Restore(ctx context.Context, src, dst string, opts RestoreOptions) (res RestoreResult, err error) {
@@ -163,7 +165,14 @@ func Restore(ctx context.Context, src, dst string, opts RestoreOptions) (res Res
 	if err := syncFile(tmp); err != nil {
 		return res, err
 	}
-	// Check again just before the switch: a Herald may have started meanwhile.
+	// Own the database for the switch, so that no Herald server starts on
+	// it half way (the lock file beside dst stays for the next owner), and
+	// check again: a Herald may have started meanwhile.
+	o, err := acquireOwner(dst, opts.Now())
+	if err != nil {
+		return res, err
+	}
+	defer o.release()
 	if err := checkNotInUse(dst); err != nil {
 		return res, err
 	}

@@ -46,6 +46,12 @@ type Config struct {
 	// Logger receives the WAL checkpointer's messages (a failure, the
 	// recovery); slog.Default() by default.
 	Logger *slog.Logger
+	// Exclusive makes the store the database's one owner: Open takes an
+	// exclusive lock on LockPath(Path) (flock) and fails with ErrInUse,
+	// naming the holder, while another store holds it; Close releases it.
+	// A server opens its store so, for it alone leases deliveries (see
+	// ReleaseAllLeases); readers and short writers (backup, keys) do not.
+	Exclusive bool
 
 	// checkpointInterval and walResetFrames tune the checkpointer, and
 	// walSizeLimit the size the WAL file is cut back to (see
@@ -110,17 +116,37 @@ type Store struct {
 	ckpt    *checkpointer // the WAL checkpoint goroutine (see checkpoint.go)
 	now     func() time.Time
 	path    string // the database file
+	owner   *owner // the lock file's lock, with Config.Exclusive
 	closed  atomic.Bool
 }
 
 // Open opens (creating if needed) the database at cfg.Path, applies pending
 // migrations and returns a ready store. Concurrent opens of the same file
-// are safe: the write lock serialises their migrations.
+// are safe: the write lock serialises their migrations. With cfg.Exclusive
+// it first takes the database's lock file, before touching the database.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if !cfg.Exclusive {
+		return open(ctx, cfg, nil)
+	}
+	o, err := acquireOwner(cfg.Path, cfg.Now())
+	if err != nil {
+		return nil, err
+	}
+	s, err := open(ctx, cfg, o)
+	if err != nil {
+		o.release()
+		return nil, err
+	}
+	return s, nil
+}
+
+// open is Open of a defaulted, valid config; the store keeps o, released
+// by Close.
+func open(ctx context.Context, cfg Config, o *owner) (*Store, error) {
 	if err := privateFiles(cfg.Path, cfg.Logger); err != nil {
 		return nil, err
 	}
@@ -132,7 +158,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	s := &Store{w: w, keyring: cfg.Keyring, now: cfg.Now, path: cfg.Path}
+	s := &Store{w: w, keyring: cfg.Keyring, now: cfg.Now, path: cfg.Path, owner: o}
 	s.startWriter()
 	if err := s.migrate(ctx, cfg.BusyTimeout); err != nil {
 		s.stopWriter()
@@ -229,7 +255,8 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes every connection. Later calls fail with EUNAVAILABLE.
+// Close closes every connection, then releases the lock file of an
+// Exclusive store. Later calls fail with EUNAVAILABLE.
 func (s *Store) Close() error {
 	s.closed.Store(true)
 	cerr := s.stopCheckpointer()
@@ -240,7 +267,7 @@ func (s *Store) Close() error {
 	if s.r != nil {
 		rerr = s.r.Close()
 	}
-	return errors.Join(cerr, s.w.Close(), rerr)
+	return errors.Join(cerr, s.w.Close(), rerr, s.owner.release())
 }
 
 // fail wraps err with what was being done, mapping it to a herald error
