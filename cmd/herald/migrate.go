@@ -9,13 +9,15 @@ type MigrateCmd struct {
 	Log LogFlags `embed:""`
 }
 
-// Run opens the database (which migrates it) and reports the schema version.
+// Run opens the database (which migrates it) and reports the schema
+// version. On SQLite it owns the database meanwhile, so it is refused while
+// a server runs (which migrated the file at its start).
 func (c *MigrateCmd) Run(env *Env) error {
 	logger, err := c.Log.logger(env.Stderr)
 	if err != nil {
 		return err
 	}
-	store, err := c.open(env.Ctx, logger)
+	store, err := c.own(env.Ctx, logger)
 	if err != nil {
 		return err
 	}

@@ -153,11 +153,14 @@ func (c *ServeCmd) Run(env *Env) error {
 		return err
 	}
 	defer stopTracing(tracing, logger)
-	store, err := c.open(ctx, logger)
+	store, err := c.own(ctx, logger)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
+	if err := releaseDeadLeases(ctx, store, logger); err != nil {
+		return err
+	}
 
 	token, tokenFile, err := c.adminToken(logger)
 	if err != nil {

@@ -50,8 +50,24 @@ func (f *DBFlags) dataDir() string {
 }
 
 // open opens the store: PostgreSQL, or SQLite with its directory and
-// encryption key created on first start.
+// encryption key created on first start. It does not own a SQLite
+// database (see own): short writers such as herald keys work beside a
+// running server through SQLite's own locks.
 func (f *DBFlags) open(ctx context.Context, logger *slog.Logger) (store, error) {
+	return f.openStore(ctx, logger, false)
+}
+
+// own is open for the commands that must be a SQLite database's only
+// user, serve and migrate: it takes the lock file beside the database
+// (sqlite.LockPath) for as long as the store is open and fails, naming
+// the holder, while another process has it. On PostgreSQL it is open:
+// any number of nodes share one database.
+func (f *DBFlags) own(ctx context.Context, logger *slog.Logger) (store, error) {
+	return f.openStore(ctx, logger, true)
+}
+
+// openStore is open and own.
+func (f *DBFlags) openStore(ctx context.Context, logger *slog.Logger, exclusive bool) (store, error) {
 	if f.postgres() {
 		if f.EncryptionKey == "" {
 			return nil, errors.New("--encryption-key (or HERALD_ENCRYPTION_KEY) is required with PostgreSQL: every node must seal and open endpoint secrets with the same keys")
@@ -73,11 +89,40 @@ func (f *DBFlags) open(ctx context.Context, logger *slog.Logger) (store, error) 
 	if err != nil {
 		return nil, err
 	}
-	store, err := sqlite.Open(ctx, sqlite.Config{Path: f.DB, Synchronous: f.SQLiteSynchronous, Keyring: ring, Logger: logger})
-	if err != nil {
+	store, err := sqlite.Open(ctx, sqlite.Config{Path: f.DB, Synchronous: f.SQLiteSynchronous, Keyring: ring, Logger: logger, Exclusive: exclusive})
+	if exclusive && errors.Is(err, sqlite.ErrInUse) {
+		return nil, fmt.Errorf("open database %s: %w: one Herald server alone may use a SQLite database (stop that one first, or use PostgreSQL for several nodes)", f.DB, err)
+	} else if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", f.DB, err)
 	}
 	return store, nil
+}
+
+// leaseReleaser is a store that its process owns alone (SQLite opened by
+// own), which can return at once the deliveries a previous process held.
+type leaseReleaser interface {
+	ReleaseAllLeases(ctx context.Context, now time.Time) (int, error)
+}
+
+// releaseDeadLeases returns to the queue, due now and without counting an
+// attempt, the deliveries that a previous server on this SQLite database
+// had leased when it stopped or was killed: this process owns the file,
+// so no live process holds them, and waiting for their leases to expire
+// (--delivery-lease) would only delay them. PostgreSQL leases belong to
+// other nodes too; its rescuer waits for them.
+func releaseDeadLeases(ctx context.Context, s store, logger *slog.Logger) error {
+	r, ok := s.(leaseReleaser)
+	if !ok {
+		return nil
+	}
+	n, err := r.ReleaseAllLeases(ctx, time.Now())
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		logger.Info("returned the deliveries a previous process had leased to the queue: they are sent again now", "deliveries", n)
+	}
+	return nil
 }
 
 // keyring returns the keyring from --encryption-key, or from the key file
