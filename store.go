@@ -24,6 +24,15 @@ type Store interface {
 	// UpdateApplication replaces every mutable field of the application
 	// with the given ID.
 	UpdateApplication(ctx context.Context, app *Application) error
+	// UpdateApplicationFunc changes the application whose ID, or else UID,
+	// is ref in one write transaction: it reads the row, calls update with
+	// it and stores what update left (as UpdateApplication; ID and
+	// CreatedAt are kept), so concurrent changes of different fields all
+	// take effect. An error from update changes nothing and is returned as
+	// is. update runs inside the store's transaction (on SQLite's single
+	// writer): it must be quick and must not call the store. It returns the
+	// application as stored.
+	UpdateApplicationFunc(ctx context.Context, ref string, update func(*Application) error) (*Application, error)
 	// DeleteApplication deletes the application with everything it owns.
 	DeleteApplication(ctx context.Context, id string) error
 
@@ -31,6 +40,9 @@ type Store interface {
 	GetEventType(ctx context.Context, name string) (*EventType, error)
 	ListEventTypes(ctx context.Context, opts EventTypeListOptions) ([]*EventType, error)
 	UpdateEventType(ctx context.Context, et *EventType) error
+	// UpdateEventTypeFunc is UpdateApplicationFunc for the event type
+	// called name (its Name and CreatedAt are kept).
+	UpdateEventTypeFunc(ctx context.Context, name string, update func(*EventType) error) (*EventType, error)
 	DeleteEventType(ctx context.Context, name string) error
 
 	CreateEndpoint(ctx context.Context, ep *Endpoint) error
@@ -49,6 +61,18 @@ type Store interface {
 	// Disabled: a read-modify-write with UpdateEndpoint would re-enable an
 	// endpoint the dispatcher disabled after the read.
 	UpdateEndpointKeepDisabled(ctx context.Context, ep *Endpoint) error
+	// UpdateEndpointFunc changes the endpoint of application appID whose
+	// ID, or else UID, is ref in one write transaction: it reads the row
+	// (headers and secrets opened), calls update with it and stores what
+	// update left as UpdateEndpoint does, operational events and audit
+	// record included; ID, AppID, CreatedAt and FailingSince are kept. So
+	// concurrent changes of different fields (or different headers) all
+	// take effect, and a change that leaves Disabled alone keeps the
+	// stored value, never undoing an automatic disable. An error from
+	// update changes nothing and is returned as is. update runs inside the
+	// store's transaction (on SQLite's single writer): it must be quick and
+	// must not call the store. It returns the endpoint as stored.
+	UpdateEndpointFunc(ctx context.Context, appID, ref string, update func(*Endpoint) error) (*Endpoint, error)
 	// DeleteEndpoint deletes the endpoint with its deliveries and attempts.
 	DeleteEndpoint(ctx context.Context, appID, id string) error
 	// RotateEndpointSecret makes next (its key and type; its ExpiresAt is

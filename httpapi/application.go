@@ -153,20 +153,18 @@ func (a *API) putApplication(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ref := r.PathValue("app_id")
-	app, err := a.store.GetApplication(r.Context(), ref)
-	switch {
-	case herald.ErrorCode(err) == herald.ENOTFOUND:
+	err := a.updateApplication(w, r, ref, func(app *herald.Application) {
+		app.Name = *in.Name
+		if in.UID != nil {
+			app.UID = *in.UID
+		}
+		app.RateLimit = pickRate(in.RateLimit, in.ThrottleRate)
+		app.Metadata = nonNilMap(in.Metadata)
+	})
+	if herald.ErrorCode(err) == herald.ENOTFOUND {
 		return a.createApplicationAt(w, r, ref, &in)
-	case err != nil:
-		return fmt.Errorf("get application: %w", err)
 	}
-	app.Name = *in.Name
-	if in.UID != nil {
-		app.UID = *in.UID
-	}
-	app.RateLimit = pickRate(in.RateLimit, in.ThrottleRate)
-	app.Metadata = nonNilMap(in.Metadata)
-	return a.updateApplication(w, r, app)
+	return err
 }
 
 // createApplicationAt is PUT's create branch: the path's ref becomes the
@@ -202,27 +200,35 @@ func (a *API) patchApplication(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if in.Name != nil {
-		app.Name = *in.Name
-	}
-	if present(fields, "uid") {
-		app.UID = derefString(in.UID)
-	}
-	if present(fields, "throttleRate") {
-		app.RateLimit = in.ThrottleRate
-	} else if present(fields, "rateLimit") {
-		app.RateLimit = in.RateLimit
-	}
-	if present(fields, "metadata") && !isNull(fields["metadata"]) {
-		app.Metadata = nonNilMap(in.Metadata)
-	}
-	return a.updateApplication(w, r, app)
+	return a.updateApplication(w, r, app.ID, func(app *herald.Application) {
+		if in.Name != nil {
+			app.Name = *in.Name
+		}
+		if present(fields, "uid") {
+			app.UID = derefString(in.UID)
+		}
+		if present(fields, "throttleRate") {
+			app.RateLimit = in.ThrottleRate
+		} else if present(fields, "rateLimit") {
+			app.RateLimit = in.RateLimit
+		}
+		if present(fields, "metadata") && !isNull(fields["metadata"]) {
+			app.Metadata = nonNilMap(in.Metadata)
+		}
+	})
 }
 
-// updateApplication stores a changed application and answers with it.
-func (a *API) updateApplication(w http.ResponseWriter, r *http.Request, app *herald.Application) error {
-	app.UpdatedAt = a.now().UTC()
-	if err := a.store.UpdateApplication(r.Context(), app); err != nil {
+// updateApplication applies change to the application ref names, as
+// stored at the write (one store transaction, so concurrent changes of
+// other fields are kept), and answers with the result.
+func (a *API) updateApplication(w http.ResponseWriter, r *http.Request, ref string, change func(*herald.Application)) error {
+	now := a.now().UTC()
+	app, err := a.store.UpdateApplicationFunc(r.Context(), ref, func(app *herald.Application) error {
+		change(app)
+		app.UpdatedAt = now
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("update application: %w", err)
 	}
 	a.forgetApp(app)

@@ -268,15 +268,14 @@ func (a *API) putEndpoint(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ref := r.PathValue("endpoint_id")
-	ep, err := a.store.GetEndpoint(r.Context(), app.ID, ref)
-	switch {
-	case herald.ErrorCode(err) == herald.ENOTFOUND:
+	err = a.updateEndpoint(w, r, app.ID, ref, in.Disabled != nil, func(ep *herald.Endpoint) error {
+		in.applyReplace(ep)
+		return nil
+	})
+	if herald.ErrorCode(err) == herald.ENOTFOUND {
 		return a.createEndpointAt(w, r, app.ID, ref, &in)
-	case err != nil:
-		return fmt.Errorf("get endpoint: %w", err)
 	}
-	in.applyReplace(ep)
-	return a.updateEndpoint(w, r, ep, in.Disabled != nil)
+	return err
 }
 
 // createEndpointAt is PUT's create branch: the path's ref becomes the uid
@@ -309,30 +308,37 @@ func (a *API) patchEndpoint(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ep, err := a.lookupEndpoint(r)
+	app, err := a.lookupApp(r)
 	if err != nil {
 		return err
 	}
-	in.applyPatch(ep, fields)
-	if secret != nil {
-		ep.Secrets = []herald.SigningSecret{*secret}
-	}
-	return a.updateEndpoint(w, r, ep, in.Disabled != nil)
+	return a.updateEndpoint(w, r, app.ID, r.PathValue("endpoint_id"), in.Disabled != nil, func(ep *herald.Endpoint) error {
+		in.applyPatch(ep, fields)
+		if secret != nil {
+			ep.Secrets = []herald.SigningSecret{*secret}
+		}
+		return nil
+	})
 }
 
-// updateEndpoint stores a changed endpoint and answers with it. Unless the
-// request set disabled, the store keeps the disabled state it holds at the
-// write: the dispatcher may have disabled the endpoint since it was read.
-// Disabling or enabling it queues an operational event, so a request that
-// sets disabled wakes the dispatcher: whether the state changed is only
-// known in the store's transaction, and a needless wake costs one claim.
-func (a *API) updateEndpoint(w http.ResponseWriter, r *http.Request, ep *herald.Endpoint, setDisabled bool) error {
-	ep.UpdatedAt = a.now().UTC()
-	update := a.store.UpdateEndpointKeepDisabled
-	if setDisabled {
-		update = a.store.UpdateEndpoint
-	}
-	if err := update(r.Context(), ep); err != nil {
+// updateEndpoint applies change to the endpoint of appID that ref names,
+// as stored at the write: the store reads, changes and writes it in one
+// transaction, so a concurrent change of other fields (or a disable by
+// the dispatcher, when the request does not set disabled) is kept. It
+// answers with the result. Disabling or enabling the endpoint queues an
+// operational event, so a request that sets disabled wakes the
+// dispatcher: whether the state changed is only known in the store's
+// transaction, and a needless wake costs one claim.
+func (a *API) updateEndpoint(w http.ResponseWriter, r *http.Request, appID, ref string, setDisabled bool, change func(*herald.Endpoint) error) error {
+	now := a.now().UTC()
+	ep, err := a.store.UpdateEndpointFunc(r.Context(), appID, ref, func(ep *herald.Endpoint) error {
+		if err := change(ep); err != nil {
+			return err
+		}
+		ep.UpdatedAt = now
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("update endpoint: %w", err)
 	}
 	if setDisabled {
@@ -548,31 +554,40 @@ func (a *API) changeEndpointHeaders(w http.ResponseWriter, r *http.Request, merg
 	if err != nil {
 		return err
 	}
-	ep, err := a.lookupEndpoint(r)
+	app, err := a.lookupApp(r)
 	if err != nil {
 		return err
 	}
-	headers := map[string]string{}
-	if merge {
-		maps.Copy(headers, ep.Headers)
-	}
-	for _, name := range in.DeleteHeaders {
-		deleteHeader(headers, name)
-	}
-	for name, value := range in.Headers {
-		deleteHeader(headers, name)
-		if value != nil {
-			headers[name] = *value
+	// The merge applies to the headers stored at the write, in the store's
+	// transaction: a concurrent change of another header is kept.
+	now := a.now().UTC()
+	var refused error // the callback's 422, which the store hands back wrapped
+	_, err = a.store.UpdateEndpointFunc(r.Context(), app.ID, r.PathValue("endpoint_id"), func(ep *herald.Endpoint) error {
+		headers := map[string]string{}
+		if merge {
+			maps.Copy(headers, ep.Headers)
 		}
+		for _, name := range in.DeleteHeaders {
+			deleteHeader(headers, name)
+		}
+		for name, value := range in.Headers {
+			deleteHeader(headers, name)
+			if value != nil {
+				headers[name] = *value
+			}
+		}
+		if len(headers) > maxHeaders {
+			refused = invalid(fmt.Sprintf("ensure this object has at most %d headers", maxHeaders), "body", "headers")
+			return refused
+		}
+		ep.Headers = headers
+		ep.UpdatedAt = now
+		return nil
+	})
+	if refused != nil {
+		return refused
 	}
-	if len(headers) > maxHeaders {
-		return invalid(fmt.Sprintf("ensure this object has at most %d headers", maxHeaders), "body", "headers")
-	}
-	ep.Headers = headers
-	ep.UpdatedAt = a.now().UTC()
-	// Keep the stored disabled state, which the dispatcher may have changed
-	// since the read.
-	if err := a.store.UpdateEndpointKeepDisabled(r.Context(), ep); err != nil {
+	if err != nil {
 		return fmt.Errorf("update endpoint headers: %w", err)
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -153,18 +153,14 @@ func (a *API) putEventType(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	name := r.PathValue("event_type_name")
-	et, err := a.store.GetEventType(r.Context(), name)
-	switch {
-	case herald.ErrorCode(err) == herald.ENOTFOUND:
+	err := a.updateEventType(w, r, name, in.apply)
+	if herald.ErrorCode(err) == herald.ENOTFOUND {
 		if err := checkPathRef(name, "event_type_name"); err != nil {
 			return err
 		}
 		return a.createEventTypeNamed(w, r, name, &in)
-	case err != nil:
-		return fmt.Errorf("get event type: %w", err)
 	}
-	in.apply(et)
-	return a.updateEventType(w, r, et)
+	return err
 }
 
 // patchEventType changes only the fields present; null clears featureFlag
@@ -175,32 +171,36 @@ func (a *API) patchEventType(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	et, err := a.lookupEventType(r)
-	if err != nil {
-		return err
-	}
-	if in.Description != nil {
-		et.Description = *in.Description
-	}
-	if in.Archived != nil {
-		et.Archived = *in.Archived
-	}
-	if in.Deprecated != nil {
-		et.Deprecated = *in.Deprecated
-	}
-	if present(fields, "featureFlag") {
-		et.FeatureFlag = derefString(in.FeatureFlag)
-	}
-	if present(fields, "schemas") {
-		et.Schemas = rawOrNil(in.Schemas)
-	}
-	return a.updateEventType(w, r, et)
+	return a.updateEventType(w, r, r.PathValue("event_type_name"), func(et *herald.EventType) {
+		if in.Description != nil {
+			et.Description = *in.Description
+		}
+		if in.Archived != nil {
+			et.Archived = *in.Archived
+		}
+		if in.Deprecated != nil {
+			et.Deprecated = *in.Deprecated
+		}
+		if present(fields, "featureFlag") {
+			et.FeatureFlag = derefString(in.FeatureFlag)
+		}
+		if present(fields, "schemas") {
+			et.Schemas = rawOrNil(in.Schemas)
+		}
+	})
 }
 
-// updateEventType stores a changed event type and answers with it.
-func (a *API) updateEventType(w http.ResponseWriter, r *http.Request, et *herald.EventType) error {
-	et.UpdatedAt = a.now().UTC()
-	if err := a.store.UpdateEventType(r.Context(), et); err != nil {
+// updateEventType applies change to the event type called name, as stored
+// at the write (one store transaction, so concurrent changes of other
+// fields are kept), and answers with the result.
+func (a *API) updateEventType(w http.ResponseWriter, r *http.Request, name string, change func(*herald.EventType)) error {
+	now := a.now().UTC()
+	et, err := a.store.UpdateEventTypeFunc(r.Context(), name, func(et *herald.EventType) error {
+		change(et)
+		et.UpdatedAt = now
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("update event type: %w", err)
 	}
 	return writeJSON(w, http.StatusOK, toEventTypeOut(et, true))
@@ -221,9 +221,13 @@ func (a *API) deleteEventType(w http.ResponseWriter, r *http.Request) error {
 	if expunge {
 		err = a.store.DeleteEventType(r.Context(), et.Name)
 	} else if !et.Archived {
-		et.Archived = true
-		et.UpdatedAt = a.now().UTC()
-		err = a.store.UpdateEventType(r.Context(), et)
+		// Archive what is stored at the write, keeping a concurrent
+		// change of the other fields.
+		now := a.now().UTC()
+		_, err = a.store.UpdateEventTypeFunc(r.Context(), et.Name, func(et *herald.EventType) error {
+			et.Archived, et.UpdatedAt = true, now
+			return nil
+		})
 	}
 	if err != nil {
 		return fmt.Errorf("delete event type: %w", err)

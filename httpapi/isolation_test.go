@@ -186,8 +186,11 @@ func TestToggleWakesDispatcher(t *testing.T) {
 
 // goneAfterRead is a store that, once armed, has a worker fail the
 // endpoint's due delivery with 410 Gone right after the API's next read of
-// an endpoint: the dispatcher disables the endpoint between a handler's
-// read and its write.
+// an endpoint, or right before its next UpdateEndpointFunc: the dispatcher
+// disables the endpoint between a handler's read and its write, or while
+// the handler prepares its write (handlers that change an endpoint read
+// and write it in one UpdateEndpointFunc transaction, which nothing can
+// come between).
 type goneAfterRead struct {
 	herald.Store
 	now   func() time.Time
@@ -200,6 +203,19 @@ func (s *goneAfterRead) GetEndpoint(ctx context.Context, appID, ref string) (*he
 		return ep, err
 	}
 	return ep, s.gone(ctx, ep.ID)
+}
+
+func (s *goneAfterRead) UpdateEndpointFunc(ctx context.Context, appID, ref string, update func(*herald.Endpoint) error) (*herald.Endpoint, error) {
+	if s.armed.Swap(false) {
+		ep, err := s.Store.GetEndpoint(ctx, appID, ref)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.gone(ctx, ep.ID); err != nil {
+			return nil, err
+		}
+	}
+	return s.Store.UpdateEndpointFunc(ctx, appID, ref, update)
 }
 
 // gone claims the due deliveries and records 410 Gone for the one to
@@ -224,8 +240,8 @@ func (s *goneAfterRead) gone(ctx context.Context, epID string) error {
 }
 
 // TestUpdateKeepsAutoDisable: PUT and PATCH of an endpoint or its headers
-// read the endpoint, then write it back. When the dispatcher disables it in
-// between, a body without disabled leaves it disabled; one with
+// change the endpoint as stored at the write. When the dispatcher disables
+// it after the request arrived, a body without disabled leaves it disabled; one with
 // disabled: false enables it, clearing failing_since and queuing
 // endpoint.enabled.
 func TestUpdateKeepsAutoDisable(t *testing.T) {
@@ -288,7 +304,7 @@ func TestUpdateKeepsAutoDisable(t *testing.T) {
 		var out endpointOut
 		res := ts.mustCall(t, step.status, nil, step.method, step.path, step.body)
 		if store.armed.Load() {
-			t.Fatalf("%s: the endpoint was not read", name)
+			t.Fatalf("%s: the endpoint was neither read nor updated", name)
 		}
 		if step.status == http.StatusOK {
 			if err := json.Unmarshal(res.Body, &out); err != nil {

@@ -34,6 +34,20 @@ func (s operationalHidden) GetApplication(ctx context.Context, ref string) (*her
 	return app, err
 }
 
+// UpdateApplicationFunc answers not found for the operational
+// application, changing nothing.
+func (s operationalHidden) UpdateApplicationFunc(ctx context.Context, ref string, update func(*herald.Application) error) (*herald.Application, error) {
+	if ref == herald.OperationalAppID {
+		return nil, errOperationalHidden
+	}
+	return s.Store.UpdateApplicationFunc(ctx, ref, func(app *herald.Application) error {
+		if app.ID == herald.OperationalAppID {
+			return errOperationalHidden
+		}
+		return update(app)
+	})
+}
+
 // ListApplications lists every application but the operational one. It
 // asks for one more row than the page holds, so that a page from which the
 // operational application was dropped is still full when more rows exist.

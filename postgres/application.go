@@ -62,18 +62,54 @@ func (s *Store) UpdateApplication(ctx context.Context, app *herald.Application) 
 		return fmt.Errorf("update application: %w", err)
 	}
 	err = s.change(ctx, &auditTarget{"application.update", herald.AuditApplication, app.ID, app.ID}, func(db execer) error {
-		tag, err := db.Exec(ctx, `UPDATE application SET uid = $1, name = $2, rate_limit = $3, metadata = $4, updated_at = $5
-			WHERE id = $6`,
-			nullString(app.UID), app.Name, nullUint16(app.RateLimit), meta, app.UpdatedAt, app.ID)
-		if err != nil {
-			return err
-		}
-		return mustAffect(tag, errAppNotFound)
+		return writeApp(ctx, db, app, meta)
 	})
 	if err != nil {
 		return s.fail("update application", err)
 	}
 	return nil
+}
+
+// writeApp writes the mutable fields of app, its metadata encoded as meta.
+func writeApp(ctx context.Context, db execer, app *herald.Application, meta *string) error {
+	tag, err := db.Exec(ctx, `UPDATE application SET uid = $1, name = $2, rate_limit = $3, metadata = $4, updated_at = $5
+		WHERE id = $6`,
+		nullString(app.UID), app.Name, nullUint16(app.RateLimit), meta, app.UpdatedAt, app.ID)
+	if err != nil {
+		return err
+	}
+	return mustAffect(tag, errAppNotFound)
+}
+
+// UpdateApplicationFunc reads the application FOR UPDATE, lets update
+// change it and writes it back, in one transaction (see herald.Store).
+func (s *Store) UpdateApplicationFunc(ctx context.Context, ref string, update func(*herald.Application) error) (*herald.Application, error) {
+	var out *herald.Application
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		app, err := scanApp(tx.QueryRow(ctx, `SELECT `+appColumns+` FROM application
+			WHERE id = $1 OR uid = $1 ORDER BY id = $1 DESC LIMIT 1 FOR UPDATE`, ref))
+		if err != nil {
+			return notFound(err, errAppNotFound)
+		}
+		stored := *app
+		if err := update(app); err != nil {
+			return err
+		}
+		app.ID, app.CreatedAt = stored.ID, stored.CreatedAt
+		meta, err := jsonMap(app.Metadata)
+		if err != nil {
+			return err
+		}
+		if err := writeApp(ctx, tx, app, meta); err != nil {
+			return err
+		}
+		out = app
+		return s.audit(ctx, tx, &auditTarget{"application.update", herald.AuditApplication, app.ID, app.ID})
+	})
+	if err != nil {
+		return nil, s.fail("update application", err)
+	}
+	return out, nil
 }
 
 // DeleteApplication deletes the application; its endpoints, messages,

@@ -136,24 +136,66 @@ func (s *Store) updateEndpoint(ctx context.Context, ep *herald.Endpoint, keepDis
 		if keepDisabled {
 			ep.Disabled = wasDisabled
 		}
-		_, err = tx.Exec(ctx, `UPDATE endpoint SET uid = $1, url = $2, description = $3, version = $4, disabled = $5,
-			filter_types = $6, channels = $7, rate_limit = $8, metadata = $9, headers = NULL, sealed_headers = $10, secrets = $11, ordering = $12,
-			failing_since = CASE WHEN $13 THEN NULL ELSE failing_since END, updated_at = $14
-			WHERE app_id = $15 AND id = $16`,
-			a.uid, ep.URL, ep.Description, ep.Version, ep.Disabled, a.filterTypes, a.channels, a.rateLimit,
-			a.metadata, a.headers, a.secrets, a.ordering, wasDisabled && !ep.Disabled, ep.UpdatedAt, ep.AppID, ep.ID)
-		if err == nil {
-			err = s.audit(ctx, tx, &auditTarget{"endpoint.update", herald.AuditEndpoint, ep.ID, ep.AppID})
-		}
-		if err != nil || wasDisabled == ep.Disabled {
-			return err
-		}
-		return queueEvents(ctx, tx, []herald.OperationalEvent{herald.EndpointToggledEvent(ep, fromNullTime(failingSince))})
+		return s.writeEndpoint(ctx, tx, ep, &a, wasDisabled, fromNullTime(failingSince))
 	})
 	if err != nil {
 		return s.fail("update endpoint", err)
 	}
 	return nil
+}
+
+// UpdateEndpointFunc reads the endpoint FOR UPDATE, lets update change it
+// and writes it back, in one transaction (see herald.Store).
+func (s *Store) UpdateEndpointFunc(ctx context.Context, appID, ref string, update func(*herald.Endpoint) error) (*herald.Endpoint, error) {
+	var out *herald.Endpoint
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		ep, err := s.scanEndpoint(tx.QueryRow(ctx, `SELECT `+endpointColumns+` FROM endpoint
+			WHERE app_id = $1 AND (id = $2 OR uid = $2) ORDER BY id = $2 DESC LIMIT 1 FOR UPDATE`, appID, ref))
+		if err != nil {
+			return notFound(err, errEndpointNotFound)
+		}
+		stored := *ep
+		if err := update(ep); err != nil {
+			return err
+		}
+		ep.ID, ep.AppID, ep.CreatedAt, ep.FailingSince = stored.ID, stored.AppID, stored.CreatedAt, stored.FailingSince
+		a, err := s.encodeEndpoint(ep)
+		if err != nil {
+			return err
+		}
+		if err := s.writeEndpoint(ctx, tx, ep, &a, stored.Disabled, stored.FailingSince); err != nil {
+			return err
+		}
+		if stored.Disabled && !ep.Disabled {
+			ep.FailingSince = time.Time{}
+		}
+		out = ep
+		return nil
+	})
+	if err != nil {
+		return nil, s.fail("update endpoint", err)
+	}
+	return out, nil
+}
+
+// writeEndpoint writes every mutable field of ep (its column values a) in
+// tx, with its audit record and, when Disabled changed from wasDisabled,
+// its operational event; enabling clears failing_since, the stored
+// failingSince.
+func (s *Store) writeEndpoint(ctx context.Context, tx pgx.Tx, ep *herald.Endpoint, a *endpointArgs, wasDisabled bool, failingSince time.Time) error {
+	_, err := tx.Exec(ctx, `UPDATE endpoint SET uid = $1, url = $2, description = $3, version = $4, disabled = $5,
+		filter_types = $6, channels = $7, rate_limit = $8, metadata = $9, headers = NULL, sealed_headers = $10, secrets = $11, ordering = $12,
+		failing_since = CASE WHEN $13 THEN NULL ELSE failing_since END, updated_at = $14
+		WHERE app_id = $15 AND id = $16`,
+		a.uid, ep.URL, ep.Description, ep.Version, ep.Disabled, a.filterTypes, a.channels, a.rateLimit,
+		a.metadata, a.headers, a.secrets, a.ordering, wasDisabled && !ep.Disabled, ep.UpdatedAt, ep.AppID, ep.ID)
+	if err == nil {
+		err = s.audit(ctx, tx, &auditTarget{"endpoint.update", herald.AuditEndpoint, ep.ID, ep.AppID})
+	}
+	if err != nil || wasDisabled == ep.Disabled {
+		return err
+	}
+	return queueEvents(ctx, tx, []herald.OperationalEvent{herald.EndpointToggledEvent(ep, failingSince)})
 }
 
 // DeleteEndpoint deletes the endpoint; its deliveries and attempts go with

@@ -55,18 +55,49 @@ func (s *Store) ListEventTypes(ctx context.Context, opts herald.EventTypeListOpt
 // et.Name; CreatedAt is kept as stored.
 func (s *Store) UpdateEventType(ctx context.Context, et *herald.EventType) error {
 	err := s.change(ctx, &auditTarget{"event_type.update", herald.AuditEventType, et.Name, ""}, func(db execer) error {
-		tag, err := db.Exec(ctx, `UPDATE event_type SET description = $1, archived = $2, deprecated = $3,
-			feature_flag = $4, schemas = $5, updated_at = $6 WHERE name = $7`,
-			et.Description, et.Archived, et.Deprecated, nullString(et.FeatureFlag), schemasArg(et.Schemas), et.UpdatedAt, et.Name)
-		if err != nil {
-			return err
-		}
-		return mustAffect(tag, errEventTypeNotFound)
+		return writeEventType(ctx, db, et)
 	})
 	if err != nil {
 		return s.fail("update event type", err)
 	}
 	return nil
+}
+
+// writeEventType writes the mutable fields of et.
+func writeEventType(ctx context.Context, db execer, et *herald.EventType) error {
+	tag, err := db.Exec(ctx, `UPDATE event_type SET description = $1, archived = $2, deprecated = $3,
+		feature_flag = $4, schemas = $5, updated_at = $6 WHERE name = $7`,
+		et.Description, et.Archived, et.Deprecated, nullString(et.FeatureFlag), schemasArg(et.Schemas), et.UpdatedAt, et.Name)
+	if err != nil {
+		return err
+	}
+	return mustAffect(tag, errEventTypeNotFound)
+}
+
+// UpdateEventTypeFunc reads the event type FOR UPDATE, lets update change
+// it and writes it back, in one transaction (see herald.Store).
+func (s *Store) UpdateEventTypeFunc(ctx context.Context, name string, update func(*herald.EventType) error) (*herald.EventType, error) {
+	var out *herald.EventType
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		et, err := scanEventType(tx.QueryRow(ctx, `SELECT `+eventTypeColumns+` FROM event_type WHERE name = $1 FOR UPDATE`, name))
+		if err != nil {
+			return notFound(err, errEventTypeNotFound)
+		}
+		stored := *et
+		if err := update(et); err != nil {
+			return err
+		}
+		et.Name, et.CreatedAt = stored.Name, stored.CreatedAt
+		if err := writeEventType(ctx, tx, et); err != nil {
+			return err
+		}
+		out = et
+		return s.audit(ctx, tx, &auditTarget{"event_type.update", herald.AuditEventType, et.Name, ""})
+	})
+	if err != nil {
+		return nil, s.fail("update event type", err)
+	}
+	return out, nil
 }
 
 // DeleteEventType deletes the event type called name.

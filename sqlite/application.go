@@ -63,17 +63,55 @@ func (s *Store) UpdateApplication(ctx context.Context, app *herald.Application) 
 		return fmt.Errorf("update application: %w", err)
 	}
 	err = s.change(ctx, &auditTarget{"application.update", herald.AuditApplication, app.ID, app.ID}, func(ctx context.Context, db execer) error {
-		res, err := db.ExecContext(ctx, `UPDATE application SET uid = ?, name = ?, rate_limit = ?, metadata = ?, updated_at = ? WHERE id = ?`,
-			nullString(app.UID), app.Name, nullUint16(app.RateLimit), meta, micros(app.UpdatedAt), app.ID)
-		if err != nil {
-			return err
-		}
-		return mustAffect(res, errAppNotFound)
+		return writeApp(ctx, db, app, meta)
 	})
 	if err != nil {
 		return s.fail("update application", err)
 	}
 	return nil
+}
+
+// writeApp writes the mutable fields of app, its metadata encoded as meta.
+func writeApp(ctx context.Context, db execer, app *herald.Application, meta any) error {
+	res, err := db.ExecContext(ctx, `UPDATE application SET uid = ?, name = ?, rate_limit = ?, metadata = ?, updated_at = ? WHERE id = ?`,
+		nullString(app.UID), app.Name, nullUint16(app.RateLimit), meta, micros(app.UpdatedAt), app.ID)
+	if err != nil {
+		return err
+	}
+	return mustAffect(res, errAppNotFound)
+}
+
+// UpdateApplicationFunc reads the application in the write transaction,
+// lets update change it and writes it back there (see herald.Store).
+func (s *Store) UpdateApplicationFunc(ctx context.Context, ref string, update func(*herald.Application) error) (*herald.Application, error) {
+	var out *herald.Application
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		app, err := scanApp(tx.QueryRowContext(ctx, `SELECT `+appColumns+` FROM application WHERE id = ?`, ref))
+		if err == sql.ErrNoRows {
+			app, err = scanApp(tx.QueryRowContext(ctx, `SELECT `+appColumns+` FROM application WHERE uid = ?`, ref))
+		}
+		if err != nil {
+			return notFound(err, errAppNotFound)
+		}
+		stored := *app
+		if err := update(app); err != nil {
+			return err
+		}
+		app.ID, app.CreatedAt = stored.ID, stored.CreatedAt
+		meta, err := jsonMap(app.Metadata)
+		if err != nil {
+			return err
+		}
+		if err := writeApp(ctx, tx, app, meta); err != nil {
+			return err
+		}
+		out = app
+		return s.audit(ctx, tx, &auditTarget{"application.update", herald.AuditApplication, app.ID, app.ID})
+	})
+	if err != nil {
+		return nil, s.fail("update application", err)
+	}
+	return out, nil
 }
 
 // DeleteApplication deletes the application; its endpoints, messages,

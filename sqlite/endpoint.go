@@ -141,26 +141,69 @@ func (s *Store) updateEndpoint(ctx context.Context, ep *herald.Endpoint, keepDis
 		if keepDisabled {
 			ep.Disabled = wasDisabled
 		}
-		enabled := wasDisabled && !ep.Disabled
-		_, err = tx.ExecContext(ctx, `UPDATE endpoint SET uid = ?, url = ?, description = ?, version = ?, disabled = ?,
-			filter_types = ?, channels = ?, rate_limit = ?, metadata = ?, headers = NULL, sealed_headers = ?, secrets = ?, ordering = ?,
-			failing_since = CASE WHEN ? THEN NULL ELSE failing_since END, updated_at = ?
-			WHERE app_id = ? AND id = ?`,
-			a.uid, ep.URL, ep.Description, ep.Version, ep.Disabled, a.filterTypes, a.channels, a.rateLimit,
-			a.metadata, a.headers, a.secrets, a.ordering, enabled, micros(ep.UpdatedAt), ep.AppID, ep.ID)
-		if err == nil {
-			err = s.audit(ctx, tx, &auditTarget{"endpoint.update", herald.AuditEndpoint, ep.ID, ep.AppID})
-		}
-		if err != nil || wasDisabled == ep.Disabled {
-			return err
-		}
-		return s.queueEvents(ctx, tx, []herald.OperationalEvent{
-			herald.EndpointToggledEvent(ep, fromNullMicros(failingSince))})
+		return s.writeEndpoint(ctx, tx, ep, &a, wasDisabled, fromNullMicros(failingSince))
 	})
 	if err != nil {
 		return s.fail("update endpoint", err)
 	}
 	return nil
+}
+
+// UpdateEndpointFunc reads the endpoint in the write transaction, lets
+// update change it and writes it back there (see herald.Store).
+func (s *Store) UpdateEndpointFunc(ctx context.Context, appID, ref string, update func(*herald.Endpoint) error) (*herald.Endpoint, error) {
+	var out *herald.Endpoint
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		ep, err := s.scanEndpoint(tx.QueryRowContext(ctx, `SELECT `+endpointColumns+` FROM endpoint WHERE app_id = ? AND id = ?`, appID, ref))
+		if err == sql.ErrNoRows {
+			ep, err = s.scanEndpoint(tx.QueryRowContext(ctx, `SELECT `+endpointColumns+` FROM endpoint WHERE app_id = ? AND uid = ?`, appID, ref))
+		}
+		if err != nil {
+			return notFound(err, errEndpointNotFound)
+		}
+		stored := *ep
+		if err := update(ep); err != nil {
+			return err
+		}
+		ep.ID, ep.AppID, ep.CreatedAt, ep.FailingSince = stored.ID, stored.AppID, stored.CreatedAt, stored.FailingSince
+		a, err := s.encodeEndpoint(ep)
+		if err != nil {
+			return err
+		}
+		if err := s.writeEndpoint(ctx, tx, ep, &a, stored.Disabled, stored.FailingSince); err != nil {
+			return err
+		}
+		if stored.Disabled && !ep.Disabled {
+			ep.FailingSince = time.Time{}
+		}
+		out = ep
+		return nil
+	})
+	if err != nil {
+		return nil, s.fail("update endpoint", err)
+	}
+	return out, nil
+}
+
+// writeEndpoint writes every mutable field of ep (its column values a) in
+// tx, with its audit record and, when Disabled changed from wasDisabled,
+// its operational event; enabling clears failing_since, the stored
+// failingSince.
+func (s *Store) writeEndpoint(ctx context.Context, tx *sql.Tx, ep *herald.Endpoint, a *endpointArgs, wasDisabled bool, failingSince time.Time) error {
+	enabled := wasDisabled && !ep.Disabled
+	_, err := tx.ExecContext(ctx, `UPDATE endpoint SET uid = ?, url = ?, description = ?, version = ?, disabled = ?,
+		filter_types = ?, channels = ?, rate_limit = ?, metadata = ?, headers = NULL, sealed_headers = ?, secrets = ?, ordering = ?,
+		failing_since = CASE WHEN ? THEN NULL ELSE failing_since END, updated_at = ?
+		WHERE app_id = ? AND id = ?`,
+		a.uid, ep.URL, ep.Description, ep.Version, ep.Disabled, a.filterTypes, a.channels, a.rateLimit,
+		a.metadata, a.headers, a.secrets, a.ordering, enabled, micros(ep.UpdatedAt), ep.AppID, ep.ID)
+	if err == nil {
+		err = s.audit(ctx, tx, &auditTarget{"endpoint.update", herald.AuditEndpoint, ep.ID, ep.AppID})
+	}
+	if err != nil || wasDisabled == ep.Disabled {
+		return err
+	}
+	return s.queueEvents(ctx, tx, []herald.OperationalEvent{herald.EndpointToggledEvent(ep, failingSince)})
 }
 
 // DeleteEndpoint deletes the endpoint; its deliveries and attempts go with

@@ -56,17 +56,48 @@ func (s *Store) ListEventTypes(ctx context.Context, opts herald.EventTypeListOpt
 // et.Name; CreatedAt is kept as stored.
 func (s *Store) UpdateEventType(ctx context.Context, et *herald.EventType) error {
 	err := s.change(ctx, &auditTarget{"event_type.update", herald.AuditEventType, et.Name, ""}, func(ctx context.Context, db execer) error {
-		res, err := db.ExecContext(ctx, `UPDATE event_type SET description = ?, archived = ?, deprecated = ?, feature_flag = ?, schemas = ?, updated_at = ? WHERE name = ?`,
-			et.Description, et.Archived, et.Deprecated, nullString(et.FeatureFlag), schemasArg(et.Schemas), micros(et.UpdatedAt), et.Name)
-		if err != nil {
-			return err
-		}
-		return mustAffect(res, errEventTypeNotFound)
+		return writeEventType(ctx, db, et)
 	})
 	if err != nil {
 		return s.fail("update event type", err)
 	}
 	return nil
+}
+
+// writeEventType writes the mutable fields of et.
+func writeEventType(ctx context.Context, db execer, et *herald.EventType) error {
+	res, err := db.ExecContext(ctx, `UPDATE event_type SET description = ?, archived = ?, deprecated = ?, feature_flag = ?, schemas = ?, updated_at = ? WHERE name = ?`,
+		et.Description, et.Archived, et.Deprecated, nullString(et.FeatureFlag), schemasArg(et.Schemas), micros(et.UpdatedAt), et.Name)
+	if err != nil {
+		return err
+	}
+	return mustAffect(res, errEventTypeNotFound)
+}
+
+// UpdateEventTypeFunc reads the event type in the write transaction, lets
+// update change it and writes it back there (see herald.Store).
+func (s *Store) UpdateEventTypeFunc(ctx context.Context, name string, update func(*herald.EventType) error) (*herald.EventType, error) {
+	var out *herald.EventType
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		et, err := scanEventType(tx.QueryRowContext(ctx, `SELECT `+eventTypeColumns+` FROM event_type WHERE name = ?`, name))
+		if err != nil {
+			return notFound(err, errEventTypeNotFound)
+		}
+		stored := *et
+		if err := update(et); err != nil {
+			return err
+		}
+		et.Name, et.CreatedAt = stored.Name, stored.CreatedAt
+		if err := writeEventType(ctx, tx, et); err != nil {
+			return err
+		}
+		out = et
+		return s.audit(ctx, tx, &auditTarget{"event_type.update", herald.AuditEventType, et.Name, ""})
+	})
+	if err != nil {
+		return nil, s.fail("update event type", err)
+	}
+	return out, nil
 }
 
 // DeleteEventType deletes the event type called name.

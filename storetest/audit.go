@@ -70,10 +70,18 @@ func testAuditEveryVerb(t *testing.T, s herald.Store) {
 			want{"application.create", herald.AuditApplication, newApp.ID, newApp.ID}},
 		{"UpdateApplication", func(ctx context.Context) error { return s.UpdateApplication(ctx, newApp) },
 			want{"application.update", herald.AuditApplication, newApp.ID, newApp.ID}},
+		{"UpdateApplicationFunc", func(ctx context.Context) error {
+			_, err := s.UpdateApplicationFunc(ctx, newApp.ID, func(a *herald.Application) error { a.Name = "renamed"; return nil })
+			return err
+		}, want{"application.update", herald.AuditApplication, newApp.ID, newApp.ID}},
 		{"CreateEventType", func(ctx context.Context) error { return s.CreateEventType(ctx, newEventType(506, "audit.x")) },
 			want{"event_type.create", herald.AuditEventType, "audit.x", ""}},
 		{"UpdateEventType", func(ctx context.Context) error { return s.UpdateEventType(ctx, newEventType(506, "audit.x")) },
 			want{"event_type.update", herald.AuditEventType, "audit.x", ""}},
+		{"UpdateEventTypeFunc", func(ctx context.Context) error {
+			_, err := s.UpdateEventTypeFunc(ctx, "audit.x", func(et *herald.EventType) error { et.Deprecated = true; return nil })
+			return err
+		}, want{"event_type.update", herald.AuditEventType, "audit.x", ""}},
 		{"DeleteEventType", func(ctx context.Context) error { return s.DeleteEventType(ctx, "audit.x") },
 			want{"event_type.delete", herald.AuditEventType, "audit.x", ""}},
 		{"CreateEndpoint", func(ctx context.Context) error { return s.CreateEndpoint(ctx, newEp) },
@@ -82,6 +90,13 @@ func testAuditEveryVerb(t *testing.T, s herald.Store) {
 			want{"endpoint.update", herald.AuditEndpoint, newEp.ID, f.app.ID}},
 		{"UpdateEndpointKeepDisabled", func(ctx context.Context) error { return s.UpdateEndpointKeepDisabled(ctx, newEp) },
 			want{"endpoint.update", herald.AuditEndpoint, newEp.ID, f.app.ID}},
+		{"UpdateEndpointFunc", func(ctx context.Context) error {
+			_, err := s.UpdateEndpointFunc(ctx, f.app.ID, newEp.ID, func(ep *herald.Endpoint) error {
+				ep.Disabled, ep.Headers = false, map[string]string{"X-Audit": "1"} // an enable: one record, with its event
+				return nil
+			})
+			return err
+		}, want{"endpoint.update", herald.AuditEndpoint, newEp.ID, f.app.ID}},
 		{"RotateEndpointSecret", func(ctx context.Context) error {
 			return s.RotateEndpointSecret(ctx, f.app.ID, newEp.ID, herald.SigningSecret{Key: secretKey(9, 24)}, at(600), at(507))
 		}, want{"endpoint.secret.rotate", herald.AuditEndpoint, newEp.ID, f.app.ID}},
@@ -147,6 +162,9 @@ func testAuditFailedChange(t *testing.T, s herald.Store) {
 	app := mustCreateApp(t, s, newApp(1))
 	ep := mustCreateEndpoint(t, s, newEndpoint(app.ID, 2))
 	mustCreateEventType(t, s, newEventType(3, "taken"))
+	takenEp := newEndpoint(app.ID, 13)
+	takenEp.UID = "taken-ep"
+	mustCreateEndpoint(t, s, takenEp)
 	ctx := herald.WithAuditActor(t.Context(), auditActor(1, 50))
 	missing := newApp(4)
 	fails := []struct {
@@ -168,7 +186,28 @@ func testAuditFailedChange(t *testing.T, s herald.Store) {
 		{"CreateToken unknown app", herald.ENOTFOUND, s.CreateToken(ctx, newToken(herald.TokenPortal, 10, missing.ID))},
 		{"RevokeToken unknown", herald.ENOTFOUND, s.RevokeToken(ctx, id(herald.PrefixToken, 11), at(50))},
 	}
-	_, err := s.RecoverEndpoint(ctx, app.ID, id(herald.PrefixEndpoint, 8), at(0), time.Time{}, at(50))
+	failFunc := func(name, code string, err error) {
+		fails = append(fails, struct {
+			name string
+			code string
+			err  error
+		}{name, code, err})
+	}
+	_, err := s.UpdateApplicationFunc(ctx, missing.ID, func(*herald.Application) error { return nil })
+	failFunc("UpdateApplicationFunc unknown", herald.ENOTFOUND, err)
+	_, err = s.UpdateEventTypeFunc(ctx, "nope", func(*herald.EventType) error { return nil })
+	failFunc("UpdateEventTypeFunc unknown", herald.ENOTFOUND, err)
+	_, err = s.UpdateEndpointFunc(ctx, app.ID, id(herald.PrefixEndpoint, 8), func(*herald.Endpoint) error { return nil })
+	failFunc("UpdateEndpointFunc unknown", herald.ENOTFOUND, err)
+	// An update that refuses rolls its change back, record included.
+	_, err = s.UpdateEndpointFunc(ctx, app.ID, ep.ID, func(ep *herald.Endpoint) error {
+		ep.Description = "refused"
+		return herald.Errorf(herald.EINVALID, "refused")
+	})
+	failFunc("UpdateEndpointFunc refused", herald.EINVALID, err)
+	_, err = s.UpdateEndpointFunc(ctx, app.ID, ep.ID, func(ep *herald.Endpoint) error { ep.UID = "taken-ep"; return nil })
+	failFunc("UpdateEndpointFunc taken uid", herald.ECONFLICT, err)
+	_, err = s.RecoverEndpoint(ctx, app.ID, id(herald.PrefixEndpoint, 8), at(0), time.Time{}, at(50))
 	fails = append(fails, struct {
 		name string
 		code string

@@ -42,6 +42,7 @@ func Run(t *testing.T, newStore func(t *testing.T) herald.Store) {
 		{"Token", tokenTests},
 		{"Seal", sealTests},
 		{"Audit", auditTests},
+		{"Patch", patchTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

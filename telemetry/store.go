@@ -42,17 +42,20 @@ const (
 	opGetApplication
 	opListApplications
 	opUpdateApplication
+	opUpdateApplicationFunc
 	opDeleteApplication
 	opCreateEventType
 	opGetEventType
 	opListEventTypes
 	opUpdateEventType
+	opUpdateEventTypeFunc
 	opDeleteEventType
 	opCreateEndpoint
 	opGetEndpoint
 	opListEndpoints
 	opUpdateEndpoint
 	opUpdateEndpointKeepDisabled
+	opUpdateEndpointFunc
 	opDeleteEndpoint
 	opRotateEndpointSecret
 	opCreateMessages
@@ -99,9 +102,9 @@ const (
 // storeOpMethods are the method names of the operations, in storeOp order.
 var storeOpMethods = [numStoreOps]string{
 	"Ping",
-	"CreateApplication", "GetApplication", "ListApplications", "UpdateApplication", "DeleteApplication",
-	"CreateEventType", "GetEventType", "ListEventTypes", "UpdateEventType", "DeleteEventType",
-	"CreateEndpoint", "GetEndpoint", "ListEndpoints", "UpdateEndpoint", "UpdateEndpointKeepDisabled", "DeleteEndpoint",
+	"CreateApplication", "GetApplication", "ListApplications", "UpdateApplication", "UpdateApplicationFunc", "DeleteApplication",
+	"CreateEventType", "GetEventType", "ListEventTypes", "UpdateEventType", "UpdateEventTypeFunc", "DeleteEventType",
+	"CreateEndpoint", "GetEndpoint", "ListEndpoints", "UpdateEndpoint", "UpdateEndpointKeepDisabled", "UpdateEndpointFunc", "DeleteEndpoint",
 	"RotateEndpointSecret",
 	"CreateMessages", "GetMessage", "ListMessages", "ExpungeMessageContent", "ListMessageDeliveries", "ListEndpointMessages",
 	"ClaimDue", "RecordAttempts", "ReleaseDeliveries", "RescueExpired",
@@ -198,6 +201,10 @@ func (s *Store) UpdateApplication(ctx context.Context, app *herald.Application) 
 	return observe0(s, opUpdateApplication, func() error { return s.next.UpdateApplication(ctx, app) })
 }
 
+func (s *Store) UpdateApplicationFunc(ctx context.Context, ref string, update func(*herald.Application) error) (*herald.Application, error) {
+	return observe(s, opUpdateApplicationFunc, func() (*herald.Application, error) { return s.next.UpdateApplicationFunc(ctx, ref, update) })
+}
+
 func (s *Store) DeleteApplication(ctx context.Context, id string) error {
 	return observe0(s, opDeleteApplication, func() error { return s.next.DeleteApplication(ctx, id) })
 }
@@ -216,6 +223,10 @@ func (s *Store) ListEventTypes(ctx context.Context, opts herald.EventTypeListOpt
 
 func (s *Store) UpdateEventType(ctx context.Context, et *herald.EventType) error {
 	return observe0(s, opUpdateEventType, func() error { return s.next.UpdateEventType(ctx, et) })
+}
+
+func (s *Store) UpdateEventTypeFunc(ctx context.Context, name string, update func(*herald.EventType) error) (*herald.EventType, error) {
+	return observe(s, opUpdateEventTypeFunc, func() (*herald.EventType, error) { return s.next.UpdateEventTypeFunc(ctx, name, update) })
 }
 
 func (s *Store) DeleteEventType(ctx context.Context, name string) error {
@@ -240,6 +251,10 @@ func (s *Store) UpdateEndpoint(ctx context.Context, ep *herald.Endpoint) error {
 
 func (s *Store) UpdateEndpointKeepDisabled(ctx context.Context, ep *herald.Endpoint) error {
 	return observe0(s, opUpdateEndpointKeepDisabled, func() error { return s.next.UpdateEndpointKeepDisabled(ctx, ep) })
+}
+
+func (s *Store) UpdateEndpointFunc(ctx context.Context, appID, ref string, update func(*herald.Endpoint) error) (*herald.Endpoint, error) {
+	return observe(s, opUpdateEndpointFunc, func() (*herald.Endpoint, error) { return s.next.UpdateEndpointFunc(ctx, appID, ref, update) })
 }
 
 func (s *Store) DeleteEndpoint(ctx context.Context, appID, id string) error {
