@@ -161,6 +161,9 @@ func New(cfg Config) (*Dispatcher, error) {
 	if ts, ok := cfg.Store.(TokenStore); ok && cfg.SharedRateLimits == nil {
 		cfg.SharedRateLimits = ts
 	}
+	if cfg.Breaker.SlowAnswer <= 0 {
+		cfg.Breaker.SlowAnswer = cfg.RequestTimeout / 2
+	}
 	bs := newBreakers(cfg.Breaker, cfg.PerEndpoint, cfg.Now)
 	cfg.Metrics.ObserveOpenBreakers(bs.openCount)
 	log := cfg.Logger.With("component", "dispatch", "owner", cfg.Owner)

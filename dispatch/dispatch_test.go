@@ -299,9 +299,10 @@ func TestRescueExpiredLease(t *testing.T) {
 }
 
 // TestCircuitBreakerDefersAndRecovers: after consecutive failures the
-// endpoint's breaker opens; its other deliveries are deferred without an
-// attempt; after the open period one probe goes out, and when it succeeds
-// the backlog is delivered.
+// endpoint's breaker opens (fast failed answers, as here, need twice the
+// threshold in a row: 6); its other deliveries are deferred without an
+// attempt; after the open period a round of probes goes out, and when they
+// succeed the backlog is delivered.
 func TestCircuitBreakerDefersAndRecovers(t *testing.T) {
 	c := testclock.New(time.Now().UTC().Truncate(time.Second))
 	t0 := c.Now()
@@ -331,8 +332,8 @@ func TestCircuitBreakerDefersAndRecovers(t *testing.T) {
 		st, err := e.store.GetEndpointStats(t.Context(), e.app.ID, ep.ID, time.Time{}, time.Time{})
 		return err == nil && st.Pending == 10 && st.Sending == 0
 	})
-	if n := countAttempts(); n != 3 {
-		t.Fatalf("%d attempts before the breaker opened, want 3", n)
+	if n := countAttempts(); n != 6 {
+		t.Fatalf("%d attempts before the breaker opened, want 6", n)
 	}
 	if s := e.dispatcher.EndpointState(ep.ID); s != dispatch.BreakerOpen {
 		t.Fatalf("breaker state = %s, want open", s)
@@ -350,8 +351,8 @@ func TestCircuitBreakerDefersAndRecovers(t *testing.T) {
 			}
 		}
 	}
-	if deferred != 7 {
-		t.Fatalf("%d deliveries deferred without an attempt, want 7", deferred)
+	if deferred != 4 {
+		t.Fatalf("%d deliveries deferred without an attempt, want 4", deferred)
 	}
 
 	// The endpoint recovers; after the open period a probe closes the
@@ -362,7 +363,7 @@ func TestCircuitBreakerDefersAndRecovers(t *testing.T) {
 	eventually(t, "a successful probe to close the breaker", func() bool {
 		return e.dispatcher.EndpointState(ep.ID) == dispatch.BreakerClosed
 	})
-	c.Add(20 * time.Second) // the three failed ones retry on the schedule; the deferred ones are due
+	c.Add(20 * time.Second) // the six failed ones retry on the schedule; the deferred ones are due
 	// (The clock stays within the receivers' 5-minute signature tolerance.)
 	for range 5 {
 		e.dispatcher.Notify()

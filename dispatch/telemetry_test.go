@@ -216,7 +216,8 @@ func TestOutcomeMetrics(t *testing.T) {
 	// clock moves, so nothing but the disabled endpoint's delivery comes
 	// due.
 	e := newEnv(t, envOptions{clock: c, schedule: []time.Duration{2 * time.Hour}, metrics: metrics,
-		breaker: dispatch.BreakerConfig{ConsecutiveFailures: 2, OpenFor: 2 * time.Hour}})
+		// Two failed answers in a row: twice the threshold.
+		breaker: dispatch.BreakerConfig{ConsecutiveFailures: 1, OpenFor: 2 * time.Hour}})
 
 	off := newReceiver(t, nil)
 	offEP := e.endpoint(t, off, []string{"off"}, nil)

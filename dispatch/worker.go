@@ -155,7 +155,7 @@ func (d *Dispatcher) deliver(ctx context.Context, c herald.Claim) {
 	out := d.outcome(c, ep, res, now)
 	d.countOutcome(c, out)
 	endAttempt(span, res, out)
-	if d.breakers.record(ep.ID, !res.Succeeded(), probe) {
+	if d.breakers.record(ep.ID, d.breakers.classify(res), probe) {
 		d.logDelivery(ctx, slog.LevelWarn, "circuit breaker opened: deferring the endpoint's deliveries", dl)
 		for _, queued := range d.sched.take(ep.ID) {
 			_, until, _ := d.breakers.allow(ep.ID)

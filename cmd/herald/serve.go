@@ -53,6 +53,7 @@ type ServeCmd struct {
 	Log         LogFlags         `embed:""`
 	Telemetry   TelemetryFlags   `embed:""`
 	Operational OperationalFlags `embed:""`
+	Breakers    BreakerFlags     `embed:""`
 
 	schedule []time.Duration // parsed RetrySchedule
 	proxies  *access.Proxies // parsed TrustedProxies
@@ -97,6 +98,9 @@ func (c *ServeCmd) Validate() error {
 		return err
 	}
 	if err := c.Operational.validate(); err != nil {
+		return err
+	}
+	if err := c.Breakers.validate(); err != nil {
 		return err
 	}
 	if c.PublicURL != "" {
@@ -185,6 +189,7 @@ func (c *ServeCmd) Run(env *Env) error {
 			Lease:           c.DeliveryLease,
 			ShutdownTimeout: c.ShutdownTimeout,
 			DisableAfter:    c.Operational.DisableAfter,
+			Breaker:         c.Breakers.config(),
 		},
 		Cleaner: dispatch.CleanerConfig{
 			Retention:      time.Duration(c.RetentionDays) * 24 * time.Hour,

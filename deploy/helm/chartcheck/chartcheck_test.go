@@ -383,6 +383,19 @@ var profileChecks = map[string]func(t *testing.T, o objects){
 		if _, ok := d.Spec.Template.Annotations["checksum/secret"]; ok {
 			t.Error("a checksum of a Secret the chart does not render")
 		}
+		// The circuit breaker settings, off included.
+		for name, want := range map[string]string{
+			"HERALD_BREAKER":                   "false",
+			"HERALD_BREAKER_FAILURE_THRESHOLD": "3",
+			"HERALD_BREAKER_FAILURE_RATIO":     "0.8",
+			"HERALD_BREAKER_OPEN_TIME":         "5s",
+			"HERALD_BREAKER_MAX_OPEN_TIME":     "2m",
+			"HERALD_BREAKER_PROBES":            "3",
+		} {
+			if got, ok := o.configMaps[0].Data[name]; !ok || got != want {
+				t.Errorf("existing-secret: %s = %q (set %v), want the profile's %q", name, got, ok, want)
+			}
+		}
 	},
 }
 
