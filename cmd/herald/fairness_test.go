@@ -28,3 +28,40 @@ func TestServeRefusesBadFairnessFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchHangingApplication: --hanging-endpoints gives a second
+// application endpoints that never answer and more deliveries than the
+// node has workers; it holds its share of them (8 workers, share 0.5: 4),
+// and every delivery of the benchmark application still arrives while
+// those requests hang (the request timeout outlasts the run).
+func TestBenchHangingApplication(t *testing.T) {
+	rep := runBench(t, 0, "--messages", "100", "--endpoints", "2", "--concurrency", "4", "--baseline", "0",
+		"--workers", "8", "--endpoint-concurrency", "2", "--hanging-endpoints", "4", "--request-timeout", "10m")
+	if rep.Delivered != 200 || rep.Missing != 0 || rep.Duplicates != 0 {
+		t.Errorf("delivered %d, missing %d, duplicates %d; want 200, 0, 0", rep.Delivered, rep.Missing, rep.Duplicates)
+	}
+	h := rep.HangingApp
+	if h == nil || h.Endpoints != 4 || h.Deliveries != 16 {
+		t.Fatalf("hanging application %+v, want 4 endpoints and 16 deliveries", h)
+	}
+	if h.HeldAtStart != 4 || h.HeldAtEnd != 4 {
+		t.Errorf("hanging requests %d at the start, %d by the end; want 4 (half of 8 workers) both times", h.HeldAtStart, h.HeldAtEnd)
+	}
+	if rep.Config.HangingEndpoints != 4 || rep.Config.AppWorkerShare != 0.5 {
+		t.Errorf("config echoes hanging endpoints %d, share %v", rep.Config.HangingEndpoints, rep.Config.AppWorkerShare)
+	}
+}
+
+func TestBenchRefusesBadFairnessFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"--app-worker-share", "0"},
+		{"--app-worker-share", "2"},
+		{"--hanging-endpoints", "-1"},
+		{"--hanging-endpoints", "1001"},
+	} {
+		var out, errOut bytes.Buffer
+		if code := run(context.Background(), append([]string{"bench"}, args...), &out, &errOut); code == 0 || !strings.Contains(errOut.String(), args[0]) {
+			t.Errorf("bench %v: exit %d, stderr %q; want a refusal naming %s", args, code, errOut.String(), args[0])
+		}
+	}
+}
