@@ -121,3 +121,42 @@ func TestAppCap(t *testing.T) {
 		}
 	}
 }
+
+// TestSchedulerAppShareUnparksEveryFreedSlot: when several of an
+// application's deliveries finish before the next starts, each freed slot
+// brings one parked endpoint back; the endpoints parked at the cap never
+// stay parked once nothing of the application is in flight (a bug that
+// stopped all delivery of an application with many endpoints).
+func TestSchedulerAppShareUnparksEveryFreedSlot(t *testing.T) {
+	s := newScheduler(1, 0, nil)
+	s.appCap = 2
+	for i := range 2 {
+		s.push(claimsForApp("A", fmt.Sprint("a", i), 1), nil)
+	}
+	j1, _ := s.next()
+	j2, _ := s.next()
+	for i := 2; i < 5; i++ {
+		s.push(claimsForApp("A", fmt.Sprint("a", i), 1), nil) // parked: A is at its cap
+	}
+	if len(s.apps["A"].parked) != 3 {
+		t.Fatalf("%d endpoints parked, want 3", len(s.apps["A"].parked))
+	}
+	s.done(j1, 0)
+	s.done(j2, 0)
+	if len(s.ready) != 2 {
+		t.Fatalf("after two of A's jobs finished, %d endpoints ready, want 2 (two free slots)", len(s.ready))
+	}
+	started := 2
+	for started < 5 {
+		j, _ := s.next()
+		started++
+		if started < 5 && len(s.ready) == 0 {
+			t.Fatalf("after %d jobs started, nothing ready", started)
+		}
+		s.done(j, 0)
+	}
+	if s.len() != 0 || len(s.apps) != 0 {
+		t.Fatalf("queued %d, apps %d after all five ran; want none", s.len(), len(s.apps))
+	}
+	s.close()
+}

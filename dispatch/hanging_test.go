@@ -163,3 +163,57 @@ func TestHangingApplicationDoesNotStallAnother(t *testing.T) {
 		t.Fatalf("application A has %d requests hanging, want its share: 128 of 256 workers", n)
 	}
 }
+
+// TestAppShareDeliversEverything: one application with many more endpoints
+// than its share of the workers gets every delivery through: its
+// endpoints wait their turn at the cap and all of them get it.
+func TestAppShareDeliversEverything(t *testing.T) {
+	store := openTestStore(t)
+	now := time.Now()
+	app := &herald.Application{ID: herald.NewID(herald.PrefixApplication), Name: "many", CreatedAt: now, UpdatedAt: now}
+	if err := store.CreateApplication(t.Context(), app); err != nil {
+		t.Fatal(err)
+	}
+	r := newReceiver(t, nil)
+	key, err := signature.ParseSecret(r.secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		if err := store.CreateEndpoint(t.Context(), &herald.Endpoint{ID: herald.NewID(herald.PrefixEndpoint), AppID: app.ID,
+			URL: r.srv.URL + "/hook", Version: 1, Secrets: []herald.SigningSecret{{Key: key}}, CreatedAt: now, UpdatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d, err := dispatch.New(dispatch.Config{
+		Store:  store,
+		Sender: dispatch.NewSender(dispatch.SenderConfig{AllowPrivate: true, Timeout: 10 * time.Second, UserAgent: "Herald/test"}),
+		// Two of the four workers for the application: its 20 endpoints
+		// take turns at its cap.
+		Workers:        4,
+		PerEndpoint:    1,
+		RequestTimeout: 10 * time.Second,
+		PollInterval:   20 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runDispatcher(t, d)
+	msgs := make([]*herald.Message, 10)
+	for i := range msgs {
+		msgs[i] = &herald.Message{ID: herald.NewID(herald.PrefixMessage), AppID: app.ID, EventType: "e", Payload: []byte(`{}`), CreatedAt: time.Now()}
+	}
+	if _, err := store.CreateMessages(t.Context(), msgs, herald.Lease{}); err != nil {
+		t.Fatal(err)
+	}
+	d.Notify()
+	eventually(t, "all 200 deliveries", func() bool {
+		got, _ := r.received()
+		for _, m := range msgs {
+			if got[m.ID] != 20 {
+				return false
+			}
+		}
+		return true
+	})
+}

@@ -192,7 +192,9 @@ func (s *scheduler) park(q *endpointQueue) {
 
 // unpark moves the first of a's parked endpoints back to the ready list:
 // one of a's deliveries finished, so a may start one more. Endpoints take
-// turns, as on the ready list.
+// turns, as on the ready list. While a job of a is in flight, its done
+// unparks one more, so parked endpoints are never left behind: the last
+// one to finish unparks an endpoint that then starts.
 func (s *scheduler) unpark(a *appShare) {
 	for len(a.parked) > 0 {
 		q := a.parked[0]
@@ -264,8 +266,13 @@ func (s *scheduler) done(j job, took time.Duration) {
 	q.inflight--
 	a := q.app
 	a.inflight--
-	if s.appCap > 0 && a.inflight == s.appCap-1 {
-		s.unpark(a) // the application was at its cap: one of its endpoints may start
+	if s.appCap > 0 {
+		// The slot this job freed goes to one of the application's parked
+		// endpoints, if any. Each finished job unparks one: unparking only
+		// when the application came down from its cap left the others
+		// parked when two jobs finished before the next one started, and
+		// once nothing was in flight nothing unparked them.
+		s.unpark(a)
 	}
 	if q.pace == 0 {
 		q.pace = max(took, time.Microsecond)
