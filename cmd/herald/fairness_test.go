@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -62,6 +63,27 @@ func TestBenchRefusesBadFairnessFlags(t *testing.T) {
 		var out, errOut bytes.Buffer
 		if code := run(context.Background(), append([]string{"bench"}, args...), &out, &errOut); code == 0 || !strings.Contains(errOut.String(), args[0]) {
 			t.Errorf("bench %v: exit %d, stderr %q; want a refusal naming %s", args, code, errOut.String(), args[0])
+		}
+	}
+}
+
+// TestServeMaxEndpointsPerApp: herald serve passes --max-endpoints-per-app
+// to the API: the real binary refuses the third endpoint of an application
+// with 422 at body.url naming the limit.
+func TestServeMaxEndpointsPerApp(t *testing.T) {
+	dir := t.TempDir()
+	p := startHerald(t, "--db", filepath.Join(dir, "herald.db"), "--max-endpoints-per-app", "2")
+	token := readToken(t, dir)
+	if code, body := request(t, "POST", p.url+"/api/v1/app", token, map[string]any{"name": "A", "uid": "a"}); code != http.StatusCreated {
+		t.Fatalf("create app: %d %s", code, body)
+	}
+	for i, want := range []int{http.StatusCreated, http.StatusCreated, http.StatusUnprocessableEntity} {
+		code, body := request(t, "POST", p.url+"/api/v1/app/a/endpoint", token, map[string]any{"url": "https://example.com/" + string(rune('a'+i))})
+		if code != want {
+			t.Fatalf("endpoint %d: %d %s, want %d", i+1, code, body, want)
+		}
+		if want == http.StatusUnprocessableEntity && (!strings.Contains(string(body), `["body","url"]`) || !strings.Contains(string(body), "limit of 2 endpoints")) {
+			t.Fatalf("refusal %s: want body.url and the limit of 2", body)
 		}
 	}
 }
