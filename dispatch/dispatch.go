@@ -55,8 +55,14 @@ type Config struct {
 	// Workers is the most deliveries in flight at once (default 256).
 	Workers int
 	// PerEndpoint is the most deliveries in flight to one endpoint
-	// (default 8).
+	// (default 8). An endpoint whose attempts time out or fail to connect
+	// gets less, down to 1, and wins it back one success at a time.
 	PerEndpoint int
+	// AppWorkerShare is the share of Workers the endpoints of one
+	// application may hold at once (default 0.5; at least PerEndpoint
+	// workers): the others stay free for other applications whatever one
+	// application's endpoints do. 1 turns the cap off.
+	AppWorkerShare float64
 	// ClaimBatch is the most deliveries claimed per query (default 512).
 	ClaimBatch int
 	// RequestTimeout is the sender's timeout; it sizes the lease.
@@ -96,6 +102,7 @@ type Dispatcher struct {
 	cfg      Config
 	sched    *scheduler
 	breakers *breakers
+	adaptive *adaptive
 	wake     chan struct{}
 	outcomes chan herald.AttemptOutcome
 	log      *slog.Logger
@@ -125,6 +132,9 @@ func New(cfg Config) (*Dispatcher, error) {
 	}
 	if cfg.PerEndpoint <= 0 {
 		cfg.PerEndpoint = 8
+	}
+	if cfg.AppWorkerShare <= 0 || cfg.AppWorkerShare > 1 {
+		cfg.AppWorkerShare = DefaultAppWorkerShare
 	}
 	if cfg.ClaimBatch <= 0 {
 		cfg.ClaimBatch = 512
@@ -166,11 +176,15 @@ func New(cfg Config) (*Dispatcher, error) {
 	}
 	bs := newBreakers(cfg.Breaker, cfg.PerEndpoint, cfg.Now)
 	cfg.Metrics.ObserveOpenBreakers(bs.openCount)
+	ad := newAdaptive(cfg.PerEndpoint)
+	sched := newScheduler(cfg.PerEndpoint, cfg.Workers, func(id string) int { return min(bs.capFor(id), ad.get(id)) })
+	sched.appCap = appCap(cfg.Workers, cfg.PerEndpoint, cfg.AppWorkerShare)
 	log := cfg.Logger.With("component", "dispatch", "owner", cfg.Owner)
 	return &Dispatcher{
 		cfg:       cfg,
 		breakers:  bs,
-		sched:     newScheduler(cfg.PerEndpoint, cfg.Workers, bs.capFor),
+		adaptive:  ad,
+		sched:     sched,
 		wake:      make(chan struct{}, 1),
 		outcomes:  make(chan herald.AttemptOutcome, cfg.Workers),
 		linger:    recordLinger,
@@ -181,6 +195,22 @@ func New(cfg Config) (*Dispatcher, error) {
 			log.Warn("take shared rate-limit tokens; deferring", "key", key, "err", err)
 		}),
 	}, nil
+}
+
+// DefaultAppWorkerShare is the share of the workers one application's
+// endpoints may hold at once unless Config.AppWorkerShare says otherwise.
+const DefaultAppWorkerShare = 0.5
+
+// appCap is the most deliveries of one application in flight at once:
+// share of the workers, at least one endpoint's concurrency (so a small
+// pool still serves one endpoint at full speed) and at most all of them;
+// 0 (no cap) when that is every worker.
+func appCap(workers, perEndpoint int, share float64) int {
+	n := min(max(int(float64(workers)*share), perEndpoint, 1), workers)
+	if n >= workers {
+		return 0
+	}
+	return n
 }
 
 func defaultOwner() string {

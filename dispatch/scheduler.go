@@ -17,12 +17,26 @@ type job struct {
 // endpointQueue holds one endpoint's claimed deliveries in claim order.
 type endpointQueue struct {
 	id       string
+	app      *appShare
 	jobs     []job
 	inflight int
 	inReady  bool
+	// inParked: it has work and capacity but its application holds its
+	// whole share of the workers; it waits in app.parked.
+	inParked bool
 	// pace is a moving average of how long one of its attempts took
 	// (zero until the first finishes); it sizes the endpoint's share.
 	pace time.Duration
+}
+
+// appShare is one application's hold on the workers: how many of its
+// deliveries are in flight, and its endpoints that wait for one of them to
+// finish because the application is at its cap.
+type appShare struct {
+	id       string
+	inflight int
+	queues   int // its endpoints in scheduler.queues
+	parked   []*endpointQueue
 }
 
 // shareDrain is how long an endpoint's share should take to send at its
@@ -48,6 +62,13 @@ type scheduler struct {
 	// capFor, when set, is an endpoint's concurrency cap now (lower while
 	// its circuit breaker probes or ramps up); perEndpoint otherwise.
 	capFor func(endpointID string) int
+	// appCap, when positive, is the most deliveries of one application in
+	// flight at once (--app-worker-share of the workers), so the endpoints
+	// of one application never hold every worker and another application
+	// always finds one free.
+	appCap int
+	// apps are the applications with queued or in-flight jobs.
+	apps map[string]*appShare
 	// waiting is how many workers wait in next for a job; wakeups counts
 	// how often one woke (tests read it).
 	waiting int
@@ -56,7 +77,7 @@ type scheduler struct {
 }
 
 func newScheduler(perEndpoint, maxShare int, capFor func(string) int) *scheduler {
-	s := &scheduler{queues: make(map[string]*endpointQueue), perEndpoint: perEndpoint,
+	s := &scheduler{queues: make(map[string]*endpointQueue), apps: make(map[string]*appShare), perEndpoint: perEndpoint,
 		maxShare: max(maxShare, 2*perEndpoint), capFor: capFor}
 	s.cond = sync.NewCond(&s.mu)
 	return s
@@ -102,14 +123,15 @@ func (s *scheduler) push(claims []herald.Claim, skip func(endpointID string) boo
 			continue
 		}
 		if q == nil {
-			q = &endpointQueue{id: c.Delivery.EndpointID}
+			q = &endpointQueue{id: c.Delivery.EndpointID, app: s.app(c.Delivery.AppID)}
+			q.app.queues++
 			s.queues[q.id] = q
 		}
 		q.jobs = append(q.jobs, job{claim: c, queue: q})
 		s.queued++
 		s.markReady(q)
-		if len(q.jobs) <= s.cap(q.id)-q.inflight {
-			startable++ // within the endpoint's concurrency cap
+		if len(q.jobs) <= s.cap(q.id)-q.inflight && s.appRoom(q.app) {
+			startable++ // within the endpoint's and the application's caps
 		}
 	}
 	s.wake(startable)
@@ -131,11 +153,69 @@ func (s *scheduler) wake(n int) {
 	}
 }
 
-// markReady puts q on the ready list if it has work and capacity.
+// app returns the share of application id, creating it.
+func (s *scheduler) app(id string) *appShare {
+	a := s.apps[id]
+	if a == nil {
+		a = &appShare{id: id}
+		s.apps[id] = a
+	}
+	return a
+}
+
+// appRoom reports whether application a may start one more delivery.
+func (s *scheduler) appRoom(a *appShare) bool {
+	return s.appCap <= 0 || a.inflight < s.appCap
+}
+
+// markReady puts q on the ready list if it has work and capacity, or on
+// its application's parked list when only the application is at its cap.
 func (s *scheduler) markReady(q *endpointQueue) {
-	if !q.inReady && len(q.jobs) > 0 && q.inflight < s.cap(q.id) {
-		q.inReady = true
-		s.ready = append(s.ready, q)
+	if q.inReady || q.inParked || len(q.jobs) == 0 || q.inflight >= s.cap(q.id) {
+		return
+	}
+	if !s.appRoom(q.app) {
+		s.park(q)
+		return
+	}
+	q.inReady = true
+	s.ready = append(s.ready, q)
+}
+
+// park puts q on its application's parked list: it waits there, not on
+// the ready list, until one of the application's deliveries finishes, so
+// workers do not pass over it again and again.
+func (s *scheduler) park(q *endpointQueue) {
+	q.inParked = true
+	q.app.parked = append(q.app.parked, q)
+}
+
+// unpark moves the first of a's parked endpoints back to the ready list:
+// one of a's deliveries finished, so a may start one more. Endpoints take
+// turns, as on the ready list. While a job of a is in flight, its done
+// unparks one more, so parked endpoints are never left behind: the last
+// one to finish unparks an endpoint that then starts.
+func (s *scheduler) unpark(a *appShare) {
+	for len(a.parked) > 0 {
+		q := a.parked[0]
+		a.parked[0] = nil
+		a.parked = a.parked[1:]
+		q.inParked = false
+		if len(q.jobs) > 0 && q.inflight < s.cap(q.id) {
+			q.inReady = true
+			s.ready = append(s.ready, q)
+			return
+		}
+	}
+}
+
+// drop deletes q, which has nothing queued or in flight, and its
+// application's share once that has no endpoint left.
+func (s *scheduler) drop(q *endpointQueue) {
+	delete(s.queues, q.id)
+	q.app.queues--
+	if q.app.queues == 0 {
+		delete(s.apps, q.app.id)
 	}
 }
 
@@ -144,23 +224,32 @@ func (s *scheduler) markReady(q *endpointQueue) {
 func (s *scheduler) next() (job, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for len(s.ready) == 0 && !s.closed {
-		s.waiting++
-		s.cond.Wait()
-		s.waiting--
-		s.wakeups++
+	var q *endpointQueue
+	for q == nil {
+		for len(s.ready) == 0 && !s.closed {
+			s.waiting++
+			s.cond.Wait()
+			s.waiting--
+			s.wakeups++
+		}
+		if s.closed {
+			return job{}, false
+		}
+		q = s.ready[0]
+		s.ready[0] = nil
+		s.ready = s.ready[1:]
+		q.inReady = false
+		if !s.appRoom(q.app) {
+			// Its application reached its cap since q became ready.
+			s.park(q)
+			q = nil
+		}
 	}
-	if s.closed {
-		return job{}, false
-	}
-	q := s.ready[0]
-	s.ready[0] = nil
-	s.ready = s.ready[1:]
-	q.inReady = false
 	j := q.jobs[0]
 	q.jobs[0] = job{}
 	q.jobs = q.jobs[1:]
 	q.inflight++
+	q.app.inflight++
 	s.queued--
 	s.markReady(q) // back of the line: endpoints take turns
 	if len(s.ready) > 0 {
@@ -175,6 +264,16 @@ func (s *scheduler) done(j job, took time.Duration) {
 	defer s.mu.Unlock()
 	q := j.queue
 	q.inflight--
+	a := q.app
+	a.inflight--
+	if s.appCap > 0 {
+		// The slot this job freed goes to one of the application's parked
+		// endpoints, if any. Each finished job unparks one: unparking only
+		// when the application came down from its cap left the others
+		// parked when two jobs finished before the next one started, and
+		// once nothing was in flight nothing unparked them.
+		s.unpark(a)
+	}
 	if q.pace == 0 {
 		q.pace = max(took, time.Microsecond)
 	} else {
@@ -182,7 +281,7 @@ func (s *scheduler) done(j job, took time.Duration) {
 		q.pace = max(q.pace, time.Microsecond)
 	}
 	if len(q.jobs) == 0 && q.inflight == 0 {
-		delete(s.queues, q.id)
+		s.drop(q)
 		return
 	}
 	// No wake-up: the worker calling done goes on to next, takes the job
@@ -235,8 +334,12 @@ func (s *scheduler) take(endpointID string) []herald.Claim {
 		q.inReady = false
 		s.ready = slices.DeleteFunc(s.ready, func(r *endpointQueue) bool { return r == q })
 	}
+	if q.inParked {
+		q.inParked = false
+		q.app.parked = slices.DeleteFunc(q.app.parked, func(r *endpointQueue) bool { return r == q })
+	}
 	if q.inflight == 0 {
-		delete(s.queues, endpointID)
+		s.drop(q)
 	}
 	return out
 }
@@ -259,6 +362,10 @@ func (s *scheduler) close() []herald.Claim {
 			left = append(left, j.claim)
 		}
 		q.jobs = nil
+		q.inReady, q.inParked = false, false
+	}
+	for _, a := range s.apps {
+		a.parked = nil
 	}
 	s.ready = nil
 	s.queued = 0

@@ -152,6 +152,7 @@ func (d *Dispatcher) deliver(ctx context.Context, c herald.Claim) {
 		return
 	}
 	d.cfg.Metrics.AttemptFinished(res.StatusCode, res.Duration)
+	d.adapt(ep.ID, res)
 	out := d.outcome(c, ep, res, now)
 	d.countOutcome(c, out)
 	endAttempt(span, res, out)
@@ -180,6 +181,20 @@ func (d *Dispatcher) deliver(ctx context.Context, c herald.Claim) {
 		d.fifo.add(dl.ID)
 	}
 	d.outcomes <- out
+}
+
+// adapt adjusts the endpoint's concurrency to an attempt's result: a
+// timeout or a connection failure halves it, a success raises it by one,
+// an HTTP error answer leaves it (see adaptive). An address the guard
+// refused says nothing about the endpoint's capacity.
+func (d *Dispatcher) adapt(endpointID string, res Result) {
+	var blocked *netguard.BlockedError
+	switch {
+	case res.Succeeded():
+		d.adaptive.grow(endpointID)
+	case res.Err != nil && res.StatusCode == 0 && !errors.As(res.Err, &blocked):
+		d.adaptive.cut(endpointID)
+	}
 }
 
 // logDelivery logs one line about a delivery, with the fields every

@@ -81,6 +81,12 @@ type Config struct {
 	// localhost: see netguard.CheckHost); it is the serve flag
 	// --allow-private-targets. Cloud metadata addresses stay refused.
 	AllowPrivateTargets bool
+	// MaxEndpointsPerApp is the most endpoints one application may have:
+	// creating one more is refused with 422 (body.url). It bounds what one
+	// message fans out to, so one application's message cannot hold the
+	// ingest group commit that every application shares for long. 0 is no
+	// limit; herald serve's --max-endpoints-per-app defaults to 1,000.
+	MaxEndpointsPerApp int
 	// APIRateLimit is each credential's rate limit, in requests per second:
 	// a token bucket per API key or app-portal token (a console or portal
 	// session counts against the token it was opened with; the bootstrap
@@ -183,6 +189,8 @@ type API struct {
 
 	// allowPrivate is Config.AllowPrivateTargets.
 	allowPrivate bool
+	// maxEndpoints is Config.MaxEndpointsPerApp.
+	maxEndpoints int
 
 	routes  []Route
 	mux     *http.ServeMux
@@ -226,6 +234,7 @@ func New(cfg Config) (*API, error) {
 		mux:      http.NewServeMux(),
 	}
 	a.allowPrivate = cfg.AllowPrivateTargets
+	a.maxEndpoints = cfg.MaxEndpointsPerApp
 	a.scrapePublic = cfg.MetricsPublic
 	if a.maxBody == 0 {
 		a.maxBody = DefaultMaxBodyBytes

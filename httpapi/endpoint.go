@@ -236,10 +236,31 @@ func (a *API) storeNewEndpoint(w http.ResponseWriter, r *http.Request, appID str
 	if err != nil {
 		return err
 	}
+	if err := a.checkEndpointLimit(r, appID); err != nil {
+		return err
+	}
 	if err := a.store.CreateEndpoint(r.Context(), ep); err != nil {
 		return fmt.Errorf("create endpoint: %w", err)
 	}
 	return writeJSON(w, http.StatusCreated, toEndpointOut(ep))
+}
+
+// checkEndpointLimit refuses a new endpoint (422, body.url) when the
+// application already has Config.MaxEndpointsPerApp. The count and the
+// insert are two statements: creates racing at the limit may pass it by
+// as many as run at once, which bounds a fan-out as well.
+func (a *API) checkEndpointLimit(r *http.Request, appID string) error {
+	if a.maxEndpoints <= 0 {
+		return nil
+	}
+	eps, err := a.store.ListEndpoints(r.Context(), appID, herald.ListOptions{Limit: a.maxEndpoints})
+	if err != nil {
+		return fmt.Errorf("count endpoints: %w", err)
+	}
+	if len(eps) >= a.maxEndpoints {
+		return invalid(fmt.Sprintf("the application has reached the limit of %d endpoints (--max-endpoints-per-app): delete one, or ask the operator to raise the limit", a.maxEndpoints), "body", "url")
+	}
+	return nil
 }
 
 func (a *API) getEndpoint(w http.ResponseWriter, r *http.Request) error {

@@ -79,6 +79,10 @@ type BenchCmd struct {
 	Workers             int           `name:"workers" env:"HERALD_WORKERS" default:"256" help:"Most deliveries in flight at once."`
 	EndpointConcurrency int           `name:"endpoint-concurrency" env:"HERALD_ENDPOINT_CONCURRENCY" default:"8" help:"Most deliveries in flight to one endpoint."`
 	RequestTimeout      time.Duration `name:"request-timeout" env:"HERALD_REQUEST_TIMEOUT" default:"15s" help:"Timeout of one delivery attempt; hanging endpoints hold a worker this long."`
+	AppWorkerShare      float64       `name:"app-worker-share" env:"HERALD_APP_WORKER_SHARE" default:"0.5" help:"Share of --workers one application's endpoints may hold at once (serve's flag); 1 turns it off."`
+
+	// HangingEndpoints is the noisy-neighbour scenario (see benchhang.go).
+	HangingEndpoints int `name:"hanging-endpoints" env:"HERALD_BENCH_HANGING_ENDPOINTS" help:"Before the run, give a second application this many endpoints that accept connections and never answer, and post it enough messages to want more workers than there are; the report shows how the benchmark application fares beside it."`
 }
 
 // Validate checks the flags that kong cannot.
@@ -110,6 +114,10 @@ func (c *BenchCmd) Validate() error {
 		return errors.New("--workers and --endpoint-concurrency must be at least 1")
 	case c.RequestTimeout < time.Second:
 		return errors.New("--request-timeout must be at least 1s")
+	case c.AppWorkerShare <= 0 || c.AppWorkerShare > 1:
+		return errors.New("--app-worker-share must be above 0 and at most 1")
+	case c.HangingEndpoints < 0 || c.HangingEndpoints > maxHangingEndpoints:
+		return fmt.Errorf("--hanging-endpoints must be between 0 and %d", maxHangingEndpoints)
 	}
 	if c.URL != "" && c.Token == "" {
 		return errors.New("--url needs --token")
@@ -228,6 +236,16 @@ func (c *BenchCmd) Run(env *Env) error {
 		defer closeSink()
 		fmt.Fprint(progress, "\r\033[K")
 	}
+	var hanging *hangingApp
+	if c.HangingEndpoints > 0 {
+		fmt.Fprintf(progress, "starting an application with %d hanging endpoints…", c.HangingEndpoints)
+		hanging, err = c.startHangingApp(ctx, client, target, stop)
+		if err != nil {
+			return err
+		}
+		defer hanging.close(release)
+		fmt.Fprint(progress, "\r\033[K")
+	}
 
 	// The CPU profile and the execution trace record the load phase; they
 	// stop before the report (below) or, on an early return, here.
@@ -283,6 +301,9 @@ func (c *BenchCmd) Run(env *Env) error {
 	trace.Stop()
 	if err := stopProfiles(); err != nil {
 		return err
+	}
+	if hanging != nil {
+		rep.HangingApp = hanging.report()
 	}
 	rep.CPUSeconds = cpuSeconds() - cpuBefore
 	rep.PeakRSSMiB = peakRSSMiB()
@@ -1034,6 +1055,8 @@ type benchReport struct {
 	CPUSeconds        float64             `json:"cpuSeconds"`
 	PeakRSSMiB        float64             `json:"peakRssMiB"`
 	TimedOut          bool                `json:"timedOut"`
+	// HangingApp is the noisy neighbour of --hanging-endpoints.
+	HangingApp *hangingAppReport `json:"hangingApp,omitempty"`
 }
 
 // benchConfig echoes the flags that shape a run.
@@ -1053,6 +1076,8 @@ type benchConfig struct {
 	SQLiteSynchronous   string  `json:"sqliteSynchronous,omitempty"`
 	Workers             int     `json:"workers,omitempty"`
 	EndpointConcurrency int     `json:"endpointConcurrency,omitempty"`
+	AppWorkerShare      float64 `json:"appWorkerShare,omitempty"`
+	HangingEndpoints    int     `json:"hangingEndpoints,omitempty"`
 }
 
 func (c *BenchCmd) config() benchConfig {
@@ -1061,6 +1086,7 @@ func (c *BenchCmd) config() benchConfig {
 		Concurrency: c.Concurrency, Rate: c.Rate, FailRatio: c.FailRatio, HangRatio: c.HangRatio, Backlog: c.Backlog,
 		SQLiteSynchronous: c.SQLiteSynchronous, Workers: c.Workers, EndpointConcurrency: c.EndpointConcurrency,
 	}
+	cfg.AppWorkerShare, cfg.HangingEndpoints = c.AppWorkerShare, c.HangingEndpoints
 	if c.Duration > 0 {
 		cfg.Duration = c.Duration.String()
 	} else {
@@ -1073,6 +1099,7 @@ func (c *BenchCmd) config() benchConfig {
 	if c.URL != "" {
 		cfg.Server = c.URL
 		cfg.Database, cfg.SQLiteSynchronous, cfg.Workers, cfg.EndpointConcurrency = "", "", 0, 0
+		cfg.AppWorkerShare = 0
 	}
 	return cfg
 }
@@ -1125,6 +1152,9 @@ func (r *benchReport) print(w io.Writer, asJSON bool) error {
 			db = "PostgreSQL"
 		}
 		row("herald", "%s, %d workers, %d per endpoint", db, c.Workers, c.EndpointConcurrency)
+		if c.AppWorkerShare > 0 {
+			row("app worker share", "%.2f of the workers per application", c.AppWorkerShare)
+		}
 	}
 	if b := r.Baseline; b != nil {
 		row("baseline", "%.0f plain Go POSTs/s (%d in %.1fs, %d errors)", b.Rate, b.Requests, b.Seconds, b.Errors)
@@ -1140,6 +1170,9 @@ func (r *benchReport) print(w io.Writer, asJSON bool) error {
 	row("signatures", "%d verified, %d bad", r.VerifiedSignatures, r.BadSignatures)
 	if r.FailingAnswers > 0 || r.HangingRequests > 0 {
 		row("unhealthy endpoints", "%d answers 500, %d requests hung", r.FailingAnswers, r.HangingRequests)
+	}
+	if h := r.HangingApp; h != nil {
+		row("hanging application", "%d endpoints, %d deliveries posted: %d requests hanging when the run began, %d by its end", h.Endpoints, h.Deliveries, h.HeldAtStart, h.HeldAtEnd)
 	}
 	e, i := r.EndToEndLatency, r.IngestLatency
 	row("end-to-end latency", "p50 %.1f ms  p95 %.1f ms  p99 %.1f ms  max %.1f ms", e.P50, e.P95, e.P99, e.Max)
@@ -1362,6 +1395,7 @@ func (c *BenchCmd) startHerald(ctx context.Context, logOut io.Writer) (*localHer
 			Policy:          backoff.Policy{Schedule: backoff.DefaultSchedule, Jitter: backoff.DefaultJitter},
 			Workers:         c.Workers,
 			PerEndpoint:     c.EndpointConcurrency,
+			AppWorkerShare:  c.AppWorkerShare,
 			RequestTimeout:  c.RequestTimeout,
 			ShutdownTimeout: 5 * time.Second,
 		},

@@ -67,6 +67,9 @@ type nodeConfig struct {
 	APIRateLimit     float64
 	APIRateBurst     int
 	AuthFailureBurst int
+	// MaxEndpointsPerApp is httpapi.Config's: the most endpoints of one
+	// application; 0 is no limit.
+	MaxEndpointsPerApp int
 
 	// Registry receives the node's metrics; a fresh one when nil.
 	Registry *prometheus.Registry
@@ -205,6 +208,7 @@ func startNode(ctx context.Context, cfg nodeConfig) (*node, error) {
 	}
 	apiCfg.APIRateLimit, apiCfg.APIRateBurst, apiCfg.AuthFailureBurst = cfg.APIRateLimit, cfg.APIRateBurst, cfg.AuthFailureBurst
 	apiCfg.SharedRateLimits = sharedLimits
+	apiCfg.MaxEndpointsPerApp = cfg.MaxEndpointsPerApp
 	if sw, ok := cfg.Store.(httpapi.BucketSweeper); ok && sharedLimits != nil {
 		apiCfg.IdleBuckets = sw
 	}

@@ -36,6 +36,8 @@ type ServeCmd struct {
 
 	Workers              int           `name:"workers" env:"HERALD_WORKERS" default:"256" help:"Most deliveries in flight at once."`
 	EndpointConcurrency  int           `name:"endpoint-concurrency" env:"HERALD_ENDPOINT_CONCURRENCY" default:"8" help:"Most deliveries in flight to one endpoint, so a slow endpoint only holds its own share of the workers."`
+	AppWorkerShare       float64       `name:"app-worker-share" env:"HERALD_APP_WORKER_SHARE" default:"0.5" help:"Share of --workers the endpoints of one application may hold at once (at least --endpoint-concurrency), so another application always finds free workers however one application's endpoints behave. 1 turns it off."`
+	MaxEndpointsPerApp   int           `name:"max-endpoints-per-app" env:"HERALD_MAX_ENDPOINTS_PER_APP" default:"1000" help:"Most endpoints one application may have; creating one more gets 422. It bounds one message's fan-out, which every application's ingest waits for. 0 is no limit."`
 	RequestTimeout       time.Duration `name:"request-timeout" env:"HERALD_REQUEST_TIMEOUT" default:"15s" help:"Timeout of one delivery attempt (connect, send, response)."`
 	RetrySchedule        string        `name:"retry-schedule" env:"HERALD_RETRY_SCHEDULE" default:"5s,5m,30m,2h,5h,10h,10h" help:"Delays between attempts after the first, comma-separated; each gets ±20% jitter. After the last the delivery fails for good."`
 	DeliveryLease        time.Duration `name:"delivery-lease" env:"HERALD_DELIVERY_LEASE" help:"How long a node holds a claimed delivery without news before other nodes may take it (crash recovery). Default: 4 × --request-timeout + 30s."`
@@ -78,6 +80,12 @@ func (c *ServeCmd) Validate() error {
 	}
 	if c.Workers < 1 || c.EndpointConcurrency < 1 {
 		return errors.New("--workers and --endpoint-concurrency must be at least 1")
+	}
+	if c.AppWorkerShare <= 0 || c.AppWorkerShare > 1 {
+		return errors.New("--app-worker-share must be above 0 and at most 1")
+	}
+	if c.MaxEndpointsPerApp < 0 {
+		return errors.New("--max-endpoints-per-app must be 0 (no limit) or more")
 	}
 	if c.RequestTimeout < time.Second || c.RequestTimeout > 5*time.Minute {
 		return errors.New("--request-timeout must be between 1s and 5m")
@@ -185,6 +193,7 @@ func (c *ServeCmd) Run(env *Env) error {
 			Policy:          backoff.Policy{Schedule: c.schedule, Jitter: backoff.DefaultJitter},
 			Workers:         c.Workers,
 			PerEndpoint:     c.EndpointConcurrency,
+			AppWorkerShare:  c.AppWorkerShare,
 			RequestTimeout:  c.RequestTimeout,
 			Lease:           c.DeliveryLease,
 			ShutdownTimeout: c.ShutdownTimeout,
@@ -205,6 +214,7 @@ func (c *ServeCmd) Run(env *Env) error {
 		APIRateLimit:         c.APIRateLimit,
 		APIRateBurst:         c.APIRateBurst,
 		AuthFailureBurst:     c.APIAuthFailureBurst,
+		MaxEndpointsPerApp:   c.MaxEndpointsPerApp,
 		Tracing:              tracing,
 		MetricsAppLabel:      c.Telemetry.MetricsAppLabel,
 		ServeMetrics:         c.Telemetry.MetricsAddr == "",
