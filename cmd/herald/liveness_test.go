@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -290,5 +291,35 @@ func TestNodeTakeover(t *testing.T) {
 		if allowed := 1 + inFlight[id]; arrivals[id] > allowed || arrivals[id] == 0 {
 			t.Errorf("message %s arrived %d times (%d in flight at the pause): the node taken over delivered what it no longer owned", id, arrivals[id], inFlight[id])
 		}
+	}
+}
+
+// TestNodesOnSQLite: on SQLite, GET /api/v1/node lists the one process
+// serving the file, alive; herald nodes says there is nothing to list.
+func TestNodesOnSQLite(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "herald.db")
+	p := startHerald(t, "--db", db)
+	token := readToken(t, dir)
+	code, body := request(t, "GET", p.url+"/api/v1/node", token, nil)
+	var listed struct {
+		Data []struct {
+			Name, State, Version, StartedAt, LastHeartbeat string
+			PID                                            int
+		}
+		Done bool
+	}
+	if code != http.StatusOK || json.Unmarshal(body, &listed) != nil || len(listed.Data) != 1 || !listed.Done {
+		t.Fatalf("GET /api/v1/node: %d %s", code, body)
+	}
+	if n := listed.Data[0]; n.PID != p.cmd.Process.Pid || n.State != "alive" || n.Version != Version() || n.Name == "" || n.StartedAt == "" {
+		t.Fatalf("listed %+v, want this process (pid %d), alive", n, p.cmd.Process.Pid)
+	}
+	if code, _ := request(t, "GET", p.url+"/api/v1/node", "", nil); code != http.StatusUnauthorized {
+		t.Fatalf("GET /api/v1/node without a token: %d, want 401", code)
+	}
+	var out, errOut bytes.Buffer
+	if code := run(t.Context(), []string{"nodes", "--db", db}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "one process owns the database file") {
+		t.Fatalf("herald nodes on SQLite: %d %q %q", code, out.String(), errOut.String())
 	}
 }
