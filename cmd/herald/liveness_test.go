@@ -323,3 +323,24 @@ func TestNodesOnSQLite(t *testing.T) {
 		t.Fatalf("herald nodes on SQLite: %d %q %q", code, out.String(), errOut.String())
 	}
 }
+
+// TestServeRefusesBadNodeFlags: --node-heartbeat and --node-timeout are
+// checked before anything starts; a timeout under three heartbeats would
+// let a healthy node be taken over between two of its heartbeats.
+func TestServeRefusesBadNodeFlags(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		flag string
+	}{
+		{[]string{"--node-heartbeat", "10ms"}, "--node-heartbeat"},
+		{[]string{"--node-heartbeat", "2m", "--node-timeout", "10m"}, "--node-heartbeat"},
+		{[]string{"--node-heartbeat", "3s", "--node-timeout", "8s"}, "--node-timeout"},
+		{[]string{"--node-heartbeat", "100ms", "--node-timeout", "1s"}, "--node-timeout"},
+	} {
+		var out, errOut bytes.Buffer
+		args := append([]string{"serve", "--db", filepath.Join(t.TempDir(), "h.db")}, c.args...)
+		if code := run(context.Background(), args, &out, &errOut); code == 0 || !strings.Contains(errOut.String(), c.flag) {
+			t.Errorf("serve %v = %d, stderr %q: want a refusal naming %s", c.args, code, errOut.String(), c.flag)
+		}
+	}
+}
