@@ -347,7 +347,7 @@ func (n *node) shutdown() {
 	}
 	n.stopListen()
 	n.stopDispatch()
-	if err := <-n.dispatchDone; err != nil && len(n.failed) == 0 {
+	if err := <-n.dispatchDone; err != nil && !errors.Is(err, dispatch.ErrTakenOver) { // that one was logged as it happened
 		n.logger.Warn("stop dispatcher", "err", err)
 	}
 	n.sender.Close()
