@@ -94,6 +94,16 @@ type Config struct {
 	// from it in chunks of about 100 ms worth. Nil (SQLite, one node):
 	// the Store's when it is a TokenStore, else local buckets.
 	SharedRateLimits TokenStore
+
+	// Nodes, when set (PostgreSQL), is where this node registers under
+	// Owner (with Node's version, host, PID and start time), renews its
+	// heartbeat every NodeHeartbeat (default 3 s) and takes over nodes
+	// whose heartbeat is older than NodeTimeout (default 15 s); see
+	// liveness.go. Nil: one process owns the database (SQLite).
+	Nodes         herald.NodeStore
+	Node          herald.Node
+	NodeHeartbeat time.Duration
+	NodeTimeout   time.Duration
 }
 
 // Dispatcher delivers pending deliveries. Create it with New and run it
@@ -113,6 +123,10 @@ type Dispatcher struct {
 	limits    *limiters
 	fifo      fifoWaits     // outcomes of FIFO deliveries not yet written
 	linger    time.Duration // recordLinger; tests lengthen it
+	live      *liveness
+
+	leaseMu   sync.Mutex
+	lastLease time.Time // the latest lease expiry handed out (see leaseUntil)
 }
 
 // New checks cfg, fills defaults and returns a dispatcher.
@@ -174,6 +188,15 @@ func New(cfg Config) (*Dispatcher, error) {
 	if cfg.Breaker.SlowAnswer <= 0 {
 		cfg.Breaker.SlowAnswer = cfg.RequestTimeout / 2
 	}
+	if cfg.NodeHeartbeat <= 0 {
+		cfg.NodeHeartbeat = DefaultNodeHeartbeat
+	}
+	if cfg.NodeTimeout <= 0 {
+		cfg.NodeTimeout = DefaultNodeTimeout
+	}
+	if cfg.NodeTimeout < 3*cfg.NodeHeartbeat || cfg.NodeTimeout < 2*livenessMargin {
+		return nil, fmt.Errorf("dispatch: node timeout %v must be at least 3 heartbeats (%v) and at least %v", cfg.NodeTimeout, cfg.NodeHeartbeat, 2*livenessMargin)
+	}
 	bs := newBreakers(cfg.Breaker, cfg.PerEndpoint, cfg.Now)
 	cfg.Metrics.ObserveOpenBreakers(bs.openCount)
 	ad := newAdaptive(cfg.PerEndpoint)
@@ -188,6 +211,7 @@ func New(cfg Config) (*Dispatcher, error) {
 		wake:      make(chan struct{}, 1),
 		outcomes:  make(chan herald.AttemptOutcome, cfg.Workers),
 		linger:    recordLinger,
+		live:      newLiveness(cfg.Nodes == nil),
 		log:       log,
 		endpoints: &ttlcache.Cache[*herald.Endpoint]{TTL: cacheTTL},
 		apps:      &ttlcache.Cache[*herald.Application]{TTL: cacheTTL},
@@ -249,7 +273,24 @@ func (d *Dispatcher) Lease() herald.Lease {
 	if !d.running.Load() || d.sched.len() >= 2*d.cfg.Workers {
 		return herald.Lease{}
 	}
-	return herald.Lease{Owner: d.cfg.Owner, Until: d.cfg.Now().Add(d.cfg.Lease)}
+	return herald.Lease{Owner: d.cfg.Owner, Until: d.leaseUntil(d.cfg.Now())}
+}
+
+// leaseUntil returns the expiry of a lease taken at now: now + Lease, in
+// whole microseconds (as both stores keep it), and always later than every
+// expiry this dispatcher handed out before. The expiry is the claim's
+// token (herald.LeaseRef): two claims of one delivery by this owner thus
+// never share it, even when the clock stands still or steps back, and a
+// late outcome or release of the first never applies to the second.
+func (d *Dispatcher) leaseUntil(now time.Time) time.Time {
+	d.leaseMu.Lock()
+	defer d.leaseMu.Unlock()
+	u := now.Add(d.cfg.Lease).Truncate(time.Microsecond)
+	if !u.After(d.lastLease) {
+		u = d.lastLease.Add(time.Microsecond)
+	}
+	d.lastLease = u
+	return u
 }
 
 // Enqueue takes the results of a committed ingest batch: deliveries leased
@@ -281,11 +322,24 @@ func (d *Dispatcher) Enqueue(results []herald.MessageResult) {
 // Run delivers until ctx ends. Then it stops claiming, lets sends in flight
 // finish within ShutdownTimeout, records their outcomes, releases the
 // deliveries it claimed but did not start, and returns.
+//
+// With Nodes it first registers the node (an error if it cannot), and
+// deregisters it at the end. If other nodes take this one over, it stops
+// at once: it cuts the sends in flight, records no outcome, releases
+// nothing (none of it is this node's any more) and returns ErrTakenOver.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	// Sends get their own context so that shutdown lets them finish; it is
 	// cancelled only at the shutdown deadline.
 	sendCtx, cancelSends := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelSends()
+
+	if d.cfg.Nodes != nil {
+		if err := d.register(ctx); err != nil {
+			return err
+		}
+	}
+	ctx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
 
 	d.running.Store(true)
 	defer d.running.Store(false)
@@ -302,12 +356,24 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	var loops sync.WaitGroup
 	loops.Go(func() { d.claimLoop(ctx) })
 	loops.Go(func() { d.rescueLoop(ctx) })
+	if d.cfg.Nodes != nil {
+		loops.Go(func() {
+			d.heartbeatLoop(ctx, func() {
+				d.running.Store(false) // ingest leases nothing more to this node
+				cancelSends()
+				stopRun()
+			})
+		})
+	}
 
 	<-ctx.Done()
 	d.running.Store(false)
 	loops.Wait()
 	left := d.sched.close()
-	d.release(left)
+	gone := d.live.isGone()
+	if !gone {
+		d.release(left)
+	}
 
 	finished := make(chan struct{})
 	go func() {
@@ -325,6 +391,12 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 	close(d.outcomes)
 	<-recorderDone
+	if gone {
+		return ErrTakenOver
+	}
+	if d.cfg.Nodes != nil {
+		d.deregister()
+	}
 	return nil
 }
 
@@ -373,7 +445,10 @@ func (d *Dispatcher) claimLoop(ctx context.Context) {
 			saturated = append(saturated, d.breakers.openEndpoints(1000)...)
 			slices.Sort(saturated)
 			room := min(d.cfg.ClaimBatch, highWater-queued)
-			if room <= 0 {
+			if room <= 0 || !d.live.alive() {
+				// Full, or this node's heartbeat is overdue: what it
+				// claimed now might be another node's by the time it
+				// could be sent.
 				break
 			}
 			if !full && len(saturated) > 0 && slices.Equal(saturated, blockedBy) {
@@ -385,7 +460,7 @@ func (d *Dispatcher) claimLoop(ctx context.Context) {
 			}
 			now := d.cfg.Now()
 			opts := herald.ClaimOptions{
-				Owner: d.cfg.Owner, Now: now, LeaseUntil: now.Add(d.cfg.Lease),
+				Owner: d.cfg.Owner, Now: now, LeaseUntil: d.leaseUntil(now),
 				Limit: room, SkipEndpoints: saturated,
 			}
 			if !full {

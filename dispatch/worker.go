@@ -108,6 +108,14 @@ func (d *Dispatcher) deliver(ctx context.Context, c herald.Claim) {
 		}
 		now = d.cfg.Now()
 	}
+	if !d.live.await(ctx) {
+		// Taken over: the delivery is another node's now, leave it. Or
+		// cut at the shutdown deadline while waiting for a heartbeat.
+		if !d.live.isGone() {
+			d.release([]herald.Claim{c})
+		}
+		return
+	}
 	// The breaker comes last: a probe it lets through is always sent.
 	ok, until, probe := d.breakers.allow(ep.ID)
 	if !ok {
@@ -440,6 +448,11 @@ func (d *Dispatcher) record() {
 // stays down the outcomes are dropped: the deliveries keep their leases,
 // which expire, and they are sent again (at least once, never lost).
 func (d *Dispatcher) write(batch []herald.AttemptOutcome) {
+	if d.live.isGone() {
+		// Taken over: these deliveries are other nodes' now. (The store
+		// would skip them anyway: their leases are gone.)
+		return
+	}
 	defer func() {
 		// A FIFO endpoint's next delivery is claimable now.
 		if d.fifo.written(batch) {

@@ -65,6 +65,11 @@ type Config struct {
 	// MetricsPublic serves MetricsHandler without a token
 	// (--metrics-public).
 	MetricsPublic bool
+	// Nodes lists the nodes serving the database, with the database's
+	// clock now, for GET /api/v1/node; NodeTimeout judges their state.
+	// The route answers 404 when Nodes is nil.
+	Nodes       func(ctx context.Context) ([]*herald.Node, time.Time, error)
+	NodeTimeout time.Duration
 	// Auth checks bearer tokens; by default an Authenticator over Store
 	// and AdminTokenHash.
 	Auth *access.Authenticator
@@ -191,6 +196,9 @@ type API struct {
 	allowPrivate bool
 	// maxEndpoints is Config.MaxEndpointsPerApp.
 	maxEndpoints int
+	// nodes and nodeTimeout are Config.Nodes and Config.NodeTimeout.
+	nodes       func(ctx context.Context) ([]*herald.Node, time.Time, error)
+	nodeTimeout time.Duration
 
 	routes  []Route
 	mux     *http.ServeMux
@@ -236,6 +244,7 @@ func New(cfg Config) (*API, error) {
 	a.allowPrivate = cfg.AllowPrivateTargets
 	a.maxEndpoints = cfg.MaxEndpointsPerApp
 	a.scrapePublic = cfg.MetricsPublic
+	a.nodes, a.nodeTimeout = cfg.Nodes, cfg.NodeTimeout
 	if a.maxBody == 0 {
 		a.maxBody = DefaultMaxBodyBytes
 	}
@@ -367,6 +376,9 @@ func (a *API) table() []route {
 		// Herald's own: who changed what, newest first. A read-only admin
 		// key may read it.
 		admin("GET", "/api/v1/audit-log", a.listAuditLog),
+		// Herald's own: the nodes serving this database and their
+		// liveness (see nodes.go).
+		admin("GET", "/api/v1/node", a.listNodes),
 
 		// API keys: Herald's own extension, the operator's alone.
 		admin("GET", "/api/v1/auth/api-key", a.listAPIKeys),

@@ -23,6 +23,7 @@ type CLI struct {
 	Backup      BackupCmd      `cmd:"" help:"Copy the SQLite database consistently while Herald serves it."`
 	Restore     RestoreCmd     `cmd:"" help:"Check a backup and install it as the SQLite database."`
 	Keys        KeysCmd        `cmd:"" help:"API keys (create, list, revoke) and encryption-key rotation, on the database directly (works when locked out of the API)."`
+	Nodes       NodesCmd       `cmd:"" help:"List the nodes serving a PostgreSQL database: version, host, start, last heartbeat, alive or taken over."`
 	Healthcheck HealthcheckCmd `cmd:"" help:"GET a Herald health URL; exit 0 when it answers 200 (container health checks)."`
 	Version     VersionCmd     `cmd:"" help:"Print the version and exit."`
 }

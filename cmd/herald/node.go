@@ -1,11 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/herald-webhooks/herald"
 	"github.com/herald-webhooks/herald/access"
 	"github.com/herald-webhooks/herald/dispatch"
 	"github.com/herald-webhooks/herald/httpapi"
@@ -102,9 +105,12 @@ type node struct {
 	stopListen   func()
 	stopDispatch context.CancelFunc
 	dispatchDone chan error
-	stopClean    context.CancelFunc
-	cleanDone    chan struct{}
-	stopOnce     sync.Once
+	// failed receives the dispatcher's error when it stops by itself (it
+	// could not register, or other nodes took this one over).
+	failed    chan error
+	stopClean context.CancelFunc
+	cleanDone chan struct{}
+	stopOnce  sync.Once
 
 	registry    *prometheus.Registry
 	monitor     *telemetry.Monitor
@@ -153,6 +159,12 @@ func startNode(ctx context.Context, cfg nodeConfig) (*node, error) {
 	dcfg.Logger = cfg.Logger
 	dcfg.Metrics = metrics
 	dcfg.Tracer = tracing.Tracer()
+	if ns, ok := cfg.Store.(herald.NodeStore); ok && dcfg.Nodes == nil {
+		// PostgreSQL: register, heartbeat, take over dead nodes.
+		dcfg.Nodes = ns
+		host, _ := os.Hostname()
+		dcfg.Node = herald.Node{Version: Version(), Host: host, PID: os.Getpid(), StartedAt: time.Now()}
+	}
 	dispatcher, err := dispatch.New(dcfg)
 	if err != nil {
 		return nil, err
@@ -163,7 +175,7 @@ func startNode(ctx context.Context, cfg nodeConfig) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &node{dispatcher: dispatcher, sender: sender, logger: cfg.Logger, dispatchDone: make(chan error, 1), cleanDone: make(chan struct{})}
+	n := &node{dispatcher: dispatcher, sender: sender, logger: cfg.Logger, dispatchDone: make(chan error, 1), failed: make(chan error, 1), cleanDone: make(chan struct{})}
 	n.registry = reg
 	committer := ingest.New(measured, ingest.Config{Logger: cfg.Logger, Lease: dispatcher.Lease, OnCommit: dispatcher.Enqueue,
 		Metrics: metrics, Tracer: tracing.Tracer()})
@@ -206,6 +218,7 @@ func startNode(ctx context.Context, cfg nodeConfig) (*node, error) {
 		AllowPrivateTargets: cfg.Sender.AllowPrivate,
 		MetricsPublic:       cfg.MetricsPublic,
 	}
+	apiCfg.Nodes, apiCfg.NodeTimeout = nodeLister(cfg.Store, dispatcher), cmp.Or(dcfg.NodeTimeout, dispatch.DefaultNodeTimeout)
 	apiCfg.APIRateLimit, apiCfg.APIRateBurst, apiCfg.AuthFailureBurst = cfg.APIRateLimit, cfg.APIRateBurst, cfg.AuthFailureBurst
 	apiCfg.SharedRateLimits = sharedLimits
 	apiCfg.MaxEndpointsPerApp = cfg.MaxEndpointsPerApp
@@ -242,7 +255,13 @@ func startNode(ctx context.Context, cfg nodeConfig) (*node, error) {
 	}()
 	var dispatchCtx context.Context
 	dispatchCtx, n.stopDispatch = context.WithCancel(context.WithoutCancel(ctx))
-	go func() { n.dispatchDone <- dispatcher.Run(dispatchCtx) }()
+	go func() {
+		err := dispatcher.Run(dispatchCtx)
+		if err != nil {
+			n.failed <- err
+		}
+		n.dispatchDone <- err
+	}()
 	var cleanCtx context.Context
 	cleanCtx, n.stopClean = context.WithCancel(context.WithoutCancel(ctx))
 	go func() {
@@ -261,6 +280,27 @@ func startNode(ctx context.Context, cfg nodeConfig) (*node, error) {
 		n.monitor.Run(monitorCtx)
 	}()
 	return n, nil
+}
+
+// Failed delivers the dispatcher's error if it stops by itself: it could
+// not register the node, or other nodes took this node over. The node
+// must then stop (serve exits with the error).
+func (n *node) Failed() <-chan error { return n.failed }
+
+// nodeLister lists the nodes serving the database for GET /api/v1/node:
+// the node table on PostgreSQL; this node alone on SQLite, whose file one
+// process owns.
+func nodeLister(s store, d *dispatch.Dispatcher) func(context.Context) ([]*herald.Node, time.Time, error) {
+	if ns, ok := s.(herald.NodeStore); ok {
+		return ns.ListNodes
+	}
+	host, _ := os.Hostname()
+	self := herald.Node{Name: d.Owner(), Version: Version(), Host: host, PID: os.Getpid(), StartedAt: time.Now()}
+	return func(context.Context) ([]*herald.Node, time.Time, error) {
+		n, now := self, time.Now()
+		n.HeartbeatAt = now
+		return []*herald.Node{&n}, now, nil
+	}
 }
 
 // poolStater is a store with a connection pool to export (PostgreSQL).
@@ -311,7 +351,7 @@ func (n *node) shutdown() {
 	}
 	n.stopListen()
 	n.stopDispatch()
-	if err := <-n.dispatchDone; err != nil {
+	if err := <-n.dispatchDone; err != nil && !errors.Is(err, dispatch.ErrTakenOver) { // that one was logged as it happened
 		n.logger.Warn("stop dispatcher", "err", err)
 	}
 	n.sender.Close()

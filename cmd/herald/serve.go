@@ -41,6 +41,8 @@ type ServeCmd struct {
 	RequestTimeout       time.Duration `name:"request-timeout" env:"HERALD_REQUEST_TIMEOUT" default:"15s" help:"Timeout of one delivery attempt (connect, send, response)."`
 	RetrySchedule        string        `name:"retry-schedule" env:"HERALD_RETRY_SCHEDULE" default:"5s,5m,30m,2h,5h,10h,10h" help:"Delays between attempts after the first, comma-separated; each gets ±20% jitter. After the last the delivery fails for good."`
 	DeliveryLease        time.Duration `name:"delivery-lease" env:"HERALD_DELIVERY_LEASE" help:"How long a node holds a claimed delivery without news before other nodes may take it (crash recovery). Default: 4 × --request-timeout + 30s."`
+	NodeHeartbeat        time.Duration `name:"node-heartbeat" env:"HERALD_NODE_HEARTBEAT" default:"3s" help:"PostgreSQL: how often this node renews its heartbeat in the node table and looks for dead nodes to take over."`
+	NodeTimeout          time.Duration `name:"node-timeout" env:"HERALD_NODE_TIMEOUT" default:"15s" help:"PostgreSQL: a node whose heartbeat is older than this is presumed dead; another node returns its deliveries to the queue at once (instead of after --delivery-lease), and the node itself, if only paused or cut off, stops and exits when it finds out. At least 3 × --node-heartbeat."`
 	RetentionDays        int           `name:"retention-days" env:"HERALD_RETENTION_DAYS" default:"90" help:"Days messages and attempts are kept; older ones are deleted in small batches, except messages still being delivered. 0 keeps everything."`
 	AuditRetentionDays   int           `name:"audit-retention-days" env:"HERALD_AUDIT_RETENTION_DAYS" default:"365" help:"Days audit-log records are kept; older ones are deleted in small batches. 0 keeps them forever."`
 	CleanerInterval      time.Duration `name:"cleaner-interval" env:"HERALD_CLEANER_INTERVAL" default:"1m" help:"Pause between two retention passes."`
@@ -92,6 +94,12 @@ func (c *ServeCmd) Validate() error {
 	}
 	if c.DeliveryLease != 0 && c.DeliveryLease < c.RequestTimeout+6*time.Second {
 		return errors.New("--delivery-lease must exceed --request-timeout by at least 6s")
+	}
+	if c.NodeHeartbeat < 100*time.Millisecond || c.NodeHeartbeat > time.Minute {
+		return errors.New("--node-heartbeat must be between 100ms and 1m")
+	}
+	if c.NodeTimeout < 3*c.NodeHeartbeat || c.NodeTimeout < 2*time.Second {
+		return errors.New("--node-timeout must be at least 3 × --node-heartbeat and at least 2s")
 	}
 	if c.RetentionDays < 0 || c.RetentionDays > 36500 {
 		return errors.New("--retention-days must be between 0 (keep forever) and 36500")
@@ -199,6 +207,8 @@ func (c *ServeCmd) Run(env *Env) error {
 			ShutdownTimeout: c.ShutdownTimeout,
 			DisableAfter:    c.Operational.DisableAfter,
 			Breaker:         c.Breakers.config(),
+			NodeHeartbeat:   c.NodeHeartbeat,
+			NodeTimeout:     c.NodeTimeout,
 		},
 		Cleaner: dispatch.CleanerConfig{
 			Retention:      time.Duration(c.RetentionDays) * 24 * time.Hour,
@@ -294,6 +304,10 @@ func (c *ServeCmd) Run(env *Env) error {
 	select {
 	case err := <-serveErr:
 		runErr = fmt.Errorf("serve: %w", err)
+	case err := <-n.Failed():
+		// Taken over by the other nodes (or the node could not register):
+		// stop serving; the dispatcher has stopped already.
+		runErr = fmt.Errorf("dispatcher: %w", err)
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down", "timeout", c.ShutdownTimeout)
