@@ -138,6 +138,13 @@ func (d *Dispatcher) heartbeatLoop(ctx context.Context, stop func()) {
 	ticker := time.NewTicker(d.cfg.NodeHeartbeat)
 	defer ticker.Stop()
 	last := time.Now()
+	// upSince starts this node's current run of heartbeats with no gap
+	// as long as the node timeout. A node takes others over only after a
+	// whole node timeout of such a run: after a database outage every
+	// node's heartbeat is old, and the first node back must give the
+	// others that long to heartbeat again before it presumes them dead
+	// (else one outage would end every node but one).
+	upSince := last
 	for {
 		select {
 		case <-ctx.Done():
@@ -162,9 +169,14 @@ func (d *Dispatcher) heartbeatLoop(ctx context.Context, stop func()) {
 			}
 			continue
 		}
+		if sent.Sub(last) >= d.cfg.NodeTimeout {
+			upSince = sent
+		}
 		last = sent
 		d.live.renew(sent, d.cfg.NodeTimeout)
-		d.takeOver(ctx)
+		if sent.Sub(upSince) >= d.cfg.NodeTimeout {
+			d.takeOver(ctx)
+		}
 	}
 }
 

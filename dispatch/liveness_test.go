@@ -2,8 +2,12 @@ package dispatch
 
 import (
 	"context"
+	"log/slog"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/herald-webhooks/herald"
 )
 
 // TestLivenessGate: with a node store, sends may start only while the
@@ -71,5 +75,105 @@ func TestLeaseUntilUnique(t *testing.T) {
 	}
 	if later := d.leaseUntil(now.Add(time.Second)); !later.Equal(now.Add(time.Minute + time.Second).Truncate(time.Microsecond)) {
 		t.Fatalf("lease after the clock moved on: %v", later)
+	}
+}
+
+// flakyNodes is a node store whose heartbeats fail while down is set; it
+// records when takeovers were asked for.
+type flakyNodes struct {
+	mu        sync.Mutex
+	down      bool
+	takeovers []time.Time
+}
+
+func (f *flakyNodes) RegisterNode(context.Context, *herald.Node) error { return nil }
+func (f *flakyNodes) HeartbeatNode(context.Context, string) (time.Time, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down {
+		return time.Time{}, herald.Errorf(herald.EUNAVAILABLE, "database down")
+	}
+	return time.Now(), nil
+}
+func (f *flakyNodes) TakeOverDeadNodes(context.Context, string, time.Duration) ([]*herald.Node, int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.takeovers = append(f.takeovers, time.Now())
+	return nil, 0, nil
+}
+func (f *flakyNodes) ListNodes(context.Context) ([]*herald.Node, time.Time, error) {
+	return nil, time.Now(), nil
+}
+func (f *flakyNodes) DeregisterNode(context.Context, string) error { return nil }
+
+func (f *flakyNodes) set(down bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.down = down
+}
+
+func (f *flakyNodes) takeoversAfter(t time.Time) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, at := range f.takeovers {
+		if at.After(t) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestNoTakeoverRightAfterOutage: after the database was unreachable for
+// longer than the node timeout, every node's heartbeat is old; the first
+// node back must not take the others over before they had a whole node
+// timeout to heartbeat again, else one outage would end every node but
+// one. A node takes others over only after a node timeout of unbroken
+// heartbeats (so also not in its first node timeout after it starts).
+func TestNoTakeoverRightAfterOutage(t *testing.T) {
+	nodes := &flakyNodes{}
+	const heartbeat, timeout = 50 * time.Millisecond, 2 * time.Second
+	d := &Dispatcher{cfg: Config{Nodes: nodes, Owner: "n1", NodeHeartbeat: heartbeat, NodeTimeout: timeout},
+		live: newLiveness(false), log: slog.New(slog.DiscardHandler)}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	start := time.Now()
+	go func() { defer close(done); d.heartbeatLoop(ctx, func() {}) }()
+	defer func() { cancel(); <-done }()
+
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(heartbeat) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 30 s", what)
+			}
+		}
+	}
+	waitFor("first takeover round", func() bool { return nodes.takeoversAfter(start) > 0 })
+	nodes.mu.Lock()
+	first := nodes.takeovers[0]
+	nodes.mu.Unlock()
+	if first.Sub(start) < timeout {
+		t.Errorf("took others over %v after starting: before a node timeout (%v) of its own heartbeats", first.Sub(start), timeout)
+	}
+	nodes.set(true)
+	time.Sleep(timeout + 5*heartbeat) // an outage longer than the node timeout
+	back := time.Now()
+	nodes.set(false)
+	waitFor("takeover round after the outage", func() bool { return nodes.takeoversAfter(back) > 0 })
+	var after time.Time
+	nodes.mu.Lock()
+	for _, at := range nodes.takeovers {
+		if at.After(back) {
+			after = at
+			break
+		}
+	}
+	nodes.mu.Unlock()
+	if after.Sub(back) < timeout {
+		t.Errorf("took others over %v after the database came back: before they had a node timeout (%v) to heartbeat again", after.Sub(back), timeout)
+	}
+	if !d.live.alive() {
+		t.Error("not alive after heartbeats resumed")
 	}
 }
