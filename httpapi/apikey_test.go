@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -331,17 +330,7 @@ func TestAPIKeyIdempotentCreate(t *testing.T) {
 	if err := store.Close(); err != nil {
 		t.Fatal(err)
 	}
-	files, err := filepath.Glob(filepath.Join(dir, "herald.db*"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("database files %v: %v", files, err)
-	}
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if bytes.Contains(b, []byte(created.Key)) {
-			t.Errorf("%s holds the key's secret", filepath.Base(f))
-		}
+	for _, f := range filesHolding(t, dir, created.Key) {
+		t.Errorf("%s holds the key's secret", f)
 	}
 }
