@@ -33,15 +33,23 @@ const maxRequestIDLen = 128
 // logger that carries it.
 func (a *API) withRequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get("x-request-id")
-		if !validRequestID(id) {
-			id = newRequestID()
-		}
+		id := RequestID(r)
 		w.Header().Set("x-request-id", id)
 		logger := a.logger.With(slog.String("request_id", id))
 		ctx := context.WithValue(r.Context(), loggerKey{}, logger)
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// RequestID returns the request's x-request-id when it is short and
+// plain, a new ID otherwise. The console and portal give every API request
+// a page makes the page's own ID, so the access log and the audit log tie
+// them to the browser's request.
+func RequestID(r *http.Request) string {
+	if id := r.Header.Get("x-request-id"); validRequestID(id) {
+		return id
+	}
+	return newRequestID()
 }
 
 func validRequestID(id string) bool {

@@ -116,6 +116,7 @@ func (s *Server) api(ctx context.Context, p access.Principal, method, path strin
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
+	forward(ctx, req)
 	rec := &recorder{header: http.Header{}}
 	s.handler.ServeHTTP(rec, req)
 	if rec.status == 0 {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/herald-webhooks/herald"
 	"github.com/herald-webhooks/herald/access"
+	"github.com/herald-webhooks/herald/httpapi"
 )
 
 // Config holds what the console and the portal need; New fills in
@@ -165,7 +166,39 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		st = s.portal
 	}
 	st.secure(w.Header())
-	s.mux.ServeHTTP(w, r)
+	id := httpapi.RequestID(r)
+	w.Header().Set("x-request-id", id)
+	s.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), originKey{}, origin{r: r, requestID: id})))
+}
+
+// origin is the browser's request a page answers: the API requests the
+// page makes carry its connection's address, the forwarding headers a
+// trusted proxy set and its request ID, so that the API's access log, rate
+// limits and audit log name the browser's client and one request ID per
+// page, not the in-process call.
+type origin struct {
+	r         *http.Request
+	requestID string
+}
+
+type originKey struct{}
+
+// forward gives req, an in-process API request made for the page whose
+// context is ctx, the page's client address, forwarding headers and
+// request ID. Whether the forwarding headers are believed is still decided
+// by --trusted-proxies on the original connection's address.
+func forward(ctx context.Context, req *http.Request) {
+	o, ok := ctx.Value(originKey{}).(origin)
+	if !ok {
+		return
+	}
+	req.RemoteAddr = o.r.RemoteAddr
+	for _, h := range []string{"X-Forwarded-For", "X-Forwarded-Proto"} {
+		if v := o.r.Header.Values(h); len(v) > 0 {
+			req.Header[h] = v
+		}
+	}
+	req.Header.Set("x-request-id", o.requestID)
 }
 
 // Run samples this node's metrics and queue for the overview every
