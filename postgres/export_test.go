@@ -1,6 +1,10 @@
 package postgres
 
-import "context"
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+)
 
 // MapError exposes mapError to the external tests.
 var MapError = mapError
@@ -13,4 +17,19 @@ func QueryString(ctx context.Context, s *Store, q string) (string, error) {
 		return "", s.fail("query", err)
 	}
 	return v, nil
+}
+
+// BeginStalled begins a transaction on a pooled connection of s, locks the
+// rows q selects FOR UPDATE and returns the transaction without ending it:
+// a process stopped mid-transaction.
+func BeginStalled(ctx context.Context, s *Store, q string) (pgx.Tx, error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.Exec(ctx, q); err != nil {
+		_ = tx.Rollback(ctx)
+		return nil, err
+	}
+	return tx, nil
 }

@@ -38,6 +38,14 @@ type Config struct {
 	// StatementTimeout bounds every statement on every connection; 30s by
 	// default.
 	StatementTimeout time.Duration
+	// IdleInTransactionTimeout ends a session that holds a transaction open
+	// without sending anything for this long (PostgreSQL's
+	// idle_in_transaction_session_timeout); 5s by default. Herald's
+	// transactions are short, so a session idle that long belongs to a
+	// process that stopped mid-transaction (paused, frozen, cut off): its
+	// row locks would otherwise block the node that takes its deliveries
+	// over for as long as it stays stopped.
+	IdleInTransactionTimeout time.Duration
 	// Now is the clock for the times a verb is not given (a delivery's
 	// UpdatedAt in RecordAttempts, an endpoint disabled by it); time.Now by
 	// default.
@@ -54,6 +62,9 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.StatementTimeout <= 0 {
 		cfg.StatementTimeout = 30 * time.Second
+	}
+	if cfg.IdleInTransactionTimeout <= 0 {
+		cfg.IdleInTransactionTimeout = 5 * time.Second
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -104,6 +115,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	pcfg.MaxConns = cfg.MaxConns
 	params := pcfg.ConnConfig.RuntimeParams
 	params["statement_timeout"] = strconv.FormatInt(cfg.StatementTimeout.Milliseconds(), 10)
+	params["idle_in_transaction_session_timeout"] = strconv.FormatInt(cfg.IdleInTransactionTimeout.Milliseconds(), 10)
 	if cfg.Schema != "" {
 		params["search_path"] = pgx.Identifier{cfg.Schema}.Sanitize()
 	}

@@ -445,3 +445,45 @@ func latestMigration(t *testing.T) int {
 	}
 	return latest
 }
+
+// TestStalledTransactionEnded: a session that holds a transaction (and its
+// row locks) open without sending anything, as a node stopped with SIGSTOP
+// mid-transaction does, is ended by PostgreSQL after the store's
+// IdleInTransactionTimeout, so another node's change of those rows (a
+// takeover of its deliveries) goes through instead of waiting for as long
+// as the stopped node stays stopped.
+func TestStalledTransactionEnded(t *testing.T) {
+	schema := freshSchema(t)
+	ring := testKeyring(t)
+	openStore(t, schema, ring) // migrations
+	stalledStore, err := postgres.Open(t.Context(), postgres.Config{URL: testURL(t), Keyring: ring, Schema: schema, MaxConns: 2,
+		IdleInTransactionTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stalledStore.Close() })
+	if v, err := postgres.QueryString(t.Context(), stalledStore, "SHOW idle_in_transaction_session_timeout"); err != nil || v != "300ms" {
+		t.Fatalf("idle_in_transaction_session_timeout %q, %v", v, err)
+	}
+	conn := connect(t)
+	if _, err := conn.Exec(t.Context(), `INSERT INTO `+pgx.Identifier{schema, "node"}.Sanitize()+` (name, version, host, pid, started_at, heartbeat_at)
+		VALUES ('stalled', 'test', 'h', 1, now(), now())`); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := postgres.BeginStalled(t.Context(), stalledStore, `SELECT name FROM node WHERE name = 'stalled' FOR UPDATE`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(context.Background()) }()
+	// The other side waits for the lock; with the stalled session ended by
+	// the server it gets it. Its own bound is generous: it fails the test
+	// only if the stalled session is never ended.
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if _, err := conn.Exec(ctx, `UPDATE `+pgx.Identifier{schema, "node"}.Sanitize()+` SET taken_over_at = now() WHERE name = 'stalled'`); err != nil {
+		t.Fatalf("update of the rows a stalled transaction locked: %v", err)
+	}
+	if _, err := tx.Exec(t.Context(), "SELECT 1"); err == nil {
+		t.Error("the stalled transaction's session is still usable after the timeout")
+	}
+}
