@@ -122,3 +122,17 @@ func ReservedHeader(name string) bool {
 	}
 	return strings.HasPrefix(n, "webhook-") || strings.HasPrefix(n, "svix-") || strings.HasPrefix(n, "herald-")
 }
+
+// ApplyUpdate runs update on ep, the endpoint as stored, and puts back what
+// no update may change (ID, application, creation time, and FailingSince,
+// which only attempts and enabling move). It returns the endpoint as it was
+// stored. Both stores' UpdateEndpointFunc use it inside their write
+// transaction.
+func (ep *Endpoint) ApplyUpdate(update func(*Endpoint) error) (stored Endpoint, err error) {
+	stored = *ep
+	if err := update(ep); err != nil {
+		return stored, err
+	}
+	ep.ID, ep.AppID, ep.CreatedAt, ep.FailingSince = stored.ID, stored.AppID, stored.CreatedAt, stored.FailingSince
+	return stored, nil
+}

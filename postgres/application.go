@@ -91,11 +91,9 @@ func (s *Store) UpdateApplicationFunc(ctx context.Context, ref string, update fu
 		if err != nil {
 			return notFound(err, errAppNotFound)
 		}
-		stored := *app
-		if err := update(app); err != nil {
+		if _, err := app.ApplyUpdate(update); err != nil {
 			return err
 		}
-		app.ID, app.CreatedAt = stored.ID, stored.CreatedAt
 		meta, err := jsonMap(app.Metadata)
 		if err != nil {
 			return err

@@ -161,11 +161,10 @@ func (s *Store) UpdateEndpointFunc(ctx context.Context, appID, ref string, updat
 		if err != nil {
 			return notFound(err, errEndpointNotFound)
 		}
-		stored := *ep
-		if err := update(ep); err != nil {
+		stored, err := ep.ApplyUpdate(update)
+		if err != nil {
 			return err
 		}
-		ep.ID, ep.AppID, ep.CreatedAt, ep.FailingSince = stored.ID, stored.AppID, stored.CreatedAt, stored.FailingSince
 		a, err := s.encodeEndpoint(ep)
 		if err != nil {
 			return err

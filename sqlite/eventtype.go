@@ -83,11 +83,9 @@ func (s *Store) UpdateEventTypeFunc(ctx context.Context, name string, update fun
 		if err != nil {
 			return notFound(err, errEventTypeNotFound)
 		}
-		stored := *et
-		if err := update(et); err != nil {
+		if _, err := et.ApplyUpdate(update); err != nil {
 			return err
 		}
-		et.Name, et.CreatedAt = stored.Name, stored.CreatedAt
 		if err := writeEventType(ctx, tx, et); err != nil {
 			return err
 		}
