@@ -302,13 +302,12 @@ func (c *BenchCmd) Run(env *Env) error {
 		go func() { soakSamples <- soak.run(soakCtx, start) }()
 	}
 	rep := load.run(ctx)
+	var soakErr error // a CSV file that could not be written: the report still prints
 	if soak != nil {
 		if rep.TimedOut { // it may have ended before its duration
 			stopSoak()
 		}
-		if rep.Soak, err = soak.report(<-soakSamples); err != nil {
-			return err
-		}
+		rep.Soak, soakErr = soak.report(<-soakSamples)
 	}
 	if histErr == nil {
 		var histAfter serverHistograms
@@ -345,7 +344,7 @@ func (c *BenchCmd) Run(env *Env) error {
 	if err := rep.print(env.Stdout, c.JSON); err != nil {
 		return err
 	}
-	return rep.verdict()
+	return errors.Join(soakErr, rep.verdict())
 }
 
 // minPayloadSize fits the smallest JSON object benchPayload writes.

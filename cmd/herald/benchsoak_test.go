@@ -340,3 +340,26 @@ func TestBenchSoak(t *testing.T) {
 		t.Errorf("CSV has %d lines, want a header and 8 samples:\n%s", lines, data)
 	}
 }
+
+// TestSoakCSVWriteFails: samples that cannot be written at the end (a full
+// disk: /dev/full) fail the command, after the report has been printed.
+func TestSoakCSVWriteFails(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full:", err)
+	}
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	var out, errOut bytes.Buffer
+	args := []string{"bench", "--dir", t.TempDir(), "--baseline", "0", "--rate", "20", "--duration", "700ms",
+		"--concurrency", "2", "--sample-every", "100ms", "--samples-csv", "/dev/full"}
+	if code := run(context.Background(), args, &out, &errOut); code != 1 {
+		t.Fatalf("exit %d, want 1\n%s%s", code, out.String(), errOut.String())
+	}
+	if !strings.Contains(errOut.String(), "samples csv") {
+		t.Errorf("stderr %q does not name the samples file", errOut.String())
+	}
+	for _, want := range []string{"delivery rate", "soak verdict per series"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the report lacks %q:\n%s", want, out.String())
+		}
+	}
+}
