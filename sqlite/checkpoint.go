@@ -80,6 +80,8 @@ type checkpointer struct {
 type WALStats struct {
 	// Bytes is the size of the WAL file; 0 when there is none.
 	Bytes int64
+	// DatabaseBytes is the size of the database file (without the WAL).
+	DatabaseBytes int64
 	// Checkpoints counts the checkpointer's checkpoints that ran (not those
 	// another checkpoint kept busy), WriterCheckpoints those it ran on the
 	// writer connection so the WAL could start over.
@@ -109,6 +111,10 @@ func (s *Store) WALStats() (WALStats, error) {
 	case !errors.Is(err, fs.ErrNotExist):
 		return st, fmt.Errorf("size of the WAL: %w", err)
 	}
+	if info, err = os.Stat(s.path); err != nil {
+		return st, fmt.Errorf("size of the database: %w", err)
+	}
+	st.DatabaseBytes = info.Size()
 	return st, nil
 }
 

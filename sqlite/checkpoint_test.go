@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -108,8 +109,8 @@ func walStats(t *testing.T, s *sqlite.Store) sqlite.WALStats {
 	return st
 }
 
-// TestWALStats: WALStats reports the WAL file's size and counts the
-// checkpoints, those on the writer's connection apart.
+// TestWALStats: WALStats reports the WAL file's and the database file's
+// sizes and counts the checkpoints, those on the writer's connection apart.
 func TestWALStats(t *testing.T) {
 	ctx := t.Context()
 	s, path := openWithCheckpoints(t, t.TempDir(), time.Hour, 8, nil)
@@ -125,6 +126,9 @@ func TestWALStats(t *testing.T) {
 	if st.Bytes != fileSize(t, path+"-wal") || st.Bytes == 0 {
 		t.Errorf("WALStats says %d bytes, the WAL file has %d", st.Bytes, fileSize(t, path+"-wal"))
 	}
+	if st.DatabaseBytes != fileSize(t, path) || st.DatabaseBytes == 0 {
+		t.Errorf("WALStats says the database has %d bytes, its file %d", st.DatabaseBytes, fileSize(t, path))
+	}
 	// 40 commits hold more than the 8 frames from which the WAL is
 	// rewound: a checkpoint on the checkpointer's connection, then one on
 	// the writer's.
@@ -137,6 +141,18 @@ func TestWALStats(t *testing.T) {
 	}
 	if got := walStats(t, s); got.Checkpoints != 1 {
 		t.Errorf("a round without commits checkpointed: %+v", got)
+	}
+}
+
+// TestWALStatsDatabaseGone: a database file that cannot be sized (removed
+// under the running store) is an error naming it, not a size of 0.
+func TestWALStatsDatabaseGone(t *testing.T) {
+	s, path := openWithCheckpoints(t, t.TempDir(), time.Hour, 8, nil)
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.WALStats(); err == nil || !strings.Contains(err.Error(), "size of the database") {
+		t.Errorf("WALStats of a removed database file: error %v, want one about the database's size", err)
 	}
 }
 

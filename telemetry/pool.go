@@ -124,7 +124,7 @@ func (c *SQLPoolCollector) Collect(ch chan<- prometheus.Metric) {
 // WALStats is what WALCollector exports of SQLite's write-ahead log (see
 // sqlite.WALStats).
 type WALStats struct {
-	Bytes                          int64
+	Bytes, DatabaseBytes           int64
 	Checkpoints, WriterCheckpoints uint64
 	Failures                       uint64
 	UncopiedFrames                 int64
@@ -133,12 +133,12 @@ type WALStats struct {
 // WALCollector exports SQLite's write-ahead log and checkpoint statistics
 // as herald_sqlite_* metrics, read at each scrape.
 type WALCollector struct {
-	stats                                        func() (WALStats, error)
-	bytes, checkpoints, failures, uncopiedFrames *prometheus.Desc
+	stats                                                 func() (WALStats, error)
+	bytes, dbBytes, checkpoints, failures, uncopiedFrames *prometheus.Desc
 }
 
 // NewWALCollector returns a collector of the statistics stats returns. A
-// scrape at which stats fails exports the counters and no WAL size.
+// scrape at which stats fails exports the counters and no file sizes.
 func NewWALCollector(stats func() (WALStats, error)) *WALCollector {
 	d := func(name, help string, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc(Namespace+"_sqlite_"+name, help, labels, nil)
@@ -146,6 +146,7 @@ func NewWALCollector(stats func() (WALStats, error)) *WALCollector {
 	return &WALCollector{
 		stats:       stats,
 		bytes:       d("wal_bytes", "Size of the write-ahead log file. It grows when checkpoints fail or a reader holds them back."),
+		dbBytes:     d("database_bytes", "Size of the database file, without the write-ahead log. It grows with the messages kept for the retention period."),
 		checkpoints: d("checkpoints_total", "WAL checkpoints run: by the checkpointer's own connection, or on the writer's so that the WAL can start over.", "connection"),
 		failures:    d("checkpoint_failures_total", "Checkpoint rounds that failed; the WAL grows until one succeeds."),
 		uncopiedFrames: d("wal_uncopied_frames",
@@ -155,7 +156,7 @@ func NewWALCollector(stats func() (WALStats, error)) *WALCollector {
 
 // Describe implements prometheus.Collector.
 func (c *WALCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.bytes, c.checkpoints, c.failures, c.uncopiedFrames} {
+	for _, d := range []*prometheus.Desc{c.bytes, c.dbBytes, c.checkpoints, c.failures, c.uncopiedFrames} {
 		ch <- d
 	}
 }
@@ -165,6 +166,7 @@ func (c *WALCollector) Collect(ch chan<- prometheus.Metric) {
 	s, err := c.stats()
 	if err == nil {
 		ch <- prometheus.MustNewConstMetric(c.bytes, prometheus.GaugeValue, float64(s.Bytes))
+		ch <- prometheus.MustNewConstMetric(c.dbBytes, prometheus.GaugeValue, float64(s.DatabaseBytes))
 	}
 	ch <- prometheus.MustNewConstMetric(c.checkpoints, prometheus.CounterValue, float64(s.Checkpoints), "checkpointer")
 	ch <- prometheus.MustNewConstMetric(c.checkpoints, prometheus.CounterValue, float64(s.WriterCheckpoints), "writer")

@@ -314,9 +314,10 @@ func TestSQLPoolCollector(t *testing.T) {
 	}
 }
 
-// TestWALCollector: the WAL's size and the checkpointer's counters, read
-// from a real store whose checkpointer runs on its own; a scrape at which
-// the WAL cannot be sized keeps the counters and drops the size.
+// TestWALCollector: the WAL's and the database's sizes and the
+// checkpointer's counters, read from a real store whose checkpointer runs
+// on its own; a scrape at which the files cannot be sized keeps the
+// counters and drops the sizes.
 func TestWALCollector(t *testing.T) {
 	store := openStore(t)
 	reg := prometheus.NewRegistry()
@@ -344,6 +345,10 @@ func TestWALCollector(t *testing.T) {
 		t.Fatalf("the checkpointer never ran after a commit: %+v", st)
 	}
 	mustValue(t, got, `herald_sqlite_wal_bytes`, float64(st.Bytes))
+	if st.DatabaseBytes == 0 {
+		t.Errorf("WALStats: database of 0 bytes: %+v", st)
+	}
+	mustValue(t, got, `herald_sqlite_database_bytes`, float64(st.DatabaseBytes))
 	mustValue(t, got, `herald_sqlite_checkpoints_total{connection="writer"}`, 0)
 	mustValue(t, got, `herald_sqlite_checkpoint_failures_total`, 0)
 	mustValue(t, got, `herald_sqlite_wal_uncopied_frames`, 0)
@@ -353,8 +358,10 @@ func TestWALCollector(t *testing.T) {
 		return telemetry.WALStats{Checkpoints: 3, Failures: 2}, errors.New("stat: permission denied")
 	}))
 	got = telemetrytest.Values(t, failing)
-	if _, ok := got[`herald_sqlite_wal_bytes`]; ok {
-		t.Error("a WAL that could not be sized exported a size")
+	for _, name := range []string{`herald_sqlite_wal_bytes`, `herald_sqlite_database_bytes`} {
+		if _, ok := got[name]; ok {
+			t.Errorf("files that could not be sized exported %s", name)
+		}
 	}
 	mustValue(t, got, `herald_sqlite_checkpoints_total{connection="checkpointer"}`, 3)
 	mustValue(t, got, `herald_sqlite_checkpoint_failures_total`, 2)

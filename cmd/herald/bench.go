@@ -83,6 +83,10 @@ type BenchCmd struct {
 
 	// HangingEndpoints is the noisy-neighbour scenario (see benchhang.go).
 	HangingEndpoints int `name:"hanging-endpoints" env:"HERALD_BENCH_HANGING_ENDPOINTS" help:"Before the run, give a second application this many endpoints that accept connections and never answer, and post it enough messages to want more workers than there are; the report shows how the benchmark application fares beside it."`
+
+	// Soak mode (see benchsoak.go).
+	SampleEvery time.Duration `name:"sample-every" env:"HERALD_BENCH_SAMPLE_EVERY" help:"Soak mode: while a --duration run posts, read the server's RSS, heap, goroutines, open files, WAL and database size, queue depth and in-flight deliveries from its /metrics this often, print them over time and say which still grow after a warm-up third. 0: off."`
+	SamplesCSV  string        `name:"samples-csv" help:"Soak mode: also write the samples to this CSV file."`
 }
 
 // Validate checks the flags that kong cannot.
@@ -118,6 +122,9 @@ func (c *BenchCmd) Validate() error {
 		return errors.New("--app-worker-share must be above 0 and at most 1")
 	case c.HangingEndpoints < 0 || c.HangingEndpoints > maxHangingEndpoints:
 		return fmt.Errorf("--hanging-endpoints must be between 0 and %d", maxHangingEndpoints)
+	}
+	if err := c.validateSoak(); err != nil {
+		return err
 	}
 	if c.URL != "" && c.Token == "" {
 		return errors.New("--url needs --token")
@@ -247,6 +254,12 @@ func (c *BenchCmd) Run(env *Env) error {
 		fmt.Fprint(progress, "\r\033[K")
 	}
 
+	soak, err := c.newSoakSampler(target)
+	if err != nil {
+		return err
+	}
+	defer soak.close()
+
 	// The CPU profile and the execution trace record the load phase; they
 	// stop before the report (below) or, on an early return, here.
 	for _, r := range []struct {
@@ -280,7 +293,22 @@ func (c *BenchCmd) Run(env *Env) error {
 		appID: appID, bodies: messageBodies(plan, payload), progress: progress,
 	}
 	histBefore, histErr := scrapeServerHistograms(ctx, client, target)
+	var soakSamples chan []soakSample
+	soakCtx, stopSoak := context.WithCancel(ctx)
+	defer stopSoak()
+	if soak != nil {
+		soakSamples = make(chan []soakSample, 1)
+		start := time.Now()
+		go func() { soakSamples <- soak.run(soakCtx, start) }()
+	}
 	rep := load.run(ctx)
+	var soakErr error // a CSV file that could not be written: the report still prints
+	if soak != nil {
+		if rep.TimedOut { // it may have ended before its duration
+			stopSoak()
+		}
+		rep.Soak, soakErr = soak.report(<-soakSamples)
+	}
 	if histErr == nil {
 		var histAfter serverHistograms
 		if histAfter, histErr = scrapeServerHistograms(ctx, client, target); histErr == nil {
@@ -316,7 +344,7 @@ func (c *BenchCmd) Run(env *Env) error {
 	if err := rep.print(env.Stdout, c.JSON); err != nil {
 		return err
 	}
-	return rep.verdict()
+	return errors.Join(soakErr, rep.verdict())
 }
 
 // minPayloadSize fits the smallest JSON object benchPayload writes.
@@ -1057,6 +1085,8 @@ type benchReport struct {
 	TimedOut          bool                `json:"timedOut"`
 	// HangingApp is the noisy neighbour of --hanging-endpoints.
 	HangingApp *hangingAppReport `json:"hangingApp,omitempty"`
+	// Soak is the samples over time of --sample-every.
+	Soak *soakReport `json:"soak,omitempty"`
 }
 
 // benchConfig echoes the flags that shape a run.
@@ -1196,7 +1226,10 @@ func (r *benchReport) print(w io.Writer, asJSON bool) error {
 	if r.TimedOut {
 		row("TIMED OUT", "%d deliveries had not arrived", r.Missing)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil || r.Soak == nil {
+		return err
+	}
+	return r.Soak.print(w)
 }
 
 // machineInfo describes where the run happened.
