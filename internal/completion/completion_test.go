@@ -83,13 +83,7 @@ func TestBash(t *testing.T) {
 		t.Fatalf("bash -n: %v\n%s", err, out)
 	}
 	for _, c := range completions {
-		words := strings.Split(c.line, " ")
-		var quoted []string
-		for _, w := range words {
-			quoted = append(quoted, quote(w))
-		}
-		drive := "source " + quote(path) + "\nCOMP_WORDS=(" + strings.Join(quoted, " ") + ")\nCOMP_CWORD=" +
-			strconv.Itoa(len(words)-1) + "\n_tool\nprintf '%s\\n' \"${COMPREPLY[@]}\"\n"
+		drive := "source " + quote(path) + "\n" + compWords(c.line) + "_tool\nprintf '%s\\n' \"${COMPREPLY[@]}\"\n"
 		out, err := exec.Command("bash", "-c", drive).CombinedOutput()
 		if err != nil {
 			t.Fatalf("%q: %v\n%s", c.line, err, out)
@@ -146,13 +140,8 @@ func TestZsh(t *testing.T) {
 	}
 	for _, c := range completions {
 		words := strings.Split(c.line, " ")
-		var quoted []string
-		for _, w := range words {
-			quoted = append(quoted, quote(w))
-		}
 		drive := "source " + quote(path) + "\n[[ ${_comps[tool]} == *_tool* ]] || { print unregistered; exit 1 }\n" +
-			"COMP_WORDS=(" + strings.Join(quoted, " ") + ")\nCOMP_CWORD=" + strconv.Itoa(len(words)-1) +
-			"\ncompgen -F _tool -- " + quote(words[len(words)-1]) + "\n"
+			compWords(c.line) + "compgen -F _tool -- " + quote(words[len(words)-1]) + "\n"
 		cmd := exec.Command("zsh", "-f", "-c", drive)
 		cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
 		out, err := cmd.CombinedOutput()
@@ -195,6 +184,17 @@ func TestSummary(t *testing.T) {
 			t.Errorf("summary(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// compWords sets COMP_WORDS and COMP_CWORD as bash does for line, whose
+// last word is the one being completed.
+func compWords(line string) string {
+	words := strings.Split(line, " ")
+	quoted := make([]string, len(words))
+	for i, w := range words {
+		quoted[i] = quote(w)
+	}
+	return "COMP_WORDS=(" + strings.Join(quoted, " ") + ")\nCOMP_CWORD=" + strconv.Itoa(len(words)-1) + "\n"
 }
 
 func sameSet(got, want []string) bool {
