@@ -200,7 +200,9 @@ type API struct {
 	nodes       func(ctx context.Context) ([]*herald.Node, time.Time, error)
 	nodeTimeout time.Duration
 
-	routes  []Route
+	routes []Route
+	// public holds the patterns ("GET /healthz") of the public routes.
+	public  map[string]bool
 	mux     *http.ServeMux
 	handler http.Handler
 }
@@ -240,6 +242,7 @@ func New(cfg Config) (*API, error) {
 		scrape:   cfg.MetricsHandler,
 		msgApps:  &ttlcache.Cache[*herald.Application]{TTL: appCacheTTL},
 		mux:      http.NewServeMux(),
+		public:   map[string]bool{},
 	}
 	a.allowPrivate = cfg.AllowPrivateTargets
 	a.maxEndpoints = cfg.MaxEndpointsPerApp
@@ -285,8 +288,9 @@ func New(cfg Config) (*API, error) {
 	for _, rt := range a.table() {
 		a.routes = append(a.routes, Route{Method: rt.method, Pattern: rt.pattern, Access: rt.access, Write: rt.write, Capabilities: rt.caps, Public: rt.access == Public || rt.access == Probe, Audited: rt.audit, NotAudited: rt.noAudit})
 		a.mux.Handle(rt.method+" "+rt.pattern, a.wrapRoute(rt))
+		a.public[rt.method+" "+rt.pattern] = rt.access == Public || rt.access == Probe
 	}
-	a.mux.HandleFunc("/", a.notFound)
+	a.mux.Handle("/", a.unrouted())
 	a.handler = a.withTracing(cfg.TracerProvider, a.withRequestID(a.withAccessLog(a.withRecover(a.mux))))
 	return a, nil
 }
@@ -470,20 +474,44 @@ func (a *API) wrapRoute(rt route) http.Handler {
 	return h
 }
 
-// notFound answers requests no route matched: 405 when the path exists
-// under another method, 404 otherwise, both as JSON.
-func (a *API) notFound(w http.ResponseWriter, r *http.Request) {
-	var allowed []string
+// unrouted answers requests no route matched: 405 when the path is served
+// under other methods, 404 "No such route" otherwise (distinct from the
+// "… not found." of a missing entity on a known route). Only to a caller
+// with a valid token of any kind: anyone else gets the 401 every
+// authenticated route gives, so the route table cannot be mapped
+// anonymously. A public path (the health routes) answers its 405 to
+// anyone, as its GET does.
+func (a *API) unrouted() http.Handler {
+	authed := a.withAuth(route{method: "", pattern: "/", access: Any}, http.HandlerFunc(a.noRoute))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, public := a.methodsOf(r); public {
+			a.noRoute(w, r)
+			return
+		}
+		authed.ServeHTTP(w, r)
+	})
+}
+
+// noRoute writes the 405 or 404 of unrouted.
+func (a *API) noRoute(w http.ResponseWriter, r *http.Request) {
+	if allowed, _ := a.methodsOf(r); len(allowed) > 0 {
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		writeErrorBody(w, http.StatusMethodNotAllowed, "method_not_allowed",
+			"Method not allowed: "+r.Method+" "+r.URL.Path+" accepts "+strings.Join(allowed, ", ")+".")
+		return
+	}
+	writeErrorBody(w, http.StatusNotFound, herald.ENOTFOUND, "No such route: "+r.Method+" "+r.URL.Path+".")
+}
+
+// methodsOf returns the methods the table serves r's path with, and
+// whether any of those routes is public.
+func (a *API) methodsOf(r *http.Request) (allowed []string, public bool) {
 	for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
 		probe := &http.Request{Method: m, URL: r.URL, Host: r.Host, Header: http.Header{}}
 		if _, pattern := a.mux.Handler(probe); pattern != "" && pattern != "/" {
 			allowed = append(allowed, m)
+			public = public || a.public[pattern]
 		}
 	}
-	if len(allowed) > 0 {
-		w.Header().Set("Allow", strings.Join(allowed, ", "))
-		writeErrorBody(w, http.StatusMethodNotAllowed, "method_not_allowed", "Method not allowed.")
-		return
-	}
-	writeErrorBody(w, http.StatusNotFound, herald.ENOTFOUND, "Entity not found.")
+	return allowed, public
 }

@@ -161,7 +161,7 @@ func (a *API) createAPIKey(w http.ResponseWriter, r *http.Request) error {
 // revoked or expired within the last day; older ones are swept).
 func (a *API) listAPIKeys(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	p, v := parsePage(q, herald.Descending)
+	p, v := parsePage(q, herald.Descending, tokenCursor)
 	all := parseBool(q, "include_revoked", false, v)
 	if err := v.err(); err != nil {
 		return err

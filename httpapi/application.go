@@ -93,7 +93,7 @@ func (a *API) newApplication(in *applicationIn, uid string) *herald.Application 
 }
 
 func (a *API) listApplications(w http.ResponseWriter, r *http.Request) error {
-	p, v := parsePage(r.URL.Query(), herald.Ascending)
+	p, v := parsePage(r.URL.Query(), herald.Ascending, appCursor)
 	if err := v.err(); err != nil {
 		return err
 	}

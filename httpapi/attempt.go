@@ -94,7 +94,7 @@ type attemptQuery struct {
 // parseAttemptQuery reads the filters Svix's attempt lists take: status,
 // status_code_class, the message filters, with_content and with_msg.
 func parseAttemptQuery(q url.Values) (attemptQuery, error) {
-	p, v := parsePage(q, herald.Descending)
+	p, v := parsePage(q, herald.Descending, attemptCursor)
 	f := parseMessageFilter(q, v)
 	aq := attemptQuery{
 		page:        p,

@@ -55,7 +55,7 @@ func toAuditRecordOut(r *herald.AuditRecord) auditRecordOut {
 // that still exists), token ID and a [since, until) time range.
 func (a *API) listAuditLog(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	p, v := parsePage(q, herald.Descending)
+	p, v := parsePage(q, herald.Descending, auditCursor)
 	since, until := parseTime(q, "since", v), parseTime(q, "until", v)
 	if !since.IsZero() && !until.IsZero() && !since.Before(until) {
 		v.add("until must be after since", "query", "until")

@@ -14,6 +14,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/segmentio/ksuid"
+
 	"github.com/herald-webhooks/herald"
 )
 
@@ -161,8 +163,44 @@ type page struct {
 	order    herald.Order
 }
 
-// parsePage reads the list parameters; def is the default order.
-func parsePage(q url.Values, def herald.Order) (page, *validation) {
+// cursor is what a list's iterators are: the keys of its rows. An iterator
+// that cannot be one names no position in the list, so it is refused
+// rather than answered with an empty page that reads as the list's end.
+type cursor struct {
+	what  string // e.g. "application IDs (app_…)", for the error message
+	valid func(string) bool
+}
+
+// idCursor is the cursor of a list keyed by IDs with prefix: the prefix
+// and a KSUID.
+func idCursor(what, prefix string) cursor {
+	return cursor{what: what + " IDs (" + prefix + "…)", valid: func(s string) bool {
+		k, ok := strings.CutPrefix(s, prefix)
+		if !ok {
+			return false
+		}
+		_, err := ksuid.Parse(k)
+		return err == nil
+	}}
+}
+
+// The cursors of the lists.
+var (
+	appCursor      = idCursor("application", herald.PrefixApplication)
+	endpointCursor = idCursor("endpoint", herald.PrefixEndpoint)
+	messageCursor  = idCursor("message", herald.PrefixMessage)
+	attemptCursor  = idCursor("attempt", herald.PrefixAttempt)
+	tokenCursor    = idCursor("API key", herald.PrefixToken)
+	auditCursor    = idCursor("audit record", herald.PrefixAudit)
+	// Event types are listed by name.
+	eventTypeCursor = cursor{what: "event type names", valid: func(s string) bool {
+		return len(s) <= maxNameLen && idPattern.MatchString(s)
+	}}
+)
+
+// parsePage reads the list parameters; def is the default order and c
+// says what the list's iterators are.
+func parsePage(q url.Values, def herald.Order, c cursor) (page, *validation) {
 	var v validation
 	p := page{limit: defaultLimit, order: def}
 	if s := q.Get("limit"); s != "" {
@@ -186,6 +224,10 @@ func parsePage(q url.Values, def herald.Order) (page, *validation) {
 	if strings.HasPrefix(it, "-") {
 		p.backward = true
 		it = it[1:]
+	}
+	if (it != "" || p.backward) && !c.valid(it) {
+		v.add("value is not a valid iterator: this list's iterators are "+c.what+
+			", with a leading \"-\" for the page before", "query", "iterator")
 	}
 	p.iterator = it
 	return p, &v

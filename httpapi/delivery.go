@@ -71,7 +71,7 @@ type messageEndpointOut struct {
 // listMessageEndpoints is GET /api/v1/app/{app_id}/msg/{msg_id}/endpoint:
 // the endpoints a message was routed to, by endpoint ID.
 func (a *API) listMessageEndpoints(w http.ResponseWriter, r *http.Request) error {
-	p, v := parsePage(r.URL.Query(), herald.Ascending)
+	p, v := parsePage(r.URL.Query(), herald.Ascending, endpointCursor)
 	if err := v.err(); err != nil {
 		return err
 	}
@@ -150,7 +150,7 @@ func (o endpointMessageOut) encode() ([]byte, error) {
 // delivery state.
 func (a *API) listEndpointMessages(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	p, v := parsePage(q, herald.Descending)
+	p, v := parsePage(q, herald.Descending, messageCursor)
 	f := parseMessageFilter(q, v)
 	withContent := parseBool(q, "with_content", true, v)
 	opts := herald.DeliveryListOptions{

@@ -195,7 +195,7 @@ func (a *API) lookupEndpoint(r *http.Request) (*herald.Endpoint, error) {
 }
 
 func (a *API) listEndpoints(w http.ResponseWriter, r *http.Request) error {
-	p, v := parsePage(r.URL.Query(), herald.Ascending)
+	p, v := parsePage(r.URL.Query(), herald.Ascending, endpointCursor)
 	if err := v.err(); err != nil {
 		return err
 	}

@@ -76,7 +76,7 @@ func (in *eventTypeIn) apply(et *herald.EventType) {
 
 func (a *API) listEventTypes(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	p, v := parsePage(q, herald.Ascending)
+	p, v := parsePage(q, herald.Ascending, eventTypeCursor)
 	includeArchived := parseBool(q, "include_archived", false, v)
 	withContent := parseBool(q, "with_content", true, v)
 	if err := v.err(); err != nil {

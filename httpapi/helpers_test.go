@@ -37,6 +37,7 @@ func TestSchemaExamples(t *testing.T) {
 func TestPageInMemory(t *testing.T) {
 	rows := []string{"a", "b", "c", "d", "e"}
 	id := func(s string) string { return s }
+	letters := cursor{what: "letters", valid: func(s string) bool { return len(s) == 1 }}
 	for _, tc := range []struct {
 		query string
 		want  []string
@@ -50,7 +51,7 @@ func TestPageInMemory(t *testing.T) {
 		{"limit=10&iterator=e", []string{}},
 	} {
 		q, _ := url.ParseQuery(tc.query)
-		p, v := parsePage(q, herald.Ascending)
+		p, v := parsePage(q, herald.Ascending, letters)
 		if err := v.err(); err != nil {
 			t.Fatal(err)
 		}

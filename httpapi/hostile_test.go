@@ -114,7 +114,7 @@ func hostileCases() []hostileCase {
 			check: func(t *testing.T, ts *testServer, res response) { checkAppName(t, ts, res, sqlString) }},
 		{name: "SQL in a payload is kept", method: "POST", path: msgs, body: `{"eventType":"a","payload": {"q" : ` + sqlJSON + `} }`, status: 202,
 			check: func(t *testing.T, ts *testServer, res response) { checkPayload(t, ts, res, `{"q" : `+sqlJSON+`}`) }},
-		{name: "SQL in an iterator", method: "GET", path: apps + "?iterator=%27%3B%20DROP%20TABLE%20message%3B--", status: 200},
+		refused("SQL in an iterator", "GET", apps+"?iterator=%27%3B%20DROP%20TABLE%20message%3B--", "", "query", "iterator"),
 
 		refused("10000 channels", "POST", endpoints, `{"url":"https://example.com","channels":`+jsonList("c", 10000)+`}`, "body", "channels"),
 		refused("10000 message channels", "POST", msgs, `{"eventType":"a","payload":{},"channels":`+jsonList("c", 10000)+`}`, "body", "channels"),

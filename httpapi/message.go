@@ -329,7 +329,7 @@ func parseMessageFilter(q url.Values, v *validation) messageFilter {
 
 func (a *API) listMessages(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	p, v := parsePage(q, herald.Descending)
+	p, v := parsePage(q, herald.Descending, messageCursor)
 	f := parseMessageFilter(q, v)
 	withContent := parseBool(q, "with_content", true, v)
 	if err := v.err(); err != nil {

@@ -28,7 +28,7 @@ func NewLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	var h slog.Handler
 	switch format {
 	case LogJSON:
-		h = slog.NewJSONHandler(w, opts)
+		h = slog.NewJSONHandler(w, &slog.HandlerOptions{Level: lv, ReplaceAttr: durationSeconds})
 	case LogText:
 		h = slog.NewTextHandler(w, opts)
 	default:
@@ -53,4 +53,16 @@ func (h traceHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 
 func (h traceHandler) WithGroup(name string) slog.Handler {
 	return traceHandler{h.Handler.WithGroup(name)}
+}
+
+// durationSeconds writes a duration in JSON as seconds, a float ("duration":
+// 0.0042), as Prometheus and most log pipelines count time; slog would
+// write nanoseconds (4200000), which a reader takes for a unit it is not
+// told. Text logs
+// keep Go's own form (duration=4.2ms).
+func durationSeconds(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		return slog.Float64(a.Key, a.Value.Duration().Seconds())
+	}
+	return a
 }

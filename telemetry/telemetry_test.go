@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -409,6 +410,41 @@ func TestNewLogger(t *testing.T) {
 	}
 	if _, err := telemetry.NewLogger(&buf, telemetry.LogJSON, "loud"); err == nil {
 		t.Error("level loud accepted")
+	}
+}
+
+// TestLogDurations: JSON lines carry durations in seconds, as a number,
+// in groups and in a logger's own attributes too; text lines keep Go's
+// form. Other numbers are left alone.
+func TestLogDurations(t *testing.T) {
+	var buf bytes.Buffer
+	logger, err := telemetry.NewLogger(&buf, telemetry.LogJSON, "info")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logger.With("lease", 90*time.Second).Info("attempt",
+		"duration", 1500*time.Millisecond, slog.Group("retry", slog.Duration("in", 4200*time.Microsecond)),
+		"attempt", 3, "any", any(2*time.Minute))
+	var line struct {
+		Lease, Duration, Any float64
+		Attempt              any
+		Retry                struct{ In float64 }
+	}
+	if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
+		t.Fatalf("JSON line %q: %v", buf.String(), err)
+	}
+	if line.Lease != 90 || line.Duration != 1.5 || line.Retry.In != 0.0042 || line.Any != 120 || line.Attempt != float64(3) {
+		t.Errorf("JSON line %s: %+v", buf.String(), line)
+	}
+
+	buf.Reset()
+	logger, err = telemetry.NewLogger(&buf, telemetry.LogText, "info")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logger.Info("attempt", "duration", 1500*time.Millisecond, slog.Group("retry", slog.Duration("in", 4200*time.Microsecond)))
+	if !strings.Contains(buf.String(), "duration=1.5s retry.in=4.2ms") {
+		t.Errorf("text line %q", buf.String())
 	}
 }
 

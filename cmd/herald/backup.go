@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -28,6 +29,9 @@ func (c *BackupCmd) Run(env *Env) error {
 	if isPostgresURL(c.DB) {
 		return errPostgresBackup
 	}
+	if err := checkFolder(filepath.Dir(c.File)); err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
 	start := time.Now()
 	version, err := sqlite.Backup(env.Ctx, c.DB, c.File, c.Force)
 	if errors.Is(err, sqlite.ErrExists) {
@@ -42,7 +46,32 @@ func (c *BackupCmd) Run(env *Env) error {
 	fmt.Fprintf(env.Stdout, "backed up %s to %s: schema version %d, %d bytes, in %s\n",
 		c.DB, c.File, version, size, time.Since(start).Round(time.Millisecond))
 	fmt.Fprintln(env.Stdout, keyReminder(filepath.Dir(c.DB)))
+	if token := filepath.Join(filepath.Dir(c.DB), "admin-token"); fileExists(token) {
+		fmt.Fprintf(env.Stdout, "Nor does it hold the admin token: keep a copy of %s too, or its clients need a new one after a restore (API keys are in the backup).\n", token)
+	}
 	return nil
+}
+
+// checkFolder says plainly when the folder a file is to be written into
+// is missing or is not a folder, rather than the "no such file or
+// directory" of the temporary file's creation.
+func checkFolder(dir string) error {
+	info, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("the folder %s does not exist: create it first (mkdir -p %s)", dir, dir)
+	case err != nil:
+		return fmt.Errorf("the folder %s: %w", dir, err)
+	case !info.IsDir():
+		return fmt.Errorf("%s is not a folder", dir)
+	}
+	return nil
+}
+
+// fileExists reports whether path names something that can be stat'ed.
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // keyReminder says that a backup is useless without its encryption key.

@@ -26,6 +26,9 @@ type CLI struct {
 	Nodes       NodesCmd       `cmd:"" help:"List the nodes serving a PostgreSQL database: version, host, start, last heartbeat, alive or taken over."`
 	Healthcheck HealthcheckCmd `cmd:"" help:"GET a Herald health URL; exit 0 when it answers 200 (container health checks)."`
 	Version     VersionCmd     `cmd:"" help:"Print the version and exit."`
+	Completion  CompletionCmd  `cmd:"" help:"Print a shell completion script: bash, zsh or fish."`
+
+	VersionFlag kong.VersionFlag `name:"version" help:"Print the version and exit."`
 }
 
 // Env is what every command gets: where to write, and a context that ends
@@ -53,11 +56,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		kong.UsageOnError(),
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(code int) { exitCode = code }),
-		kong.Vars{"version": Version()},
+		kong.Vars{"version": versionLine()},
 	)
 	if err != nil {
 		fmt.Fprintln(stderr, "herald:", err)
 		return 2
+	}
+	if len(args) == 0 {
+		// Asked for nothing: say what there is (exit 0), not that a
+		// command is missing.
+		args = []string{"--help"}
 	}
 	kctx, err := parser.Parse(args)
 	if exitCode >= 0 { // --help and friends

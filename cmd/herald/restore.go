@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 
+	"github.com/herald-webhooks/herald"
 	"github.com/herald-webhooks/herald/sqlite"
 )
 
@@ -47,6 +50,7 @@ func (c *RestoreCmd) Run(env *Env) error {
 	if res.Replaced != "" {
 		fmt.Fprintf(env.Stdout, "The database it replaced is kept as %s.\n", res.Replaced)
 	}
+	fmt.Fprintln(env.Stdout, restoredTokenNote(dir))
 	key := filepath.Join(dir, "encryption-key")
 	if _, err := os.Stat(key); err == nil {
 		fmt.Fprintf(env.Stdout, "Herald will open it with %s: that must be the key in use when the backup was taken.\n", key)
@@ -54,4 +58,33 @@ func (c *RestoreCmd) Run(env *Env) error {
 		fmt.Fprintf(env.Stdout, "Now put the encryption key in use when the backup was taken into %s (mode 0600), or pass it with --encryption-key: Herald refuses to start without it.\n", key)
 	}
 	return nil
+}
+
+// restoredTokenNote tells the operator what becomes of the admin token: a
+// backup holds the database alone, and without an admin-token file beside
+// it herald serve would make a new token, which the clients of the backed
+// up Herald do not have.
+func restoredTokenNote(dir string) string {
+	file := filepath.Join(dir, "admin-token")
+	if fileExists(file) {
+		return "The backup does not hold the admin token: Herald will accept the one in " + file +
+			" (unless given --admin-token or --admin-token-file). API keys are in the backup and keep working."
+	}
+	return "The backup does not hold the admin token: copy the old admin-token file to " + file +
+		" (mode 0600) or start with --admin-token-file, or herald serve generates a new token into " + file +
+		" at its next start. API keys are in the backup and keep working."
+}
+
+// reportGeneratedToken logs that serve generated an admin token into file.
+// On a database that already holds applications it is a warning: the
+// database came from elsewhere (herald restore, a copied file) without
+// its admin token, so the token its clients had does not work here.
+func reportGeneratedToken(ctx context.Context, s herald.Store, file string, logger *slog.Logger) {
+	apps, err := s.ListApplications(ctx, herald.ListOptions{Limit: 1})
+	if err == nil && len(apps) > 0 {
+		logger.Warn("generated a new admin token, as no admin-token file was beside a database that already holds applications (restored from a backup?): the admin token used with it before does not work here; its API keys do",
+			"file", file)
+		return
+	}
+	logger.Info("generated an admin token", "file", file)
 }

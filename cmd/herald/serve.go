@@ -182,9 +182,12 @@ func (c *ServeCmd) Run(env *Env) error {
 		return err
 	}
 
-	token, tokenFile, err := c.adminToken(logger)
+	token, tokenFile, generated, err := c.adminToken(logger)
 	if err != nil {
 		return err
+	}
+	if generated {
+		reportGeneratedToken(ctx, store, tokenFile, logger)
 	}
 	if err := c.Operational.configureOperational(ctx, store, c.dataDir(), logger); err != nil {
 		return err
@@ -323,43 +326,43 @@ func (c *ServeCmd) Run(env *Env) error {
 	return runErr
 }
 
-// adminToken returns the admin token and, when it came from a file, the
-// file's path. Without --admin-token the token lives in admin-token beside
-// the database, generated on first start.
-func (c *ServeCmd) adminToken(logger *slog.Logger) (token, file string, err error) {
+// adminToken returns the admin token, when it came from a file the file's
+// path, and whether it was generated just now. Without --admin-token the
+// token lives in admin-token beside the database, generated on first start.
+func (c *ServeCmd) adminToken(logger *slog.Logger) (token, file string, generated bool, err error) {
 	if c.AdminToken != "" {
-		return c.AdminToken, "", nil
+		return c.AdminToken, "", false, nil
 	}
 	if c.AdminTokenFile != "" {
 		token, err := readTokenFile(c.AdminTokenFile, logger)
 		if err != nil {
-			return "", "", fmt.Errorf("--admin-token-file: %w", err)
+			return "", "", false, fmt.Errorf("--admin-token-file: %w", err)
 		}
-		return token, c.AdminTokenFile, nil
+		return token, c.AdminTokenFile, false, nil
 	}
 	if c.postgres() {
-		return "", "", errors.New("--admin-token-file or HERALD_ADMIN_TOKEN (or --admin-token) is required with PostgreSQL: every node must accept the same token")
+		return "", "", false, errors.New("--admin-token-file or HERALD_ADMIN_TOKEN (or --admin-token) is required with PostgreSQL: every node must accept the same token")
 	}
 	file = filepath.Join(c.dataDir(), "admin-token")
 	b, err := os.ReadFile(file)
 	if errors.Is(err, fs.ErrNotExist) {
 		raw := make([]byte, 32)
 		if _, err := rand.Read(raw); err != nil {
-			return "", "", fmt.Errorf("generate admin token: %w", err)
+			return "", "", false, fmt.Errorf("generate admin token: %w", err)
 		}
 		token = "hk_" + base64.RawURLEncoding.EncodeToString(raw)
 		if err := writeSecretFile(file, token); err != nil {
-			return "", "", fmt.Errorf("save admin token: %w", err)
+			return "", "", false, fmt.Errorf("save admin token: %w", err)
 		}
-		return token, file, nil
+		return token, file, true, nil
 	} else if err != nil {
-		return "", "", fmt.Errorf("read admin token: %w", err)
+		return "", "", false, fmt.Errorf("read admin token: %w", err)
 	}
 	token = strings.TrimSpace(string(b))
 	if len(token) < 16 {
-		return "", "", fmt.Errorf("admin token file %s holds fewer than 16 characters", file)
+		return "", "", false, fmt.Errorf("admin token file %s holds fewer than 16 characters", file)
 	}
-	return token, file, nil
+	return token, file, false, nil
 }
 
 // readTokenFile reads an admin token from path: its one line, without the

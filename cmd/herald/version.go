@@ -26,6 +26,11 @@ type VersionCmd struct{}
 
 // Run prints the version, Go version and platform.
 func (VersionCmd) Run(env *Env) error {
-	_, err := fmt.Fprintf(env.Stdout, "herald %s (%s %s/%s)\n", Version(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	_, err := fmt.Fprintln(env.Stdout, versionLine())
 	return err
+}
+
+// versionLine is what herald version and herald --version print.
+func versionLine() string {
+	return fmt.Sprintf("herald %s (%s %s/%s)", Version(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }

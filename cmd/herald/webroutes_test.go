@@ -8,7 +8,7 @@ import (
 
 // TestWebAndAPIShareTheListener: the console, the portal and GET / go to
 // the web server (HTML, with its security headers); everything else to the
-// API (JSON, its own 404 and 405).
+// API (JSON, its own 404 and 405, told only to a caller with a token).
 func TestWebAndAPIShareTheListener(t *testing.T) {
 	tn := startTestNode(t)
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -17,19 +17,26 @@ func TestWebAndAPIShareTheListener(t *testing.T) {
 		status       int
 		contentType  string
 		location     string
+		token        bool
 	}{
-		{"GET", "/", http.StatusSeeOther, "", "/console/"},
-		{"GET", "/console/login", http.StatusOK, "text/html", ""},
-		{"GET", "/console/", http.StatusSeeOther, "", "/console/login"},
-		{"GET", "/portal/login", http.StatusOK, "text/html", ""},
-		{"GET", "/api/v1/app", http.StatusUnauthorized, "application/json", ""},
-		{"GET", "/nope", http.StatusNotFound, "application/json", ""},
-		{"POST", "/", http.StatusNotFound, "application/json", ""},
-		{"DELETE", "/api/v1/app", http.StatusMethodNotAllowed, "application/json", ""},
+		{"GET", "/", http.StatusSeeOther, "", "/console/", false},
+		{"GET", "/console/login", http.StatusOK, "text/html", "", false},
+		{"GET", "/console/", http.StatusSeeOther, "", "/console/login", false},
+		{"GET", "/portal/login", http.StatusOK, "text/html", "", false},
+		{"GET", "/api/v1/app", http.StatusUnauthorized, "application/json", "", false},
+		{"GET", "/nope", http.StatusUnauthorized, "application/json", "", false},
+		{"GET", "/nope", http.StatusNotFound, "application/json", "", true},
+		{"POST", "/", http.StatusUnauthorized, "application/json", "", false},
+		{"POST", "/", http.StatusNotFound, "application/json", "", true},
+		{"DELETE", "/api/v1/app", http.StatusUnauthorized, "application/json", "", false},
+		{"DELETE", "/api/v1/app", http.StatusMethodNotAllowed, "application/json", "", true},
 	} {
 		req, err := http.NewRequestWithContext(t.Context(), c.method, tn.url+c.path, nil)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if c.token {
+			req.Header.Set("Authorization", "Bearer "+tn.token)
 		}
 		res, err := client.Do(req)
 		if err != nil {
