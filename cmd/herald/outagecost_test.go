@@ -648,7 +648,7 @@ func TestPartitionCostPostgres(t *testing.T) {
 
 	// A short cut: A carries on.
 	burst, cut, restored := cutOff(2 * time.Second)
-	first, count := waitArrivals(t, slow, burst, 20*time.Second)
+	first, _ := waitArrivals(t, slow, burst, 20*time.Second)
 	span := lastArrival(burst, first).Sub(cut)
 	during := 0
 	for id := range burst {
@@ -668,7 +668,7 @@ func TestPartitionCostPostgres(t *testing.T) {
 
 	// A long cut: B takes A over; A exits when it sees the database again.
 	burst, cut, restored = cutOff(6 * time.Second)
-	first, count = waitArrivals(t, slow, burst, 30*time.Second)
+	first, count := waitArrivals(t, slow, burst, 30*time.Second)
 	span = lastArrival(burst, first).Sub(cut)
 	var exitedAfter time.Duration
 	select {
