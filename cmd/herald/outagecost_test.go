@@ -5,10 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -170,6 +168,17 @@ func arrivals(rc *recorder) (first map[string]time.Time, count map[string]int) {
 	return first, count
 }
 
+// notArrived counts the messages of sent without a first arrival.
+func notArrived(sent, first map[string]time.Time) int {
+	n := 0
+	for id := range sent {
+		if _, ok := first[id]; !ok {
+			n++
+		}
+	}
+	return n
+}
+
 // waitArrivals waits until every message of sent has arrived at rc at least
 // once and returns the first arrivals and counts.
 func waitArrivals(t *testing.T, rc *recorder, sent map[string]time.Time, timeout time.Duration) (first map[string]time.Time, count map[string]int) {
@@ -177,12 +186,7 @@ func waitArrivals(t *testing.T, rc *recorder, sent map[string]time.Time, timeout
 	deadline := time.Now().Add(timeout)
 	for {
 		first, count = arrivals(rc)
-		missing := 0
-		for id := range sent {
-			if _, ok := first[id]; !ok {
-				missing++
-			}
-		}
+		missing := notArrived(sent, first)
 		if missing == 0 {
 			return first, count
 		}
@@ -238,6 +242,16 @@ func window(rs []refusal) (first, last time.Time) {
 	return rs[0].at, rs[len(rs)-1].at.Add(rs[len(rs)-1].took)
 }
 
+// startRecorder starts a loopback receiver that holds each request for
+// hold, closed when the test ends, and returns it with its URL.
+func startRecorder(t *testing.T, hold time.Duration) (*recorder, string) {
+	t.Helper()
+	rc := &recorder{hold: hold}
+	srv := httptest.NewServer(rc)
+	t.Cleanup(srv.Close)
+	return rc, srv.URL
+}
+
 // createApp creates application a with one endpoint per uid → URL, each
 // taking the event types given with its URL after a space (none: all).
 func createApp(t *testing.T, base, token string, endpoints map[string]string) {
@@ -271,12 +285,8 @@ func TestDeployCostSQLite(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts and restarts herald processes")
 	}
-	fast := &recorder{hold: 20 * time.Millisecond}
-	fastSrv := httptest.NewServer(fast)
-	defer fastSrv.Close()
-	slow := &recorder{hold: time.Second}
-	slowSrv := httptest.NewServer(slow)
-	defer slowSrv.Close()
+	fast, fastURL := startRecorder(t, 20*time.Millisecond)
+	slow, slowURL := startRecorder(t, time.Second)
 	dir := t.TempDir()
 	addr := freeAddr(t)
 	base := "http://" + addr
@@ -284,7 +294,7 @@ func TestDeployCostSQLite(t *testing.T) {
 		"--request-timeout", "2s", "--shutdown-timeout", "10s"}
 	p := startHerald(t, args...)
 	token := readToken(t, dir)
-	createApp(t, base, token, map[string]string{"e": fastSrv.URL + "/hook/e steady", "slow": slowSrv.URL + "/hook/slow slow"})
+	createApp(t, base, token, map[string]string{"e": fastURL + "/hook/e steady", "slow": slowURL + "/hook/slow slow"})
 
 	ld := startLoad(t, token, []string{base}, "steady", 4, 25*time.Millisecond)
 	slowLoad := startLoad(t, token, []string{base}, "slow", 1, 200*time.Millisecond)
@@ -418,12 +428,8 @@ func TestRollingRestartCostPostgres(t *testing.T) {
 		t.Skip("starts and restarts herald processes")
 	}
 	dbURL, _ := pgFreshSchema(t)
-	fast := &recorder{hold: 20 * time.Millisecond}
-	fastSrv := httptest.NewServer(fast)
-	defer fastSrv.Close()
-	slow := &recorder{hold: 100 * time.Millisecond}
-	slowSrv := httptest.NewServer(slow)
-	defer slowSrv.Close()
+	fast, fastURL := startRecorder(t, 20*time.Millisecond)
+	slow, slowURL := startRecorder(t, 100*time.Millisecond)
 
 	token := "rolling-admin-token-0123456789ab"
 	key := newEncryptionKey(t)
@@ -439,7 +445,7 @@ func TestRollingRestartCostPostgres(t *testing.T) {
 			}
 		}
 	}()
-	createApp(t, baseA, token, map[string]string{"s": fastSrv.URL + "/hook/s steady", "b": slowSrv.URL + "/hook/b burst"})
+	createApp(t, baseA, token, map[string]string{"s": fastURL + "/hook/s steady", "b": slowURL + "/hook/b burst"})
 	conn := pgConnect(t, dbURL)
 
 	ld := startLoad(t, token, []string{baseA, baseB}, "steady", 2, 25*time.Millisecond)
@@ -469,12 +475,7 @@ func TestRollingRestartCostPostgres(t *testing.T) {
 		t.Errorf("node A's row is still in the node table after its graceful stop")
 	}
 	first, _ = arrivals(slow)
-	left := 0
-	for id := range burst {
-		if _, ok := first[id]; !ok {
-			left++
-		}
-	}
+	left := notArrived(burst, first)
 	if left == 0 {
 		t.Error("node A sent the whole burst before it stopped: the test proves nothing about its release")
 	}
@@ -517,29 +518,6 @@ func TestRollingRestartCostPostgres(t *testing.T) {
 			t.Errorf("endpoint %s: %d deliveries failed", uid, st.Fail)
 		}
 	}
-}
-
-// proxiedURL returns dbURL pointed at a new proxy to its host, with a 2 s
-// connect timeout and the application name app, and the proxy.
-func proxiedURL(t *testing.T, dbURL, app string) (string, *tcpProxy) {
-	t.Helper()
-	u, err := url.Parse(dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	target := u.Host
-	if u.Port() == "" {
-		target = net.JoinHostPort(u.Hostname(), "5432")
-	}
-	proxy := startProxy(t, target)
-	u.Host = proxy.Addr()
-	q := u.Query()
-	q.Set("connect_timeout", "2")
-	if app != "" {
-		q.Set("application_name", app)
-	}
-	u.RawQuery = q.Encode()
-	return u.String(), proxy
 }
 
 // checkUnavailable posts to base while its database is unreachable and
@@ -585,13 +563,9 @@ func TestPartitionCostPostgres(t *testing.T) {
 		nodeTimeout = 3 * time.Second
 		heartbeat   = time.Second
 	)
-	fast := &recorder{hold: 20 * time.Millisecond}
-	fastSrv := httptest.NewServer(fast)
-	defer fastSrv.Close()
+	fast, fastURL := startRecorder(t, 20*time.Millisecond)
 	const burstSize, burstSending = 40, 4 * time.Second // 40 × 200 ms, two at a time
-	slow := &recorder{hold: 200 * time.Millisecond}
-	slowSrv := httptest.NewServer(slow)
-	defer slowSrv.Close()
+	slow, slowURL := startRecorder(t, 200*time.Millisecond)
 
 	token := "partition-admin-token-0123456789"
 	key := newEncryptionKey(t)
@@ -606,7 +580,7 @@ func TestPartitionCostPostgres(t *testing.T) {
 			t.Logf("node B log tail:\n%s", tail(b.stderr.String(), 3000))
 		}
 	}()
-	createApp(t, baseB, token, map[string]string{"s": fastSrv.URL + "/hook/s steady", "b": slowSrv.URL + "/hook/b burst"})
+	createApp(t, baseB, token, map[string]string{"s": fastURL + "/hook/s steady", "b": slowURL + "/hook/b burst"})
 	ld := startLoad(t, token, []string{baseA, baseB}, "steady", 2, 25*time.Millisecond)
 	time.Sleep(time.Second)
 
@@ -735,12 +709,8 @@ func TestDatabaseFailoverCost(t *testing.T) {
 	}
 	dbURL, _ := pgFreshSchema(t)
 	const lease = 20 * time.Second
-	rc := &recorder{hold: 20 * time.Millisecond}
-	recv := httptest.NewServer(rc)
-	defer recv.Close()
-	slow := &recorder{hold: 100 * time.Millisecond}
-	slowSrv := httptest.NewServer(slow)
-	defer slowSrv.Close()
+	rc, recvURL := startRecorder(t, 20*time.Millisecond)
+	slow, slowURL := startRecorder(t, 100*time.Millisecond)
 
 	token := "failover-admin-token-0123456789a"
 	key := newEncryptionKey(t)
@@ -757,7 +727,7 @@ func TestDatabaseFailoverCost(t *testing.T) {
 			t.Logf("node B log tail:\n%s", tail(b.stderr.String(), 3000))
 		}
 	}()
-	createApp(t, baseA, token, map[string]string{"e": recv.URL + "/hook/e steady", "b": slowSrv.URL + "/hook/b burst"})
+	createApp(t, baseA, token, map[string]string{"e": recvURL + "/hook/e steady", "b": slowURL + "/hook/b burst"})
 	ld := startLoad(t, token, []string{baseA, baseB}, "steady", 2, 25*time.Millisecond)
 	time.Sleep(2 * time.Second)
 
