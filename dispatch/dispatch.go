@@ -127,6 +127,11 @@ type Dispatcher struct {
 
 	leaseMu   sync.Mutex
 	lastLease time.Time // the latest lease expiry handed out (see leaseUntil)
+
+	// unreleased holds claims whose release failed because the store was
+	// unavailable; releaseLoop tries them again (see release).
+	unreleasedMu sync.Mutex
+	unreleased   []herald.Claim
 }
 
 // New checks cfg, fills defaults and returns a dispatcher.
@@ -356,6 +361,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	var loops sync.WaitGroup
 	loops.Go(func() { d.claimLoop(ctx) })
 	loops.Go(func() { d.rescueLoop(ctx) })
+	loops.Go(func() { d.releaseLoop(ctx) })
 	if d.cfg.Nodes != nil {
 		loops.Go(func() {
 			d.heartbeatLoop(ctx, func() {
@@ -401,18 +407,76 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 }
 
 // release returns unstarted claims to the queue for any node to take.
+// While the dispatcher runs, a release that fails because the store is
+// unavailable (an outage, a failover, a partition) is tried again every
+// storeRetryMax until it succeeds or the claims' leases expire, so the
+// deliveries come back when the database does, not after their whole
+// lease (90 s by default).
 func (d *Dispatcher) release(claims []herald.Claim) {
 	if len(claims) == 0 {
 		return
 	}
+	err := d.releaseNow(claims)
+	switch {
+	case err == nil:
+	case herald.ErrorCode(err) == herald.EUNAVAILABLE && d.running.Load():
+		d.log.Warn("release unstarted deliveries; retrying until the database is back or their leases expire", "count", len(claims), "err", err)
+		d.unreleasedMu.Lock()
+		d.unreleased = append(d.unreleased, claims...)
+		d.unreleasedMu.Unlock()
+	default:
+		d.log.Warn("release unstarted deliveries; they return when their lease expires", "count", len(claims), "err", err)
+	}
+}
+
+// releaseNow returns claims to the queue in one store call.
+func (d *Dispatcher) releaseNow(claims []herald.Claim) error {
 	refs := make([]herald.LeaseRef, len(claims))
 	for i, c := range claims {
 		refs[i] = herald.LeaseRef{DeliveryID: c.Delivery.ID, Until: c.Delivery.LeaseExpiresAt}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := d.cfg.Store.ReleaseDeliveries(ctx, d.cfg.Owner, refs, d.cfg.Now()); err != nil {
-		d.log.Warn("release unstarted deliveries; they return when their lease expires", "count", len(refs), "err", err)
+	return d.cfg.Store.ReleaseDeliveries(ctx, d.cfg.Owner, refs, d.cfg.Now())
+}
+
+// releaseLoop tries the releases that failed again every storeRetryMax
+// until ctx ends.
+func (d *Dispatcher) releaseLoop(ctx context.Context) {
+	ticker := time.NewTicker(storeRetryMax)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		d.unreleasedMu.Lock()
+		claims := d.unreleased
+		d.unreleased = nil
+		d.unreleasedMu.Unlock()
+		if len(claims) == 0 || d.live.isGone() {
+			continue // taken over: the claims are other nodes' now
+		}
+		// Past its lease a claim is the rescuer's: the release, which
+		// names the claim, would change nothing.
+		now := d.cfg.Now()
+		claims = slices.DeleteFunc(claims, func(c herald.Claim) bool { return !c.Delivery.LeaseExpiresAt.After(now) })
+		if len(claims) == 0 {
+			continue
+		}
+		if err := d.releaseNow(claims); err != nil {
+			if herald.ErrorCode(err) != herald.EUNAVAILABLE {
+				d.log.Warn("release unstarted deliveries; they return when their lease expires", "count", len(claims), "err", err)
+				continue
+			}
+			d.unreleasedMu.Lock()
+			d.unreleased = append(d.unreleased, claims...)
+			d.unreleasedMu.Unlock()
+			continue
+		}
+		d.log.Info("released deliveries after the database came back", "count", len(claims))
+		d.Notify()
 	}
 }
 

@@ -43,6 +43,31 @@ const maxRecordBatch = 512
 // in which a crash sends its delivery again.
 const recordLinger = 10 * time.Millisecond
 
+// A worker whose delivery needs a row the store cannot read now (the
+// database is away: an outage, a failover, a partition) waits for it,
+// storeRetryMin at first, doubling up to storeRetryMax, instead of
+// releasing the delivery: the release would fail too, and the delivery
+// would stay leased to this node for its whole lease (90 s by default)
+// although the database may be back in seconds. Waiting also sends
+// nothing whose outcome could not be recorded.
+const (
+	storeRetryMin = 100 * time.Millisecond
+	storeRetryMax = time.Second
+)
+
+// awaitStore sleeps the next wait before another read of the store. It
+// reports false, and the worker gives the delivery up, when the lease no
+// longer leaves room for a send, the dispatcher is stopping, or the node
+// was taken over.
+func (d *Dispatcher) awaitStore(ctx context.Context, dl *herald.Delivery, wait *time.Duration) bool {
+	*wait = min(max(2**wait, storeRetryMin), storeRetryMax)
+	sleep(ctx, *wait)
+	if ctx.Err() != nil || d.sched.isClosed() || d.live.isGone() {
+		return false
+	}
+	return dl.LeaseExpiresAt.Sub(d.cfg.Now()) >= d.cfg.RequestTimeout+leaseMargin
+}
+
 // work takes jobs from the scheduler until it closes.
 func (d *Dispatcher) work(ctx context.Context) {
 	for {
@@ -73,6 +98,10 @@ func (d *Dispatcher) deliver(ctx context.Context, c herald.Claim) {
 		return
 	}
 	ep, err := d.endpoint(ctx, dl.AppID, dl.EndpointID)
+	var wait time.Duration
+	for herald.ErrorCode(err) == herald.EUNAVAILABLE && d.awaitStore(ctx, dl, &wait) {
+		ep, err = d.endpoint(ctx, dl.AppID, dl.EndpointID)
+	}
 	if herald.ErrorCode(err) == herald.ENOTFOUND {
 		return // the endpoint was deleted, and its deliveries with it
 	} else if err != nil {
@@ -91,7 +120,14 @@ func (d *Dispatcher) deliver(ctx context.Context, c herald.Claim) {
 		d.outcomes <- herald.AttemptOutcome{DeliveryID: dl.ID, LeaseOwner: d.cfg.Owner, LeaseUntil: dl.LeaseExpiresAt, Status: herald.DeliveryFailed}
 		return
 	}
+	if wait > 0 {
+		now = d.cfg.Now()
+	}
 	delay, ok, err := d.rateWait(ctx, ep, now)
+	for herald.ErrorCode(err) == herald.EUNAVAILABLE && d.awaitStore(ctx, dl, &wait) {
+		now = d.cfg.Now()
+		delay, ok, err = d.rateWait(ctx, ep, now)
+	}
 	if err != nil {
 		d.logDelivery(ctx, slog.LevelWarn, "load application; delivery released", dl, slog.Any("err", err))
 		d.release([]herald.Claim{c})
@@ -444,9 +480,13 @@ func (d *Dispatcher) record() {
 	}
 }
 
-// write stores a batch of outcomes, retrying a few times. If the store
-// stays down the outcomes are dropped: the deliveries keep their leases,
-// which expire, and they are sent again (at least once, never lost).
+// write stores a batch of outcomes, retrying. While the database is away
+// (an outage, a failover) it keeps retrying as long as one of the batch's
+// leases holds and the dispatcher runs: the deliveries were sent, and
+// recording them when the database is back spares the receivers a second
+// copy when the leases expire. Otherwise, after a few tries, the outcomes
+// are dropped: the deliveries keep their leases, which expire, and they
+// are sent again (at least once, never lost).
 func (d *Dispatcher) write(batch []herald.AttemptOutcome) {
 	if d.live.isGone() {
 		// Taken over: these deliveries are other nodes' now. (The store
@@ -464,13 +504,35 @@ func (d *Dispatcher) write(batch []herald.AttemptOutcome) {
 		err := d.cfg.Store.RecordAttempts(ctx, batch)
 		cancel()
 		if err == nil {
+			if try > 5 {
+				d.log.Info("recorded attempts after the database came back", "count", len(batch), "tries", try)
+			}
 			return
 		}
-		if try == 5 {
+		if try >= 5 && !d.keepRecording(batch, err) {
 			d.log.Error("record attempts failed; these deliveries will be retried when their lease expires", "count", len(batch), "err", err)
 			return
 		}
-		d.log.Warn("record attempts", "count", len(batch), "try", try, "err", err)
-		time.Sleep(time.Duration(try) * 200 * time.Millisecond)
+		if try <= 5 {
+			d.log.Warn("record attempts", "count", len(batch), "try", try, "err", err)
+		}
+		time.Sleep(min(time.Duration(try)*200*time.Millisecond, storeRetryMax))
 	}
+}
+
+// keepRecording reports whether a batch whose write failed with err is
+// worth another try: the database is unavailable (not refusing the
+// batch), the dispatcher runs, the node was not taken over, and one of the
+// batch's leases has not expired.
+func (d *Dispatcher) keepRecording(batch []herald.AttemptOutcome, err error) bool {
+	if herald.ErrorCode(err) != herald.EUNAVAILABLE || d.sched.isClosed() || d.live.isGone() {
+		return false
+	}
+	now := d.cfg.Now()
+	for _, o := range batch {
+		if o.LeaseUntil.After(now) {
+			return true
+		}
+	}
+	return false
 }

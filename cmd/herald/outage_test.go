@@ -122,6 +122,29 @@ func (p *tcpProxy) restore() {
 	p.down = false
 }
 
+// proxiedURL returns dbURL pointed at a new proxy to its host, with a 2 s
+// connect timeout and the application name app, and the proxy.
+func proxiedURL(t *testing.T, dbURL, app string) (string, *tcpProxy) {
+	t.Helper()
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := u.Host
+	if u.Port() == "" {
+		target = net.JoinHostPort(u.Hostname(), "5432")
+	}
+	proxy := startProxy(t, target)
+	u.Host = proxy.Addr()
+	q := u.Query()
+	q.Set("connect_timeout", "2")
+	if app != "" {
+		q.Set("application_name", app)
+	}
+	u.RawQuery = q.Encode()
+	return u.String(), proxy
+}
+
 // timedRequest is request with a client timeout, returning the headers too:
 // a request the server does not answer in time fails the test.
 func timedRequest(t *testing.T, timeout time.Duration, method, url, token string, body string) (int, http.Header, []byte) {
@@ -153,26 +176,14 @@ func TestDatabaseOutage(t *testing.T) {
 		t.Skip("starts herald processes")
 	}
 	dbURL, _ := pgFreshSchema(t)
-	u, err := url.Parse(dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	target := u.Host
-	if u.Port() == "" {
-		target = net.JoinHostPort(u.Hostname(), "5432")
-	}
-	proxy := startProxy(t, target)
-	u.Host = proxy.Addr()
-	q := u.Query()
-	q.Set("connect_timeout", "2")
-	u.RawQuery = q.Encode()
+	proxied, proxy := proxiedURL(t, dbURL, "")
 
 	rc := &recorder{hold: 50 * time.Millisecond}
 	recv := httptest.NewServer(rc)
 	defer recv.Close()
 
 	token := "outage-admin-token-0123456789abc"
-	p := startHerald(t, "--db", u.String(), "--encryption-key", newEncryptionKey(t), "--admin-token", token,
+	p := startHerald(t, "--db", proxied, "--encryption-key", newEncryptionKey(t), "--admin-token", token,
 		"--allow-private-targets", "--request-timeout", "1s", "--delivery-lease", "7s",
 		"--pg-statement-timeout", "5s", "--pg-max-conns", "4")
 	if code, body := request(t, "POST", p.url+"/api/v1/app", token, map[string]any{"name": "A", "uid": "a"}); code != http.StatusCreated {
@@ -281,7 +292,7 @@ func TestDatabaseOutage(t *testing.T) {
 
 	conn := pgConnect(t, dbURL)
 	var stored, orphans int
-	err = conn.QueryRow(context.Background(), `SELECT count(*),
+	err := conn.QueryRow(context.Background(), `SELECT count(*),
 		count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM delivery d WHERE d.message_id = m.id))
 		FROM message m`).Scan(&stored, &orphans)
 	if err != nil {
