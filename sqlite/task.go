@@ -93,6 +93,13 @@ func (s *Store) ListTasks(ctx context.Context, opts herald.TaskListOptions) ([]*
 	return out, nil
 }
 
+// claimTaskSQL leases the oldest running task whose lease is free, ?1's
+// own or expired at ?3 to ?1 until ?2, through background_task_running.
+const claimTaskSQL = `UPDATE background_task SET lease_owner = ?1, lease_expires_at = ?2
+	WHERE id = (SELECT id FROM background_task WHERE status = 'running'
+		AND (lease_owner IS NULL OR lease_owner = ?1 OR lease_expires_at <= ?3) ORDER BY id LIMIT 1)
+	RETURNING ` + taskColumns
+
 // ClaimTask leases the oldest running task whose lease is free, expired
 // or owner's own (the runner of this process after a restart: one process
 // owns a SQLite database, so a lease of an earlier one is dead).
@@ -100,10 +107,7 @@ func (s *Store) ClaimTask(ctx context.Context, owner string, now, leaseUntil tim
 	var t *herald.Task
 	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
-		t, err = scanTask(tx.QueryRowContext(ctx, `UPDATE background_task SET lease_owner = ?, lease_expires_at = ?
-			WHERE id = (SELECT id FROM background_task WHERE status = 'running'
-				AND (lease_owner IS NULL OR lease_owner = ? OR lease_expires_at <= ?) ORDER BY id LIMIT 1)
-			RETURNING `+taskColumns, owner, micros(leaseUntil), owner, micros(now)))
+		t, err = scanTask(tx.QueryRowContext(ctx, claimTaskSQL, owner, micros(leaseUntil), micros(now)))
 		if errors.Is(err, sql.ErrNoRows) {
 			t, err = nil, nil
 		}
@@ -185,6 +189,25 @@ func (s *Store) RunTaskSlice(ctx context.Context, id, owner string, limit int, n
 	return t, nil
 }
 
+// requeueReadSQL reads the next ?3 of endpoint ?1's deliveries after
+// message ?2 through delivery_endpoint, each with what the filter needs of
+// its message; requeueReadStatusSQL only those in status ?4, through
+// delivery_endpoint_status.
+const (
+	requeueReadSQL = `SELECT d.id, d.message_id, d.status, m.event_type, m.channels, m.tags, m.created_at
+		FROM delivery d JOIN message m ON m.id = d.message_id
+		WHERE d.endpoint_id = ?1 AND d.message_id > ?2 ORDER BY d.message_id LIMIT ?3`
+	requeueReadStatusSQL = `SELECT d.id, d.message_id, d.status, m.event_type, m.channels, m.tags, m.created_at
+		FROM delivery d JOIN message m ON m.id = d.message_id
+		WHERE d.endpoint_id = ?1 AND d.status = ?4 AND d.message_id > ?2 ORDER BY d.message_id LIMIT ?3`
+)
+
+// requeueSQL queues the deliveries whose IDs are in the JSON list ?3 again,
+// due now and manual, unless one is being sent.
+const requeueSQL = `UPDATE delivery SET status = 'pending', next_attempt_at = ?1, trigger = 1,
+	lease_owner = NULL, lease_expires_at = NULL, updated_at = ?2
+	WHERE id IN (SELECT value FROM json_each(?3)) AND status <> 'sending'`
+
 // requeueSlice queues again, due now and manual, the deliveries of the
 // next at most limit of the endpoint's deliveries after the cursor (a
 // message ID) that the task's filter selects. Recover reads only failed
@@ -196,16 +219,10 @@ func requeueSlice(ctx context.Context, tx *sql.Tx, t *herald.Task, cursor string
 	if t.Kind == herald.TaskRecover {
 		f.Statuses = []herald.DeliveryStatus{herald.DeliveryFailed}
 	}
-	q := `SELECT d.id, d.message_id, d.status, m.event_type, m.channels, m.tags, m.created_at
-		FROM delivery d JOIN message m ON m.id = d.message_id
-		WHERE d.endpoint_id = ? AND d.message_id > ?`
-	args := []any{t.EndpointID, cursor}
+	q, args := requeueReadSQL, []any{t.EndpointID, cursor, limit}
 	if len(f.Statuses) == 1 {
-		q += ` AND d.status = ?`
-		args = append(args, string(f.Statuses[0]))
+		q, args = requeueReadStatusSQL, append(args, string(f.Statuses[0]))
 	}
-	q += ` ORDER BY d.message_id LIMIT ?`
-	args = append(args, limit)
 	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return 0, "", false, fmt.Errorf("read deliveries: %w", err)
@@ -243,20 +260,22 @@ func requeueSlice(ctx context.Context, tx *sql.Tx, t *herald.Task, cursor string
 	if err := rows.Err(); err != nil {
 		return 0, "", false, fmt.Errorf("read deliveries: %w", err)
 	}
-	queued := 0
-	for _, id := range ids {
-		res, err := tx.ExecContext(ctx, `UPDATE delivery SET status = 'pending', next_attempt_at = ?, trigger = 1,
-			lease_owner = NULL, lease_expires_at = NULL, updated_at = ? WHERE id = ? AND status <> 'sending'`, now, now, id)
-		if err != nil {
-			return 0, "", false, fmt.Errorf("queue delivery %s: %w", id, err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return 0, "", false, err
-		}
-		queued += int(n)
+	if len(ids) == 0 {
+		return 0, cursor, read < limit, nil
 	}
-	return queued, cursor, read < limit, nil
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return 0, "", false, err
+	}
+	res, err := tx.ExecContext(ctx, requeueSQL, now, now, string(list))
+	if err != nil {
+		return 0, "", false, fmt.Errorf("queue deliveries: %w", err)
+	}
+	queued, err := res.RowsAffected()
+	if err != nil {
+		return 0, "", false, err
+	}
+	return int(queued), cursor, read < limit, nil
 }
 
 // replaySlice is one chunk of ReplayMissing; its cursor is the last
@@ -283,22 +302,29 @@ func replaySlice(ctx context.Context, tx *sql.Tx, t *herald.Task, ep *herald.End
 	return n, cursor, done, nil
 }
 
+// purgePageSQL finds the last of application ?1's next ?3 messages after
+// ?2, and how many there are, through message_app; purgeSQL deletes the
+// payloads of its messages in (?2, ?3].
+const (
+	purgePageSQL = `SELECT max(id), count(*) FROM (SELECT id FROM message
+		WHERE app_id = ? AND id > ? ORDER BY id LIMIT ?)`
+	purgeSQL = `UPDATE message SET payload = NULL WHERE app_id = ? AND id > ? AND id <= ? AND payload IS NOT NULL`
+)
+
 // purgeSlice deletes the payloads of the application's next at most limit
 // messages after the cursor (a message ID), through message_app, and
 // reports how many had one.
 func purgeSlice(ctx context.Context, tx *sql.Tx, appID, cursor string, limit int) (int, string, bool, error) {
 	var last sql.NullString
 	var read int
-	err := tx.QueryRowContext(ctx, `SELECT max(id), count(*) FROM (SELECT id FROM message
-		WHERE app_id = ? AND id > ? ORDER BY id LIMIT ?)`, appID, cursor, limit).Scan(&last, &read)
+	err := tx.QueryRowContext(ctx, purgePageSQL, appID, cursor, limit).Scan(&last, &read)
 	if err != nil {
 		return 0, "", false, fmt.Errorf("read messages: %w", err)
 	}
 	if read == 0 {
 		return 0, cursor, true, nil
 	}
-	res, err := tx.ExecContext(ctx, `UPDATE message SET payload = NULL
-		WHERE app_id = ? AND id > ? AND id <= ? AND payload IS NOT NULL`, appID, cursor, last.String)
+	res, err := tx.ExecContext(ctx, purgeSQL, appID, cursor, last.String)
 	if err != nil {
 		return 0, "", false, fmt.Errorf("delete payloads: %w", err)
 	}
