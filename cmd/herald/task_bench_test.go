@@ -19,8 +19,12 @@ import (
 )
 
 // envRecoveryDeliveries sets how many failed deliveries
-// BenchmarkDispatchLagDuringRecovery recovers (default 100,000).
-const envRecoveryDeliveries = "HERALD_BENCH_RECOVERY_DELIVERIES"
+// BenchmarkDispatchLagDuringRecovery recovers (default 100,000), and
+// envRecoverySlice the --task-slice of its servers (default serve's).
+const (
+	envRecoveryDeliveries = "HERALD_BENCH_RECOVERY_DELIVERIES"
+	envRecoverySlice      = "HERALD_BENCH_RECOVERY_SLICE"
+)
 
 // BenchmarkDispatchLagDuringRecovery measures what a large recovery costs
 // fresh messages: herald serve runs on a copy of a database where one
@@ -179,7 +183,11 @@ func freshLag(b *testing.B, f recoveryFixture, recover bool, took *[]time.Durati
 			b.Fatal(err)
 		}
 	}
-	p := startHerald(b, "--db", filepath.Join(dir, "herald.db"), "--allow-private-targets")
+	args := []string{"--db", filepath.Join(dir, "herald.db"), "--allow-private-targets"}
+	if slice := os.Getenv(envRecoverySlice); slice != "" {
+		args = append(args, "--task-slice", slice)
+	}
+	p := startHerald(b, args...)
 	defer func() {
 		_ = p.cmd.Process.Signal(os.Interrupt)
 		<-p.done
