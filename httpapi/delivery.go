@@ -312,11 +312,7 @@ func (a *API) sendExample(w http.ResponseWriter, r *http.Request) error {
 	var in eventExampleIn
 	var v validation
 	_, err := decodeValid(r, &v, &in, false, func(map[string]json.RawMessage) {
-		if in.EventType == nil {
-			v.add("field required", "body", "eventType")
-		} else {
-			v.checkName(*in.EventType, "body", "eventType")
-		}
+		v.checkRequiredName(in.EventType, "body", "eventType")
 		if in.ExampleIndex != nil && *in.ExampleIndex < 0 {
 			v.add("ensure this value is greater than or equal to 0", "body", "exampleIndex")
 		}

@@ -147,11 +147,7 @@ func (a *API) precheckActive(w http.ResponseWriter, r *http.Request) error {
 	var in precheckIn
 	var v validation
 	_, err := decodeValid(r, &v, &in, false, func(map[string]json.RawMessage) {
-		if in.EventType == nil {
-			v.add("field required", "body", "eventType")
-		} else {
-			v.checkName(*in.EventType, "body", "eventType")
-		}
+		v.checkRequiredName(in.EventType, "body", "eventType")
 		v.checkChannels(in.Channels, "body", "channels")
 	})
 	if err != nil {
