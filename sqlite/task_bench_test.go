@@ -1,7 +1,6 @@
 package sqlite_test
 
 import (
-	"fmt"
 	"testing"
 	"time"
 
@@ -50,7 +49,7 @@ func BenchmarkRecoverSlice(b *testing.B) {
 			b.Fatal(err)
 		}
 		if got.Done != done+slice {
-			b.Fatal(fmt.Sprintf("slice queued %d, want %d (more than %d slices?)", got.Done-done, slice, total/slice))
+			b.Fatalf("slice queued %d, want %d (more than %d slices?)", got.Done-done, slice, total/slice)
 		}
 		done = got.Done
 	}

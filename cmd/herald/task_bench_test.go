@@ -68,11 +68,10 @@ func BenchmarkDispatchLagDuringRecovery(b *testing.B) {
 }
 
 // recoveryFixture is a data directory to copy: application "big" with an
-// endpoint whose n deliveries all failed, and application "fresh" with an
-// endpoint to freshURL's receiver (set per run).
+// endpoint (bigEp) whose n deliveries all failed, and application "fresh"
+// with an endpoint; their URLs are set per run, to its receivers.
 type recoveryFixture struct {
-	dir                string
-	bigEp, freshEpPath string
+	dir, bigEp string
 }
 
 // buildRecoveryFixture makes the fixture: herald serve creates the
