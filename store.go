@@ -193,4 +193,5 @@ type Store interface {
 	TokenStore
 	SealStore
 	AuditStore
+	TaskStore
 }

@@ -45,6 +45,9 @@ type Config struct {
 	// send-example), so the dispatcher can claim them at once instead of at
 	// its next poll.
 	OnQueued func()
+	// OnTask, when set, is called after a request started a background
+	// task (herald.Task), to wake the task runner.
+	OnTask func()
 	// CircuitState, when set, returns the circuit breaker state of an
 	// endpoint as this node sees it ("closed", "open", "half-open"); the
 	// endpoint stats show it as Herald's extra field "circuit".
@@ -178,6 +181,7 @@ type API struct {
 	now      func() time.Time
 	version  string
 	onQueued func()
+	onTask   func()
 	circuit  func(endpointID string) string
 	metrics  *telemetry.Metrics
 	ready    *telemetry.Readiness
@@ -236,6 +240,7 @@ func New(cfg Config) (*API, error) {
 		now:      cfg.Now,
 		version:  cfg.Version,
 		onQueued: cfg.OnQueued,
+		onTask:   cfg.OnTask,
 		circuit:  cfg.CircuitState,
 		metrics:  cfg.Metrics,
 		ready:    cfg.Readiness,
@@ -262,6 +267,9 @@ func New(cfg Config) (*API, error) {
 	}
 	if a.onQueued == nil {
 		a.onQueued = func() {}
+	}
+	if a.onTask == nil {
+		a.onTask = func() {}
 	}
 	if a.metrics == nil {
 		a.metrics = telemetry.Discard()
@@ -383,6 +391,10 @@ func (a *API) table() []route {
 		// Herald's own: the nodes serving this database and their
 		// liveness (see nodes.go).
 		admin("GET", "/api/v1/node", a.listNodes),
+		// Background tasks of every application: the operator's, as the
+		// audit log is.
+		admin("GET", "/api/v1/background-task", a.listBackgroundTasks),
+		admin("GET", "/api/v1/background-task/{task_id}", a.getBackgroundTask),
 
 		// API keys: Herald's own extension, the operator's alone.
 		admin("GET", "/api/v1/auth/api-key", a.listAPIKeys),
@@ -404,6 +416,7 @@ func (a *API) table() []route {
 		auth("GET", endpoint+"/msg", a.listEndpointMessages),
 		needs(auth("POST", endpoint+"/recover", a.recoverEndpoint), capCreateAttempts),
 		needs(auth("POST", endpoint+"/replay-missing", a.replayMissing), capCreateAttempts),
+		needs(auth("POST", endpoint+"/bulk-replay", a.bulkReplay), capCreateAttempts),
 		auth("GET", endpoint+"/stats", a.getEndpointStats),
 		needs(auth("POST", endpoint+"/send-example", a.sendExample), capCreateAttempts),
 
@@ -414,6 +427,9 @@ func (a *API) table() []route {
 		auth("GET", app+"/msg", a.listMessages),
 		auth("GET", msg, a.getMessage),
 		needs(auth("DELETE", msg+"/content", a.expungeMessageContent), capUnlimited),
+		needs(auth("POST", app+"/msg/expunge-all-contents", a.expungeAllContents), capUnlimited),
+		// A POST that reads: whether a message would reach any endpoint.
+		readOnlyOK(noAudit(auth("POST", app+"/msg/precheck/active", a.precheckActive), "reads only")),
 		auth("GET", msg+"/endpoint", a.listMessageEndpoints),
 		needs(auth("POST", msg+"/endpoint/{endpoint_id}/resend", a.resendMessage), capCreateAttempts),
 

@@ -229,23 +229,23 @@ func parseBodyTime(s string, v *validation, field string) time.Time {
 	return t
 }
 
-// taskOut is Svix's RecoverOut and ReplayOut. Herald runs these tasks
-// synchronously, so they are finished when answered.
-type taskOut struct {
-	ID        string `json:"id"`
-	Status    string `json:"status"`
-	Task      string `json:"task"`
-	UpdatedAt string `json:"updatedAt"`
+// recoverEndpoint is POST …/endpoint/{endpoint_id}/recover: a background
+// task queues every failed delivery of messages created in [since, until)
+// again.
+func (a *API) recoverEndpoint(w http.ResponseWriter, r *http.Request) error {
+	return a.startEndpointTask(w, r, herald.TaskRecover)
 }
 
-// prefixTask prefixes the IDs of the background tasks recover and replay
-// answer with, as Svix's QueueBackgroundTask IDs.
-const prefixTask = "qtask_"
+// replayMissing is POST …/endpoint/{endpoint_id}/replay-missing: a
+// background task queues for the endpoint the messages created in [since,
+// until) that it accepts but never got.
+func (a *API) replayMissing(w http.ResponseWriter, r *http.Request) error {
+	return a.startEndpointTask(w, r, herald.TaskReplay)
+}
 
-// runEndpointTask is recover and replay-missing: it reads the time range,
-// runs task for the path's endpoint and answers 202 with a finished task.
-func (a *API) runEndpointTask(w http.ResponseWriter, r *http.Request, name string,
-	task func(ep *herald.Endpoint, since, until, now time.Time) (int, error)) error {
+// startEndpointTask is recover and replay-missing: it reads the time range
+// and starts the task for the path's endpoint.
+func (a *API) startEndpointTask(w http.ResponseWriter, r *http.Request, kind herald.TaskKind) error {
 	var in timeRangeIn
 	var v validation
 	var since, until time.Time
@@ -256,31 +256,8 @@ func (a *API) runEndpointTask(w http.ResponseWriter, r *http.Request, name strin
 	if err != nil {
 		return err
 	}
-	now := a.now().UTC()
-	if _, err := task(ep, since.UTC(), until.UTC(), now); err != nil {
-		return fmt.Errorf("%s: %w", name, err)
-	}
-	a.onQueued()
-	return writeJSON(w, http.StatusAccepted, taskOut{
-		ID: herald.NewID(prefixTask), Status: "finished", Task: name, UpdatedAt: formatTime(now),
-	})
-}
-
-// recoverEndpoint is POST …/endpoint/{endpoint_id}/recover: every failed
-// delivery of messages created in [since, until) is queued again.
-func (a *API) recoverEndpoint(w http.ResponseWriter, r *http.Request) error {
-	return a.runEndpointTask(w, r, "endpoint.recover", func(ep *herald.Endpoint, since, until, now time.Time) (int, error) {
-		return a.store.RecoverEndpoint(r.Context(), ep.AppID, ep.ID, since, until, now)
-	})
-}
-
-// replayMissing is POST …/endpoint/{endpoint_id}/replay-missing: messages
-// created in [since, until) that the endpoint accepts but never got are
-// queued for it.
-func (a *API) replayMissing(w http.ResponseWriter, r *http.Request) error {
-	return a.runEndpointTask(w, r, "endpoint.replay", func(ep *herald.Endpoint, since, until, now time.Time) (int, error) {
-		return a.store.ReplayMissing(r.Context(), ep.AppID, ep.ID, since, until, now)
-	})
+	return a.startTask(w, r, &herald.Task{Kind: kind, AppID: ep.AppID, EndpointID: ep.ID,
+		Filter: herald.TaskFilter{Since: since.UTC(), Until: until.UTC()}})
 }
 
 // endpointStatsOut is Svix's EndpointStats. Herald shows canceled
@@ -335,11 +312,7 @@ func (a *API) sendExample(w http.ResponseWriter, r *http.Request) error {
 	var in eventExampleIn
 	var v validation
 	_, err := decodeValid(r, &v, &in, false, func(map[string]json.RawMessage) {
-		if in.EventType == nil {
-			v.add("field required", "body", "eventType")
-		} else {
-			v.checkName(*in.EventType, "body", "eventType")
-		}
+		v.checkRequiredName(in.EventType, "body", "eventType")
 		if in.ExampleIndex != nil && *in.ExampleIndex < 0 {
 			v.add("ensure this value is greater than or equal to 0", "body", "exampleIndex")
 		}

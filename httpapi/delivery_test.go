@@ -38,8 +38,15 @@ type deliveryFixture struct {
 // delivery fails for good), ep-two answers 200.
 func newDeliveryFixture(t *testing.T, n int) *deliveryFixture {
 	t.Helper()
+	return newDeliveryFixtureOn(t, n, func(opts ...func(*Config)) *testServer { return newTestServer(t, opts...) })
+}
+
+// newDeliveryFixtureOn is newDeliveryFixture on the server newServer
+// starts (with the options given), e.g. on PostgreSQL.
+func newDeliveryFixtureOn(t *testing.T, n int, newServer func(opts ...func(*Config)) *testServer) *deliveryFixture {
+	t.Helper()
 	f := &deliveryFixture{queued: &atomic.Int64{}, attempts: map[string][]*herald.Attempt{}}
-	f.ts = newTestServer(t, func(c *Config) { c.OnQueued = func() { f.queued.Add(1) } })
+	f.ts = newServer(func(c *Config) { c.OnQueued = func() { f.queued.Add(1) } })
 	f.appID = createApp(t, f.ts, `{"name":"Acme","uid":"acme"}`)
 	f.ts.mustCall(t, http.StatusCreated, &f.ep1, "POST", "/api/v1/app/acme/endpoint", `{"url":"https://one.example/hook","uid":"ep-one"}`)
 	f.ts.mustCall(t, http.StatusCreated, &f.ep2, "POST", "/api/v1/app/acme/endpoint", `{"url":"https://two.example/hook","uid":"ep-two"}`)
@@ -315,9 +322,12 @@ func TestSDKResendRecoverReplay(t *testing.T) {
 	// Recover ep-one: its failed delivery (message 0) is pending again.
 	rec, err := client.Endpoint.Recover(ctx, "acme", "ep-one", models.RecoverIn{Since: since}, nil)
 	mustNoErr(t, "recover", err)
-	if rec.Status != models.BACKGROUNDTASKSTATUS_FINISHED || rec.Task != models.BACKGROUNDTASKTYPE_ENDPOINT_RECOVER ||
+	if rec.Status != models.BACKGROUNDTASKSTATUS_RUNNING || rec.Task != models.BACKGROUNDTASKTYPE_ENDPOINT_RECOVER ||
 		len(rec.Id) <= len("qtask_") || rec.Id[:6] != "qtask_" || rec.UpdatedAt.IsZero() {
 		t.Fatalf("recover answer %+v", rec)
+	}
+	if done := waitTask(t, client, rec.Id); done.Status != models.BACKGROUNDTASKSTATUS_FINISHED || done.Data["deliveriesQueued"] != float64(1) {
+		t.Fatalf("recover task %+v", done)
 	}
 	if n := f.queued.Load(); n != 2 {
 		t.Fatalf("OnQueued called %d times after recover, want 2", n)
@@ -331,8 +341,11 @@ func TestSDKResendRecoverReplay(t *testing.T) {
 	f.ts.mustCall(t, http.StatusCreated, &ep3, "POST", "/api/v1/app/acme/endpoint", `{"url":"https://three.example/hook","uid":"ep-three"}`)
 	replay, err := client.Endpoint.ReplayMissing(ctx, "acme", "ep-three", models.ReplayIn{Since: since}, nil)
 	mustNoErr(t, "replay missing", err)
-	if replay.Status != models.BACKGROUNDTASKSTATUS_FINISHED || replay.Task != models.BACKGROUNDTASKTYPE_ENDPOINT_REPLAY || replay.Id == rec.Id {
+	if replay.Status != models.BACKGROUNDTASKSTATUS_RUNNING || replay.Task != models.BACKGROUNDTASKTYPE_ENDPOINT_REPLAY || replay.Id == rec.Id {
 		t.Fatalf("replay answer %+v", replay)
+	}
+	if done := waitTask(t, client, replay.Id); done.Status != models.BACKGROUNDTASKSTATUS_FINISHED || done.Data["deliveriesQueued"] != float64(2) {
+		t.Fatalf("replay task %+v", done)
 	}
 	if n := f.queued.Load(); n != 3 {
 		t.Fatalf("OnQueued called %d times after replay, want 3", n)
@@ -528,7 +541,7 @@ func TestDeliveryShapes(t *testing.T) {
 	}
 	rec := rawJSON(t, ts.mustCall(t, http.StatusAccepted, nil, "POST", "/api/v1/app/acme/endpoint/ep-one/recover",
 		`{"since":"2025-03-01T00:00:00Z","until":"2025-03-02T00:00:00Z"}`))
-	if rec["status"] != "finished" || rec["task"] != "endpoint.recover" {
+	if rec["status"] != "running" || rec["task"] != "endpoint.recover" {
 		t.Fatalf("recover %v", rec)
 	}
 }

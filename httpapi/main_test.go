@@ -23,6 +23,7 @@ import (
 	"github.com/herald-webhooks/herald/internal/testclock"
 	"github.com/herald-webhooks/herald/internal/testkeys"
 	"github.com/herald-webhooks/herald/sqlite"
+	"github.com/herald-webhooks/herald/task"
 )
 
 func TestMain(m *testing.M) {
@@ -97,12 +98,32 @@ func newTestServerOn(t testing.TB, store herald.Store, opts ...func(*Config)) *t
 	for _, opt := range opts {
 		opt(&cfg)
 	}
+	// The background tasks the API starts run as in herald serve: a runner
+	// on the same store, woken by the API, on the API's clock.
+	// Slices of two rows, so that every task of a test runs in several.
+	runner, err := task.New(task.Config{Store: store, Owner: "test-runner", Now: clock.Now, OnQueued: cfg.OnQueued, Slice: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.OnTask == nil {
+		cfg.OnTask = runner.Wake
+	}
 	api, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
+	runCtx, stopRunner := context.WithCancel(context.Background())
+	runnerDone := make(chan struct{})
+	go func() {
+		defer close(runnerDone)
+		runner.Run(runCtx)
+	}()
+	t.Cleanup(func() {
+		stopRunner()
+		<-runnerDone
+	})
 	return &testServer{URL: srv.URL, Token: testToken, Store: store, Client: srv.Client(), Clock: clock, API: api, logs: logs}
 }
 

@@ -53,6 +53,15 @@ func (v *validation) checkOptionalName(s *string, loc ...string) {
 	}
 }
 
+// checkRequiredName validates a name that must be given.
+func (v *validation) checkRequiredName(s *string, loc ...string) {
+	if s == nil {
+		v.add("field required", loc...)
+		return
+	}
+	v.checkName(*s, loc...)
+}
+
 // checkNames validates a list of names: each valid and all distinct.
 func (v *validation) checkNames(list []string, loc ...string) {
 	seen := make(map[string]bool, len(list))

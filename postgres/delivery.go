@@ -199,7 +199,7 @@ func (s *Store) ReplayMissing(ctx context.Context, appID, endpointID string, sin
 		var done bool
 		err := s.inTx(ctx, func(tx pgx.Tx) error {
 			var err error
-			n, done, err = replayChunkOf(ctx, tx, ep, &cur, first, since, until, now)
+			n, done, err = replayChunkOf(ctx, tx, ep, &cur, first, since, until, now, replayChunk)
 			if err == nil && first {
 				// One record, with the first chunk: the chunks after it
 				// are the same change.
@@ -264,16 +264,16 @@ const replayInsertSQL = `WITH locked AS (SELECT id FROM message WHERE id = ANY($
 	WHERE d.message_id IN (SELECT id FROM locked)
 	ON CONFLICT (message_id, endpoint_id) DO NOTHING`
 
-// replayChunkOf reads the next chunk of candidate messages after cur,
+// replayChunkOf reads the next chunk (at most chunk) of candidate messages after cur,
 // creates deliveries for those ep accepts and that have none, advances cur
 // and reports how many it created and whether the window is exhausted.
-func replayChunkOf(ctx context.Context, tx pgx.Tx, ep *herald.Endpoint, cur *replayCursor, first bool, since, until, now time.Time) (int, bool, error) {
+func replayChunkOf(ctx context.Context, tx pgx.Tx, ep *herald.Endpoint, cur *replayCursor, first bool, since, until, now time.Time, chunk int) (int, bool, error) {
 	var rows pgx.Rows
 	var err error
 	if first {
-		rows, err = tx.Query(ctx, replayFirstSQL, ep.AppID, lowerBound(since), upperBound(until), replayChunk)
+		rows, err = tx.Query(ctx, replayFirstSQL, ep.AppID, lowerBound(since), upperBound(until), chunk)
 	} else {
-		rows, err = tx.Query(ctx, replayNextSQL, ep.AppID, cur.createdAt, upperBound(until), replayChunk, cur.id)
+		rows, err = tx.Query(ctx, replayNextSQL, ep.AppID, cur.createdAt, upperBound(until), chunk, cur.id)
 	}
 	if err != nil {
 		return 0, false, fmt.Errorf("read messages: %w", err)
@@ -301,13 +301,13 @@ func replayChunkOf(ctx context.Context, tx pgx.Tx, ep *herald.Endpoint, cur *rep
 		return 0, false, fmt.Errorf("read messages: %w", err)
 	}
 	if len(msgIDs) == 0 {
-		return 0, read < replayChunk, nil
+		return 0, read < chunk, nil
 	}
 	tag, err := tx.Exec(ctx, replayInsertSQL, ids, msgIDs, ep.AppID, ep.ID, now)
 	if err != nil {
 		return 0, false, fmt.Errorf("insert deliveries: %w", err)
 	}
-	return int(tag.RowsAffected()), read < replayChunk, nil
+	return int(tag.RowsAffected()), read < chunk, nil
 }
 
 // statsSQL counts all of an endpoint's deliveries by status, statsWindowSQL

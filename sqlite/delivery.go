@@ -243,7 +243,7 @@ func (s *Store) ReplayMissing(ctx context.Context, appID, endpointID string, sin
 		first := !cur.started
 		err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 			var err error
-			n, done, err = replayChunkOf(ctx, tx, ep, &cur, upperBound(until), micros(now))
+			n, done, err = replayChunkOf(ctx, tx, ep, &cur, upperBound(until), micros(now), replayChunk)
 			if err != nil || !first {
 				return err
 			}
@@ -299,10 +299,10 @@ const (
 		ORDER BY created_at, rowid LIMIT ?`
 )
 
-// replayChunkOf reads the next chunk of candidate messages after cur,
+// replayChunkOf reads the next chunk (at most chunk) of candidate messages after cur,
 // creates deliveries for those ep accepts and that have none, advances cur
 // and reports how many it created and whether the window is exhausted.
-func replayChunkOf(ctx context.Context, tx *sql.Tx, ep *herald.Endpoint, cur *replayCursor, until, now int64) (int, bool, error) {
+func replayChunkOf(ctx context.Context, tx *sql.Tx, ep *herald.Endpoint, cur *replayCursor, until, now int64, chunk int) (int, bool, error) {
 	// The first chunk starts at since inclusive; later ones after the
 	// cursor, compared as a row value so ties on created_at page by rowid.
 	q, args := replayFirstSQL, []any{ep.AppID, cur.createdAt}
@@ -310,7 +310,7 @@ func replayChunkOf(ctx context.Context, tx *sql.Tx, ep *herald.Endpoint, cur *re
 		q = replayNextSQL
 		args = append(args, cur.rowid)
 	}
-	args = append(args, until, replayChunk)
+	args = append(args, until, chunk)
 	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return 0, false, fmt.Errorf("read messages: %w", err)
@@ -359,7 +359,7 @@ func replayChunkOf(ctx context.Context, tx *sql.Tx, ep *herald.Endpoint, cur *re
 		}
 		created += int(n)
 	}
-	return created, read < replayChunk, nil
+	return created, read < chunk, nil
 }
 
 // statsSQL counts an endpoint's deliveries by status: those not done with

@@ -52,6 +52,12 @@ func TestQueryPlans(t *testing.T) {
 		{"ReplayMissing next", replayNextSQL, []any{"app_a", int64(0), int64(5), now, replayChunk}},
 		{"GetEndpointStats", statsSQL, []any{"ep_a"}},
 		{"GetEndpointStats window", statsWindowSQL, []any{"ep_a", int64(0), now}},
+		{"ClaimTask", claimTaskSQL, []any{"node", now, now}},
+		{"RunTaskSlice read", requeueReadSQL, []any{"ep_a", "msg_a", 500}},
+		{"RunTaskSlice read by status", requeueReadStatusSQL, []any{"ep_a", "msg_a", 500, "failed"}},
+		{"RunTaskSlice requeue", requeueSQL, []any{now, now, `["dlv_a"]`}},
+		{"RunTaskSlice purge page", purgePageSQL, []any{"app_a", "msg_a", 500}},
+		{"RunTaskSlice purge", purgeSQL, []any{"app_a", "msg_a", "msg_b"}},
 	}
 	for _, opts := range []herald.AttemptListOptions{
 		{MessageID: "msg_a"},

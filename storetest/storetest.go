@@ -43,6 +43,7 @@ func Run(t *testing.T, newStore func(t *testing.T) herald.Store) {
 		{"Seal", sealTests},
 		{"Audit", auditTests},
 		{"Patch", patchTests},
+		{"Task", taskTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

@@ -173,7 +173,7 @@ var flashes = map[string]string{
 	"ep-enabled":      "Endpoint enabled.",
 	"ep-disabled":     "Endpoint disabled.",
 	"secret-rotated":  "Secret rotated. The new secret signs deliveries within a few seconds; the old one keeps signing beside it for 24 hours.",
-	"recovered":       "Failed deliveries since that time are queued again.",
+	"recovered":       "Failed deliveries since that time are being queued again, in the background.",
 	"example-sent":    "Example message sent to this endpoint.",
 	"resent":          "The message is queued for that endpoint again.",
 	"et-created":      "Event type created.",

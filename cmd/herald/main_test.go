@@ -58,7 +58,7 @@ func (b *syncBuffer) String() string {
 
 // startHerald runs `herald serve` with args and waits until it logs where it
 // listens.
-func startHerald(t *testing.T, args ...string) *process {
+func startHerald(t testing.TB, args ...string) *process {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], append([]string{"serve", "--listen", "127.0.0.1:0", "--log-format", "json"}, args...)...)
 	cmd.Env = append(os.Environ(), "HERALD_TEST_MAIN=1")
@@ -103,7 +103,7 @@ func startHerald(t *testing.T, args ...string) *process {
 }
 
 // request sends a JSON request with the token and returns status and body.
-func request(t *testing.T, method, url, token string, body any) (int, []byte) {
+func request(t testing.TB, method, url, token string, body any) (int, []byte) {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -130,7 +130,7 @@ func request(t *testing.T, method, url, token string, body any) (int, []byte) {
 	return resp.StatusCode, b
 }
 
-func readToken(t *testing.T, dir string) string {
+func readToken(t testing.TB, dir string) string {
 	t.Helper()
 	path := filepath.Join(dir, "admin-token")
 	info, err := os.Stat(path)
@@ -239,7 +239,7 @@ func TestMigrateAndVersion(t *testing.T) {
 
 // openDataDir opens the database of a stopped or killed herald with the
 // encryption key from its data directory.
-func openDataDir(t *testing.T, dir, db string) *sqlite.Store {
+func openDataDir(t testing.TB, dir, db string) *sqlite.Store {
 	t.Helper()
 	key, err := os.ReadFile(filepath.Join(dir, "encryption-key"))
 	if err != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/herald-webhooks/herald/ingest"
 	"github.com/herald-webhooks/herald/postgres"
 	"github.com/herald-webhooks/herald/sqlite"
+	"github.com/herald-webhooks/herald/task"
 	"github.com/herald-webhooks/herald/telemetry"
 	"github.com/herald-webhooks/herald/web"
 )
@@ -48,11 +49,14 @@ func routeWeb(console, api http.Handler) http.Handler {
 // nodeConfig is what a Herald node is built from; serve and bench fill it
 // from their flags.
 type nodeConfig struct {
-	Store          store
-	Logger         *slog.Logger
-	Sender         dispatch.SenderConfig
-	Dispatch       dispatch.Config        // Store, Sender and Logger are set by startNode
-	Cleaner        dispatch.CleanerConfig // Store and Logger are set by startNode
+	Store    store
+	Logger   *slog.Logger
+	Sender   dispatch.SenderConfig
+	Dispatch dispatch.Config        // Store, Sender and Logger are set by startNode
+	Cleaner  dispatch.CleanerConfig // Store and Logger are set by startNode
+	// Tasks configures the background-task runner; Store, Owner, Lease,
+	// OnQueued and Logger are set by startNode.
+	Tasks          task.Config
 	AdminTokenHash [32]byte
 	MaxBodyBytes   int64
 	// PublicURL is the base of links Herald hands out (app-portal links);
@@ -110,6 +114,8 @@ type node struct {
 	failed    chan error
 	stopClean context.CancelFunc
 	cleanDone chan struct{}
+	stopTasks context.CancelFunc
+	tasksDone chan struct{}
 	stopOnce  sync.Once
 
 	registry    *prometheus.Registry
@@ -175,7 +181,14 @@ func startNode(ctx context.Context, cfg nodeConfig) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &node{dispatcher: dispatcher, sender: sender, logger: cfg.Logger, dispatchDone: make(chan error, 1), failed: make(chan error, 1), cleanDone: make(chan struct{})}
+	n := &node{dispatcher: dispatcher, sender: sender, logger: cfg.Logger, dispatchDone: make(chan error, 1), failed: make(chan error, 1), cleanDone: make(chan struct{}), tasksDone: make(chan struct{})}
+	tcfg := cfg.Tasks
+	tcfg.Store, tcfg.OnQueued, tcfg.Logger = measured, dispatcher.Notify, cfg.Logger
+	tcfg.Owner, tcfg.Lease = taskOwner(cfg.Store, dispatcher), cmp.Or(dcfg.NodeTimeout, dispatch.DefaultNodeTimeout)
+	runner, err := task.New(tcfg)
+	if err != nil {
+		return nil, err
+	}
 	n.registry = reg
 	committer := ingest.New(measured, ingest.Config{Logger: cfg.Logger, Lease: dispatcher.Lease, OnCommit: dispatcher.Enqueue,
 		Metrics: metrics, Tracer: tracing.Tracer()})
@@ -209,6 +222,7 @@ func startNode(ctx context.Context, cfg nodeConfig) (*node, error) {
 		Logger:         cfg.Logger,
 		Version:        Version(),
 		OnQueued:       dispatcher.Notify,
+		OnTask:         runner.Wake,
 		CircuitState:   dispatcher.EndpointState,
 		Metrics:        metrics,
 		TracerProvider: tp,
@@ -268,6 +282,12 @@ func startNode(ctx context.Context, cfg nodeConfig) (*node, error) {
 		defer close(n.cleanDone)
 		_ = cleaner.Run(cleanCtx) // it logs its own failures and returns nil
 	}()
+	var tasksCtx context.Context
+	tasksCtx, n.stopTasks = context.WithCancel(context.WithoutCancel(ctx))
+	go func() {
+		defer close(n.tasksDone)
+		runner.Run(tasksCtx)
+	}()
 	n.stopListen = listenForWork(ctx, cfg.Store, dispatcher.Notify, cfg.Logger)
 	n.monitor = telemetry.NewMonitor(telemetry.MonitorConfig{
 		Store: measured, Metrics: metrics, Readiness: readiness, Interval: cfg.MonitorInterval, Logger: cfg.Logger,
@@ -286,6 +306,18 @@ func startNode(ctx context.Context, cfg nodeConfig) (*node, error) {
 // not register the node, or other nodes took this node over. The node
 // must then stop (serve exits with the error).
 func (n *node) Failed() <-chan error { return n.failed }
+
+// taskOwner names the node's task runner in task leases: the dispatcher's
+// owner on PostgreSQL, where each node needs its own name and a dead
+// node's tasks pass to another after --node-timeout; a fixed name on
+// SQLite, whose file one process owns, so that a restarted Herald takes
+// its tasks back at once.
+func taskOwner(s store, d *dispatch.Dispatcher) string {
+	if _, ok := s.(herald.NodeStore); ok {
+		return d.Owner()
+	}
+	return "herald"
+}
 
 // nodeLister lists the nodes serving the database for GET /api/v1/node:
 // the node table on PostgreSQL; this node alone on SQLite, whose file one
@@ -346,6 +378,9 @@ func (n *node) shutdown() {
 	<-n.webDone
 	n.stopClean()
 	<-n.cleanDone
+	// A task stops between two slices: its progress is saved with each.
+	n.stopTasks()
+	<-n.tasksDone
 	if err := n.committer.Close(); err != nil {
 		n.logger.Warn("close ingest", "err", err)
 	}

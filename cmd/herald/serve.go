@@ -21,6 +21,7 @@ import (
 	"github.com/herald-webhooks/herald/access"
 	"github.com/herald-webhooks/herald/backoff"
 	"github.com/herald-webhooks/herald/dispatch"
+	"github.com/herald-webhooks/herald/task"
 )
 
 // ServeCmd runs the server.
@@ -52,6 +53,8 @@ type ServeCmd struct {
 	APIRateLimit         float64       `name:"api-rate-limit" env:"HERALD_API_RATE_LIMIT" default:"10000" help:"API requests per second allowed to each credential (API key, app-portal token, the admin token; console and portal sessions count against the token they were opened with); over it, 429 with Retry-After. Shared by every node on PostgreSQL. 0 turns it off."`
 	APIRateBurst         int           `name:"api-rate-burst" env:"HERALD_API_RATE_BURST" help:"Requests a credential may send at once before --api-rate-limit applies. Default: two seconds' worth of --api-rate-limit."`
 	APIAuthFailureBurst  int           `name:"api-auth-failure-burst" env:"HERALD_API_AUTH_FAILURE_BURST" default:"20" help:"Failed API authentications (unknown, malformed, expired or revoked tokens) a client address may make at once; after that one a second, others get 429 (tokens that worked lately still pass). 0 turns it off."`
+	TaskSlice            int           `name:"task-slice" env:"HERALD_TASK_SLICE" default:"500" help:"Rows one slice of a background task (recover, replay-missing, bulk-replay, expunge-all-contents) reads: one short write transaction, which also saves the task's progress."`
+	TaskPause            time.Duration `name:"task-pause" env:"HERALD_TASK_PAUSE" default:"5ms" help:"Pause between two slices of a background task, so that new messages and deliveries get the database in between."`
 	AllowPrivateTargets  bool          `name:"allow-private-targets" env:"HERALD_ALLOW_PRIVATE_TARGETS" help:"Allow deliveries to loopback, private, link-local and CGNAT addresses, and endpoint URLs naming them (tests, on-premise). Cloud metadata addresses stay refused."`
 
 	Log         LogFlags         `embed:""`
@@ -94,6 +97,12 @@ func (c *ServeCmd) Validate() error {
 	}
 	if c.DeliveryLease != 0 && c.DeliveryLease < c.RequestTimeout+6*time.Second {
 		return errors.New("--delivery-lease must exceed --request-timeout by at least 6s")
+	}
+	if c.TaskSlice < 1 || c.TaskSlice > 100000 {
+		return errors.New("--task-slice must be between 1 and 100000")
+	}
+	if c.TaskPause < time.Millisecond || c.TaskPause > time.Minute {
+		return errors.New("--task-pause must be between 1ms and 1m")
 	}
 	if c.NodeHeartbeat < 100*time.Millisecond || c.NodeHeartbeat > time.Minute {
 		return errors.New("--node-heartbeat must be between 100ms and 1m")
@@ -219,6 +228,7 @@ func (c *ServeCmd) Run(env *Env) error {
 			Interval:       c.CleanerInterval,
 			BatchSize:      c.cleanerBatch(),
 		},
+		Tasks:                task.Config{Slice: c.TaskSlice, Pause: c.TaskPause},
 		AdminTokenHash:       sha256.Sum256([]byte(token)),
 		MaxBodyBytes:         c.MaxBodySize,
 		PublicURL:            c.PublicURL,
