@@ -110,7 +110,11 @@ type node struct {
 	failed    chan error
 	stopClean context.CancelFunc
 	cleanDone chan struct{}
-	stopOnce  sync.Once
+	// stopFanOut and fanOutDone stop the fan-out worker, before the
+	// dispatcher it hands deliveries to.
+	stopFanOut context.CancelFunc
+	fanOutDone chan struct{}
+	stopOnce   sync.Once
 
 	registry    *prometheus.Registry
 	monitor     *telemetry.Monitor
@@ -175,10 +179,16 @@ func startNode(ctx context.Context, cfg nodeConfig) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &node{dispatcher: dispatcher, sender: sender, logger: cfg.Logger, dispatchDone: make(chan error, 1), failed: make(chan error, 1), cleanDone: make(chan struct{})}
+	fanOut, err := dispatch.NewFanOutWorker(dispatch.FanOutConfig{Store: measured, Lease: dispatcher.Lease, OnChunk: dispatcher.Enqueue, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	n := &node{dispatcher: dispatcher, sender: sender, logger: cfg.Logger, dispatchDone: make(chan error, 1), failed: make(chan error, 1), cleanDone: make(chan struct{}), fanOutDone: make(chan struct{})}
 	n.registry = reg
-	committer := ingest.New(measured, ingest.Config{Logger: cfg.Logger, Lease: dispatcher.Lease, OnCommit: dispatcher.Enqueue,
-		Metrics: metrics, Tracer: tracing.Tracer()})
+	committer := ingest.New(measured, ingest.Config{Logger: cfg.Logger, Lease: dispatcher.Lease, OnCommit: func(results []herald.MessageResult) {
+		dispatcher.Enqueue(results)
+		fanOut.WakeFor(results)
+	}, Metrics: metrics, Tracer: tracing.Tracer()})
 	readiness := telemetry.NewReadiness(
 		telemetry.Check{Name: "store", Run: measured.Ping, Failure: "The database is not reachable."},
 		telemetry.Check{Name: "migrations", Run: cfg.Store.CheckSchema, Failure: "The database schema is behind this version: its migrations have not run."},
@@ -268,6 +278,12 @@ func startNode(ctx context.Context, cfg nodeConfig) (*node, error) {
 		defer close(n.cleanDone)
 		_ = cleaner.Run(cleanCtx) // it logs its own failures and returns nil
 	}()
+	var fanOutCtx context.Context
+	fanOutCtx, n.stopFanOut = context.WithCancel(context.WithoutCancel(ctx))
+	go func() {
+		defer close(n.fanOutDone)
+		_ = fanOut.Run(fanOutCtx) // it logs its own failures and returns nil
+	}()
 	n.stopListen = listenForWork(ctx, cfg.Store, dispatcher.Notify, cfg.Logger)
 	n.monitor = telemetry.NewMonitor(telemetry.MonitorConfig{
 		Store: measured, Metrics: metrics, Readiness: readiness, Interval: cfg.MonitorInterval, Logger: cfg.Logger,
@@ -349,6 +365,8 @@ func (n *node) shutdown() {
 	if err := n.committer.Close(); err != nil {
 		n.logger.Warn("close ingest", "err", err)
 	}
+	n.stopFanOut()
+	<-n.fanOutDone
 	n.stopListen()
 	n.stopDispatch()
 	if err := <-n.dispatchDone; err != nil && !errors.Is(err, dispatch.ErrTakenOver) { // that one was logged as it happened
