@@ -33,6 +33,8 @@ type batchStmts struct {
 	// to a dispatcher; one statement per chunk size.
 	insertDlv    [len(deliveryChunks)]*sql.Stmt
 	insertLeased [len(deliveryChunks)]*sql.Stmt
+	// insertFanOut inserts a FanOut chunk's deliveries (see fanout.go).
+	insertFanOut [len(deliveryChunks)]*sql.Stmt
 }
 
 // prepareBatchStmts prepares the hot-path statements on the writer.
@@ -64,6 +66,9 @@ func (s *Store) prepareBatchStmts(ctx context.Context) error {
 		if st.insertLeased[i], err = s.w.PrepareContext(ctx, leased); err != nil {
 			return fmt.Errorf("prepare leased delivery insert: %w", err)
 		}
+		if st.insertFanOut[i], err = s.w.PrepareContext(ctx, fanOutInsert(size)); err != nil {
+			return fmt.Errorf("prepare fan-out delivery insert: %w", err)
+		}
 	}
 	return nil
 }
@@ -84,6 +89,7 @@ func multiRowInsert(head, row string, size int) string {
 // close closes the prepared statements.
 func (st *batchStmts) close() {
 	stmts := append([]*sql.Stmt{st.insertMsg, st.loadRoutes, st.routeVersion}, st.insertDlv[:]...)
+	stmts = append(stmts, st.insertFanOut[:]...)
 	for _, stmt := range append(stmts, st.insertLeased[:]...) {
 		if stmt != nil {
 			stmt.Close()

@@ -10,9 +10,19 @@ import (
 	"github.com/herald-webhooks/herald"
 )
 
-// fanOutRowsPerInsert bounds the rows of one delivery insert of FanOut
-// (10 parameters each), well inside SQLite's parameter limit.
-const fanOutRowsPerInsert = 100
+// fanOutDeliveryArgs is the number of parameters per row of a FanOut
+// delivery insert: each row carries its own status and lease (FIFO
+// endpoints' rows are pending among leased ones) and its own due time.
+const fanOutDeliveryArgs = 10
+
+// fanOutInsert is the statement inserting size deliveries of a FanOut
+// chunk. A (message, endpoint) pair that already has a delivery (resend,
+// replay-missing) keeps it: the row is skipped, not an error.
+func fanOutInsert(size int) string {
+	return multiRowInsert(`INSERT INTO delivery (id, app_id, message_id, endpoint_id, status, next_attempt_at, attempts,
+		created_at, updated_at, lease_owner, lease_expires_at) VALUES `, "(?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)", size) +
+		` ON CONFLICT (message_id, endpoint_id) DO NOTHING`
+}
 
 // insertFanOut stores the fan-out marker of m, a message whose deliveries
 // FanOut creates after the batch (see herald.DefersFanOut).
@@ -61,7 +71,7 @@ func (s *Store) FanOut(ctx context.Context, limit int, lease herald.Lease) (hera
 		if err != nil {
 			return err
 		}
-		dels, err := insertFanOutDeliveries(ctx, tx, herald.Route(nil, m, eps, lease))
+		dels, err := s.insertFanOutDeliveries(ctx, tx, herald.Route(nil, m, eps, lease))
 		if err != nil {
 			return err
 		}
@@ -109,44 +119,52 @@ func fanOutRoutes(ctx context.Context, tx *sql.Tx, appID, after string, at time.
 }
 
 // insertFanOutDeliveries inserts dels, leased or pending each as it says,
-// and returns those inserted: a (message, endpoint) pair that already has
-// a delivery (delivery_message_endpoint) keeps it. Each row's due time
-// and creation time are the delivery's own, as herald.NewDelivery set
-// them from the message.
-func insertFanOutDeliveries(ctx context.Context, tx *sql.Tx, dels []herald.Delivery) ([]*herald.Delivery, error) {
-	inserted := make(map[string]bool, len(dels))
-	for rest := dels; len(rest) > 0; {
-		n := min(len(rest), fanOutRowsPerInsert)
-		q := multiRowInsert(`INSERT INTO delivery (id, app_id, message_id, endpoint_id, status, next_attempt_at, attempts,
-			created_at, updated_at, lease_owner, lease_expires_at) VALUES `, "(?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)", n) +
-			` ON CONFLICT (message_id, endpoint_id) DO NOTHING RETURNING id`
-		args := make([]any, 0, n*10)
-		for i := range rest[:n] {
-			d := &rest[i]
-			var owner, until any
-			if d.Status == herald.DeliverySending {
-				owner, until = d.LeaseOwner, micros(d.LeaseExpiresAt)
+// with the prepared multi-row statements, and returns those inserted: a
+// (message, endpoint) pair that already has a delivery keeps it. Each
+// row's due time and creation time are the delivery's own, as
+// herald.NewDelivery set them from the message.
+func (s *Store) insertFanOutDeliveries(ctx context.Context, tx *sql.Tx, dels []herald.Delivery) ([]*herald.Delivery, error) {
+	out := make([]*herald.Delivery, 0, len(dels))
+	args := make([]any, 0, deliveryChunks[0]*fanOutDeliveryArgs)
+	for i, size := range deliveryChunks {
+		for len(dels) >= size {
+			rows := dels[:size]
+			args = args[:0]
+			for j := range rows {
+				d := &rows[j]
+				var owner, until any
+				if d.Status == herald.DeliverySending {
+					owner, until = d.LeaseOwner, micros(d.LeaseExpiresAt)
+				}
+				args = append(args, d.ID, d.AppID, d.MessageID, d.EndpointID, string(d.Status),
+					micros(d.NextAttemptAt), micros(d.CreatedAt), micros(d.UpdatedAt), owner, until)
 			}
-			args = append(args, d.ID, d.AppID, d.MessageID, d.EndpointID, string(d.Status),
-				micros(d.NextAttemptAt), micros(d.CreatedAt), micros(d.UpdatedAt), owner, until)
-		}
-		rows, err := tx.QueryContext(ctx, q, args...)
-		ids, err := collect(rows, err, func(row scanner) (string, error) {
-			var id string
-			return id, row.Scan(&id)
-		})
-		if err != nil {
-			return nil, fmt.Errorf("insert fan-out deliveries: %w", err)
-		}
-		for _, id := range ids {
-			inserted[id] = true
-		}
-		rest = rest[n:]
-	}
-	out := make([]*herald.Delivery, 0, len(inserted))
-	for i := range dels {
-		if inserted[dels[i].ID] {
-			out = append(out, &dels[i])
+			st := tx.StmtContext(ctx, s.batch.insertFanOut[i])
+			res, err := st.ExecContext(ctx, args...)
+			st.Close()
+			if err != nil {
+				return nil, fmt.Errorf("insert fan-out deliveries: %w", err)
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return nil, fmt.Errorf("insert fan-out deliveries: %w", err)
+			}
+			for j := range rows {
+				if n == int64(size) {
+					out = append(out, &rows[j])
+					continue
+				}
+				// Rare: some pairs had a delivery already; keep the rows
+				// that are this chunk's.
+				var mine bool
+				if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM delivery WHERE id = ?)`, rows[j].ID).Scan(&mine); err != nil {
+					return nil, fmt.Errorf("insert fan-out deliveries: %w", err)
+				}
+				if mine {
+					out = append(out, &rows[j])
+				}
+			}
+			dels = dels[size:]
 		}
 	}
 	return out, nil

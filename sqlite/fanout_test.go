@@ -13,6 +13,11 @@ import (
 // inlineMax.
 func openFanOut(t *testing.T, path string, inlineMax int) *sqlite.Store {
 	t.Helper()
+	return openFanOutTB(t, path, inlineMax)
+}
+
+func openFanOutTB(t testing.TB, path string, inlineMax int) *sqlite.Store {
+	t.Helper()
 	s, err := sqlite.Open(t.Context(), sqlite.Config{Path: path, Keyring: testKeyring(t), FanOutInlineMax: inlineMax})
 	if err != nil {
 		t.Fatalf("Open %s: %v", path, err)
