@@ -18,8 +18,11 @@ type FanOutStore interface {
 // DefaultFanOutChunk is the most endpoints one fan-out transaction routes
 // by default: short enough that an ingest batch queued behind it waits
 // little (on SQLite the writer is shared), long enough that a
-// 1,000-endpoint fan-out takes eight commits.
-const DefaultFanOutChunk = 128
+// 1,000-endpoint fan-out takes four commits. On SQLite with
+// synchronous=FULL the commit's fsync, not the rows, is most of a chunk's
+// time (BenchmarkLargeFanOut: 128 and 256 rows held the writer alike,
+// and 128 cost more commits).
+const DefaultFanOutChunk = 256
 
 // FanOutConfig configures a FanOutWorker. Zero fields take the defaults.
 type FanOutConfig struct {
