@@ -115,10 +115,10 @@ func TestFanOutWorkerResumesAtStartAndWakes(t *testing.T) {
 		}
 	}()
 
-	got := log.waitDeliveries(t, 10)
+	log.waitDeliveries(t, 10)
 	second := post()
 	w.WakeFor([]herald.MessageResult{{Message: &herald.Message{}}, second}) // the first has no fan-out
-	got = log.waitDeliveries(t, 20)
+	got := log.waitDeliveries(t, 20)
 	seen := map[string]bool{}
 	for _, d := range got {
 		if d.Status != herald.DeliverySending || d.LeaseOwner != lease.Owner || !d.LeaseExpiresAt.Equal(lease.Until) {

@@ -122,4 +122,7 @@ func TestLargeFanOutBesideAnotherApp(t *testing.T) {
 	<-p.done
 	p = startHerald(t, args...)
 	sink.wait(t, uids, again)
+	if strings.Contains(p.stderr.String(), "fan-out failed") {
+		t.Errorf("the fan-out failed after the restart:\n%s", p.stderr)
+	}
 }
