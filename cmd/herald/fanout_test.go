@@ -75,18 +75,35 @@ func mustPostTo(t *testing.T, url, token, app string) string {
 // (deferred: created by the fan-out worker in chunks) and a message to
 // another application of one endpoint both reach every endpoint, once
 // each. Then a second large message is posted and the server killed
-// (kill -9) at once, between or before its chunks: after a restart every
-// endpoint receives it (more than once only for deliveries in flight at
-// the kill).
+// (kill -9) at once, between or before its chunks: every endpoint still
+// receives it (more than once only for deliveries in flight at the kill),
+// on SQLite after a restart, on PostgreSQL from the other node, which
+// continues the marker and takes the dead node's deliveries over.
 func TestLargeFanOutBesideAnotherApp(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts and kills herald processes")
 	}
+	t.Run("sqlite", func(t *testing.T) {
+		dir := t.TempDir()
+		args := []string{"--db", filepath.Join(dir, "herald.db"), "--allow-private-targets"}
+		p := startHerald(t, args...)
+		largeFanOut(t, p, readToken(t, dir), func() *process { return startHerald(t, args...) })
+	})
+	t.Run("postgres", func(t *testing.T) {
+		dbURL, _ := pgFreshSchema(t)
+		token := "fanout-admin-token-0123456789"
+		args := []string{"--db", dbURL, "--encryption-key", newEncryptionKey(t), "--admin-token", token,
+			"--allow-private-targets", "--node-heartbeat", "1s", "--node-timeout", "3s", "--pg-max-conns", "6"}
+		p := startHerald(t, args...)
+		other := startHerald(t, args...)
+		largeFanOut(t, p, token, func() *process { return other })
+	})
+}
+
+// largeFanOut runs TestLargeFanOutBesideAnotherApp on the server p; after
+// killing it, next returns the server that is to finish the work.
+func largeFanOut(t *testing.T, p *process, token string, next func() *process) {
 	sink := newFanOutSink(t)
-	dir := t.TempDir()
-	args := []string{"--db", filepath.Join(dir, "herald.db"), "--allow-private-targets"}
-	p := startHerald(t, args...)
-	token := readToken(t, dir)
 	for _, app := range []string{"big", "small"} {
 		if code, body := request(t, "POST", p.url+"/api/v1/app", token, map[string]any{"name": app, "uid": app}); code != http.StatusCreated {
 			t.Fatalf("create app %s: %d %s", app, code, body)
@@ -120,9 +137,9 @@ func TestLargeFanOutBesideAnotherApp(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-p.done
-	p = startHerald(t, args...)
+	p = next()
 	sink.wait(t, uids, again)
 	if strings.Contains(p.stderr.String(), "fan-out failed") {
-		t.Errorf("the fan-out failed after the restart:\n%s", p.stderr)
+		t.Errorf("the fan-out failed after the kill:\n%s", p.stderr)
 	}
 }
