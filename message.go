@@ -57,6 +57,11 @@ type MessageResult struct {
 	// Deliveries are the rows queued for every endpoint that accepts the
 	// message, created in the same transaction.
 	Deliveries []*Delivery
+	// FanOut reports that the message was routed to more endpoints than
+	// the store's fan-out threshold: it was committed with a fan-out
+	// marker instead of its deliveries (Deliveries is empty), and
+	// Store.FanOut creates them after the commit.
+	FanOut bool
 	// Err is this message's own failure (ENOTFOUND when its application is
 	// gone, ECONFLICT when its eventId is taken). Other messages of the
 	// batch are committed regardless.

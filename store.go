@@ -90,7 +90,25 @@ type Store interface {
 	// result per message in order; a message's own failure is in its result
 	// and does not stop the others. The error is for the batch as a whole
 	// (nothing committed).
+	//
+	// A message routed to more endpoints than the store's fan-out
+	// threshold (see DefersFanOut; off unless configured) is stored with
+	// a fan-out marker instead of its deliveries, in the same transaction:
+	// its result has FanOut set and no deliveries, and FanOut creates them
+	// later, so the batch's other messages do not wait for them.
 	CreateMessages(ctx context.Context, msgs []*Message, lease Lease) ([]MessageResult, error)
+	// FanOut continues the oldest deferred fan-out (see CreateMessages)
+	// that no other caller is continuing, in one short write transaction:
+	// it reads the next limit endpoints of the message's application after
+	// the marker's cursor, in ID order, among those created no later than
+	// the message (later ones get nothing), creates a delivery to each
+	// that the message routes to today (Route: a disabled or deleted
+	// endpoint is skipped, filters and channels apply) under lease as
+	// CreateMessages would, moves the cursor past them, and deletes the
+	// marker once no endpoint is left. A delivery that already exists
+	// (resend, replay-missing) is left as it is. It returns a zero chunk
+	// when no fan-out waits.
+	FanOut(ctx context.Context, limit int, lease Lease) (FanOutChunk, error)
 	GetMessage(ctx context.Context, appID, ref string) (*Message, error)
 	ListMessages(ctx context.Context, appID string, opts MessageListOptions) ([]*Message, error)
 	// ExpungeMessageContent deletes a message's payload, keeping the rest.
@@ -166,13 +184,14 @@ type Store interface {
 	DeleteExpiredAttempts(ctx context.Context, before time.Time, limit int) (int, error)
 	// ExpirePayloads drops the payload of up to limit messages whose
 	// PayloadExpiresAt is not after now, and reports how many. A message
-	// with a delivery still pending or being sent keeps its payload until
-	// that delivery finishes.
+	// with a delivery still pending or being sent, or a fan-out still to
+	// create deliveries (see FanOut), keeps its payload until they finish.
 	ExpirePayloads(ctx context.Context, now time.Time, limit int) (int, error)
 	// DeleteExpiredMessages deletes up to limit messages created before
 	// before, oldest first, with their deliveries and attempts, and reports
-	// how many. A message with a delivery still pending or being sent is
-	// kept: retention never drops undelivered work.
+	// how many. A message with a delivery still pending or being sent, or
+	// a fan-out still to create deliveries, is kept: retention never drops
+	// undelivered work.
 	DeleteExpiredMessages(ctx context.Context, before time.Time, limit int) (int, error)
 
 	// BeginIdempotent records rec as in progress when no unexpired record

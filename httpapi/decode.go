@@ -192,6 +192,7 @@ var (
 	attemptCursor  = idCursor("attempt", herald.PrefixAttempt)
 	tokenCursor    = idCursor("API key", herald.PrefixToken)
 	auditCursor    = idCursor("audit record", herald.PrefixAudit)
+	taskCursor     = idCursor("background task", herald.PrefixTask)
 	// Event types are listed by name.
 	eventTypeCursor = cursor{what: "event type names", valid: func(s string) bool {
 		return len(s) <= maxNameLen && idPattern.MatchString(s)

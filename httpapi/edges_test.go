@@ -25,6 +25,7 @@ func listFixture(t *testing.T, ts *testServer) *strings.Replacer {
 	var msg messageOut
 	ts.mustCall(t, http.StatusAccepted, &msg, "POST", "/api/v1/app/"+app+"/msg", `{"eventType":"invoice.paid","payload":{}}`)
 	key := createKey(t, ts, `{"name":"k","scope":"admin"}`)
+	ts.mustCall(t, http.StatusAccepted, nil, "POST", "/api/v1/app/"+app+"/endpoint/"+ep.ID+"/recover", `{"since":"2020-01-01T00:00:00Z"}`)
 	return strings.NewReplacer(
 		"{app_id}", app, "{endpoint_id}", ep.ID, "{msg_id}", msg.ID,
 		"{event_type_name}", "invoice.paid", "{key_id}", key.ID,
@@ -63,11 +64,11 @@ func TestListRoutesRefuseInvalidIterator(t *testing.T) {
 		}
 		lists = append(lists, l)
 	}
-	// Applications, event types, API keys, the audit log, endpoints, an
-	// endpoint's messages, messages, a message's endpoints, and the two
-	// attempt lists.
-	if len(lists) != 10 {
-		t.Fatalf("found %d list routes, want 10: %v", len(lists), lists)
+	// Applications, event types, API keys, the audit log, background
+	// tasks, endpoints, an endpoint's messages, messages, a message's
+	// endpoints, and the two attempt lists.
+	if len(lists) != 11 {
+		t.Fatalf("found %d list routes, want 11: %v", len(lists), lists)
 	}
 
 	for _, l := range lists {

@@ -183,7 +183,7 @@ func (a *API) precheckActive(w http.ResponseWriter, r *http.Request) error {
 // optionally of one status and one kind.
 func (a *API) listBackgroundTasks(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	p, v := parsePage(q, herald.Descending)
+	p, v := parsePage(q, herald.Descending, taskCursor)
 	opts := herald.TaskListOptions{Status: herald.TaskStatus(q.Get("status")), Kind: herald.TaskKind(q.Get("task"))}
 	if opts.Status != "" && !opts.Status.Valid() {
 		v.add("status must be running, finished or failed", "query", "status")

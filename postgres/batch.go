@@ -74,7 +74,7 @@ func (s *Store) CreateMessages(ctx context.Context, msgs []*herald.Message, leas
 		m.CreatedAt = m.CreatedAt.Truncate(time.Microsecond)
 	}
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		b := &batch{ctx: ctx, tx: tx, lease: lease}
+		b := &batch{ctx: ctx, tx: tx, lease: lease, fanOutMax: s.fanOutMax}
 		if err := b.run(msgs, results); err != nil {
 			return err
 		}
@@ -114,6 +114,8 @@ type batch struct {
 	lease herald.Lease
 	// apps holds the existing applications of the batch, by ID.
 	apps map[string]*appRoutes
+	// fanOutMax is the store's Config.FanOutInlineMax.
+	fanOutMax int
 }
 
 // run loads the routes, inserts the messages that can be stored, routes
@@ -139,6 +141,7 @@ func (b *batch) run(msgs []*herald.Message, results []herald.MessageResult) erro
 		return err
 	}
 	var dels []herald.Delivery
+	var fanOuts []*herald.Message
 	ranges := make([][2]int, len(msgs))
 	for i, m := range msgs {
 		if results[i].Err != nil {
@@ -158,11 +161,20 @@ func (b *batch) run(msgs []*herald.Message, results []herald.MessageResult) erro
 				return err
 			}
 		}
+		routes := b.apps[m.AppID].routes
+		if herald.DefersFanOut(m, routes, b.fanOutMax) {
+			fanOuts = append(fanOuts, m)
+			results[i].FanOut = true
+			continue
+		}
 		start := len(dels)
-		dels = b.route(dels, m)
+		dels = herald.Route(dels, m, routes, b.lease)
 		ranges[i] = [2]int{start, len(dels)}
 	}
 	if err := b.insertDeliveries(dels); err != nil {
+		return err
+	}
+	if err := insertFanOuts(b.ctx, b.tx, fanOuts); err != nil {
 		return err
 	}
 	for i, r := range ranges {
@@ -263,25 +275,6 @@ func (b *batch) insertMessages(msgs []*herald.Message) (map[string]bool, error) 
 		return nil, fmt.Errorf("insert messages: %w", err)
 	}
 	return inserted, nil
-}
-
-// route appends to dels a delivery of m to every endpoint that accepts it,
-// or only to m.OnlyEndpointID (send-example: whatever its filters, even
-// when disabled).
-func (b *batch) route(dels []herald.Delivery, m *herald.Message) []herald.Delivery {
-	app := b.apps[m.AppID]
-	for j := range app.routes {
-		if ep := &app.routes[j]; m.RoutesTo(ep) {
-			lease := b.lease
-			if ep.Ordering == herald.OrderingFIFO {
-				// FIFO deliveries wait pending for ClaimDue to take them
-				// in order.
-				lease = herald.Lease{}
-			}
-			dels = append(dels, herald.NewDelivery(m, ep.ID, lease))
-		}
-	}
-	return dels
 }
 
 // insertDeliveries inserts dels with one statement: those with a lease

@@ -53,6 +53,12 @@ type Config struct {
 	// Logger receives what Listen has to say about its connection (lost,
 	// reconnected); discarded by default.
 	Logger *slog.Logger
+	// FanOutInlineMax is the most deliveries a message gets inside its
+	// ingest batch; one routed to more is stored with a fan-out marker
+	// and FanOut creates its deliveries (see herald.DefersFanOut). 0,
+	// the default, keeps every fan-out inline: only a process that runs a
+	// fan-out worker may set it (any node may continue a marker).
+	FanOutInlineMax int
 }
 
 // withDefaults returns cfg with its zero fields set to their defaults.
@@ -82,6 +88,8 @@ func (cfg Config) Validate() error {
 		return errors.New("postgres: no database URL")
 	case cfg.Keyring == nil:
 		return errors.New("postgres: no keyring")
+	case cfg.FanOutInlineMax < 0:
+		return fmt.Errorf("postgres: fan-out inline maximum %d, want 0 (always inline) or more", cfg.FanOutInlineMax)
 	}
 	return nil
 }
@@ -97,6 +105,8 @@ type Store struct {
 	log     *slog.Logger
 	closed  atomic.Bool
 	fifo    fifoPresence // whether any endpoint is FIFO (see ClaimDue)
+	// fanOutMax is Config.FanOutInlineMax.
+	fanOutMax int
 }
 
 // Open connects a pool to cfg.URL, applies pending migrations and returns a
@@ -123,7 +133,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: create pool: %w", mapError(err))
 	}
-	s := &Store{pool: pool, keyring: cfg.Keyring, schema: cfg.Schema, now: cfg.Now, log: cfg.Logger}
+	s := &Store{pool: pool, keyring: cfg.Keyring, schema: cfg.Schema, now: cfg.Now, log: cfg.Logger, fanOutMax: cfg.FanOutInlineMax}
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: %w", mapError(err))

@@ -52,16 +52,20 @@ const (
 	expiringPayloadsSQL = `SELECT m.id FROM message m
 		WHERE m.payload_expires_at <= $1
 		  AND NOT EXISTS (SELECT 1 FROM delivery d WHERE d.message_id = m.id AND d.status IN ('pending', 'sending'))
+		  AND NOT EXISTS (SELECT 1 FROM fanout f WHERE f.message_id = m.id)
 		ORDER BY m.payload_expires_at LIMIT $2 FOR UPDATE OF m SKIP LOCKED`
 	expirePayloadsSQL = `UPDATE message m SET payload = NULL, payload_expires_at = NULL WHERE m.id = ANY($1)
-		AND NOT EXISTS (SELECT 1 FROM delivery d WHERE d.message_id = m.id AND d.status IN ('pending', 'sending'))`
+		AND NOT EXISTS (SELECT 1 FROM delivery d WHERE d.message_id = m.id AND d.status IN ('pending', 'sending'))
+		  AND NOT EXISTS (SELECT 1 FROM fanout f WHERE f.message_id = m.id)`
 
 	expiredMessagesSQL = `SELECT m.id FROM message m
 		WHERE m.id < $1 AND m.created_at < $2
 		  AND NOT EXISTS (SELECT 1 FROM delivery d WHERE d.message_id = m.id AND d.status IN ('pending', 'sending'))
+		  AND NOT EXISTS (SELECT 1 FROM fanout f WHERE f.message_id = m.id)
 		ORDER BY m.id LIMIT $3 FOR UPDATE OF m SKIP LOCKED`
 	deleteMessagesSQL = `DELETE FROM message m WHERE m.id = ANY($1)
-		AND NOT EXISTS (SELECT 1 FROM delivery d WHERE d.message_id = m.id AND d.status IN ('pending', 'sending'))`
+		AND NOT EXISTS (SELECT 1 FROM delivery d WHERE d.message_id = m.id AND d.status IN ('pending', 'sending'))
+		  AND NOT EXISTS (SELECT 1 FROM fanout f WHERE f.message_id = m.id)`
 )
 
 // ExpirePayloads drops the payloads of up to limit messages past their

@@ -33,6 +33,8 @@ type batchStmts struct {
 	// to a dispatcher; one statement per chunk size.
 	insertDlv    [len(deliveryChunks)]*sql.Stmt
 	insertLeased [len(deliveryChunks)]*sql.Stmt
+	// insertFanOut inserts a FanOut chunk's deliveries (see fanout.go).
+	insertFanOut [len(deliveryChunks)]*sql.Stmt
 }
 
 // prepareBatchStmts prepares the hot-path statements on the writer.
@@ -64,6 +66,9 @@ func (s *Store) prepareBatchStmts(ctx context.Context) error {
 		if st.insertLeased[i], err = s.w.PrepareContext(ctx, leased); err != nil {
 			return fmt.Errorf("prepare leased delivery insert: %w", err)
 		}
+		if st.insertFanOut[i], err = s.w.PrepareContext(ctx, fanOutInsert(size)); err != nil {
+			return fmt.Errorf("prepare fan-out delivery insert: %w", err)
+		}
 	}
 	return nil
 }
@@ -84,6 +89,7 @@ func multiRowInsert(head, row string, size int) string {
 // close closes the prepared statements.
 func (st *batchStmts) close() {
 	stmts := append([]*sql.Stmt{st.insertMsg, st.loadRoutes, st.routeVersion}, st.insertDlv[:]...)
+	stmts = append(stmts, st.insertFanOut[:]...)
 	for _, stmt := range append(stmts, st.insertLeased[:]...) {
 		if stmt != nil {
 			stmt.Close()
@@ -103,7 +109,7 @@ func (s *Store) CreateMessages(ctx context.Context, msgs []*herald.Message, leas
 	results := make([]herald.MessageResult, len(msgs))
 	lease.Until = lease.Until.Truncate(time.Microsecond)
 	err := s.writeAlone(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		b := &batch{ctx: ctx, tx: tx, stmts: &s.batch, lease: lease, cache: &s.routes}
+		b := &batch{ctx: ctx, tx: tx, stmts: &s.batch, lease: lease, cache: &s.routes, fanOutMax: s.fanOutMax}
 		defer b.close()
 		return b.run(msgs, results)
 	})
@@ -128,6 +134,8 @@ type batch struct {
 	stmts *batchStmts
 	// lease, when not zero, is given to every delivery of the batch.
 	lease herald.Lease
+	// fanOutMax is the store's Config.FanOutInlineMax.
+	fanOutMax int
 	// bound holds the statements bound to tx, by the address of the
 	// store's statement; closing them releases only the binding.
 	bound map[*sql.Stmt]*sql.Stmt
@@ -214,12 +222,15 @@ func (b *batch) run(msgs []*herald.Message, results []herald.MessageResult) erro
 				return err
 			}
 		}
-		start := len(dels)
-		for j := range app.routes {
-			if ep := &app.routes[j]; m.RoutesTo(ep) {
-				dels = append(dels, herald.NewDelivery(m, ep.ID, b.leaseFor(ep)))
+		if herald.DefersFanOut(m, app.routes, b.fanOutMax) {
+			if err := insertFanOut(b.ctx, b.tx, m); err != nil {
+				return err
 			}
+			results[i].FanOut = true
+			continue
 		}
+		start := len(dels)
+		dels = herald.Route(dels, m, app.routes, b.lease)
 		ranges[i] = pendingRange{start, len(dels)}
 	}
 	if err := b.insertDeliveries(dels); err != nil {
@@ -319,29 +330,42 @@ func (b *batch) loadRoutes(id string) (*appRoutes, error) {
 	a := &appRoutes{}
 	for rows.Next() {
 		a.exists = true
-		var (
-			epID, filterTypes, channels, ordering sql.NullString
-			disabled                              sql.NullBool
-		)
-		if err := rows.Scan(&epID, &disabled, &filterTypes, &channels, &ordering); err != nil {
+		r, ok, err := scanRoute(rows)
+		if err != nil {
 			return nil, fmt.Errorf("load routes: %w", err)
 		}
-		if !epID.Valid {
-			continue
+		if ok {
+			a.routes = append(a.routes, r)
 		}
-		r := herald.Endpoint{ID: epID.String, Disabled: disabled.Bool, Ordering: herald.Ordering(ordering.String)}
-		if r.FilterTypes, err = parseList(filterTypes); err != nil {
-			return nil, fmt.Errorf("load routes of endpoint %s: %w", epID.String, err)
-		}
-		if r.Channels, err = parseList(channels); err != nil {
-			return nil, fmt.Errorf("load routes of endpoint %s: %w", epID.String, err)
-		}
-		a.routes = append(a.routes, r)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("load routes: %w", err)
 	}
 	return a, nil
+}
+
+// scanRoute reads what routing needs of an endpoint from a row of its id,
+// disabled, filter_types, channels and ordering; ok is false for a row of
+// NULLs (an application without endpoints, from a LEFT JOIN).
+func scanRoute(rows *sql.Rows) (r herald.Endpoint, ok bool, err error) {
+	var (
+		epID, filterTypes, channels, ordering sql.NullString
+		disabled                              sql.NullBool
+	)
+	if err := rows.Scan(&epID, &disabled, &filterTypes, &channels, &ordering); err != nil {
+		return r, false, err
+	}
+	if !epID.Valid {
+		return r, false, nil
+	}
+	r = herald.Endpoint{ID: epID.String, Disabled: disabled.Bool, Ordering: herald.Ordering(ordering.String)}
+	if r.FilterTypes, err = parseList(filterTypes); err != nil {
+		return r, false, fmt.Errorf("endpoint %s: %w", epID.String, err)
+	}
+	if r.Channels, err = parseList(channels); err != nil {
+		return r, false, fmt.Errorf("endpoint %s: %w", epID.String, err)
+	}
+	return r, true, nil
 }
 
 // insertMessage inserts m and reports false when a unique key (ID or
@@ -365,16 +389,6 @@ func (b *batch) insertMessage(m *herald.Message) (bool, error) {
 		return false, fmt.Errorf("insert message: %w", err)
 	}
 	return n == 1, nil
-}
-
-// leaseFor is the lease of a new delivery to ep: the batch's, except for
-// a FIFO endpoint, whose deliveries wait pending for ClaimDue to take them
-// in order.
-func (b *batch) leaseFor(ep *herald.Endpoint) herald.Lease {
-	if ep.Ordering == herald.OrderingFIFO {
-		return herald.Lease{}
-	}
-	return b.lease
 }
 
 // insertDeliveries inserts dels, the leased ones (sending) and the pending

@@ -34,6 +34,7 @@ func (s *Store) ExpirePayloads(ctx context.Context, now time.Time, limit int) (i
 		SELECT m.id FROM message m
 		WHERE m.payload_expires_at IS NOT NULL AND m.payload_expires_at <= ?
 		  AND NOT EXISTS (SELECT 1 FROM delivery d WHERE d.message_id = m.id AND d.status IN ('pending', 'sending'))
+		  AND NOT EXISTS (SELECT 1 FROM fanout f WHERE f.message_id = m.id)
 		ORDER BY m.payload_expires_at LIMIT ?)`, micros(now), limit)
 	return s.affected("expire payloads", res, err)
 }
@@ -49,6 +50,7 @@ func (s *Store) DeleteExpiredMessages(ctx context.Context, before time.Time, lim
 		SELECT m.id FROM message m
 		WHERE m.id < ? AND m.created_at < ?
 		  AND NOT EXISTS (SELECT 1 FROM delivery d WHERE d.message_id = m.id AND d.status IN ('pending', 'sending'))
+		  AND NOT EXISTS (SELECT 1 FROM fanout f WHERE f.message_id = m.id)
 		ORDER BY m.id LIMIT ?)`,
 		herald.MinIDAt(herald.PrefixMessage, before.Add(time.Second)), micros(before), limit)
 	return s.affected("delete expired messages", res, err)

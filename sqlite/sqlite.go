@@ -52,6 +52,12 @@ type Config struct {
 	// A server opens its store so, for it alone leases deliveries (see
 	// ReleaseAllLeases); readers and short writers (backup, keys) do not.
 	Exclusive bool
+	// FanOutInlineMax is the most deliveries a message gets inside its
+	// ingest batch; one routed to more is stored with a fan-out marker
+	// and FanOut creates its deliveries (see herald.DefersFanOut). 0,
+	// the default, keeps every fan-out inline: only a process that runs a
+	// fan-out worker may set it.
+	FanOutInlineMax int
 
 	// checkpointInterval and walResetFrames tune the checkpointer, and
 	// walSizeLimit the size the WAL file is cut back to (see
@@ -100,6 +106,8 @@ func (cfg Config) Validate() error {
 		return errors.New("sqlite: no keyring")
 	case cfg.Synchronous != "FULL" && cfg.Synchronous != "NORMAL":
 		return fmt.Errorf("sqlite: synchronous %q, want FULL or NORMAL", cfg.Synchronous)
+	case cfg.FanOutInlineMax < 0:
+		return fmt.Errorf("sqlite: fan-out inline maximum %d, want 0 (always inline) or more", cfg.FanOutInlineMax)
 	}
 	return nil
 }
@@ -118,6 +126,8 @@ type Store struct {
 	path    string // the database file
 	owner   *owner // the lock file's lock, with Config.Exclusive
 	closed  atomic.Bool
+	// fanOutMax is Config.FanOutInlineMax.
+	fanOutMax int
 }
 
 // Open opens (creating if needed) the database at cfg.Path, applies pending
@@ -158,7 +168,7 @@ func open(ctx context.Context, cfg Config, o *owner) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	s := &Store{w: w, keyring: cfg.Keyring, now: cfg.Now, path: cfg.Path, owner: o}
+	s := &Store{w: w, keyring: cfg.Keyring, now: cfg.Now, path: cfg.Path, owner: o, fanOutMax: cfg.FanOutInlineMax}
 	s.startWriter()
 	if err := s.migrate(ctx, cfg.BusyTimeout); err != nil {
 		s.stopWriter()

@@ -59,6 +59,7 @@ const (
 	opDeleteEndpoint
 	opRotateEndpointSecret
 	opCreateMessages
+	opFanOut
 	opGetMessage
 	opListMessages
 	opExpungeMessageContent
@@ -106,7 +107,7 @@ var storeOpMethods = [numStoreOps]string{
 	"CreateEventType", "GetEventType", "ListEventTypes", "UpdateEventType", "UpdateEventTypeFunc", "DeleteEventType",
 	"CreateEndpoint", "GetEndpoint", "ListEndpoints", "UpdateEndpoint", "UpdateEndpointKeepDisabled", "UpdateEndpointFunc", "DeleteEndpoint",
 	"RotateEndpointSecret",
-	"CreateMessages", "GetMessage", "ListMessages", "ExpungeMessageContent", "ListMessageDeliveries", "ListEndpointMessages",
+	"CreateMessages", "FanOut", "GetMessage", "ListMessages", "ExpungeMessageContent", "ListMessageDeliveries", "ListEndpointMessages",
 	"ClaimDue", "RecordAttempts", "ReleaseDeliveries", "RescueExpired",
 	"ListAttempts", "GetAttempt", "ExpungeAttemptContent",
 	"ResendDelivery", "RecoverEndpoint", "ReplayMissing", "GetEndpointStats", "QueueStats",
@@ -267,6 +268,10 @@ func (s *Store) RotateEndpointSecret(ctx context.Context, appID, id string, next
 
 func (s *Store) CreateMessages(ctx context.Context, msgs []*herald.Message, lease herald.Lease) ([]herald.MessageResult, error) {
 	return observe(s, opCreateMessages, func() ([]herald.MessageResult, error) { return s.next.CreateMessages(ctx, msgs, lease) })
+}
+
+func (s *Store) FanOut(ctx context.Context, limit int, lease herald.Lease) (herald.FanOutChunk, error) {
+	return observe(s, opFanOut, func() (herald.FanOutChunk, error) { return s.next.FanOut(ctx, limit, lease) })
 }
 
 func (s *Store) GetMessage(ctx context.Context, appID, ref string) (*herald.Message, error) {

@@ -1407,7 +1407,8 @@ func (c *BenchCmd) startHerald(ctx context.Context, logOut io.Writer) (*localHer
 		}
 		cleanups = append(cleanups, drop)
 	} else {
-		store, err = sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(dir, "herald.db"), Synchronous: c.SQLiteSynchronous, Keyring: ring})
+		store, err = sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(dir, "herald.db"), Synchronous: c.SQLiteSynchronous, Keyring: ring,
+			FanOutInlineMax: herald.DefaultFanOutInlineMax})
 		if err != nil {
 			return fail(fmt.Errorf("open database: %w", err))
 		}
@@ -1473,7 +1474,7 @@ func openBenchPostgres(ctx context.Context, url string, ring *keyring.Keyring) (
 		return nil, nil, err
 	}
 	schema := "herald_bench_" + hex.EncodeToString(b[:])
-	s, err := postgres.Open(ctx, postgres.Config{URL: url, Keyring: ring, Schema: schema})
+	s, err := postgres.Open(ctx, postgres.Config{URL: url, Keyring: ring, Schema: schema, FanOutInlineMax: herald.DefaultFanOutInlineMax})
 	if err != nil {
 		return nil, nil, err
 	}

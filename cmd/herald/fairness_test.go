@@ -21,6 +21,7 @@ func TestServeRefusesBadFairnessFlags(t *testing.T) {
 		{[]string{"--app-worker-share", "1.5"}, "--app-worker-share"},
 		{[]string{"--app-worker-share", "-0.5"}, "--app-worker-share"},
 		{[]string{"--max-endpoints-per-app", "-1"}, "--max-endpoints-per-app"},
+		{[]string{"--fanout-inline-max", "-1"}, "--fanout-inline-max"},
 	} {
 		var out, errOut bytes.Buffer
 		args := append([]string{"serve", "--db", filepath.Join(t.TempDir(), "h.db")}, c.args...)

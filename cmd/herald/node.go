@@ -116,7 +116,11 @@ type node struct {
 	cleanDone chan struct{}
 	stopTasks context.CancelFunc
 	tasksDone chan struct{}
-	stopOnce  sync.Once
+	// stopFanOut and fanOutDone stop the fan-out worker, before the
+	// dispatcher it hands deliveries to.
+	stopFanOut context.CancelFunc
+	fanOutDone chan struct{}
+	stopOnce   sync.Once
 
 	registry    *prometheus.Registry
 	monitor     *telemetry.Monitor
@@ -181,7 +185,11 @@ func startNode(ctx context.Context, cfg nodeConfig) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &node{dispatcher: dispatcher, sender: sender, logger: cfg.Logger, dispatchDone: make(chan error, 1), failed: make(chan error, 1), cleanDone: make(chan struct{}), tasksDone: make(chan struct{})}
+	fanOut, err := dispatch.NewFanOutWorker(dispatch.FanOutConfig{Store: measured, Lease: dispatcher.Lease, OnChunk: dispatcher.Enqueue, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	n := &node{dispatcher: dispatcher, sender: sender, logger: cfg.Logger, dispatchDone: make(chan error, 1), failed: make(chan error, 1), cleanDone: make(chan struct{}), tasksDone: make(chan struct{}), fanOutDone: make(chan struct{})}
 	tcfg := cfg.Tasks
 	tcfg.Store, tcfg.OnQueued, tcfg.Logger = measured, dispatcher.Notify, cfg.Logger
 	tcfg.Owner, tcfg.Lease = taskOwner(cfg.Store, dispatcher), cmp.Or(dcfg.NodeTimeout, dispatch.DefaultNodeTimeout)
@@ -190,8 +198,10 @@ func startNode(ctx context.Context, cfg nodeConfig) (*node, error) {
 		return nil, err
 	}
 	n.registry = reg
-	committer := ingest.New(measured, ingest.Config{Logger: cfg.Logger, Lease: dispatcher.Lease, OnCommit: dispatcher.Enqueue,
-		Metrics: metrics, Tracer: tracing.Tracer()})
+	committer := ingest.New(measured, ingest.Config{Logger: cfg.Logger, Lease: dispatcher.Lease, OnCommit: func(results []herald.MessageResult) {
+		dispatcher.Enqueue(results)
+		fanOut.WakeFor(results)
+	}, Metrics: metrics, Tracer: tracing.Tracer()})
 	readiness := telemetry.NewReadiness(
 		telemetry.Check{Name: "store", Run: measured.Ping, Failure: "The database is not reachable."},
 		telemetry.Check{Name: "migrations", Run: cfg.Store.CheckSchema, Failure: "The database schema is behind this version: its migrations have not run."},
@@ -287,6 +297,12 @@ func startNode(ctx context.Context, cfg nodeConfig) (*node, error) {
 	go func() {
 		defer close(n.tasksDone)
 		runner.Run(tasksCtx)
+	}()
+	var fanOutCtx context.Context
+	fanOutCtx, n.stopFanOut = context.WithCancel(context.WithoutCancel(ctx))
+	go func() {
+		defer close(n.fanOutDone)
+		_ = fanOut.Run(fanOutCtx) // it logs its own failures and returns nil
 	}()
 	n.stopListen = listenForWork(ctx, cfg.Store, dispatcher.Notify, cfg.Logger)
 	n.monitor = telemetry.NewMonitor(telemetry.MonitorConfig{
@@ -384,6 +400,8 @@ func (n *node) shutdown() {
 	if err := n.committer.Close(); err != nil {
 		n.logger.Warn("close ingest", "err", err)
 	}
+	n.stopFanOut()
+	<-n.fanOutDone
 	n.stopListen()
 	n.stopDispatch()
 	if err := <-n.dispatchDone; err != nil && !errors.Is(err, dispatch.ErrTakenOver) { // that one was logged as it happened

@@ -39,6 +39,7 @@ type ServeCmd struct {
 	EndpointConcurrency  int           `name:"endpoint-concurrency" env:"HERALD_ENDPOINT_CONCURRENCY" default:"8" help:"Most deliveries in flight to one endpoint, so a slow endpoint only holds its own share of the workers."`
 	AppWorkerShare       float64       `name:"app-worker-share" env:"HERALD_APP_WORKER_SHARE" default:"0.5" help:"Share of --workers the endpoints of one application may hold at once (at least --endpoint-concurrency), so another application always finds free workers however one application's endpoints behave. 1 turns it off."`
 	MaxEndpointsPerApp   int           `name:"max-endpoints-per-app" env:"HERALD_MAX_ENDPOINTS_PER_APP" default:"1000" help:"Most endpoints one application may have; creating one more gets 422. It bounds one message's fan-out, which every application's ingest waits for. 0 is no limit."`
+	FanOutInlineMax      int           `name:"fanout-inline-max" env:"HERALD_FANOUT_INLINE_MAX" default:"64" help:"Most deliveries a message gets inside the shared ingest commit. A message routed to more endpoints is committed with a small fan-out marker instead, and its deliveries are created right after, 256 endpoints per short transaction, so other applications' messages do not wait for a large fan-out. 0 creates every fan-out inline."`
 	RequestTimeout       time.Duration `name:"request-timeout" env:"HERALD_REQUEST_TIMEOUT" default:"15s" help:"Timeout of one delivery attempt (connect, send, response)."`
 	RetrySchedule        string        `name:"retry-schedule" env:"HERALD_RETRY_SCHEDULE" default:"5s,5m,30m,2h,5h,10h,10h" help:"Delays between attempts after the first, comma-separated; each gets ±20% jitter. After the last the delivery fails for good."`
 	DeliveryLease        time.Duration `name:"delivery-lease" env:"HERALD_DELIVERY_LEASE" help:"How long a node holds a claimed delivery without news before other nodes may take it (crash recovery). Default: 4 × --request-timeout + 30s."`
@@ -91,6 +92,9 @@ func (c *ServeCmd) Validate() error {
 	}
 	if c.MaxEndpointsPerApp < 0 {
 		return errors.New("--max-endpoints-per-app must be 0 (no limit) or more")
+	}
+	if c.FanOutInlineMax < 0 {
+		return errors.New("--fanout-inline-max must be 0 (every fan-out inline) or more")
 	}
 	if c.RequestTimeout < time.Second || c.RequestTimeout > 5*time.Minute {
 		return errors.New("--request-timeout must be between 1s and 5m")
@@ -182,6 +186,7 @@ func (c *ServeCmd) Run(env *Env) error {
 		return err
 	}
 	defer stopTracing(tracing, logger)
+	c.fanOutInlineMax = c.FanOutInlineMax
 	store, err := c.own(ctx, logger)
 	if err != nil {
 		return err

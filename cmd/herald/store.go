@@ -24,6 +24,11 @@ type DBFlags struct {
 	SQLiteSynchronous  string        `name:"sqlite-synchronous" env:"HERALD_SQLITE_SYNCHRONOUS" default:"FULL" enum:"FULL,NORMAL" help:"SQLite durability: FULL survives power loss (default); NORMAL may lose the last commits on power loss, never on a crash of Herald."`
 	PGMaxConns         int32         `name:"pg-max-conns" env:"HERALD_PG_MAX_CONNS" default:"16" help:"PostgreSQL: connections in this node's pool."`
 	PGStatementTimeout time.Duration `name:"pg-statement-timeout" env:"HERALD_PG_STATEMENT_TIMEOUT" default:"30s" help:"PostgreSQL: statement_timeout of every connection."`
+
+	// fanOutInlineMax is the store's FanOutInlineMax: serve sets it from
+	// --fanout-inline-max, since serve runs the fan-out worker; 0 (every
+	// other command) keeps fan-outs inline.
+	fanOutInlineMax int `kong:"-"`
 }
 
 // store is what the commands need of either engine.
@@ -76,7 +81,8 @@ func (f *DBFlags) openStore(ctx context.Context, logger *slog.Logger, exclusive 
 		if err != nil {
 			return nil, fmt.Errorf("--encryption-key: %w", err)
 		}
-		s, err := postgres.Open(ctx, postgres.Config{URL: f.DB, Keyring: ring, MaxConns: f.PGMaxConns, StatementTimeout: f.PGStatementTimeout, Logger: logger})
+		s, err := postgres.Open(ctx, postgres.Config{URL: f.DB, Keyring: ring, MaxConns: f.PGMaxConns, StatementTimeout: f.PGStatementTimeout, Logger: logger,
+			FanOutInlineMax: f.fanOutInlineMax})
 		if err != nil {
 			return nil, fmt.Errorf("open PostgreSQL database: %w", err)
 		}
@@ -89,7 +95,8 @@ func (f *DBFlags) openStore(ctx context.Context, logger *slog.Logger, exclusive 
 	if err != nil {
 		return nil, err
 	}
-	store, err := sqlite.Open(ctx, sqlite.Config{Path: f.DB, Synchronous: f.SQLiteSynchronous, Keyring: ring, Logger: logger, Exclusive: exclusive})
+	store, err := sqlite.Open(ctx, sqlite.Config{Path: f.DB, Synchronous: f.SQLiteSynchronous, Keyring: ring, Logger: logger, Exclusive: exclusive,
+		FanOutInlineMax: f.fanOutInlineMax})
 	if exclusive && errors.Is(err, sqlite.ErrInUse) {
 		return nil, fmt.Errorf("open database %s: %w: one Herald server alone may use a SQLite database (stop that one first, or use PostgreSQL for several nodes)", f.DB, err)
 	} else if err != nil {

@@ -1,0 +1,20 @@
+-- 0010_fanout: large fan-outs outside the ingest group commit. A message
+-- whose routing yields more deliveries than the server's
+-- --fanout-inline-max is committed with one row here instead of its
+-- deliveries, so the other messages of its batch do not wait for them;
+-- a fan-out worker on any node then creates the deliveries in short
+-- transactions of one chunk of endpoints each (the row taken FOR UPDATE
+-- SKIP LOCKED, so two nodes never work on one fan-out at once), in
+-- endpoint-ID order, moving after_endpoint past the chunk in the same
+-- transaction and deleting the row with the last chunk. A row left by a
+-- crashed node is continued from after_endpoint by any node;
+-- delivery_message_endpoint keeps a delivery created meanwhile (resend,
+-- replay-missing) from being created twice. Workers take the oldest row
+-- first, by message ID (time-sortable).
+CREATE TABLE fanout (
+    message_id     text COLLATE "C" PRIMARY KEY REFERENCES message (id) ON DELETE CASCADE,
+    app_id         text COLLATE "C" NOT NULL,
+    -- The last endpoint ID a chunk has routed; '' before the first chunk.
+    after_endpoint text COLLATE "C" NOT NULL DEFAULT '',
+    created_at     timestamptz NOT NULL
+);
