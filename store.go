@@ -95,6 +95,10 @@ type Store interface {
 	ListMessages(ctx context.Context, appID string, opts MessageListOptions) ([]*Message, error)
 	// ExpungeMessageContent deletes a message's payload, keeping the rest.
 	ExpungeMessageContent(ctx context.Context, appID, id string) error
+	// DeleteMessage deletes a message with its tags, deliveries and
+	// attempts: a scheduled message is cancelled, and a delivery being
+	// sent right now records nothing (its lease is gone with it).
+	DeleteMessage(ctx context.Context, appID, id string) error
 	// ListMessageDeliveries returns a message's deliveries, one per endpoint
 	// it was routed to, ordered by endpoint ID.
 	ListMessageDeliveries(ctx context.Context, appID, msgID string) ([]*Delivery, error)

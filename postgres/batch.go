@@ -45,13 +45,19 @@ var messageInserts = func() (out [len(messageChunks)]string) {
 
 // insertDeliveriesSQL inserts any number of deliveries with one statement
 // of fixed text: the per-row values travel as arrays. $6 says which rows
-// are leased (sending) to owner $7 until $8; the others are pending.
+// are leased (sending) to owner $7 until $8; the others are pending. $9
+// is each row's due time (the message's DueAt).
 const insertDeliveriesSQL = `INSERT INTO delivery (id, app_id, message_id, endpoint_id, status, next_attempt_at,
 		attempts, lease_owner, lease_expires_at, trigger_type, created_at, updated_at)
-	SELECT d.id, d.app_id, d.message_id, d.endpoint_id, CASE WHEN d.leased THEN 'sending' ELSE 'pending' END, d.at, 0,
+	SELECT d.id, d.app_id, d.message_id, d.endpoint_id, CASE WHEN d.leased THEN 'sending' ELSE 'pending' END, d.due, 0,
 		CASE WHEN d.leased THEN $7::text END, CASE WHEN d.leased THEN $8::timestamptz END, 0, d.at, d.at
-	FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::boolean[])
-		AS d (id, app_id, message_id, endpoint_id, at, leased)`
+	FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::boolean[], $9::timestamptz[])
+		AS d (id, app_id, message_id, endpoint_id, at, leased, due)`
+
+// insertTagsSQL inserts the tags of a batch's messages with one statement
+// of fixed text.
+const insertTagsSQL = `INSERT INTO message_tag (app_id, tag, message_id)
+	SELECT * FROM unnest($1::text[], $2::text[], $3::text[])`
 
 // CreateMessages stores msgs and their deliveries in one transaction (see
 // herald.Store) in four round trips whatever the batch size: the
@@ -72,6 +78,7 @@ func (s *Store) CreateMessages(ctx context.Context, msgs []*herald.Message, leas
 	lease.Until = lease.Until.Truncate(time.Microsecond)
 	for _, m := range msgs {
 		m.CreatedAt = m.CreatedAt.Truncate(time.Microsecond)
+		m.DeliverAt = m.DeliverAt.Truncate(time.Microsecond)
 	}
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		b := &batch{ctx: ctx, tx: tx, lease: lease}
@@ -139,6 +146,7 @@ func (b *batch) run(msgs []*herald.Message, results []herald.MessageResult) erro
 		return err
 	}
 	var dels []herald.Delivery
+	var tags tagRows
 	ranges := make([][2]int, len(msgs))
 	for i, m := range msgs {
 		if results[i].Err != nil {
@@ -152,6 +160,7 @@ func (b *batch) run(msgs []*herald.Message, results []herald.MessageResult) erro
 		}
 		delete(inserted, m.ID)
 		results[i].Message = m
+		tags.add(m)
 		if m.Audit != nil {
 			r := herald.NewAuditRecord(m.Audit, "message.create", herald.AuditMessage, m.ID, m.AppID, m.CreatedAt)
 			if err := insertAudit(b.ctx, b.tx, r); err != nil {
@@ -161,6 +170,11 @@ func (b *batch) run(msgs []*herald.Message, results []herald.MessageResult) erro
 		start := len(dels)
 		dels = b.route(dels, m)
 		ranges[i] = [2]int{start, len(dels)}
+	}
+	if len(tags.apps) > 0 {
+		if _, err := b.tx.Exec(b.ctx, insertTagsSQL, tags.apps, tags.tags, tags.msgs); err != nil {
+			return fmt.Errorf("insert message tags: %w", err)
+		}
 	}
 	if err := b.insertDeliveries(dels); err != nil {
 		return err
@@ -241,7 +255,7 @@ func (b *batch) insertMessages(msgs []*herald.Message) (map[string]bool, error) 
 			args := make([]any, 0, size*messageInsertArgs)
 			for _, m := range msgs[:size] {
 				args = append(args, m.ID, m.AppID, nullString(m.EventID), m.EventType, m.Payload, m.ContentType,
-					nullList(m.Channels), nullList(m.Tags), m.CreatedAt, nullString(m.TraceParent), nullTime(m.PayloadExpiresAt))
+					nullList(m.Channels), nullList(m.Tags), m.CreatedAt, nullString(m.TraceParent), nullTime(m.DeliverAt), nullTime(m.PayloadExpiresAt))
 			}
 			pb.Queue(messageInserts[i], args...)
 			msgs = msgs[size:]
@@ -295,20 +309,31 @@ func (b *batch) insertDeliveries(dels []herald.Delivery) error {
 	msgIDs := make([]string, len(dels))
 	eps := make([]string, len(dels))
 	ats := make([]time.Time, len(dels))
+	dues := make([]time.Time, len(dels))
 	leased := make([]bool, len(dels))
 	for i := range dels {
 		d := &dels[i]
-		ids[i], apps[i], msgIDs[i], eps[i], ats[i] = d.ID, d.AppID, d.MessageID, d.EndpointID, d.CreatedAt
+		ids[i], apps[i], msgIDs[i], eps[i], ats[i], dues[i] = d.ID, d.AppID, d.MessageID, d.EndpointID, d.CreatedAt, d.NextAttemptAt
 		leased[i] = d.Status == herald.DeliverySending
 	}
 	owner, until := (*string)(nil), (*time.Time)(nil)
 	if b.lease.Held() {
 		owner, until = &b.lease.Owner, &b.lease.Until
 	}
-	if _, err := b.tx.Exec(b.ctx, insertDeliveriesSQL, ids, apps, msgIDs, eps, ats, leased, owner, until); err != nil {
+	if _, err := b.tx.Exec(b.ctx, insertDeliveriesSQL, ids, apps, msgIDs, eps, ats, leased, owner, until, dues); err != nil {
 		return fmt.Errorf("insert deliveries: %w", err)
 	}
 	return nil
+}
+
+// tagRows are the message_tag rows of a batch, as insertTagsSQL's arrays.
+type tagRows struct{ apps, tags, msgs []string }
+
+// add appends the rows of m's tags.
+func (r *tagRows) add(m *herald.Message) {
+	for _, tag := range m.Tags {
+		r.apps, r.tags, r.msgs = append(r.apps, m.AppID), append(r.tags, tag), append(r.msgs, m.ID)
+	}
 }
 
 // conflictFor is the error of a message whose insert met a unique key.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/herald-webhooks/herald"
 )
@@ -21,22 +22,33 @@ const replayChunk = 500
 // check and the page run in one repeatable-read transaction, so they agree.
 func (s *Store) ListEndpointMessages(ctx context.Context, appID, endpointID string, opts herald.DeliveryListOptions) ([]herald.EndpointMessage, error) {
 	var q query
-	q.add(`SELECT ` + prefixed("m.", messageReadColumns) + `, ` + prefixed("d.", deliveryColumns) + `
+	idColumn := "d.message_id"
+	if opts.Tag == "" {
+		q.add(`SELECT ` + prefixed("m.", messageReadColumns) + `, ` + prefixed("d.", deliveryColumns) + `
 		FROM delivery d JOIN message m ON m.id = d.message_id
 		WHERE d.endpoint_id = ` + q.arg(endpointID) + ` AND d.app_id = ` + q.arg(appID))
+	} else {
+		// The tag's entries in message order, each looked up in
+		// delivery_message_endpoint: a tag's messages are few beside an
+		// endpoint's, and the page stays in message order.
+		idColumn = "t.message_id"
+		q.add(`SELECT ` + prefixed("m.", messageReadColumns) + `, ` + prefixed("d.", deliveryColumns) + `
+		FROM message_tag t JOIN delivery d ON d.message_id = t.message_id JOIN message m ON m.id = t.message_id
+		WHERE t.app_id = ` + q.arg(appID) + ` AND t.tag = ` + q.arg(opts.Tag) + ` AND d.endpoint_id = ` + q.arg(endpointID) + ` AND d.app_id = t.app_id`)
+	}
 	if opts.Status != "" {
 		q.add(` AND d.status = ` + q.arg(string(opts.Status)))
 	}
-	messageFilter{msg: "m.", timeColumn: "m.created_at", idColumn: "d.message_id", idPrefix: herald.PrefixMessage, eventTypes: opts.EventTypes,
+	messageFilter{msg: "m.", timeColumn: "m.created_at", idColumn: idColumn, idPrefix: herald.PrefixMessage, eventTypes: opts.EventTypes,
 		channel: opts.Channel, before: opts.Before, after: opts.After}.addTo(&q)
-	q.add(q.page("d.message_id", opts.ListOptions))
+	q.add(q.page(idColumn, opts.ListOptions))
 	var out []herald.EndpointMessage
 	err := s.readTx(ctx, func(tx pgx.Tx) error {
 		if err := endpointExists(ctx, tx, appID, endpointID); err != nil {
 			return err
 		}
 		args := q.args
-		if !opts.Before.IsZero() || !opts.After.IsZero() {
+		if !opts.Before.IsZero() || !opts.After.IsZero() || opts.Tag != "" {
 			args = customPlan(args)
 		}
 		rows, err := tx.Query(ctx, q.String(), args...)
@@ -61,9 +73,10 @@ func scanEndpointMessage(row pgx.Row) (herald.EndpointMessage, error) {
 		m                    herald.Message
 		eventID, traceParent *string
 		createdAt            time.Time
+		deliverAt            pgtype.Timestamptz
 		r                    deliveryRow
 	)
-	dest := append([]any{&m.ID, &m.AppID, &eventID, &m.EventType, &m.Payload, &m.ContentType, &m.Channels, &m.Tags, &createdAt, &traceParent},
+	dest := append([]any{&m.ID, &m.AppID, &eventID, &m.EventType, &m.Payload, &m.ContentType, &m.Channels, &m.Tags, &createdAt, &traceParent, &deliverAt},
 		r.dest()...)
 	if err := row.Scan(dest...); err != nil {
 		return herald.EndpointMessage{}, err
@@ -71,6 +84,7 @@ func scanEndpointMessage(row pgx.Row) (herald.EndpointMessage, error) {
 	m.EventID = fromNullString(eventID)
 	m.TraceParent = fromNullString(traceParent)
 	m.CreatedAt = createdAt.UTC()
+	m.DeliverAt = fromNullTime(deliverAt)
 	return herald.EndpointMessage{Message: &m, Delivery: r.delivery()}, nil
 }
 

@@ -27,6 +27,7 @@ const (
 // the writer connection and bound to each batch's transaction.
 type batchStmts struct {
 	insertMsg    *sql.Stmt
+	insertTag    *sql.Stmt
 	loadRoutes   *sql.Stmt
 	routeVersion *sql.Stmt
 	// insertDlv inserts pending deliveries, insertLeased deliveries leased
@@ -42,6 +43,9 @@ func (s *Store) prepareBatchStmts(ctx context.Context) error {
 	if st.insertMsg, err = s.w.PrepareContext(ctx, `INSERT INTO message (`+messageInsertColumns+`)
 		VALUES (`+strings.Repeat("?, ", messageInsertArgs-1)+`?) ON CONFLICT DO NOTHING`); err != nil {
 		return fmt.Errorf("prepare message insert: %w", err)
+	}
+	if st.insertTag, err = s.w.PrepareContext(ctx, `INSERT INTO message_tag (app_id, tag, message_id) VALUES (?, ?, ?)`); err != nil {
+		return fmt.Errorf("prepare message tag insert: %w", err)
 	}
 	// The LEFT JOIN tells an application without endpoints (one row of
 	// NULLs) from a missing one (no row) in one query.
@@ -83,7 +87,7 @@ func multiRowInsert(head, row string, size int) string {
 
 // close closes the prepared statements.
 func (st *batchStmts) close() {
-	stmts := append([]*sql.Stmt{st.insertMsg, st.loadRoutes, st.routeVersion}, st.insertDlv[:]...)
+	stmts := append([]*sql.Stmt{st.insertMsg, st.insertTag, st.loadRoutes, st.routeVersion}, st.insertDlv[:]...)
 	for _, stmt := range append(stmts, st.insertLeased[:]...) {
 		if stmt != nil {
 			stmt.Close()
@@ -187,6 +191,7 @@ func (b *batch) run(msgs []*herald.Message, results []herald.MessageResult) erro
 	ranges := make([]pendingRange, len(msgs))
 	for i, m := range msgs {
 		m.CreatedAt = m.CreatedAt.Truncate(time.Microsecond)
+		m.DeliverAt = m.DeliverAt.Truncate(time.Microsecond)
 		app, err := b.app(m.AppID)
 		if err != nil {
 			return err
@@ -356,7 +361,8 @@ func (b *batch) insertMessage(m *herald.Message) (bool, error) {
 		return false, err
 	}
 	res, err := b.stmt(b.stmts.insertMsg).ExecContext(b.ctx, m.ID, m.AppID, nullString(m.EventID), m.EventType,
-		m.Payload, m.ContentType, channels, tags, micros(m.CreatedAt), nullString(m.TraceParent), nullMicros(m.PayloadExpiresAt))
+		m.Payload, m.ContentType, channels, tags, micros(m.CreatedAt), nullString(m.TraceParent), nullMicros(m.DeliverAt),
+		nullMicros(m.PayloadExpiresAt))
 	if err != nil {
 		return false, fmt.Errorf("insert message: %w", err)
 	}
@@ -364,7 +370,15 @@ func (b *batch) insertMessage(m *herald.Message) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("insert message: %w", err)
 	}
-	return n == 1, nil
+	if n != 1 {
+		return false, nil
+	}
+	for _, tag := range m.Tags {
+		if _, err := b.stmt(b.stmts.insertTag).ExecContext(b.ctx, m.AppID, tag, m.ID); err != nil {
+			return false, fmt.Errorf("insert message tag: %w", err)
+		}
+	}
+	return true, nil
 }
 
 // leaseFor is the lease of a new delivery to ep: the batch's, except for
@@ -386,7 +400,7 @@ func (b *batch) insertDeliveries(dels []herald.Delivery) error {
 	var leased, pending []herald.Delivery
 	for i := range dels {
 		if dels[i].Status != herald.DeliverySending && pending == nil {
-			// Rare (FIFO endpoints): split the batch.
+			// Rare (FIFO endpoints, scheduled messages): split the batch.
 			leased = make([]herald.Delivery, 0, len(dels))
 			for _, d := range dels {
 				if d.Status == herald.DeliverySending {
@@ -409,8 +423,9 @@ func (b *batch) insertDeliveries(dels []herald.Delivery) error {
 
 // insertRows inserts dels with multi-row statements, as pending rows or as
 // rows leased under the batch's lease. Each row binds ID, app, message,
-// endpoint and the message's creation time as its next attempt, creation
-// and update time, then the lease owner and expiry if leased.
+// endpoint, its next attempt time (the message's DueAt), the message's
+// creation time as its creation and update time, then the lease owner and
+// expiry if leased.
 func (b *batch) insertRows(dels []herald.Delivery, leased bool) error {
 	stmts, perRow := &b.stmts.insertDlv, deliveryArgs
 	if leased {
@@ -426,7 +441,7 @@ func (b *batch) insertRows(dels []herald.Delivery, leased bool) error {
 			for j := range dels[:size] {
 				d := &dels[j]
 				at := micros(d.CreatedAt)
-				b.args = append(b.args, d.ID, d.AppID, d.MessageID, d.EndpointID, at, at, at)
+				b.args = append(b.args, d.ID, d.AppID, d.MessageID, d.EndpointID, micros(d.NextAttemptAt), at, at)
 				if leased {
 					b.args = append(b.args, b.lease.Owner, until)
 				}
