@@ -409,6 +409,7 @@ func (a *API) table() []route {
 			"the data plane: the message log is its record"),
 		auth("GET", app+"/msg", a.listMessages),
 		auth("GET", msg, a.getMessage),
+		needs(auth("DELETE", msg, a.deleteMessage), capUnlimited),
 		needs(auth("DELETE", msg+"/content", a.expungeMessageContent), capUnlimited),
 		auth("GET", msg+"/endpoint", a.listMessageEndpoints),
 		needs(auth("POST", msg+"/endpoint/{endpoint_id}/resend", a.resendMessage), capCreateAttempts),

@@ -269,13 +269,14 @@ const (
 // delivery a message already has. It takes FOR KEY SHARE on the messages
 // first, so that the cleaner cannot delete them under the new deliveries
 // (see retention.go); a message the cleaner deleted since the chunk was
-// read is skipped, where the foreign key check would fail the chunk.
-const replayInsertSQL = `WITH locked AS (SELECT id FROM message WHERE id = ANY($2::text[]) FOR KEY SHARE)
+// read is skipped, where the foreign key check would fail the chunk. A
+// scheduled message's delivery is due at its deliver_at when that is
+// later than now (GREATEST ignores NULL).
+const replayInsertSQL = `WITH locked AS (SELECT id, deliver_at FROM message WHERE id = ANY($2::text[]) FOR KEY SHARE)
 	INSERT INTO delivery (id, app_id, message_id, endpoint_id, status, next_attempt_at,
 		attempts, trigger_type, created_at, updated_at)
-	SELECT d.id, $3::text, d.message_id, $4::text, 'pending', $5::timestamptz, 0, 1, $5::timestamptz, $5::timestamptz
-	FROM unnest($1::text[], $2::text[]) AS d (id, message_id)
-	WHERE d.message_id IN (SELECT id FROM locked)
+	SELECT d.id, $3::text, d.message_id, $4::text, 'pending', GREATEST($5::timestamptz, l.deliver_at), 0, 1, $5::timestamptz, $5::timestamptz
+	FROM unnest($1::text[], $2::text[]) AS d (id, message_id) JOIN locked l ON l.id = d.message_id
 	ON CONFLICT (message_id, endpoint_id) DO NOTHING`
 
 // replayChunkOf reads the next chunk of candidate messages after cur,

@@ -362,10 +362,13 @@ func replayChunkOf(ctx context.Context, tx *sql.Tx, ep *herald.Endpoint, cur *re
 	created := 0
 	for _, msgID := range accepted {
 		// DO NOTHING keeps a delivery the message already has.
+		// A scheduled message's delivery is due at its deliver_at when
+		// that is later than now.
 		res, err := tx.ExecContext(ctx, `INSERT INTO delivery (id, app_id, message_id, endpoint_id, status,
 			next_attempt_at, attempts, trigger, created_at, updated_at)
-			VALUES (?, ?, ?, ?, 'pending', ?, 0, 1, ?, ?) ON CONFLICT (message_id, endpoint_id) DO NOTHING`,
-			herald.NewID(herald.PrefixDelivery), ep.AppID, msgID, ep.ID, now, now, now)
+			VALUES (?1, ?2, ?3, ?4, 'pending', max(?5, coalesce((SELECT deliver_at FROM message WHERE id = ?3), 0)), 0, 1, ?5, ?5)
+			ON CONFLICT (message_id, endpoint_id) DO NOTHING`,
+			herald.NewID(herald.PrefixDelivery), ep.AppID, msgID, ep.ID, now)
 		if err != nil {
 			return 0, false, fmt.Errorf("insert delivery of message %s: %w", msgID, err)
 		}

@@ -627,6 +627,22 @@ func testMessageScheduled(t *testing.T, s herald.Store) {
 	// (A claim's message need not carry DeliverAt: sending ignores it.)
 	c := claim(t, s, nodeB, due, 10)
 	mustEqual(t, "claimed at DeliverAt", []string{later.ID + "/" + f.eps[0].ID, later.ID + "/" + f.eps[1].ID}, claimedIDs(c))
+
+	// Replayed to an endpoint created since, the scheduled message still
+	// waits for its time; the other is due at the replay.
+	added := mustCreateEndpoint(t, s, newEndpoint(f.app.ID, 50))
+	n, err := s.ReplayMissing(t.Context(), f.app.ID, added.ID, at(0), time.Time{}, at(20))
+	mustOK(t, "ReplayMissing", err)
+	if n != 2 {
+		t.Fatalf("replayed %d deliveries, want 2", n)
+	}
+	for msg, want := range map[*herald.Message]time.Time{later: due, now: at(20)} {
+		for _, d := range mustListDeliveries(t, s, f.app.ID, msg.ID) {
+			if d.EndpointID == added.ID && !d.NextAttemptAt.Equal(want) {
+				t.Fatalf("replayed delivery of %s due at %v, want %v", msg.ID, d.NextAttemptAt, want)
+			}
+		}
+	}
 }
 
 func testMessageDelete(t *testing.T, s herald.Store) {
