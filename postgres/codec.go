@@ -159,6 +159,21 @@ func (q *query) page(col string, opts herald.ListOptions) string {
 	return " ORDER BY " + col + dir + " LIMIT " + q.arg(limit(opts))
 }
 
+// pageByTag is page for a listing that walks message_tag's primary key
+// for one application and tag: the ORDER BY names the whole key, so the
+// planner sees that the key delivers the order and does not walk
+// message_tag_message (message order too, but every tag's rows) instead.
+func (q *query) pageByTag(opts herald.ListOptions) string {
+	dir, cmp := " ASC", " > "
+	if opts.Order == herald.Descending {
+		dir, cmp = " DESC", " < "
+	}
+	if opts.Cursor != "" {
+		q.add(" AND t.message_id" + cmp + q.arg(opts.Cursor))
+	}
+	return " ORDER BY t.app_id" + dir + ", t.tag" + dir + ", t.message_id" + dir + " LIMIT " + q.arg(limit(opts))
+}
+
 // messageFilter is the filter the message, attempt and endpoint-message
 // lists share: the message's event type and channel, and a time window.
 type messageFilter struct {

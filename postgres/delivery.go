@@ -21,6 +21,26 @@ const replayChunk = 500
 // opts.Status is set. An unknown endpoint is ENOTFOUND. The existence
 // check and the page run in one repeatable-read transaction, so they agree.
 func (s *Store) ListEndpointMessages(ctx context.Context, appID, endpointID string, opts herald.DeliveryListOptions) ([]herald.EndpointMessage, error) {
+	q, args := endpointMessagesQuery(appID, endpointID, opts)
+	var out []herald.EndpointMessage
+	err := s.readTx(ctx, func(tx pgx.Tx) error {
+		if err := endpointExists(ctx, tx, appID, endpointID); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, q, args...)
+		out, err = collect(rows, err, scanEndpointMessage)
+		return err
+	})
+	if err != nil {
+		return nil, s.fail("list endpoint messages", err)
+	}
+	return out, nil
+}
+
+// endpointMessagesQuery returns the statement of one ListEndpointMessages
+// page and its arguments, planned for their values when they matter
+// (customPlan).
+func endpointMessagesQuery(appID, endpointID string, opts herald.DeliveryListOptions) (string, []any) {
 	var q query
 	idColumn := "d.message_id"
 	if opts.Tag == "" {
@@ -30,35 +50,31 @@ func (s *Store) ListEndpointMessages(ctx context.Context, appID, endpointID stri
 	} else {
 		// The tag's entries in message order, each looked up in
 		// delivery_message_endpoint: a tag's messages are few beside an
-		// endpoint's, and the page stays in message order.
+		// endpoint's, and the page stays in message order. The LATERAL
+		// subqueries keep that plan (see messagesQuery).
 		idColumn = "t.message_id"
 		q.add(`SELECT ` + prefixed("m.", messageReadColumns) + `, ` + prefixed("d.", deliveryColumns) + `
-		FROM message_tag t JOIN delivery d ON d.message_id = t.message_id JOIN message m ON m.id = t.message_id
-		WHERE t.app_id = ` + q.arg(appID) + ` AND t.tag = ` + q.arg(opts.Tag) + ` AND d.endpoint_id = ` + q.arg(endpointID) + ` AND d.app_id = t.app_id`)
+		FROM message_tag t
+		CROSS JOIN LATERAL (SELECT ` + deliveryColumns + ` FROM delivery
+			WHERE message_id = t.message_id AND endpoint_id = ` + q.arg(endpointID) + ` OFFSET 0) d
+		CROSS JOIN LATERAL (SELECT ` + messageReadColumns + ` FROM message WHERE id = t.message_id OFFSET 0) m
+		WHERE t.app_id = ` + q.arg(appID) + ` AND t.tag = ` + q.arg(opts.Tag) + ` AND d.app_id = t.app_id`)
 	}
 	if opts.Status != "" {
 		q.add(` AND d.status = ` + q.arg(string(opts.Status)))
 	}
 	messageFilter{msg: "m.", timeColumn: "m.created_at", idColumn: idColumn, idPrefix: herald.PrefixMessage, eventTypes: opts.EventTypes,
 		channel: opts.Channel, before: opts.Before, after: opts.After}.addTo(&q)
-	q.add(q.page(idColumn, opts.ListOptions))
-	var out []herald.EndpointMessage
-	err := s.readTx(ctx, func(tx pgx.Tx) error {
-		if err := endpointExists(ctx, tx, appID, endpointID); err != nil {
-			return err
-		}
-		args := q.args
-		if !opts.Before.IsZero() || !opts.After.IsZero() || opts.Tag != "" {
-			args = customPlan(args)
-		}
-		rows, err := tx.Query(ctx, q.String(), args...)
-		out, err = collect(rows, err, scanEndpointMessage)
-		return err
-	})
-	if err != nil {
-		return nil, s.fail("list endpoint messages", err)
+	if opts.Tag == "" {
+		q.add(q.page(idColumn, opts.ListOptions))
+	} else {
+		q.add(q.pageByTag(opts.ListOptions))
 	}
-	return out, nil
+	args := q.args
+	if !opts.Before.IsZero() || !opts.After.IsZero() || opts.Tag != "" {
+		args = customPlan(args)
+	}
+	return q.String(), args
 }
 
 // readTx runs fn in a read-only repeatable-read transaction: every

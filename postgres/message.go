@@ -42,28 +42,45 @@ func (s *Store) GetMessage(ctx context.Context, appID, ref string) (*herald.Mess
 // in message order and joins each entry to its message, so a rare tag
 // among a million messages costs its own rows, not a scan.
 func (s *Store) ListMessages(ctx context.Context, appID string, opts herald.MessageListOptions) ([]*herald.Message, error) {
+	q, args := messagesQuery(appID, opts)
+	rows, err := s.pool.Query(ctx, q, args...)
+	out, err := collect(rows, err, scanMessage)
+	if err != nil {
+		return nil, s.fail("list messages", err)
+	}
+	return out, nil
+}
+
+// messagesQuery returns the statement of one ListMessages page and its
+// arguments, planned for their values when they matter (customPlan).
+func messagesQuery(appID string, opts herald.MessageListOptions) (string, []any) {
 	var q query
 	f := messageFilter{msg: "message.", timeColumn: "created_at", idColumn: "id", idPrefix: herald.PrefixMessage, eventTypes: opts.EventTypes,
 		channel: opts.Channel, before: opts.Before, after: opts.After}
 	if opts.Tag == "" {
 		q.add(`SELECT ` + messageReadColumns + ` FROM message WHERE app_id = ` + q.arg(appID))
 	} else {
-		q.add(`SELECT ` + prefixed("m.", messageReadColumns) + ` FROM message_tag t JOIN message m ON m.id = t.message_id
+		// The LATERAL subqueries with OFFSET 0 (which PostgreSQL does not
+		// flatten) keep the plan a walk of the tag's entries in message
+		// order with one lookup per entry, as SQLite's CROSS JOIN does:
+		// on a small table the planner would rather hash-join a scan of
+		// message and sort.
+		q.add(`SELECT ` + prefixed("m.", messageReadColumns) + ` FROM message_tag t
+			CROSS JOIN LATERAL (SELECT ` + messageReadColumns + ` FROM message WHERE id = t.message_id OFFSET 0) m
 			WHERE t.app_id = ` + q.arg(appID) + ` AND t.tag = ` + q.arg(opts.Tag))
 		f.msg, f.timeColumn, f.idColumn = "m.", "m.created_at", "t.message_id"
 	}
 	f.addTo(&q)
-	q.add(q.page(f.idColumn, opts.ListOptions))
+	if opts.Tag == "" {
+		q.add(q.page(f.idColumn, opts.ListOptions))
+	} else {
+		q.add(q.pageByTag(opts.ListOptions))
+	}
 	args := q.args
 	if !opts.Before.IsZero() || !opts.After.IsZero() || opts.Tag != "" {
 		args = customPlan(args)
 	}
-	rows, err := s.pool.Query(ctx, q.String(), args...)
-	out, err := collect(rows, err, scanMessage)
-	if err != nil {
-		return nil, s.fail("list messages", err)
-	}
-	return out, nil
+	return q.String(), args
 }
 
 // ExpungeMessageContent sets the message's payload to NULL.

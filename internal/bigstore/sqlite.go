@@ -282,6 +282,11 @@ func checkCounts(ctx context.Context, w rowWriter, st *setup, shape Shape) error
 	return nil
 }
 
+// sqliteLabels is message k's channels, and its tags: see ChannelCommon.
+const sqliteLabels = `CASE WHEN k % 10 < 8 THEN
+				CASE WHEN k % 47 = 3 THEN '["project-' || (k % 10) || '","vip"]' ELSE '["project-' || (k % 10) || '"]' END
+			WHEN k % 47 = 3 THEN '["vip"]' END`
+
 // sqliteSQL fills in a statement's constants.
 var sqliteSQL = strings.NewReplacer("IDLEN", strconv.Itoa(ksuidLen), "SLOTS", strconv.Itoa(slots),
 	"DELIVERING", strconv.Itoa(Delivering)).Replace
@@ -301,11 +306,15 @@ var (
 		` + eventTypeSQL("k") + `,
 		CAST(printf('{"n":%d,"amount":%d,"currency":"EUR","note":"bigstore"}', k, k * 37 % 100000) AS BLOB),
 		'',
-		CASE WHEN k % 10 < 8 THEN
-				CASE WHEN k % 47 = 3 THEN '["project-' || (k % 10) || '","vip"]' ELSE '["project-' || (k % 10) || '"]' END
-			WHEN k % 47 = 3 THEN '["vip"]' END,
-		NULL, CAST(substr(?3, i * 16 + 1, 16) AS INTEGER), NULL, NULL
+		` + sqliteLabels + `,
+		` + sqliteLabels + `, CAST(substr(?3, i * 16 + 1, 16) AS INTEGER), NULL, NULL
 	FROM (SELECT i, ?5 + i AS k FROM g)`)
+
+	// ?1 app, ?2 and ?3 the chunk's first and last message IDs: a row of
+	// message_tag per tag of the chunk's messages, as the store's ingest
+	// writes them.
+	sqliteTags = `INSERT INTO message_tag (app_id, tag, message_id)
+	SELECT m.app_id, t.value, m.id FROM message m, json_each(m.tags) t WHERE m.app_id = ?1 AND m.id >= ?2 AND m.id <= ?3`
 
 	// ?1 app, ?2 message IDs, ?3 message times, ?4 deliveries, ?5 index of
 	// the chunk's first message, ?6 delivery IDs, ?7 attempt times, ?8-?10
@@ -372,6 +381,9 @@ func (w sqliteWriter) mainChunk(ctx context.Context, c *chunk) error {
 	if _, err := tx.ExecContext(ctx, sqliteMessages, app, c.msgIDs, msgTimes, c.n, c.base); err != nil {
 		return fmt.Errorf("messages: %w", err)
 	}
+	if _, err := tx.ExecContext(ctx, sqliteTags, app, c.firstID(), c.lastID()); err != nil {
+		return fmt.Errorf("message tags: %w", err)
+	}
 	if _, err := tx.ExecContext(ctx, sqliteDeliveries, app, c.msgIDs, msgTimes, c.n*Delivering, c.base, c.dlvIDs,
 		atmTimes, eps[0].ID, eps[1].ID, eps[2].ID); err != nil {
 		return fmt.Errorf("deliveries: %w", err)
@@ -384,7 +396,10 @@ func (w sqliteWriter) mainChunk(ctx context.Context, c *chunk) error {
 }
 
 func (w sqliteWriter) otherChunk(ctx context.Context, appID string, c *chunk) error {
-	_, err := w.db.ExecContext(ctx, sqliteMessages, appID, c.msgIDs, decimals(c.msgTimes), c.n, c.base)
+	if _, err := w.db.ExecContext(ctx, sqliteMessages, appID, c.msgIDs, decimals(c.msgTimes), c.n, c.base); err != nil {
+		return err
+	}
+	_, err := w.db.ExecContext(ctx, sqliteTags, appID, c.firstID(), c.lastID())
 	return err
 }
 
