@@ -114,7 +114,7 @@ func TestConcurrentMigrations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"application", "attempt", "audit_log", "delivery", "endpoint", "event_type", "idempotency_key", "message", "node", "rate_bucket", "schema_migrations", "token"}
+	want := []string{"application", "attempt", "audit_log", "delivery", "endpoint", "event_type", "idempotency_key", "message", "message_tag", "node", "rate_bucket", "schema_migrations", "token"}
 	if diff := cmp.Diff(want, tables); diff != "" {
 		t.Fatalf("tables in %s (-want +got):\n%s", schema, diff)
 	}
