@@ -24,15 +24,23 @@ func TestSDKTags(t *testing.T) {
 	onEachEngine(t, testSDKTags)
 }
 
-func testSDKTags(t *testing.T, ts *testServer) {
+// sdkAppWithEndpoint creates, through the SDK, an application with one
+// endpoint (never sent to: these tests run no dispatcher).
+func sdkAppWithEndpoint(t *testing.T, ts *testServer) (*svix.Svix, *models.ApplicationOut, *models.EndpointOut) {
+	t.Helper()
 	client := ts.sdk(t, ts.Token)
-	ctx := t.Context()
-	app, err := client.Application.Create(ctx, models.ApplicationIn{Name: "App"}, nil)
+	app, err := client.Application.Create(t.Context(), models.ApplicationIn{Name: "App"}, nil)
 	mustNoErr(t, "create app", err)
+	ep, err := client.Endpoint.Create(t.Context(), app.Id, models.EndpointIn{Url: "http://127.0.0.1:9/hook"}, nil)
+	mustNoErr(t, "create endpoint", err)
+	return client, app, ep
+}
+
+func testSDKTags(t *testing.T, ts *testServer) {
+	client, app, ep := sdkAppWithEndpoint(t, ts)
+	ctx := t.Context()
 	other, err := client.Application.Create(ctx, models.ApplicationIn{Name: "Other"}, nil)
 	mustNoErr(t, "create other app", err)
-	ep, err := client.Endpoint.Create(ctx, app.Id, models.EndpointIn{Url: "http://127.0.0.1:9/hook"}, nil)
-	mustNoErr(t, "create endpoint", err)
 
 	// Message i: "odd" on odd ones, "3/#x" on every third, event type a or b.
 	var ids []string
@@ -105,38 +113,45 @@ func testSDKTags(t *testing.T, ts *testServer) {
 		{"tag and after", svix.MessageListOptions{Tag: ptr("3/#x"), After: &after}, pick(func(i int) bool { return i == 3 || i == 6 })},
 		{"unknown tag", svix.MessageListOptions{Tag: ptr("none")}, nil},
 	}
+	// taggedIDs returns the IDs of a page's messages, each of which must
+	// carry tag (when set).
+	taggedIDs := func(what string, tag *string, ids []string, tags [][]string) []string {
+		t.Helper()
+		for i, id := range ids {
+			if tag != nil && !slices.Contains(tags[i], *tag) {
+				t.Errorf("%s: message %s has tags %v", what, id, tags[i])
+			}
+		}
+		return ids
+	}
 	for _, c := range cases {
 		listed := walk(func(iterator *string) ([]string, *string, bool) {
 			opts := c.opts
 			opts.Limit, opts.Iterator = ptr(uint64(1)), iterator
 			page, err := client.Message.List(ctx, app.Id, &opts)
 			mustNoErr(t, "list "+c.name, err)
-			var out []string
+			var ids []string
+			var tags [][]string
 			for _, m := range page.Data {
-				out = append(out, m.Id)
-				if opts.Tag != nil && !slices.Contains(m.Tags, *opts.Tag) {
-					t.Errorf("list %s: message %s has tags %v", c.name, m.Id, m.Tags)
-				}
+				ids, tags = append(ids, m.Id), append(tags, m.Tags)
 			}
-			return out, page.Iterator, page.Done
+			return taggedIDs("list "+c.name, opts.Tag, ids, tags), page.Iterator, page.Done
 		})
-		if diff := cmp.Diff(c.want, listed); diff != "" {
-			t.Errorf("list %s (-want +got):\n%s", c.name, diff)
-		}
 		endpointListed := walk(func(iterator *string) ([]string, *string, bool) {
 			opts := svix.MessageAttemptListAttemptedMessagesOptions{Tag: c.opts.Tag, EventTypes: c.opts.EventTypes, After: c.opts.After,
 				Limit: ptr(uint64(1)), Iterator: iterator}
 			page, err := client.MessageAttempt.ListAttemptedMessages(ctx, app.Id, ep.Id, &opts)
 			mustNoErr(t, "endpoint list "+c.name, err)
-			var out []string
+			var ids []string
+			var tags [][]string
 			for _, m := range page.Data {
-				out = append(out, m.Id)
-				if opts.Tag != nil && !slices.Contains(m.Tags, *opts.Tag) {
-					t.Errorf("endpoint list %s: message %s has tags %v", c.name, m.Id, m.Tags)
-				}
+				ids, tags = append(ids, m.Id), append(tags, m.Tags)
 			}
-			return out, page.Iterator, page.Done
+			return taggedIDs("endpoint list "+c.name, opts.Tag, ids, tags), page.Iterator, page.Done
 		})
+		if diff := cmp.Diff(c.want, listed); diff != "" {
+			t.Errorf("list %s (-want +got):\n%s", c.name, diff)
+		}
 		if diff := cmp.Diff(c.want, endpointListed); diff != "" {
 			t.Errorf("endpoint list %s (-want +got):\n%s", c.name, diff)
 		}
@@ -185,12 +200,8 @@ func TestSDKScheduledMessages(t *testing.T) {
 }
 
 func testSDKScheduledMessages(t *testing.T, ts *testServer) {
-	client := ts.sdk(t, ts.Token)
+	client, app, ep := sdkAppWithEndpoint(t, ts)
 	ctx := t.Context()
-	app, err := client.Application.Create(ctx, models.ApplicationIn{Name: "App"}, nil)
-	mustNoErr(t, "create app", err)
-	ep, err := client.Endpoint.Create(ctx, app.Id, models.EndpointIn{Url: "http://127.0.0.1:9/hook"}, nil)
-	mustNoErr(t, "create endpoint", err)
 	now := ts.Clock.Now()
 
 	deliverAt := now.Add(90 * time.Minute).Add(123456 * time.Microsecond)

@@ -63,18 +63,10 @@ func endpointMessagesQuery(appID, endpointID string, opts herald.DeliveryListOpt
 	if opts.Status != "" {
 		q.add(` AND d.status = ` + q.arg(string(opts.Status)))
 	}
-	messageFilter{msg: "m.", timeColumn: "m.created_at", idColumn: idColumn, idPrefix: herald.PrefixMessage, eventTypes: opts.EventTypes,
-		channel: opts.Channel, before: opts.Before, after: opts.After}.addTo(&q)
-	if opts.Tag == "" {
-		q.add(q.page(idColumn, opts.ListOptions))
-	} else {
-		q.add(q.pageByTag(opts.ListOptions))
-	}
-	args := q.args
-	if !opts.Before.IsZero() || !opts.After.IsZero() || opts.Tag != "" {
-		args = customPlan(args)
-	}
-	return q.String(), args
+	f := messageFilter{msg: "m.", timeColumn: "m.created_at", idColumn: idColumn, idPrefix: herald.PrefixMessage, eventTypes: opts.EventTypes,
+		channel: opts.Channel, before: opts.Before, after: opts.After}
+	f.addTo(&q)
+	return q.endMessagePage(f, opts.Tag, opts.ListOptions)
 }
 
 // readTx runs fn in a read-only repeatable-read transaction: every

@@ -71,16 +71,7 @@ func messagesQuery(appID string, opts herald.MessageListOptions) (string, []any)
 		f.msg, f.timeColumn, f.idColumn = "m.", "m.created_at", "t.message_id"
 	}
 	f.addTo(&q)
-	if opts.Tag == "" {
-		q.add(q.page(f.idColumn, opts.ListOptions))
-	} else {
-		q.add(q.pageByTag(opts.ListOptions))
-	}
-	args := q.args
-	if !opts.Before.IsZero() || !opts.After.IsZero() || opts.Tag != "" {
-		args = customPlan(args)
-	}
-	return q.String(), args
+	return q.endMessagePage(f, opts.Tag, opts.ListOptions)
 }
 
 // ExpungeMessageContent sets the message's payload to NULL.

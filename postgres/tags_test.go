@@ -1,13 +1,10 @@
 package postgres_test
 
 import (
-	"testing"
-	"time"
-
-	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
+	"testing"
 
-	"github.com/herald-webhooks/herald"
+	"github.com/herald-webhooks/herald/storetest"
 )
 
 // TestMigrationIndexesExistingTags: a database of schema 11, whose
@@ -17,25 +14,7 @@ func TestMigrationIndexesExistingTags(t *testing.T) {
 	schema := freshSchema(t)
 	ring := testKeyring(t)
 	s := openStore(t, schema, ring)
-	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	app := &herald.Application{ID: herald.NewIDAt(herald.PrefixApplication, now), Name: "tags", CreatedAt: now, UpdatedAt: now}
-	if err := s.CreateApplication(t.Context(), app); err != nil {
-		t.Fatal(err)
-	}
-	var msgs []*herald.Message
-	var want []string
-	for i := range 5 {
-		at := now.Add(time.Duration(i) * time.Second)
-		m := &herald.Message{ID: herald.NewIDAt(herald.PrefixMessage, at), AppID: app.ID, EventType: "a", Payload: []byte(`{}`), CreatedAt: at}
-		if i%2 == 0 {
-			m.Tags = []string{"even", "x"}
-			want = append(want, m.ID)
-		}
-		msgs = append(msgs, m)
-	}
-	if _, err := s.CreateMessages(t.Context(), msgs, herald.Lease{}); err != nil {
-		t.Fatal(err)
-	}
+	appID, want := storetest.SeedTagged(t, s)
 	s.Close()
 
 	// Back to the schema before 0012: no message_tag, no deliver_at.
@@ -51,15 +30,5 @@ func TestMigrationIndexesExistingTags(t *testing.T) {
 	}
 
 	s = openStore(t, schema, ring)
-	got, err := s.ListMessages(t.Context(), app.ID, herald.MessageListOptions{Tag: "even", ListOptions: herald.ListOptions{Limit: 10}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ids []string
-	for _, m := range got {
-		ids = append(ids, m.ID)
-	}
-	if diff := cmp.Diff(want, ids); diff != "" {
-		t.Errorf("messages tagged even after the migration (-want +got):\n%s", diff)
-	}
+	storetest.CheckTagged(t, s, appID, want)
 }

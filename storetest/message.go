@@ -667,3 +667,36 @@ func testMessageDelete(t *testing.T, s herald.Store) {
 	mustEqual(t, "claimed after the delete", []string{kept.ID + "/" + f.eps[0].ID}, claimedIDs(claim(t, s, nodeA, at(200), 10)))
 	mustEqual(t, "kept message", kept, mustGetMessage(t, s, f.app.ID, kept.ID))
 }
+
+// SeedTagged stores an application with five messages, the even ones
+// tagged "even", for tests of tags outside the store's verbs (a migration
+// that indexes existing tags). It returns the application's ID and the
+// tagged messages' IDs, oldest first.
+func SeedTagged(t *testing.T, s herald.Store) (appID string, tagged []string) {
+	t.Helper()
+	app := mustCreateApp(t, s, newApp(1))
+	var msgs []*herald.Message
+	for i := range 5 {
+		m := newMessage(app.ID, 10+i, "a")
+		if i%2 == 0 {
+			m.Tags = []string{"even", "x"}
+			tagged = append(tagged, m.ID)
+		}
+		msgs = append(msgs, m)
+	}
+	mustCreateMessages(t, s, msgs...)
+	return app.ID, tagged
+}
+
+// CheckTagged fails unless the messages of application appID tagged
+// "even" are want, oldest first.
+func CheckTagged(t *testing.T, s herald.Store, appID string, want []string) {
+	t.Helper()
+	got, err := s.ListMessages(t.Context(), appID, herald.MessageListOptions{Tag: "even", ListOptions: herald.ListOptions{Limit: 10}})
+	mustOK(t, "ListMessages tag even", err)
+	var ids []string
+	for _, m := range got {
+		ids = append(ids, m.ID)
+	}
+	mustEqual(t, "messages tagged even", want, ids)
+}
