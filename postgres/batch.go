@@ -54,11 +54,6 @@ const insertDeliveriesSQL = `INSERT INTO delivery (id, app_id, message_id, endpo
 	FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::boolean[], $9::timestamptz[])
 		AS d (id, app_id, message_id, endpoint_id, at, leased, due)`
 
-// insertTagsSQL inserts the tags of a batch's messages with one statement
-// of fixed text.
-const insertTagsSQL = `INSERT INTO message_tag (app_id, tag, message_id)
-	SELECT * FROM unnest($1::text[], $2::text[], $3::text[])`
-
 // CreateMessages stores msgs and their deliveries in one transaction (see
 // herald.Store) in four round trips whatever the batch size: the
 // applications and endpoints (locked FOR KEY SHARE so neither can be
@@ -146,7 +141,6 @@ func (b *batch) run(msgs []*herald.Message, results []herald.MessageResult) erro
 		return err
 	}
 	var dels []herald.Delivery
-	var tags tagRows
 	ranges := make([][2]int, len(msgs))
 	for i, m := range msgs {
 		if results[i].Err != nil {
@@ -160,7 +154,6 @@ func (b *batch) run(msgs []*herald.Message, results []herald.MessageResult) erro
 		}
 		delete(inserted, m.ID)
 		results[i].Message = m
-		tags.add(m)
 		if m.Audit != nil {
 			r := herald.NewAuditRecord(m.Audit, "message.create", herald.AuditMessage, m.ID, m.AppID, m.CreatedAt)
 			if err := insertAudit(b.ctx, b.tx, r); err != nil {
@@ -170,11 +163,6 @@ func (b *batch) run(msgs []*herald.Message, results []herald.MessageResult) erro
 		start := len(dels)
 		dels = b.route(dels, m)
 		ranges[i] = [2]int{start, len(dels)}
-	}
-	if len(tags.apps) > 0 {
-		if _, err := b.tx.Exec(b.ctx, insertTagsSQL, tags.apps, tags.tags, tags.msgs); err != nil {
-			return fmt.Errorf("insert message tags: %w", err)
-		}
 	}
 	if err := b.insertDeliveries(dels); err != nil {
 		return err
@@ -324,16 +312,6 @@ func (b *batch) insertDeliveries(dels []herald.Delivery) error {
 		return fmt.Errorf("insert deliveries: %w", err)
 	}
 	return nil
-}
-
-// tagRows are the message_tag rows of a batch, as insertTagsSQL's arrays.
-type tagRows struct{ apps, tags, msgs []string }
-
-// add appends the rows of m's tags.
-func (r *tagRows) add(m *herald.Message) {
-	for _, tag := range m.Tags {
-		r.apps, r.tags, r.msgs = append(r.apps, m.AppID), append(r.tags, tag), append(r.msgs, m.ID)
-	}
 }
 
 // conflictFor is the error of a message whose insert met a unique key.

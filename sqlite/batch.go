@@ -27,7 +27,6 @@ const (
 // the writer connection and bound to each batch's transaction.
 type batchStmts struct {
 	insertMsg    *sql.Stmt
-	insertTag    *sql.Stmt
 	loadRoutes   *sql.Stmt
 	routeVersion *sql.Stmt
 	// insertDlv inserts pending deliveries, insertLeased deliveries leased
@@ -43,9 +42,6 @@ func (s *Store) prepareBatchStmts(ctx context.Context) error {
 	if st.insertMsg, err = s.w.PrepareContext(ctx, `INSERT INTO message (`+messageInsertColumns+`)
 		VALUES (`+strings.Repeat("?, ", messageInsertArgs-1)+`?) ON CONFLICT DO NOTHING`); err != nil {
 		return fmt.Errorf("prepare message insert: %w", err)
-	}
-	if st.insertTag, err = s.w.PrepareContext(ctx, `INSERT INTO message_tag (app_id, tag, message_id) VALUES (?, ?, ?)`); err != nil {
-		return fmt.Errorf("prepare message tag insert: %w", err)
 	}
 	// The LEFT JOIN tells an application without endpoints (one row of
 	// NULLs) from a missing one (no row) in one query.
@@ -87,7 +83,7 @@ func multiRowInsert(head, row string, size int) string {
 
 // close closes the prepared statements.
 func (st *batchStmts) close() {
-	stmts := append([]*sql.Stmt{st.insertMsg, st.insertTag, st.loadRoutes, st.routeVersion}, st.insertDlv[:]...)
+	stmts := append([]*sql.Stmt{st.insertMsg, st.loadRoutes, st.routeVersion}, st.insertDlv[:]...)
 	for _, stmt := range append(stmts, st.insertLeased[:]...) {
 		if stmt != nil {
 			stmt.Close()
@@ -370,15 +366,7 @@ func (b *batch) insertMessage(m *herald.Message) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("insert message: %w", err)
 	}
-	if n != 1 {
-		return false, nil
-	}
-	for _, tag := range m.Tags {
-		if _, err := b.stmt(b.stmts.insertTag).ExecContext(b.ctx, m.AppID, tag, m.ID); err != nil {
-			return false, fmt.Errorf("insert message tag: %w", err)
-		}
-	}
-	return true, nil
+	return n == 1, nil
 }
 
 // leaseFor is the lease of a new delivery to ep: the batch's, except for

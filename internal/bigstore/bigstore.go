@@ -97,7 +97,8 @@ var EventTypes = []Share{
 // Channels: message k is in channel "project-(k mod 10)" when k mod 10 < 8
 // (10 % of messages each, 20 % in none of them), and also in ChannelRare
 // when k mod 47 = 3 (2.1 %). Its tags are the same: TagCommon on 10 % of
-// the messages, TagRare on 2.1 %.
+// the messages, TagRare on 2.1 % (message_tag is filled by the schema's
+// trigger).
 const (
 	ChannelCommon = "project-3"
 	ChannelRare   = "vip"
@@ -221,12 +222,6 @@ type chunk struct {
 	dlvIDs   []byte
 	atmIDs   []byte
 	atmTimes []int64
-}
-
-// firstID and lastID are the IDs of the chunk's first and last messages.
-func (c *chunk) firstID() string { return herald.PrefixMessage + string(c.msgIDs[:ksuidLen]) }
-func (c *chunk) lastID() string {
-	return herald.PrefixMessage + string(c.msgIDs[(c.n-1)*ksuidLen:c.n*ksuidLen])
 }
 
 // gens are the ID generators of one build.

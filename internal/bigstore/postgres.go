@@ -232,12 +232,6 @@ var (
 		` + pgLabels + `, ` + pgTime("($3::int8[])[(i + 1)::int]") + `, NULL, NULL
 	FROM (SELECT i, $5::bigint + i AS k FROM generate_series(0::bigint, $4::bigint - 1) AS g (i)) AS s`)
 
-	// $1 app, $2 and $3 the chunk's first and last message IDs: a row of
-	// message_tag per tag of the chunk's messages, as the store's ingest
-	// writes them.
-	pgTags = `INSERT INTO message_tag (app_id, tag, message_id)
-	SELECT m.app_id, t, m.id FROM message m, unnest(m.tags) AS t WHERE m.app_id = $1 AND m.id >= $2 AND m.id <= $3`
-
 	// $1 app, $2 message IDs, $3 message times, $4 deliveries, $5 index of
 	// the chunk's first message, $6 delivery IDs, $7 attempt times, $8-$10
 	// the delivering endpoints.
@@ -287,9 +281,6 @@ func (w pgWriter) mainChunk(ctx context.Context, c *chunk) error {
 		if _, err := tx.Exec(ctx, pgMessages, app, c.msgIDs, c.msgTimes, c.n, c.base); err != nil {
 			return fmt.Errorf("messages: %w", err)
 		}
-		if _, err := tx.Exec(ctx, pgTags, app, c.firstID(), c.lastID()); err != nil {
-			return fmt.Errorf("message tags: %w", err)
-		}
 		if _, err := tx.Exec(ctx, pgDeliveries, app, c.msgIDs, c.msgTimes, c.n*Delivering, c.base, c.dlvIDs,
 			c.atmTimes, eps[0].ID, eps[1].ID, eps[2].ID); err != nil {
 			return fmt.Errorf("deliveries: %w", err)
@@ -303,10 +294,7 @@ func (w pgWriter) mainChunk(ctx context.Context, c *chunk) error {
 }
 
 func (w pgWriter) otherChunk(ctx context.Context, appID string, c *chunk) error {
-	if _, err := w.conn.Exec(ctx, pgMessages, appID, c.msgIDs, c.msgTimes, c.n, c.base); err != nil {
-		return err
-	}
-	_, err := w.conn.Exec(ctx, pgTags, appID, c.firstID(), c.lastID())
+	_, err := w.conn.Exec(ctx, pgMessages, appID, c.msgIDs, c.msgTimes, c.n, c.base)
 	return err
 }
 

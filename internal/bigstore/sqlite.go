@@ -310,12 +310,6 @@ var (
 		` + sqliteLabels + `, CAST(substr(?3, i * 16 + 1, 16) AS INTEGER), NULL, NULL
 	FROM (SELECT i, ?5 + i AS k FROM g)`)
 
-	// ?1 app, ?2 and ?3 the chunk's first and last message IDs: a row of
-	// message_tag per tag of the chunk's messages, as the store's ingest
-	// writes them.
-	sqliteTags = `INSERT INTO message_tag (app_id, tag, message_id)
-	SELECT m.app_id, t.value, m.id FROM message m, json_each(m.tags) t WHERE m.app_id = ?1 AND m.id >= ?2 AND m.id <= ?3`
-
 	// ?1 app, ?2 message IDs, ?3 message times, ?4 deliveries, ?5 index of
 	// the chunk's first message, ?6 delivery IDs, ?7 attempt times, ?8-?10
 	// the delivering endpoints.
@@ -381,9 +375,6 @@ func (w sqliteWriter) mainChunk(ctx context.Context, c *chunk) error {
 	if _, err := tx.ExecContext(ctx, sqliteMessages, app, c.msgIDs, msgTimes, c.n, c.base); err != nil {
 		return fmt.Errorf("messages: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, sqliteTags, app, c.firstID(), c.lastID()); err != nil {
-		return fmt.Errorf("message tags: %w", err)
-	}
 	if _, err := tx.ExecContext(ctx, sqliteDeliveries, app, c.msgIDs, msgTimes, c.n*Delivering, c.base, c.dlvIDs,
 		atmTimes, eps[0].ID, eps[1].ID, eps[2].ID); err != nil {
 		return fmt.Errorf("deliveries: %w", err)
@@ -396,10 +387,7 @@ func (w sqliteWriter) mainChunk(ctx context.Context, c *chunk) error {
 }
 
 func (w sqliteWriter) otherChunk(ctx context.Context, appID string, c *chunk) error {
-	if _, err := w.db.ExecContext(ctx, sqliteMessages, appID, c.msgIDs, decimals(c.msgTimes), c.n, c.base); err != nil {
-		return err
-	}
-	_, err := w.db.ExecContext(ctx, sqliteTags, appID, c.firstID(), c.lastID())
+	_, err := w.db.ExecContext(ctx, sqliteMessages, appID, c.msgIDs, decimals(c.msgTimes), c.n, c.base)
 	return err
 }
 
