@@ -15,12 +15,24 @@
 -- caller's.
 -- deliver_at is a scheduled message's due time (Svix's deliverAt; NULL when
 -- sent at once): its deliveries are created pending and due then.
-ALTER TABLE message ADD COLUMN deliver_at timestamptz;
-
+--
+-- The order keeps the older nodes ingesting while the existing tags are
+-- copied (about 30 s a million tagged messages): the table is created and
+-- filled before anything refers to message, so the copy takes no lock
+-- that blocks inserts. The foreign key is added NOT VALID (the rows were
+-- just copied from message; checking them again would hold inserts for
+-- another scan), then the trigger: both wait for the inserts in flight and
+-- hold new ones until the commit, while a second copy picks up the
+-- messages inserted since the migration began (now() is the transaction's
+-- start; five minutes allow for the nodes' clocks), one application at a
+-- time through message_app_created. The column comes last: ADD COLUMN
+-- locks out readers too, until the commit right after. A message the
+-- cleaner deleted during the first copy may leave tag rows behind: they
+-- are never listed (every list joins the message).
 CREATE TABLE message_tag (
     app_id     text COLLATE "C" NOT NULL,
     tag        text COLLATE "C" NOT NULL,
-    message_id text COLLATE "C" NOT NULL REFERENCES message (id) ON DELETE CASCADE,
+    message_id text COLLATE "C" NOT NULL,
     PRIMARY KEY (app_id, tag, message_id)
 );
 
@@ -29,6 +41,9 @@ CREATE INDEX message_tag_message ON message_tag USING hash (message_id);
 INSERT INTO message_tag (app_id, tag, message_id)
     SELECT app_id, t, id FROM message, unnest(tags) AS t WHERE tags IS NOT NULL
     ON CONFLICT DO NOTHING;
+
+ALTER TABLE message_tag ADD CONSTRAINT message_tag_message_id_fkey
+    FOREIGN KEY (message_id) REFERENCES message (id) ON DELETE CASCADE NOT VALID;
 
 CREATE FUNCTION message_tag_insert() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 BEGIN
@@ -41,3 +56,13 @@ $$;
 
 CREATE TRIGGER message_tag_insert AFTER INSERT ON message
     FOR EACH ROW WHEN (NEW.tags IS NOT NULL) EXECUTE FUNCTION message_tag_insert();
+
+INSERT INTO message_tag (app_id, tag, message_id)
+    SELECT m.app_id, t, m.id
+    FROM application a
+    CROSS JOIN LATERAL (SELECT app_id, id, tags FROM message
+        WHERE app_id = a.id AND created_at >= now() - interval '5 minutes' AND tags IS NOT NULL) m,
+        unnest(m.tags) AS t
+    ON CONFLICT DO NOTHING;
+
+ALTER TABLE message ADD COLUMN deliver_at timestamptz;
