@@ -84,9 +84,10 @@ type Store interface {
 	// CreateMessages stores a batch of messages and, for each, one delivery
 	// per endpoint of its application that accepts it (or only to
 	// OnlyEndpointID when set), all in one transaction (group commit). The
-	// deliveries are pending and due at the message's CreatedAt, or, with a
-	// non-zero lease, sending and leased to lease.Owner; deliveries to FIFO
-	// endpoints are always stored pending, for ClaimDue to order. It returns one
+	// deliveries are pending and due at the message's DueAt (its CreatedAt,
+	// or its DeliverAt when scheduled), or, with a non-zero lease, sending
+	// and leased to lease.Owner; deliveries to FIFO endpoints and of
+	// scheduled messages are always stored pending, for ClaimDue. It returns one
 	// result per message in order; a message's own failure is in its result
 	// and does not stop the others. The error is for the batch as a whole
 	// (nothing committed).

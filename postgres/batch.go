@@ -58,11 +58,12 @@ const insertDeliveriesSQL = `INSERT INTO delivery (id, app_id, message_id, endpo
 // herald.Store) in four round trips whatever the batch size: the
 // applications and endpoints (locked FOR KEY SHARE so neither can be
 // deleted under the batch), the messages, the deliveries, the commit.
-// Each message's CreatedAt is truncated to the microsecond in place, so
-// the returned message is what was stored. Its deliveries get
-// NextAttemptAt, CreatedAt and UpdatedAt equal to the message's CreatedAt
-// and are ordered by endpoint ID. With a non-zero lease they are stored
-// sending, leased to lease.Owner until lease.Until. A message whose
+// Each message's CreatedAt and DeliverAt are truncated to the microsecond
+// in place, so the returned message is what was stored. Its deliveries get
+// CreatedAt and UpdatedAt equal to the message's CreatedAt, NextAttemptAt
+// equal to its DueAt, and are ordered by endpoint ID. With a non-zero
+// lease they are stored sending, leased to lease.Owner until lease.Until,
+// unless the message is scheduled. A message whose
 // OnlyEndpointID is not an endpoint of its application fails alone with
 // ENOTFOUND.
 func (s *Store) CreateMessages(ctx context.Context, msgs []*herald.Message, lease herald.Lease) ([]herald.MessageResult, error) {
