@@ -74,6 +74,8 @@ type DeliveryListOptions struct {
 	Channel    string
 	Before     time.Time
 	After      time.Time
+	// Tag, when set, keeps messages carrying this tag only.
+	Tag string
 }
 
 // Claim is a delivery leased to a dispatcher, with its message. Claims of

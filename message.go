@@ -18,6 +18,11 @@ type Message struct {
 	Channels    []string
 	Tags        []string
 	CreatedAt   time.Time
+	// DeliverAt, when not zero, is when a scheduled message (Svix's
+	// deliverAt) is first sent: its deliveries are stored pending and due
+	// at DeliverAt, never leased at ingest. It is the one place the due
+	// time of a message's first attempt lives; see DueAt.
+	DeliverAt time.Time
 	// TraceParent is the W3C traceparent of the request that created the
 	// message ("" when it had none): every delivery carries it on, so the
 	// sender's trace continues into its customers' systems.
@@ -48,6 +53,8 @@ type MessageListOptions struct {
 	// Before and After, when not zero, bound the creation time (exclusive).
 	Before time.Time
 	After  time.Time
+	// Tag, when set, keeps messages carrying this tag only.
+	Tag string
 }
 
 // MessageResult is the outcome of one message in a CreateMessages batch.
@@ -78,10 +85,27 @@ func (m *Message) RoutesTo(ep *Endpoint) bool {
 	return ep.Accepts(m.EventType, m.Channels)
 }
 
+// Scheduled reports whether m is sent later than it was created
+// (deliverAt).
+func (m *Message) Scheduled() bool {
+	return m.DeliverAt.After(m.CreatedAt)
+}
+
+// DueAt is when the first attempt of every delivery of m is due: its
+// DeliverAt when scheduled, else its creation. Code that creates a
+// message's deliveries after ingest reads it here.
+func (m *Message) DueAt() time.Time {
+	if m.Scheduled() {
+		return m.DeliverAt
+	}
+	return m.CreatedAt
+}
+
 // NewDelivery returns the delivery of m to endpointID as CreateMessages
-// stores it: due at the message's creation, pending, or sending under
-// lease when the lease names an owner. Its ID comes from NewID, so a
-// batch's deliveries are adjacent in every index keyed by ID.
+// stores it: due at m.DueAt(), pending, or sending under lease when the
+// lease names an owner and m is not scheduled (a scheduled message must
+// wait in the database for its time, across restarts). Its ID comes from
+// NewID, so a batch's deliveries are adjacent in every index keyed by ID.
 func NewDelivery(m *Message, endpointID string, lease Lease) Delivery {
 	d := Delivery{
 		ID:            NewID(PrefixDelivery),
@@ -89,11 +113,11 @@ func NewDelivery(m *Message, endpointID string, lease Lease) Delivery {
 		MessageID:     m.ID,
 		EndpointID:    endpointID,
 		Status:        DeliveryPending,
-		NextAttemptAt: m.CreatedAt,
+		NextAttemptAt: m.DueAt(),
 		CreatedAt:     m.CreatedAt,
 		UpdatedAt:     m.CreatedAt,
 	}
-	if lease.Held() {
+	if lease.Held() && !m.Scheduled() {
 		d.Status = DeliverySending
 		d.LeaseOwner = lease.Owner
 		d.LeaseExpiresAt = lease.Until

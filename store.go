@@ -84,9 +84,10 @@ type Store interface {
 	// CreateMessages stores a batch of messages and, for each, one delivery
 	// per endpoint of its application that accepts it (or only to
 	// OnlyEndpointID when set), all in one transaction (group commit). The
-	// deliveries are pending and due at the message's CreatedAt, or, with a
-	// non-zero lease, sending and leased to lease.Owner; deliveries to FIFO
-	// endpoints are always stored pending, for ClaimDue to order. It returns one
+	// deliveries are pending and due at the message's DueAt (its CreatedAt,
+	// or its DeliverAt when scheduled), or, with a non-zero lease, sending
+	// and leased to lease.Owner; deliveries to FIFO endpoints and of
+	// scheduled messages are always stored pending, for ClaimDue. It returns one
 	// result per message in order; a message's own failure is in its result
 	// and does not stop the others. The error is for the batch as a whole
 	// (nothing committed).
@@ -113,6 +114,10 @@ type Store interface {
 	ListMessages(ctx context.Context, appID string, opts MessageListOptions) ([]*Message, error)
 	// ExpungeMessageContent deletes a message's payload, keeping the rest.
 	ExpungeMessageContent(ctx context.Context, appID, id string) error
+	// DeleteMessage deletes a message with its tags, deliveries and
+	// attempts: a scheduled message is cancelled, and a delivery being
+	// sent right now records nothing (its lease is gone with it).
+	DeleteMessage(ctx context.Context, appID, id string) error
 	// ListMessageDeliveries returns a message's deliveries, one per endpoint
 	// it was routed to, ordered by endpoint ID.
 	ListMessageDeliveries(ctx context.Context, appID, msgID string) ([]*Delivery, error)

@@ -104,6 +104,10 @@ func parseAttemptQuery(q url.Values) (attemptQuery, error) {
 			EventTypes: f.EventTypes, Channel: f.Channel, Before: f.Before, After: f.After,
 		},
 	}
+	if f.Tag != "" {
+		// Refused rather than ignored: the attempts store no tags.
+		v.add("filtering attempts by tag is not supported yet", "query", "tag")
+	}
 	if n, ok := parseStatusFilter(q, v); ok {
 		st := herald.AttemptStatus(n)
 		aq.opts.Status = &st

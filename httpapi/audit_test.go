@@ -200,6 +200,9 @@ func TestAuditEveryWriteRoute(t *testing.T) {
 			func([]byte) string { return f.msgM }, func([]byte) string { return f.appA }},
 		{"DELETE", msg + "/attempt/{attempt_id}/content", M + "/attempt/" + f.attempt + "/content", "", "", "attempt.content.expunge", herald.AuditAttempt,
 			func([]byte) string { return f.attempt }, func([]byte) string { return f.appA }},
+		// After every other use of the message: it is gone afterwards.
+		{"DELETE", msg, M, "", "", "message.delete", herald.AuditMessage,
+			func([]byte) string { return f.msgM }, func([]byte) string { return f.appA }},
 		{"DELETE", endpoint, "", "", "", "endpoint.delete", herald.AuditEndpoint,
 			func([]byte) string { return newEp }, func([]byte) string { return f.appA }},
 		// Without expunge a DELETE archives: an event_type.update.

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -130,7 +131,7 @@ func BenchmarkDecodeMessage(b *testing.B) {
 	for b.Loop() {
 		reader.Reset(body)
 		var v validation
-		if _, err := decodeMessage(r, &v); err != nil {
+		if _, err := decodeMessage(r, &v, time.Now()); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -154,7 +154,7 @@ func (a *API) listEndpointMessages(w http.ResponseWriter, r *http.Request) error
 	f := parseMessageFilter(q, v)
 	withContent := parseBool(q, "with_content", true, v)
 	opts := herald.DeliveryListOptions{
-		ListOptions: p.options(), EventTypes: f.EventTypes, Channel: f.Channel, Before: f.Before, After: f.After,
+		ListOptions: p.options(), EventTypes: f.EventTypes, Channel: f.Channel, Tag: f.Tag, Before: f.Before, After: f.After,
 	}
 	if n, ok := parseStatusFilter(q, v); ok {
 		opts.Status = deliveryStatusByNumber[n]

@@ -28,6 +28,17 @@ type messageIn struct {
 	TransformationsParams  map[string]json.RawMessage `json:"transformationsParams"`
 }
 
+// The bounds of deliverAt from the request's arrival, as Svix's contract
+// states them ("at least one minute and no more than 24 hours in the
+// future"). deliverAtSkew forgives a sender's clock and the request's
+// transit that much below the minute: a sender asking for exactly a minute
+// ahead by its own clock is not refused for milliseconds.
+const (
+	minDeliverAhead = time.Minute
+	maxDeliverAhead = 24 * time.Hour
+	deliverAtSkew   = 10 * time.Second
+)
+
 // messageOut is Svix's MessageOut. Payload is written byte for byte by
 // encode, never re-encoded (encoding/json would compact it).
 type messageOut struct {
@@ -38,6 +49,8 @@ type messageOut struct {
 	Channels  []string        `json:"channels,omitempty"`
 	Tags      []string        `json:"tags,omitempty"`
 	Timestamp string          `json:"timestamp"`
+	// DeliverAt is a scheduled message's due time; omitted otherwise.
+	DeliverAt *string `json:"deliverAt,omitempty"`
 }
 
 // emptyPayload stands in for a payload that was expunged or not asked for.
@@ -52,6 +65,10 @@ func toMessageOut(m *herald.Message, withContent bool) messageOut {
 		Channels:  m.Channels,
 		Tags:      m.Tags,
 		Timestamp: formatTime(m.CreatedAt),
+	}
+	if !m.DeliverAt.IsZero() {
+		at := formatTime(m.DeliverAt)
+		out.DeliverAt = &at
 	}
 	if withContent && len(m.Payload) > 0 && m.ContentType == "" {
 		out.Payload = m.Payload
@@ -139,8 +156,9 @@ func writeEncodedList[T encoder](w http.ResponseWriter, resp listResponse[T]) er
 	return nil
 }
 
-// validate checks a MessageIn; nothing is stored when it fails.
-func (in *messageIn) validate(v *validation) {
+// validate checks a MessageIn received at now; nothing is stored when it
+// fails.
+func (in *messageIn) validate(v *validation, now time.Time) {
 	if in.EventType == nil {
 		v.add("field required", "body", "eventType")
 	} else {
@@ -154,9 +172,7 @@ func (in *messageIn) validate(v *validation) {
 		in.Application.validate(v, "body", "application")
 	}
 	if in.DeliverAt != nil {
-		// Refused rather than ignored: a sender who schedules a message
-		// must not have it delivered at once.
-		v.add("scheduled delivery (deliverAt) is not supported yet", "body", "deliverAt")
+		checkDeliverAt(*in.DeliverAt, now, v)
 	}
 	// The contract's bounds for days; hours as Svix's cloud API bounds them.
 	if p := in.PayloadRetentionPeriod; p != nil && (*p < 5 || *p > 90) {
@@ -174,12 +190,12 @@ func (in *messageIn) validate(v *validation) {
 // the query's problems. Nothing here reads which fields were present, so
 // the body is decoded once (decodeObject), not twice (decodeValid): this is
 // the hottest body of the API.
-func decodeMessage(r *http.Request, v *validation) (*messageIn, error) {
+func decodeMessage(r *http.Request, v *validation, now time.Time) (*messageIn, error) {
 	var in messageIn
 	if err := decodeObject(r, &in, false); err != nil {
 		return nil, err
 	}
-	in.validate(v)
+	in.validate(v, now)
 	if err := v.err(); err != nil {
 		return nil, err
 	}
@@ -193,7 +209,7 @@ func decodeMessage(r *http.Request, v *validation) (*messageIn, error) {
 func (a *API) createMessage(w http.ResponseWriter, r *http.Request) error {
 	var v validation
 	withContent := parseBool(r.URL.Query(), "with_content", true, &v)
-	in, err := decodeMessage(r, &v)
+	in, err := decodeMessage(r, &v, a.now())
 	if err != nil {
 		return err
 	}
@@ -210,6 +226,7 @@ func (a *API) createMessage(w http.ResponseWriter, r *http.Request) error {
 			Payload:   []byte(in.Payload),
 			Channels:  emptyToNil(in.Channels),
 			Tags:      emptyToNil(in.Tags),
+			DeliverAt: in.scheduledAt(),
 		}, in.payloadRetention())
 		if herald.ErrorCode(err) == herald.ENOTFOUND && try == 0 {
 			// The cached application was deleted (through another node):
@@ -223,6 +240,28 @@ func (a *API) createMessage(w http.ResponseWriter, r *http.Request) error {
 		break
 	}
 	return writeEncoded(w, http.StatusAccepted, toMessageOut(m, withContent))
+}
+
+// checkDeliverAt checks deliverAt: an RFC 3339 date-time between
+// minDeliverAhead (less deliverAtSkew) and maxDeliverAhead after now.
+func checkDeliverAt(s string, now time.Time, v *validation) {
+	at, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		v.add("value is not a valid RFC 3339 date-time", "body", "deliverAt")
+		return
+	}
+	if ahead := at.Sub(now); ahead < minDeliverAhead-deliverAtSkew || ahead > maxDeliverAhead {
+		v.add("deliverAt must be at least one minute and no more than 24 hours in the future", "body", "deliverAt")
+	}
+}
+
+// scheduledAt is the validated deliverAt in UTC, zero when unset.
+func (in *messageIn) scheduledAt() time.Time {
+	if in.DeliverAt == nil {
+		return time.Time{}
+	}
+	at, _ := time.Parse(time.RFC3339Nano, *in.DeliverAt) // checked by validate
+	return at.UTC()
 }
 
 // payloadRetention is how long the message asks its payload to be kept:
@@ -301,11 +340,12 @@ func (a *API) messageApp(w http.ResponseWriter, r *http.Request, in *application
 }
 
 // messageFilter is the query's message filters: event_types, channel,
-// before and after, shared by the lists of messages, endpoint messages and
-// attempts.
+// tag, before and after, shared by the lists of messages, endpoint
+// messages and attempts.
 type messageFilter struct {
 	EventTypes    []string
 	Channel       string
+	Tag           string
 	Before, After time.Time
 }
 
@@ -322,7 +362,8 @@ func parseMessageFilter(q url.Values, v *validation) messageFilter {
 		v.checkChannels([]string{f.Channel}, "query", "channel")
 	}
 	if q.Has("tag") {
-		v.add("filtering messages by tag is not supported yet", "query", "tag")
+		f.Tag = q.Get("tag")
+		v.checkTag(f.Tag, "query", "tag")
 	}
 	return f
 }
@@ -340,7 +381,7 @@ func (a *API) listMessages(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	msgs, err := a.store.ListMessages(r.Context(), app.ID, herald.MessageListOptions{
-		ListOptions: p.options(), EventTypes: f.EventTypes, Channel: f.Channel, Before: f.Before, After: f.After,
+		ListOptions: p.options(), EventTypes: f.EventTypes, Channel: f.Channel, Tag: f.Tag, Before: f.Before, After: f.After,
 	})
 	if err != nil {
 		return fmt.Errorf("list messages: %w", err)
@@ -387,6 +428,23 @@ func (a *API) getMessage(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return writeEncoded(w, http.StatusOK, toMessageOut(m, withContent))
+}
+
+// deleteMessage is DELETE /api/v1/app/{app_id}/msg/{msg_id}, a Herald
+// extension (Svix's API has no such operation): the message goes with its
+// deliveries and attempts, so a scheduled message is cancelled before its
+// time. A delivery being sent at that moment still arrives; nothing of it
+// is recorded.
+func (a *API) deleteMessage(w http.ResponseWriter, r *http.Request) error {
+	m, err := a.lookupMessage(r)
+	if err != nil {
+		return err
+	}
+	if err := a.store.DeleteMessage(r.Context(), m.AppID, m.ID); err != nil {
+		return fmt.Errorf("delete message: %w", err)
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // expungeMessageContent deletes a message's payload, keeping the message.

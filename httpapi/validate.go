@@ -90,12 +90,22 @@ func (v *validation) checkChannels(list []string, loc ...string) {
 
 // checkTags validates message tags: at most 5, each valid and distinct.
 func (v *validation) checkTags(list []string, loc ...string) {
-	v.checkItems(list, maxTags, func(s string) string {
-		if s == "" || len(s) > maxTagLen || !tagPattern.MatchString(s) {
-			return "tags are 1 to 128 characters of letters, digits and -_./\\#"
-		}
-		return ""
-	}, loc...)
+	v.checkItems(list, maxTags, tagProblem, loc...)
+}
+
+// checkTag validates one tag (the ?tag= filter).
+func (v *validation) checkTag(s string, loc ...string) {
+	if msg := tagProblem(s); msg != "" {
+		v.add(msg, loc...)
+	}
+}
+
+// tagProblem says what is wrong with a tag, or "".
+func tagProblem(s string) string {
+	if s == "" || len(s) > maxTagLen || !tagPattern.MatchString(s) {
+		return "tags are 1 to 128 characters of letters, digits and -_./\\#"
+	}
+	return ""
 }
 
 // checkItems validates a list of at most maxItems distinct strings; problem

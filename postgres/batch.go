@@ -45,23 +45,25 @@ var messageInserts = func() (out [len(messageChunks)]string) {
 
 // insertDeliveriesSQL inserts any number of deliveries with one statement
 // of fixed text: the per-row values travel as arrays. $6 says which rows
-// are leased (sending) to owner $7 until $8; the others are pending.
+// are leased (sending) to owner $7 until $8; the others are pending. $9
+// is each row's due time (the message's DueAt).
 const insertDeliveriesSQL = `INSERT INTO delivery (id, app_id, message_id, endpoint_id, status, next_attempt_at,
 		attempts, lease_owner, lease_expires_at, trigger_type, created_at, updated_at)
-	SELECT d.id, d.app_id, d.message_id, d.endpoint_id, CASE WHEN d.leased THEN 'sending' ELSE 'pending' END, d.at, 0,
+	SELECT d.id, d.app_id, d.message_id, d.endpoint_id, CASE WHEN d.leased THEN 'sending' ELSE 'pending' END, d.due, 0,
 		CASE WHEN d.leased THEN $7::text END, CASE WHEN d.leased THEN $8::timestamptz END, 0, d.at, d.at
-	FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::boolean[])
-		AS d (id, app_id, message_id, endpoint_id, at, leased)`
+	FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::boolean[], $9::timestamptz[])
+		AS d (id, app_id, message_id, endpoint_id, at, leased, due)`
 
 // CreateMessages stores msgs and their deliveries in one transaction (see
 // herald.Store) in four round trips whatever the batch size: the
 // applications and endpoints (locked FOR KEY SHARE so neither can be
 // deleted under the batch), the messages, the deliveries, the commit.
-// Each message's CreatedAt is truncated to the microsecond in place, so
-// the returned message is what was stored. Its deliveries get
-// NextAttemptAt, CreatedAt and UpdatedAt equal to the message's CreatedAt
-// and are ordered by endpoint ID. With a non-zero lease they are stored
-// sending, leased to lease.Owner until lease.Until. A message whose
+// Each message's CreatedAt and DeliverAt are truncated to the microsecond
+// in place, so the returned message is what was stored. Its deliveries get
+// CreatedAt and UpdatedAt equal to the message's CreatedAt, NextAttemptAt
+// equal to its DueAt, and are ordered by endpoint ID. With a non-zero
+// lease they are stored sending, leased to lease.Owner until lease.Until,
+// unless the message is scheduled. A message whose
 // OnlyEndpointID is not an endpoint of its application fails alone with
 // ENOTFOUND.
 func (s *Store) CreateMessages(ctx context.Context, msgs []*herald.Message, lease herald.Lease) ([]herald.MessageResult, error) {
@@ -72,6 +74,7 @@ func (s *Store) CreateMessages(ctx context.Context, msgs []*herald.Message, leas
 	lease.Until = lease.Until.Truncate(time.Microsecond)
 	for _, m := range msgs {
 		m.CreatedAt = m.CreatedAt.Truncate(time.Microsecond)
+		m.DeliverAt = m.DeliverAt.Truncate(time.Microsecond)
 	}
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		b := &batch{ctx: ctx, tx: tx, lease: lease, fanOutMax: s.fanOutMax}
@@ -253,7 +256,7 @@ func (b *batch) insertMessages(msgs []*herald.Message) (map[string]bool, error) 
 			args := make([]any, 0, size*messageInsertArgs)
 			for _, m := range msgs[:size] {
 				args = append(args, m.ID, m.AppID, nullString(m.EventID), m.EventType, m.Payload, m.ContentType,
-					nullList(m.Channels), nullList(m.Tags), m.CreatedAt, nullString(m.TraceParent), nullTime(m.PayloadExpiresAt))
+					nullList(m.Channels), nullList(m.Tags), m.CreatedAt, nullString(m.TraceParent), nullTime(m.DeliverAt), nullTime(m.PayloadExpiresAt))
 			}
 			pb.Queue(messageInserts[i], args...)
 			msgs = msgs[size:]
@@ -288,17 +291,18 @@ func (b *batch) insertDeliveries(dels []herald.Delivery) error {
 	msgIDs := make([]string, len(dels))
 	eps := make([]string, len(dels))
 	ats := make([]time.Time, len(dels))
+	dues := make([]time.Time, len(dels))
 	leased := make([]bool, len(dels))
 	for i := range dels {
 		d := &dels[i]
-		ids[i], apps[i], msgIDs[i], eps[i], ats[i] = d.ID, d.AppID, d.MessageID, d.EndpointID, d.CreatedAt
+		ids[i], apps[i], msgIDs[i], eps[i], ats[i], dues[i] = d.ID, d.AppID, d.MessageID, d.EndpointID, d.CreatedAt, d.NextAttemptAt
 		leased[i] = d.Status == herald.DeliverySending
 	}
 	owner, until := (*string)(nil), (*time.Time)(nil)
 	if b.lease.Held() {
 		owner, until = &b.lease.Owner, &b.lease.Until
 	}
-	if _, err := b.tx.Exec(b.ctx, insertDeliveriesSQL, ids, apps, msgIDs, eps, ats, leased, owner, until); err != nil {
+	if _, err := b.tx.Exec(b.ctx, insertDeliveriesSQL, ids, apps, msgIDs, eps, ats, leased, owner, until, dues); err != nil {
 		return fmt.Errorf("insert deliveries: %w", err)
 	}
 	return nil

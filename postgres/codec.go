@@ -159,6 +159,38 @@ func (q *query) page(col string, opts herald.ListOptions) string {
 	return " ORDER BY " + col + dir + " LIMIT " + q.arg(limit(opts))
 }
 
+// pageByTag is page for a listing that walks message_tag's primary key
+// for one application and tag: the ORDER BY names the whole key, so the
+// planner sees that the key delivers the order and does not walk
+// message_tag_message (message order too, but every tag's rows) instead.
+func (q *query) pageByTag(opts herald.ListOptions) string {
+	dir, cmp := " ASC", " > "
+	if opts.Order == herald.Descending {
+		dir, cmp = " DESC", " < "
+	}
+	if opts.Cursor != "" {
+		q.add(" AND t.message_id" + cmp + q.arg(opts.Cursor))
+	}
+	return " ORDER BY t.app_id" + dir + ", t.tag" + dir + ", t.message_id" + dir + " LIMIT " + q.arg(limit(opts))
+}
+
+// endMessagePage ends a page of messages filtered by f (and by tag, when
+// set) with its cursor, order and limit, and returns the statement and its
+// arguments, planned for their values when a time window or a tag makes
+// them matter (customPlan).
+func (q *query) endMessagePage(f messageFilter, tag string, opts herald.ListOptions) (string, []any) {
+	if tag == "" {
+		q.add(q.page(f.idColumn, opts))
+	} else {
+		q.add(q.pageByTag(opts))
+	}
+	args := q.args
+	if !f.before.IsZero() || !f.after.IsZero() || tag != "" {
+		args = customPlan(args)
+	}
+	return q.String(), args
+}
+
 // messageFilter is the filter the message, attempt and endpoint-message
 // lists share: the message's event type and channel, and a time window.
 type messageFilter struct {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/herald-webhooks/herald"
 )
@@ -20,26 +21,13 @@ const replayChunk = 500
 // opts.Status is set. An unknown endpoint is ENOTFOUND. The existence
 // check and the page run in one repeatable-read transaction, so they agree.
 func (s *Store) ListEndpointMessages(ctx context.Context, appID, endpointID string, opts herald.DeliveryListOptions) ([]herald.EndpointMessage, error) {
-	var q query
-	q.add(`SELECT ` + prefixed("m.", messageReadColumns) + `, ` + prefixed("d.", deliveryColumns) + `
-		FROM delivery d JOIN message m ON m.id = d.message_id
-		WHERE d.endpoint_id = ` + q.arg(endpointID) + ` AND d.app_id = ` + q.arg(appID))
-	if opts.Status != "" {
-		q.add(` AND d.status = ` + q.arg(string(opts.Status)))
-	}
-	messageFilter{msg: "m.", timeColumn: "m.created_at", idColumn: "d.message_id", idPrefix: herald.PrefixMessage, eventTypes: opts.EventTypes,
-		channel: opts.Channel, before: opts.Before, after: opts.After}.addTo(&q)
-	q.add(q.page("d.message_id", opts.ListOptions))
+	q, args := endpointMessagesQuery(appID, endpointID, opts)
 	var out []herald.EndpointMessage
 	err := s.readTx(ctx, func(tx pgx.Tx) error {
 		if err := endpointExists(ctx, tx, appID, endpointID); err != nil {
 			return err
 		}
-		args := q.args
-		if !opts.Before.IsZero() || !opts.After.IsZero() {
-			args = customPlan(args)
-		}
-		rows, err := tx.Query(ctx, q.String(), args...)
+		rows, err := tx.Query(ctx, q, args...)
 		out, err = collect(rows, err, scanEndpointMessage)
 		return err
 	})
@@ -47,6 +35,38 @@ func (s *Store) ListEndpointMessages(ctx context.Context, appID, endpointID stri
 		return nil, s.fail("list endpoint messages", err)
 	}
 	return out, nil
+}
+
+// endpointMessagesQuery returns the statement of one ListEndpointMessages
+// page and its arguments, planned for their values when they matter
+// (customPlan).
+func endpointMessagesQuery(appID, endpointID string, opts herald.DeliveryListOptions) (string, []any) {
+	var q query
+	idColumn := "d.message_id"
+	if opts.Tag == "" {
+		q.add(`SELECT ` + prefixed("m.", messageReadColumns) + `, ` + prefixed("d.", deliveryColumns) + `
+		FROM delivery d JOIN message m ON m.id = d.message_id
+		WHERE d.endpoint_id = ` + q.arg(endpointID) + ` AND d.app_id = ` + q.arg(appID))
+	} else {
+		// The tag's entries in message order, each looked up in
+		// delivery_message_endpoint: a tag's messages are few beside an
+		// endpoint's, and the page stays in message order. The LATERAL
+		// subqueries keep that plan (see messagesQuery).
+		idColumn = "t.message_id"
+		q.add(`SELECT ` + prefixed("m.", messageReadColumns) + `, ` + prefixed("d.", deliveryColumns) + `
+		FROM message_tag t
+		CROSS JOIN LATERAL (SELECT ` + deliveryColumns + ` FROM delivery
+			WHERE message_id = t.message_id AND endpoint_id = ` + q.arg(endpointID) + ` OFFSET 0) d
+		CROSS JOIN LATERAL (SELECT ` + messageReadColumns + ` FROM message WHERE id = t.message_id OFFSET 0) m
+		WHERE t.app_id = ` + q.arg(appID) + ` AND t.tag = ` + q.arg(opts.Tag) + ` AND d.app_id = t.app_id`)
+	}
+	if opts.Status != "" {
+		q.add(` AND d.status = ` + q.arg(string(opts.Status)))
+	}
+	f := messageFilter{msg: "m.", timeColumn: "m.created_at", idColumn: idColumn, idPrefix: herald.PrefixMessage, eventTypes: opts.EventTypes,
+		channel: opts.Channel, before: opts.Before, after: opts.After}
+	f.addTo(&q)
+	return q.endMessagePage(f, opts.Tag, opts.ListOptions)
 }
 
 // readTx runs fn in a read-only repeatable-read transaction: every
@@ -61,9 +81,10 @@ func scanEndpointMessage(row pgx.Row) (herald.EndpointMessage, error) {
 		m                    herald.Message
 		eventID, traceParent *string
 		createdAt            time.Time
+		deliverAt            pgtype.Timestamptz
 		r                    deliveryRow
 	)
-	dest := append([]any{&m.ID, &m.AppID, &eventID, &m.EventType, &m.Payload, &m.ContentType, &m.Channels, &m.Tags, &createdAt, &traceParent},
+	dest := append([]any{&m.ID, &m.AppID, &eventID, &m.EventType, &m.Payload, &m.ContentType, &m.Channels, &m.Tags, &createdAt, &traceParent, &deliverAt},
 		r.dest()...)
 	if err := row.Scan(dest...); err != nil {
 		return herald.EndpointMessage{}, err
@@ -71,6 +92,7 @@ func scanEndpointMessage(row pgx.Row) (herald.EndpointMessage, error) {
 	m.EventID = fromNullString(eventID)
 	m.TraceParent = fromNullString(traceParent)
 	m.CreatedAt = createdAt.UTC()
+	m.DeliverAt = fromNullTime(deliverAt)
 	return herald.EndpointMessage{Message: &m, Delivery: r.delivery()}, nil
 }
 
@@ -255,13 +277,14 @@ const (
 // delivery a message already has. It takes FOR KEY SHARE on the messages
 // first, so that the cleaner cannot delete them under the new deliveries
 // (see retention.go); a message the cleaner deleted since the chunk was
-// read is skipped, where the foreign key check would fail the chunk.
-const replayInsertSQL = `WITH locked AS (SELECT id FROM message WHERE id = ANY($2::text[]) FOR KEY SHARE)
+// read is skipped, where the foreign key check would fail the chunk. A
+// scheduled message's delivery is due at its deliver_at when that is
+// later than now (GREATEST ignores NULL).
+const replayInsertSQL = `WITH locked AS (SELECT id, deliver_at FROM message WHERE id = ANY($2::text[]) FOR KEY SHARE)
 	INSERT INTO delivery (id, app_id, message_id, endpoint_id, status, next_attempt_at,
 		attempts, trigger_type, created_at, updated_at)
-	SELECT d.id, $3::text, d.message_id, $4::text, 'pending', $5::timestamptz, 0, 1, $5::timestamptz, $5::timestamptz
-	FROM unnest($1::text[], $2::text[]) AS d (id, message_id)
-	WHERE d.message_id IN (SELECT id FROM locked)
+	SELECT d.id, $3::text, d.message_id, $4::text, 'pending', GREATEST($5::timestamptz, l.deliver_at), 0, 1, $5::timestamptz, $5::timestamptz
+	FROM unnest($1::text[], $2::text[]) AS d (id, message_id) JOIN locked l ON l.id = d.message_id
 	ON CONFLICT (message_id, endpoint_id) DO NOTHING`
 
 // replayChunkOf reads the next chunk (at most chunk) of candidate messages after cur,

@@ -2,8 +2,11 @@ package postgres
 
 import (
 	"context"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/herald-webhooks/herald"
 )
 
 // MapError exposes mapError to the external tests.
@@ -32,4 +35,26 @@ func BeginStalled(ctx context.Context, s *Store, q string) (pgx.Tx, error) {
 		return nil, err
 	}
 	return tx, nil
+}
+
+// ExplainListMessages returns the plan PostgreSQL makes for the statement
+// of ListMessages(appID, opts), one line per node.
+func ExplainListMessages(ctx context.Context, s *Store, appID string, opts herald.MessageListOptions) (string, error) {
+	q, args := messagesQuery(appID, opts)
+	return explain(ctx, s, q, args)
+}
+
+// ExplainEndpointMessages is ExplainListMessages for ListEndpointMessages.
+func ExplainEndpointMessages(ctx context.Context, s *Store, appID, endpointID string, opts herald.DeliveryListOptions) (string, error) {
+	q, args := endpointMessagesQuery(appID, endpointID, opts)
+	return explain(ctx, s, q, args)
+}
+
+func explain(ctx context.Context, s *Store, q string, args []any) (string, error) {
+	rows, err := s.pool.Query(ctx, "EXPLAIN "+q, args...)
+	if err != nil {
+		return "", err
+	}
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	return strings.Join(lines, "\n"), err
 }

@@ -13,14 +13,15 @@ import (
 const messageColumns = `id, app_id, event_id, event_type, payload, content_type, channels, tags, created_at`
 
 // messageReadColumns are the columns a message is read with:
-// messageColumns and the traceparent its deliveries carry on.
+// messageColumns, the traceparent its deliveries carry on and the due time
+// of a scheduled message.
 // messageInsertColumns are the columns a new message is written with:
 // messageReadColumns and the write-only payload_expires_at, which only the
 // cleaner reads.
 const (
-	messageReadColumns   = messageColumns + `, traceparent`
+	messageReadColumns   = messageColumns + `, traceparent, deliver_at`
 	messageInsertColumns = messageReadColumns + `, payload_expires_at`
-	messageInsertArgs    = 11
+	messageInsertArgs    = 12
 )
 
 // GetMessage returns the message of application appID whose ID, or else
@@ -36,22 +37,41 @@ func (s *Store) GetMessage(ctx context.Context, appID, ref string) (*herald.Mess
 
 // ListMessages returns a page of application appID's messages ordered by
 // ID, filtered by opts.
+//
+// With a tag it walks message_tag's primary key (app_id, tag, message_id)
+// in message order and joins each entry to its message, so a rare tag
+// among a million messages costs its own rows, not a scan.
 func (s *Store) ListMessages(ctx context.Context, appID string, opts herald.MessageListOptions) ([]*herald.Message, error) {
-	var q query
-	q.add(`SELECT ` + messageReadColumns + ` FROM message WHERE app_id = ` + q.arg(appID))
-	messageFilter{msg: "message.", timeColumn: "created_at", idColumn: "id", idPrefix: herald.PrefixMessage, eventTypes: opts.EventTypes,
-		channel: opts.Channel, before: opts.Before, after: opts.After}.addTo(&q)
-	q.add(q.page("id", opts.ListOptions))
-	args := q.args
-	if !opts.Before.IsZero() || !opts.After.IsZero() {
-		args = customPlan(args)
-	}
-	rows, err := s.pool.Query(ctx, q.String(), args...)
+	q, args := messagesQuery(appID, opts)
+	rows, err := s.pool.Query(ctx, q, args...)
 	out, err := collect(rows, err, scanMessage)
 	if err != nil {
 		return nil, s.fail("list messages", err)
 	}
 	return out, nil
+}
+
+// messagesQuery returns the statement of one ListMessages page and its
+// arguments, planned for their values when they matter (customPlan).
+func messagesQuery(appID string, opts herald.MessageListOptions) (string, []any) {
+	var q query
+	f := messageFilter{msg: "message.", timeColumn: "created_at", idColumn: "id", idPrefix: herald.PrefixMessage, eventTypes: opts.EventTypes,
+		channel: opts.Channel, before: opts.Before, after: opts.After}
+	if opts.Tag == "" {
+		q.add(`SELECT ` + messageReadColumns + ` FROM message WHERE app_id = ` + q.arg(appID))
+	} else {
+		// The LATERAL subqueries with OFFSET 0 (which PostgreSQL does not
+		// flatten) keep the plan a walk of the tag's entries in message
+		// order with one lookup per entry, as SQLite's CROSS JOIN does:
+		// on a small table the planner would rather hash-join a scan of
+		// message and sort.
+		q.add(`SELECT ` + prefixed("m.", messageReadColumns) + ` FROM message_tag t
+			CROSS JOIN LATERAL (SELECT ` + messageReadColumns + ` FROM message WHERE id = t.message_id OFFSET 0) m
+			WHERE t.app_id = ` + q.arg(appID) + ` AND t.tag = ` + q.arg(opts.Tag))
+		f.msg, f.timeColumn, f.idColumn = "m.", "m.created_at", "t.message_id"
+	}
+	f.addTo(&q)
+	return q.endMessagePage(f, opts.Tag, opts.ListOptions)
 }
 
 // ExpungeMessageContent sets the message's payload to NULL.
@@ -65,6 +85,22 @@ func (s *Store) ExpungeMessageContent(ctx context.Context, appID, id string) err
 	})
 	if err != nil {
 		return s.fail("expunge message content", err)
+	}
+	return nil
+}
+
+// DeleteMessage deletes the message; its tags, deliveries and attempts go
+// with it (foreign keys).
+func (s *Store) DeleteMessage(ctx context.Context, appID, id string) error {
+	err := s.change(ctx, &auditTarget{"message.delete", herald.AuditMessage, id, appID}, func(db execer) error {
+		tag, err := db.Exec(ctx, `DELETE FROM message WHERE app_id = $1 AND id = $2`, appID, id)
+		if err != nil {
+			return err
+		}
+		return mustAffect(tag, errMessageNotFound)
+	})
+	if err != nil {
+		return s.fail("delete message", err)
 	}
 	return nil
 }
@@ -110,14 +146,16 @@ func scanMessage(row pgx.Row) (*herald.Message, error) {
 		m                    herald.Message
 		eventID, traceParent *string
 		createdAt            time.Time
+		deliverAt            pgtype.Timestamptz
 	)
-	err := row.Scan(&m.ID, &m.AppID, &eventID, &m.EventType, &m.Payload, &m.ContentType, &m.Channels, &m.Tags, &createdAt, &traceParent)
+	err := row.Scan(&m.ID, &m.AppID, &eventID, &m.EventType, &m.Payload, &m.ContentType, &m.Channels, &m.Tags, &createdAt, &traceParent, &deliverAt)
 	if err != nil {
 		return nil, err
 	}
 	m.EventID = fromNullString(eventID)
 	m.TraceParent = fromNullString(traceParent)
 	m.CreatedAt = createdAt.UTC()
+	m.DeliverAt = fromNullTime(deliverAt)
 	return &m, nil
 }
 

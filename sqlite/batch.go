@@ -98,11 +98,12 @@ func (st *batchStmts) close() {
 }
 
 // CreateMessages stores msgs and their deliveries in one write transaction
-// (see herald.Store). Each message's CreatedAt is truncated to the
-// microsecond in place, so the returned message is what was stored. Its
-// deliveries get NextAttemptAt, CreatedAt and UpdatedAt equal to the
-// message's CreatedAt and are ordered by endpoint ID. With a non-zero lease
-// they are stored sending, leased to lease.Owner until lease.Until.
+// (see herald.Store). Each message's CreatedAt and DeliverAt are truncated
+// to the microsecond in place, so the returned message is what was stored.
+// Its deliveries get CreatedAt and UpdatedAt equal to the message's
+// CreatedAt, NextAttemptAt equal to its DueAt, and are ordered by endpoint
+// ID. With a non-zero lease they are stored sending, leased to lease.Owner
+// until lease.Until, unless the message is scheduled.
 // A message whose OnlyEndpointID is not an endpoint of its application
 // fails alone with ENOTFOUND.
 func (s *Store) CreateMessages(ctx context.Context, msgs []*herald.Message, lease herald.Lease) ([]herald.MessageResult, error) {
@@ -195,6 +196,7 @@ func (b *batch) run(msgs []*herald.Message, results []herald.MessageResult) erro
 	ranges := make([]pendingRange, len(msgs))
 	for i, m := range msgs {
 		m.CreatedAt = m.CreatedAt.Truncate(time.Microsecond)
+		m.DeliverAt = m.DeliverAt.Truncate(time.Microsecond)
 		app, err := b.app(m.AppID)
 		if err != nil {
 			return err
@@ -380,7 +382,8 @@ func (b *batch) insertMessage(m *herald.Message) (bool, error) {
 		return false, err
 	}
 	res, err := b.stmt(b.stmts.insertMsg).ExecContext(b.ctx, m.ID, m.AppID, nullString(m.EventID), m.EventType,
-		m.Payload, m.ContentType, channels, tags, micros(m.CreatedAt), nullString(m.TraceParent), nullMicros(m.PayloadExpiresAt))
+		m.Payload, m.ContentType, channels, tags, micros(m.CreatedAt), nullString(m.TraceParent), nullMicros(m.DeliverAt),
+		nullMicros(m.PayloadExpiresAt))
 	if err != nil {
 		return false, fmt.Errorf("insert message: %w", err)
 	}
@@ -400,7 +403,7 @@ func (b *batch) insertDeliveries(dels []herald.Delivery) error {
 	var leased, pending []herald.Delivery
 	for i := range dels {
 		if dels[i].Status != herald.DeliverySending && pending == nil {
-			// Rare (FIFO endpoints): split the batch.
+			// Rare (FIFO endpoints, scheduled messages): split the batch.
 			leased = make([]herald.Delivery, 0, len(dels))
 			for _, d := range dels {
 				if d.Status == herald.DeliverySending {
@@ -423,8 +426,9 @@ func (b *batch) insertDeliveries(dels []herald.Delivery) error {
 
 // insertRows inserts dels with multi-row statements, as pending rows or as
 // rows leased under the batch's lease. Each row binds ID, app, message,
-// endpoint and the message's creation time as its next attempt, creation
-// and update time, then the lease owner and expiry if leased.
+// endpoint, its next attempt time (the message's DueAt), the message's
+// creation time as its creation and update time, then the lease owner and
+// expiry if leased.
 func (b *batch) insertRows(dels []herald.Delivery, leased bool) error {
 	stmts, perRow := &b.stmts.insertDlv, deliveryArgs
 	if leased {
@@ -440,7 +444,7 @@ func (b *batch) insertRows(dels []herald.Delivery, leased bool) error {
 			for j := range dels[:size] {
 				d := &dels[j]
 				at := micros(d.CreatedAt)
-				b.args = append(b.args, d.ID, d.AppID, d.MessageID, d.EndpointID, at, at, at)
+				b.args = append(b.args, d.ID, d.AppID, d.MessageID, d.EndpointID, micros(d.NextAttemptAt), at, at)
 				if leased {
 					b.args = append(b.args, b.lease.Owner, until)
 				}

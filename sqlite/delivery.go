@@ -57,11 +57,25 @@ func (s *Store) ListEndpointMessages(ctx context.Context, appID, endpointID stri
 func endpointMessagesQuery(appID, endpointID string, opts herald.DeliveryListOptions) (string, []any) {
 	var q strings.Builder
 	args := make([]any, 0, 10+len(opts.EventTypes))
-	q.WriteString(`SELECT ` + prefixed("m.", messageReadColumns) + `, ` + prefixed("d.", deliveryColumns) + `
+	idColumn := "d.message_id"
+	if opts.Tag == "" {
+		q.WriteString(`SELECT ` + prefixed("m.", messageReadColumns) + `, ` + prefixed("d.", deliveryColumns) + `
 		FROM delivery d JOIN message m ON m.id = d.message_id
 		WHERE d.endpoint_id = ? AND d.app_id = ?`)
-	args = append(args, endpointID, appID)
-	cond, order := pageClause("d.message_id", opts.ListOptions)
+		args = append(args, endpointID, appID)
+	} else {
+		// The walk is the tag's entries in message order, each looked up
+		// in delivery_message_endpoint: a tag's messages are few beside an
+		// endpoint's, and the page stays in message order. CROSS JOIN
+		// keeps SQLite to that order.
+		idColumn = "t.message_id"
+		q.WriteString(`SELECT ` + prefixed("m.", messageReadColumns) + `, ` + prefixed("d.", deliveryColumns) + `
+		FROM message_tag t CROSS JOIN delivery d CROSS JOIN message m
+		WHERE t.app_id = ? AND t.tag = ? AND d.message_id = t.message_id AND d.endpoint_id = ? AND d.app_id = t.app_id
+		AND m.id = t.message_id`)
+		args = append(args, appID, opts.Tag, endpointID)
+	}
+	cond, order := pageClause(idColumn, opts.ListOptions)
 	q.WriteString(cond)
 	if opts.Cursor != "" {
 		args = append(args, opts.Cursor)
@@ -78,7 +92,7 @@ func endpointMessagesQuery(appID, endpointID string, opts herald.DeliveryListOpt
 		q.WriteString(` AND d.status = ?`)
 		args = append(args, string(opts.Status))
 	}
-	args = messageFilter{msg: "m.", timeColumn: "m.created_at", idColumn: "d.message_id", idPrefix: herald.PrefixMessage, eventTypes: opts.EventTypes,
+	args = messageFilter{msg: "m.", timeColumn: "m.created_at", idColumn: idColumn, idPrefix: herald.PrefixMessage, eventTypes: opts.EventTypes,
 		channel: opts.Channel, before: opts.Before, after: opts.After}.appendTo(&q, args)
 	q.WriteString(order + ` LIMIT ?`)
 	args = append(args, limit(opts.ListOptions))
@@ -92,12 +106,13 @@ func scanEndpointMessage(row scanner) (herald.EndpointMessage, error) {
 		d                                    herald.Delivery
 		eventID, channels, tags, traceParent sql.NullString
 		msgCreatedAt                         int64
+		deliverAt                            sql.NullInt64
 		status                               string
 		leaseOwner                           sql.NullString
 		leaseExpiresAt                       sql.NullInt64
 		nextAttemptAt, createdAt, updatedAt  int64
 	)
-	err := row.Scan(&m.ID, &m.AppID, &eventID, &m.EventType, &m.Payload, &m.ContentType, &channels, &tags, &msgCreatedAt, &traceParent,
+	err := row.Scan(&m.ID, &m.AppID, &eventID, &m.EventType, &m.Payload, &m.ContentType, &channels, &tags, &msgCreatedAt, &traceParent, &deliverAt,
 		&d.ID, &d.AppID, &d.MessageID, &d.EndpointID, &status, &nextAttemptAt, &d.Attempts,
 		&leaseOwner, &leaseExpiresAt, &d.Trigger, &createdAt, &updatedAt)
 	if err != nil {
@@ -106,6 +121,7 @@ func scanEndpointMessage(row scanner) (herald.EndpointMessage, error) {
 	m.EventID = eventID.String
 	m.TraceParent = traceParent.String
 	m.CreatedAt = fromMicros(msgCreatedAt)
+	m.DeliverAt = fromNullMicros(deliverAt)
 	if m.Channels, err = parseList(channels); err != nil {
 		return herald.EndpointMessage{}, err
 	}
@@ -346,10 +362,13 @@ func replayChunkOf(ctx context.Context, tx *sql.Tx, ep *herald.Endpoint, cur *re
 	created := 0
 	for _, msgID := range accepted {
 		// DO NOTHING keeps a delivery the message already has.
+		// A scheduled message's delivery is due at its deliver_at when
+		// that is later than now.
 		res, err := tx.ExecContext(ctx, `INSERT INTO delivery (id, app_id, message_id, endpoint_id, status,
 			next_attempt_at, attempts, trigger, created_at, updated_at)
-			VALUES (?, ?, ?, ?, 'pending', ?, 0, 1, ?, ?) ON CONFLICT (message_id, endpoint_id) DO NOTHING`,
-			herald.NewID(herald.PrefixDelivery), ep.AppID, msgID, ep.ID, now, now, now)
+			VALUES (?1, ?2, ?3, ?4, 'pending', max(?5, coalesce((SELECT deliver_at FROM message WHERE id = ?3), 0)), 0, 1, ?5, ?5)
+			ON CONFLICT (message_id, endpoint_id) DO NOTHING`,
+			herald.NewID(herald.PrefixDelivery), ep.AppID, msgID, ep.ID, now)
 		if err != nil {
 			return 0, false, fmt.Errorf("insert delivery of message %s: %w", msgID, err)
 		}

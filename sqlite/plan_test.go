@@ -108,9 +108,39 @@ func TestQueryPlans(t *testing.T) {
 			wantSteps[name] = []string{"SEARCH d USING INDEX delivery_endpoint (endpoint_id=? AND message_id>?)"}
 		}
 	}
+	// ?tag= walks the tag's entries of message_tag's key in message order,
+	// whatever else filters the page: a tag's rows, not the application's
+	// or the endpoint's.
+	const tagWalk = "SEARCH t USING PRIMARY KEY (app_id=? AND tag=?"
+	tagged := map[string]bool{}
+	for _, opts := range []herald.MessageListOptions{
+		{Tag: "vip"},
+		{Tag: "vip", ListOptions: herald.ListOptions{Cursor: "msg_a", Order: herald.Descending}},
+		{Tag: "vip", EventTypes: []string{"a", "b"}, Channel: "c", Before: time.Now(), After: time.Now().Add(-time.Hour)},
+		{},
+	} {
+		q, args := messagesQuery("app_a", opts)
+		name := fmt.Sprintf("ListMessages %+v", opts)
+		queries = append(queries, query{name, q, args})
+		tagged[name] = opts.Tag != ""
+	}
+	for _, opts := range []herald.DeliveryListOptions{
+		{Tag: "vip"},
+		{Tag: "vip", Status: herald.DeliveryFailed, ListOptions: herald.ListOptions{Cursor: "msg_a", Order: herald.Descending}},
+		{Tag: "vip", EventTypes: []string{"a"}, Channel: "c", Before: time.Now(), After: time.Now().Add(-time.Hour)},
+	} {
+		q, args := endpointMessagesQuery("app_a", "ep_a", opts)
+		name := fmt.Sprintf("ListEndpointMessages tagged %+v", opts)
+		queries = append(queries, query{name, q, args})
+		tagged[name] = true
+		wantSteps[name] = []string{"SEARCH d USING INDEX delivery_message_endpoint (message_id=? AND endpoint_id=?)"}
+	}
 
 	for _, q := range queries {
 		plan := explain(t, s, q.name, q.sql, q.args...)
+		if tagged[q.name] && (len(plan) == 0 || !strings.HasPrefix(plan[0], tagWalk)) {
+			t.Errorf("%s: the plan does not start with a walk of the tag's entries (%q)", q.name, tagWalk)
+		}
 		for _, step := range plan {
 			if boundedSorts[q.name] && step == "USE TEMP B-TREE FOR ORDER BY" {
 				continue

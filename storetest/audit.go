@@ -107,6 +107,8 @@ func testAuditEveryVerb(t *testing.T, s herald.Store) {
 			}
 			return err
 		}, want{"message.create", herald.AuditMessage, example.ID, f.app.ID}},
+		{"DeleteMessage", func(ctx context.Context) error { return s.DeleteMessage(ctx, f.app.ID, example.ID) },
+			want{"message.delete", herald.AuditMessage, example.ID, f.app.ID}},
 		{"ExpungeMessageContent", func(ctx context.Context) error { return s.ExpungeMessageContent(ctx, f.app.ID, msg.ID) },
 			want{"message.content.expunge", herald.AuditMessage, msg.ID, f.app.ID}},
 		{"ExpungeAttemptContent", func(ctx context.Context) error {
@@ -181,6 +183,7 @@ func testAuditFailedChange(t *testing.T, s herald.Store) {
 		{"UpdateEndpoint unknown", herald.ENOTFOUND, s.UpdateEndpoint(ctx, newEndpoint(app.ID, 7))},
 		{"DeleteEndpoint unknown", herald.ENOTFOUND, s.DeleteEndpoint(ctx, app.ID, id(herald.PrefixEndpoint, 8))},
 		{"RotateEndpointSecret unknown", herald.ENOTFOUND, s.RotateEndpointSecret(ctx, app.ID, id(herald.PrefixEndpoint, 8), herald.SigningSecret{Key: secretKey(1, 24)}, at(60), at(50))},
+		{"DeleteMessage unknown", herald.ENOTFOUND, s.DeleteMessage(ctx, app.ID, id(herald.PrefixMessage, 9))},
 		{"ExpungeMessageContent unknown", herald.ENOTFOUND, s.ExpungeMessageContent(ctx, app.ID, id(herald.PrefixMessage, 9))},
 		{"ResendDelivery unknown message", herald.ENOTFOUND, s.ResendDelivery(ctx, app.ID, id(herald.PrefixMessage, 9), ep.ID, at(50))},
 		{"CreateToken unknown app", herald.ENOTFOUND, s.CreateToken(ctx, newToken(herald.TokenPortal, 10, missing.ID))},

@@ -410,9 +410,16 @@ func testDeliveryEndpointMessagesFilters(t *testing.T, s herald.Store) {
 		} else {
 			m.Channels = []string{"uneven"}
 		}
+		m.Tags = tagsOf(i)
 		msgs[i] = m
 	}
 	mustCreateMessages(t, s, msgs...)
+	// A tagged message the endpoint never got.
+	ep.FilterTypes = types
+	mustOK(t, "UpdateEndpoint", s.UpdateEndpoint(t.Context(), ep))
+	elsewhere := newMessage(f.app.ID, 30, "d.w")
+	elsewhere.Tags = []string{"three", "five"}
+	mustCreateMessages(t, s, elsewhere)
 	// Every fourth failed, the rest pending.
 	var failed []*herald.Message
 	for i := 0; i < n; i += 4 {
@@ -443,6 +450,11 @@ func testDeliveryEndpointMessagesFilters(t *testing.T, s herald.Store) {
 		{"AfterBefore", herald.DeliveryListOptions{After: at(12), Before: at(20)}, pick(func(i int) bool { return i > 2 && i < 10 })},
 		{"Combined", herald.DeliveryListOptions{Status: herald.DeliveryPending, EventTypes: []string{"a.x"}, Channel: "uneven"},
 			pick(func(i int) bool { return i%4 != 0 && i%3 == 0 && i%2 == 1 })},
+		{"Tag", herald.DeliveryListOptions{Tag: "three"}, pick(func(i int) bool { return i%3 == 0 })},
+		{"TagPart", herald.DeliveryListOptions{Tag: "thre"}, nil},
+		{"TagStatus", herald.DeliveryListOptions{Tag: "five", Status: herald.DeliveryFailed}, pick(func(i int) bool { return i%5 == 0 && i%4 == 0 })},
+		{"TagCombined", herald.DeliveryListOptions{Tag: "three", Status: herald.DeliveryPending, EventTypes: []string{"a.x"}, Channel: "uneven", After: at(10)},
+			pick(func(i int) bool { return i%3 == 0 && i%4 != 0 && i%2 == 1 && i > 0 })},
 	}
 	for _, c := range cases {
 		for _, o := range orders {

@@ -22,6 +22,9 @@ var messageTests = []namedTest{
 	{"List", testMessageList},
 	{"ListFilters", testMessageListFilters},
 	{"ExpungeContent", testMessageExpungeContent},
+	{"Tags", testMessageTags},
+	{"Scheduled", testMessageScheduled},
+	{"Delete", testMessageDelete},
 }
 
 // newMessage returns a JSON message of appID created at(n).
@@ -397,6 +400,7 @@ func testMessageList(t *testing.T, s herald.Store) {
 
 func testMessageListFilters(t *testing.T, s herald.Store) {
 	app := mustCreateApp(t, s, newApp(1))
+	other := mustCreateApp(t, s, newApp(2))
 	types := []string{"a.x", "b.y", "c.z"}
 	const n = 14
 	msgs := make([]*herald.Message, n)
@@ -411,10 +415,15 @@ func testMessageListFilters(t *testing.T, s herald.Store) {
 			// A channel that contains "even" and "four" as substrings.
 			m.Channels = []string{"uneven-four"}
 		}
+		m.Tags = tagsOf(i)
 		msgs[i] = m
 	}
-	// Message i is created at(10+i).
+	// Message i is created at(10+i). Another application's messages carry
+	// the same tags: a tag's list is its application's only.
 	mustCreateMessages(t, s, msgs...)
+	theirs := newMessage(other.ID, 15, "a.x")
+	theirs.Tags = []string{"five", "three"}
+	mustCreateMessages(t, s, theirs)
 
 	// pick returns the IDs of the messages i for which keep is true.
 	pick := func(keep func(i int) bool) []string {
@@ -451,6 +460,15 @@ func testMessageListFilters(t *testing.T, s herald.Store) {
 			pick(func(i int) bool { return i < 3 })},
 		{"Combined", herald.MessageListOptions{EventTypes: []string{"a.x"}, Channel: "even", After: at(10)},
 			pick(func(i int) bool { return i%3 == 0 && i%2 == 0 && i > 0 })},
+		{"Tag", herald.MessageListOptions{Tag: "three"}, pick(func(i int) bool { return i%3 == 0 })},
+		{"SecondTag", herald.MessageListOptions{Tag: "five"}, pick(func(i int) bool { return i%5 == 0 })},
+		// A tag matches whole, never as part of another tag.
+		{"TagPart", herald.MessageListOptions{Tag: "fiv"}, nil},
+		{"UnknownTag", herald.MessageListOptions{Tag: "nope"}, nil},
+		{"TagAndTime", herald.MessageListOptions{Tag: "three", After: at(12), Before: at(22)},
+			pick(func(i int) bool { return i%3 == 0 && i > 2 && i < 12 })},
+		{"TagCombined", herald.MessageListOptions{Tag: "five", EventTypes: []string{"a.x", "b.y"}, Channel: "even"},
+			pick(func(i int) bool { return i%5 == 0 && i%3 != 2 && i%2 == 0 })},
 	}
 	for _, c := range cases {
 		for _, o := range orders {
@@ -502,4 +520,183 @@ func testMessageExpungeContent(t *testing.T, s herald.Store) {
 	if len(list) != 1 || list[0].Payload != nil {
 		t.Errorf("listed expunged message %+v, want one with a nil payload", list)
 	}
+}
+
+// tagsOf is the tags of message i of the filter tests: "three" on every
+// third, "five" on every fifth, and a tag with each character Svix allows
+// besides on the ones with both.
+func tagsOf(i int) []string {
+	var tags []string
+	if i%3 == 0 {
+		tags = append(tags, "three")
+	}
+	if i%5 == 0 {
+		tags = append(tags, "five")
+	}
+	if i%15 == 0 {
+		tags = append(tags, `a-z_0.9/\\#`)
+	}
+	return tags
+}
+
+func testMessageTags(t *testing.T, s herald.Store) {
+	app := mustCreateApp(t, s, newApp(1))
+	m := newMessage(app.ID, 10, "user.created")
+	m.Tags = []string{"b", "a/b#c"}
+	m.EventID = "evt-1"
+	plain := newMessage(app.ID, 11, "user.created")
+	mustCreateMessages(t, s, m, plain)
+	// Stored and returned in the sender's order.
+	mustEqual(t, "tagged message", m, mustGetMessage(t, s, app.ID, m.ID))
+	mustEqual(t, "untagged message", plain, mustGetMessage(t, s, app.ID, plain.ID))
+	listTag := func(tag string) []string {
+		t.Helper()
+		got, err := s.ListMessages(t.Context(), app.ID, herald.MessageListOptions{Tag: tag, ListOptions: herald.ListOptions{Limit: 10}})
+		mustOK(t, "ListMessages tag "+tag, err)
+		var ids []string
+		for _, g := range got {
+			ids = append(ids, g.ID)
+			mustEqual(t, "listed by tag", m, g)
+		}
+		return ids
+	}
+	mustEqual(t, "tag b", []string{m.ID}, listTag("b"))
+	mustEqual(t, "tag a/b#c", []string{m.ID}, listTag("a/b#c"))
+
+	// A message refused for its taken eventId leaves no tag behind.
+	dup := newMessage(app.ID, 12, "user.created")
+	dup.EventID, dup.Tags = "evt-1", []string{"dup"}
+	res, err := s.CreateMessages(t.Context(), []*herald.Message{dup}, herald.Lease{})
+	mustOK(t, "CreateMessages", err)
+	mustCode(t, "taken eventId", res[0].Err, herald.ECONFLICT)
+	mustEqual(t, "tag of the refused message", []string(nil), listTag("dup"))
+
+	// The tags go with their message.
+	mustOK(t, "DeleteMessage", s.DeleteMessage(t.Context(), app.ID, m.ID))
+	mustEqual(t, "tag b after the delete", []string(nil), listTag("b"))
+}
+
+func testMessageScheduled(t *testing.T, s herald.Store) {
+	f := mustEngineFixture(t, s, 2)
+	lease := herald.Lease{Owner: nodeA, Until: at(70)}
+	later := newMessage(f.app.ID, 10, "user.created")
+	later.DeliverAt = at(100).Add(123456789 * time.Nanosecond)
+	now := newMessage(f.app.ID, 11, "user.created")
+	res, err := s.CreateMessages(t.Context(), []*herald.Message{later, now}, lease)
+	mustOK(t, "CreateMessages", err)
+	// Stored to the microsecond, like every time.
+	due := at(100).Add(123456 * time.Microsecond)
+	if !res[0].Message.DeliverAt.Equal(due) {
+		t.Fatalf("returned DeliverAt %v, want %v", res[0].Message.DeliverAt, due)
+	}
+	// Never leased at ingest: the dispatcher gets nothing to start on, the
+	// deliveries wait pending and due at DeliverAt.
+	for _, d := range res[0].Deliveries {
+		if d.Status != herald.DeliveryPending || d.LeaseOwner != "" || !d.NextAttemptAt.Equal(due) {
+			t.Fatalf("returned delivery of the scheduled message %+v, want pending due at %v", d, due)
+		}
+	}
+	for _, d := range res[1].Deliveries {
+		if d.Status != herald.DeliverySending || d.LeaseOwner != nodeA {
+			t.Fatalf("returned delivery of the unscheduled message %+v, want sending under the batch's lease", d)
+		}
+	}
+	got := mustGetMessage(t, s, f.app.ID, later.ID)
+	if !got.DeliverAt.Equal(due) {
+		t.Fatalf("stored DeliverAt %v, want %v", got.DeliverAt, due)
+	}
+	if g := mustGetMessage(t, s, f.app.ID, now.ID); !g.DeliverAt.IsZero() {
+		t.Fatalf("unscheduled message has DeliverAt %v", g.DeliverAt)
+	}
+	for _, d := range mustListDeliveries(t, s, f.app.ID, later.ID) {
+		if d.Status != herald.DeliveryPending || !d.NextAttemptAt.Equal(due) {
+			t.Fatalf("stored delivery %+v, want pending due at %v", d, due)
+		}
+	}
+	em, err := s.ListEndpointMessages(t.Context(), f.app.ID, f.eps[0].ID, herald.DeliveryListOptions{ListOptions: herald.ListOptions{Limit: 10}})
+	mustOK(t, "ListEndpointMessages", err)
+	if len(em) != 2 || !em[0].Message.DeliverAt.Equal(due) || !em[0].Delivery.NextAttemptAt.Equal(due) {
+		t.Fatalf("endpoint messages %+v, want the scheduled one first, due at %v", em, due)
+	}
+
+	// The claim takes only due rows: nothing a microsecond early, both
+	// deliveries at the due time.
+	if c := claim(t, s, nodeB, due.Add(-time.Microsecond), 10); len(c) != 0 {
+		t.Fatalf("claimed %v before the message's DeliverAt", claimedIDs(c))
+	}
+	// (A claim's message need not carry DeliverAt: sending ignores it.)
+	c := claim(t, s, nodeB, due, 10)
+	mustEqual(t, "claimed at DeliverAt", []string{later.ID + "/" + f.eps[0].ID, later.ID + "/" + f.eps[1].ID}, claimedIDs(c))
+
+	// Replayed to an endpoint created since, the scheduled message still
+	// waits for its time; the other is due at the replay.
+	added := mustCreateEndpoint(t, s, newEndpoint(f.app.ID, 50))
+	n, err := s.ReplayMissing(t.Context(), f.app.ID, added.ID, at(0), time.Time{}, at(20))
+	mustOK(t, "ReplayMissing", err)
+	if n != 2 {
+		t.Fatalf("replayed %d deliveries, want 2", n)
+	}
+	for msg, want := range map[*herald.Message]time.Time{later: due, now: at(20)} {
+		for _, d := range mustListDeliveries(t, s, f.app.ID, msg.ID) {
+			if d.EndpointID == added.ID && !d.NextAttemptAt.Equal(want) {
+				t.Fatalf("replayed delivery of %s due at %v, want %v", msg.ID, d.NextAttemptAt, want)
+			}
+		}
+	}
+}
+
+func testMessageDelete(t *testing.T, s herald.Store) {
+	f := mustEngineFixture(t, s, 1)
+	other := mustCreateApp(t, s, newApp(2))
+	m := newMessage(f.app.ID, 10, "user.created")
+	m.DeliverAt = at(100)
+	m.Tags = []string{"t"}
+	kept := newMessage(f.app.ID, 11, "user.created")
+	mustCreateMessages(t, s, m, kept)
+
+	mustCode(t, "delete in another app", s.DeleteMessage(t.Context(), other.ID, m.ID), herald.ENOTFOUND)
+	mustCode(t, "delete unknown", s.DeleteMessage(t.Context(), f.app.ID, id(herald.PrefixMessage, 12)), herald.ENOTFOUND)
+	mustOK(t, "DeleteMessage", s.DeleteMessage(t.Context(), f.app.ID, m.ID))
+	_, err := s.GetMessage(t.Context(), f.app.ID, m.ID)
+	mustCode(t, "get deleted", err, herald.ENOTFOUND)
+	_, err = s.ListMessageDeliveries(t.Context(), f.app.ID, m.ID)
+	mustCode(t, "deliveries of deleted", err, herald.ENOTFOUND)
+	mustCode(t, "delete twice", s.DeleteMessage(t.Context(), f.app.ID, m.ID), herald.ENOTFOUND)
+	// Cancelled: its due time comes and nothing of it is claimed; the other
+	// message is untouched.
+	mustEqual(t, "claimed after the delete", []string{kept.ID + "/" + f.eps[0].ID}, claimedIDs(claim(t, s, nodeA, at(200), 10)))
+	mustEqual(t, "kept message", kept, mustGetMessage(t, s, f.app.ID, kept.ID))
+}
+
+// SeedTagged stores an application with five messages, the even ones
+// tagged "even", for tests of tags outside the store's verbs (a migration
+// that indexes existing tags). It returns the application's ID and the
+// tagged messages' IDs, oldest first.
+func SeedTagged(t *testing.T, s herald.Store) (appID string, tagged []string) {
+	t.Helper()
+	app := mustCreateApp(t, s, newApp(1))
+	var msgs []*herald.Message
+	for i := range 5 {
+		m := newMessage(app.ID, 10+i, "a")
+		if i%2 == 0 {
+			m.Tags = []string{"even", "x"}
+			tagged = append(tagged, m.ID)
+		}
+		msgs = append(msgs, m)
+	}
+	mustCreateMessages(t, s, msgs...)
+	return app.ID, tagged
+}
+
+// CheckTagged fails unless the messages of application appID tagged
+// "even" are want, oldest first.
+func CheckTagged(t *testing.T, s herald.Store, appID string, want []string) {
+	t.Helper()
+	got, err := s.ListMessages(t.Context(), appID, herald.MessageListOptions{Tag: "even", ListOptions: herald.ListOptions{Limit: 10}})
+	mustOK(t, "ListMessages tag even", err)
+	var ids []string
+	for _, m := range got {
+		ids = append(ids, m.ID)
+	}
+	mustEqual(t, "messages tagged even", want, ids)
 }

@@ -96,10 +96,14 @@ var EventTypes = []Share{
 
 // Channels: message k is in channel "project-(k mod 10)" when k mod 10 < 8
 // (10 % of messages each, 20 % in none of them), and also in ChannelRare
-// when k mod 47 = 3 (2.1 %).
+// when k mod 47 = 3 (2.1 %). Its tags are the same: TagCommon on 10 % of
+// the messages, TagRare on 2.1 % (message_tag is filled by the schema's
+// trigger).
 const (
 	ChannelCommon = "project-3"
 	ChannelRare   = "vip"
+	TagCommon     = ChannelCommon
+	TagRare       = ChannelRare
 )
 
 // outcome is what became of a share of the deliveries: their status and

@@ -3,6 +3,7 @@ package bigstore
 import (
 	"database/sql"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -206,6 +207,30 @@ func checkFixture(t *testing.T, f *Fixture) {
 		Status: herald.DeliveryFailed, ListOptions: herald.ListOptions{Limit: 5}})
 	if err != nil || len(failed) == 0 {
 		t.Fatalf("failed deliveries: %d, %v", len(failed), err)
+	}
+	// The rare tag is on every 47th message from the fourth, in the
+	// message list and in a delivering endpoint's messages.
+	var wantTagged []string
+	for k := 3; k < f.Shape.Messages && len(wantTagged) < 20; k += 47 {
+		wantTagged = append(wantTagged, f.MessageID(t, k))
+	}
+	tagged, err := s.ListMessages(ctx, f.App.ID, herald.MessageListOptions{Tag: TagRare, ListOptions: herald.ListOptions{Limit: 20}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	epTagged, err := s.ListEndpointMessages(ctx, f.App.ID, f.Endpoints[0].ID, herald.DeliveryListOptions{Tag: TagRare, ListOptions: herald.ListOptions{Limit: 20}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gotTagged, gotEpTagged []string
+	for _, m := range tagged {
+		gotTagged = append(gotTagged, m.ID)
+	}
+	for _, em := range epTagged {
+		gotEpTagged = append(gotEpTagged, em.Message.ID)
+	}
+	if !slices.Equal(gotTagged, wantTagged) || !slices.Equal(gotEpTagged, wantTagged) {
+		t.Fatalf("messages tagged %s: %v, of the endpoint %v; want %v", TagRare, gotTagged, gotEpTagged, wantTagged)
 	}
 	// Endpoint secrets open with the fixture's keyring.
 	if len(f.Endpoints[0].Secrets) != 1 || len(f.Endpoints[0].Secrets[0].Key) != 24 {

@@ -199,6 +199,11 @@ func buildPostgres(ctx context.Context, tb testing.TB, admin *pgx.Conn, url, sch
 var pgSQL = strings.NewReplacer("IDLEN", strconv.Itoa(ksuidLen), "SLOTS", strconv.Itoa(slots),
 	"DELIVERING", strconv.Itoa(Delivering)).Replace
 
+// pgLabels is message k's channels, and its tags: see ChannelCommon.
+const pgLabels = `CASE WHEN k % 10 < 8 THEN
+				CASE WHEN k % 47 = 3 THEN ARRAY['project-' || (k % 10), 'vip'] ELSE ARRAY['project-' || (k % 10)] END
+			WHEN k % 47 = 3 THEN ARRAY['vip'] END`
+
 // pgID returns row n's KSUID in the packed bytea parameter param
 // (substring of a bytea is by byte, so each read costs the same).
 func pgID(param, n string) string {
@@ -223,10 +228,8 @@ var (
 		` + eventTypeSQL("k") + `,
 		convert_to(format('{"n":%s,"amount":%s,"currency":"EUR","note":"bigstore"}', k, k * 37 % 100000), 'UTF8'),
 		'',
-		CASE WHEN k % 10 < 8 THEN
-				CASE WHEN k % 47 = 3 THEN ARRAY['project-' || (k % 10), 'vip'] ELSE ARRAY['project-' || (k % 10)] END
-			WHEN k % 47 = 3 THEN ARRAY['vip'] END,
-		NULL, ` + pgTime("($3::int8[])[(i + 1)::int]") + `, NULL, NULL
+		` + pgLabels + `,
+		` + pgLabels + `, ` + pgTime("($3::int8[])[(i + 1)::int]") + `, NULL, NULL
 	FROM (SELECT i, $5::bigint + i AS k FROM generate_series(0::bigint, $4::bigint - 1) AS g (i)) AS s`)
 
 	// $1 app, $2 message IDs, $3 message times, $4 deliveries, $5 index of

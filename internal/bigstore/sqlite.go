@@ -282,6 +282,11 @@ func checkCounts(ctx context.Context, w rowWriter, st *setup, shape Shape) error
 	return nil
 }
 
+// sqliteLabels is message k's channels, and its tags: see ChannelCommon.
+const sqliteLabels = `CASE WHEN k % 10 < 8 THEN
+				CASE WHEN k % 47 = 3 THEN '["project-' || (k % 10) || '","vip"]' ELSE '["project-' || (k % 10) || '"]' END
+			WHEN k % 47 = 3 THEN '["vip"]' END`
+
 // sqliteSQL fills in a statement's constants.
 var sqliteSQL = strings.NewReplacer("IDLEN", strconv.Itoa(ksuidLen), "SLOTS", strconv.Itoa(slots),
 	"DELIVERING", strconv.Itoa(Delivering)).Replace
@@ -301,10 +306,8 @@ var (
 		` + eventTypeSQL("k") + `,
 		CAST(printf('{"n":%d,"amount":%d,"currency":"EUR","note":"bigstore"}', k, k * 37 % 100000) AS BLOB),
 		'',
-		CASE WHEN k % 10 < 8 THEN
-				CASE WHEN k % 47 = 3 THEN '["project-' || (k % 10) || '","vip"]' ELSE '["project-' || (k % 10) || '"]' END
-			WHEN k % 47 = 3 THEN '["vip"]' END,
-		NULL, CAST(substr(?3, i * 16 + 1, 16) AS INTEGER), NULL, NULL
+		` + sqliteLabels + `,
+		` + sqliteLabels + `, CAST(substr(?3, i * 16 + 1, 16) AS INTEGER), NULL, NULL
 	FROM (SELECT i, ?5 + i AS k FROM g)`)
 
 	// ?1 app, ?2 message IDs, ?3 message times, ?4 deliveries, ?5 index of
