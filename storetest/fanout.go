@@ -29,6 +29,7 @@ func RunFanOut(t *testing.T, open FanOutOpener) {
 		{"RetentionWaits", testFanOutRetentionWaits},
 		{"MessageDeleted", testFanOutMessageDeleted},
 		{"InvalidLimit", testFanOutInvalidLimit},
+		{"Scheduled", testFanOutScheduled},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
@@ -368,6 +369,40 @@ func testFanOutMessageDeleted(t *testing.T, open FanOutOpener) {
 	mustOK(t, "DeleteApplication", s.DeleteApplication(t.Context(), app.ID))
 	if chunk := mustFanOut(t, s, 10, herald.Lease{}); chunk.Message != nil {
 		t.Fatalf("FanOut after the application was deleted returned message %s", chunk.Message.ID)
+	}
+}
+
+// testFanOutScheduled: a deferred fan-out of a scheduled message creates
+// its deliveries pending and due at the message's DeliverAt, never leased,
+// even when the chunk is written under a lease; and deleting the message
+// before its fan-out is done cancels the rest (the marker goes with it).
+func testFanOutScheduled(t *testing.T, open FanOutOpener) {
+	s := open(t, 1)
+	app, eps := fanOutApp(t, s, 1, 3)
+	m := newMessage(app.ID, 100, "user.created")
+	m.DeliverAt = at(100).Add(time.Hour)
+	res := mustCreateMessages(t, s, m)
+	if !res[0].FanOut {
+		t.Fatal("3 endpoints over a threshold of 1: not deferred")
+	}
+	lease := herald.Lease{Owner: "node-a", Until: at(100).Add(time.Minute)}
+	chunk := mustFanOut(t, s, 2, lease)
+	for _, d := range chunk.Deliveries {
+		if d.Status != herald.DeliveryPending || d.LeaseOwner != "" {
+			t.Fatalf("a scheduled message's delivery came out %s leased to %q, want pending and not leased", d.Status, d.LeaseOwner)
+		}
+	}
+	mustEqual(t, "first chunk", idsOf(eps[:2]), endpointIDsOf(chunk.Deliveries))
+	stored := mustListDeliveries(t, s, app.ID, m.ID)
+	want := []*herald.Delivery{wantDelivery(m, eps[0].ID), wantDelivery(m, eps[1].ID)}
+	for _, d := range want {
+		d.NextAttemptAt = m.DeliverAt.Truncate(time.Microsecond)
+	}
+	mustEqual(t, "stored deliveries of the scheduled message", want, stored, ignoreStoreChosen)
+
+	mustOK(t, "DeleteMessage", s.DeleteMessage(t.Context(), app.ID, m.ID))
+	if chunk := mustFanOut(t, s, 2, lease); chunk.Message != nil {
+		t.Fatalf("FanOut after the message was deleted returned message %s with %d deliveries", chunk.Message.ID, len(chunk.Deliveries))
 	}
 }
 
