@@ -63,6 +63,7 @@ const (
 	opGetMessage
 	opListMessages
 	opExpungeMessageContent
+	opDeleteMessage
 	opListMessageDeliveries
 	opListEndpointMessages
 	opClaimDue
@@ -96,6 +97,11 @@ const (
 	opCountSealed
 	opListAuditRecords
 	opDeleteExpiredAuditRecords
+	opCreateTask
+	opGetTask
+	opListTasks
+	opClaimTask
+	opRunTaskSlice
 	opTakeTokens // TokenTaker's, not herald.Store's
 	numStoreOps
 )
@@ -107,7 +113,7 @@ var storeOpMethods = [numStoreOps]string{
 	"CreateEventType", "GetEventType", "ListEventTypes", "UpdateEventType", "UpdateEventTypeFunc", "DeleteEventType",
 	"CreateEndpoint", "GetEndpoint", "ListEndpoints", "UpdateEndpoint", "UpdateEndpointKeepDisabled", "UpdateEndpointFunc", "DeleteEndpoint",
 	"RotateEndpointSecret",
-	"CreateMessages", "FanOut", "GetMessage", "ListMessages", "ExpungeMessageContent", "ListMessageDeliveries", "ListEndpointMessages",
+	"CreateMessages", "FanOut", "GetMessage", "ListMessages", "ExpungeMessageContent", "DeleteMessage", "ListMessageDeliveries", "ListEndpointMessages",
 	"ClaimDue", "RecordAttempts", "ReleaseDeliveries", "RescueExpired",
 	"ListAttempts", "GetAttempt", "ExpungeAttemptContent",
 	"ResendDelivery", "RecoverEndpoint", "ReplayMissing", "GetEndpointStats", "QueueStats",
@@ -116,6 +122,7 @@ var storeOpMethods = [numStoreOps]string{
 	"CreateToken", "GetTokenByHash", "GetToken", "ListTokens", "RevokeToken", "ExpireAppTokens", "TouchToken", "DeleteExpiredTokens",
 	"ResealEndpoints", "CountSealed",
 	"ListAuditRecords", "DeleteExpiredAuditRecords",
+	"CreateTask", "GetTask", "ListTasks", "ClaimTask", "RunTaskSlice",
 	"TakeTokens",
 }
 
@@ -388,6 +395,32 @@ func (s *Store) GetToken(ctx context.Context, id string) (*herald.Token, error) 
 
 func (s *Store) ListTokens(ctx context.Context, opts herald.TokenListOptions) ([]*herald.Token, error) {
 	return observe(s, opListTokens, func() ([]*herald.Token, error) { return s.next.ListTokens(ctx, opts) })
+}
+
+func (s *Store) DeleteMessage(ctx context.Context, appID, id string) error {
+	return observe0(s, opDeleteMessage, func() error { return s.next.DeleteMessage(ctx, appID, id) })
+}
+
+func (s *Store) CreateTask(ctx context.Context, t *herald.Task, now time.Time) error {
+	return observe0(s, opCreateTask, func() error { return s.next.CreateTask(ctx, t, now) })
+}
+
+func (s *Store) GetTask(ctx context.Context, id string) (*herald.Task, error) {
+	return observe(s, opGetTask, func() (*herald.Task, error) { return s.next.GetTask(ctx, id) })
+}
+
+func (s *Store) ListTasks(ctx context.Context, opts herald.TaskListOptions) ([]*herald.Task, error) {
+	return observe(s, opListTasks, func() ([]*herald.Task, error) { return s.next.ListTasks(ctx, opts) })
+}
+
+func (s *Store) ClaimTask(ctx context.Context, owner string, now, leaseUntil time.Time) (*herald.Task, error) {
+	return observe(s, opClaimTask, func() (*herald.Task, error) { return s.next.ClaimTask(ctx, owner, now, leaseUntil) })
+}
+
+func (s *Store) RunTaskSlice(ctx context.Context, id, owner string, limit int, now, leaseUntil time.Time) (*herald.Task, error) {
+	return observe(s, opRunTaskSlice, func() (*herald.Task, error) {
+		return s.next.RunTaskSlice(ctx, id, owner, limit, now, leaseUntil)
+	})
 }
 
 func (s *Store) ListAuditRecords(ctx context.Context, opts herald.AuditListOptions) ([]*herald.AuditRecord, error) {
