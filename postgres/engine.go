@@ -61,7 +61,11 @@ var claimWindowSQL = `WITH win AS (
 // $4 in all. What it reads grows with the number of applications with
 // pending deliveries and the window, never with one application's
 // backlog. The locked rows left unclaimed are unlocked when the statement
-// ends.
+// ends. The seek bounds the due time as a row comparison led by app_id,
+// which only delivery_app_due can search: with statistics of a queue held
+// by one application, delivery_claim (status, next_attempt_at) looked as
+// cheap to the planner, and it walks every application's due rows
+// (TestClaimAppsPlan).
 var claimAppsSQL = `WITH RECURSIVE apps(id) AS (
 		SELECT (SELECT app_id FROM delivery WHERE status = 'pending' ORDER BY app_id LIMIT 1)
 		UNION ALL
@@ -70,8 +74,8 @@ var claimAppsSQL = `WITH RECURSIVE apps(id) AS (
 	win AS (
 		SELECT w.id, w.app_id, w.endpoint_id, w.next_attempt_at FROM apps
 		CROSS JOIN LATERAL (SELECT id, app_id, endpoint_id, next_attempt_at FROM delivery
-			WHERE app_id = apps.id AND status = 'pending' AND next_attempt_at <= $3` + notFIFO + `
-			ORDER BY next_attempt_at LIMIT $6 FOR UPDATE SKIP LOCKED) w
+			WHERE app_id = apps.id AND status = 'pending' AND (app_id, next_attempt_at) <= (apps.id, $3)` + notFIFO + `
+			ORDER BY app_id, next_attempt_at LIMIT $6 FOR UPDATE SKIP LOCKED) w
 		WHERE apps.id IS NOT NULL AND apps.id <> ALL($8::text[])),
 	picked AS (
 		SELECT id FROM (
