@@ -208,7 +208,7 @@ func startNode(ctx context.Context, cfg nodeConfig) (*node, error) {
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		Logger:         cfg.Logger,
 		Version:        Version(),
-		OnQueued:       dispatcher.Notify,
+		OnQueued:       dispatcher.NotifyQueued,
 		CircuitState:   dispatcher.EndpointState,
 		Metrics:        metrics,
 		TracerProvider: tp,
@@ -268,7 +268,7 @@ func startNode(ctx context.Context, cfg nodeConfig) (*node, error) {
 		defer close(n.cleanDone)
 		_ = cleaner.Run(cleanCtx) // it logs its own failures and returns nil
 	}()
-	n.stopListen = listenForWork(ctx, cfg.Store, dispatcher.Notify, cfg.Logger)
+	n.stopListen = listenForWork(ctx, cfg.Store, dispatcher.NotifyQueued, cfg.Logger)
 	n.monitor = telemetry.NewMonitor(telemetry.MonitorConfig{
 		Store: measured, Metrics: metrics, Readiness: readiness, Interval: cfg.MonitorInterval, Logger: cfg.Logger,
 	})
