@@ -29,7 +29,9 @@ import (
 
 // Store is what the dispatcher needs of the database.
 type Store interface {
-	// ClaimDue leases due deliveries, oldest due first, with their messages.
+	// ClaimDue leases due deliveries with their messages: oldest due
+	// first, or with PerApp (as the dispatcher claims) applications in
+	// turns.
 	ClaimDue(ctx context.Context, opts herald.ClaimOptions) ([]herald.Claim, error)
 	// RecordAttempts writes attempts and the deliveries' next states in one
 	// transaction, skipping deliveries whose lease the owner lost.
