@@ -150,4 +150,18 @@ type ClaimOptions struct {
 	// PerEndpoint, when positive and Window is set, is the most deliveries
 	// of one endpoint the claim takes.
 	PerEndpoint int
+	// PerApp, when positive, makes applications take turns: the claim
+	// takes the oldest due delivery of every application, then the second
+	// of every one, and so on, at most PerApp of one application, Limit in
+	// all. It finds each application's due deliveries with an index seek of
+	// its own, so a backlog of one application, however long, neither
+	// hides another's deliveries nor lengthens the claim. Window then
+	// bounds what is considered of each application, and SkipEndpoints and
+	// PerEndpoint apply within it. Zero claims oldest due first whatever
+	// the application.
+	PerApp int
+	// SkipApps, with PerApp, are applications the dispatcher has enough
+	// work for: none of their deliveries is claimed, and each costs the
+	// claim one index seek whatever its backlog.
+	SkipApps []string
 }

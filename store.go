@@ -127,7 +127,8 @@ type Store interface {
 
 	// ClaimDue leases up to opts.Limit due deliveries (pending, with
 	// NextAttemptAt <= opts.Now, not of opts.SkipEndpoints), oldest due
-	// first: they become sending, owned by opts.Owner until opts.LeaseUntil.
+	// first, or with opts.PerApp applications in turns: they become
+	// sending, owned by opts.Owner until opts.LeaseUntil.
 	// Each claim carries its message. Of a FIFO endpoint only the head is
 	// ever claimed: its pending delivery with the lowest message ID, when
 	// due and when no delivery of the endpoint is being sent, so that across

@@ -3,6 +3,9 @@ package dispatch
 import (
 	"fmt"
 	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/herald-webhooks/herald"
 )
@@ -159,4 +162,50 @@ func TestSchedulerAppShareUnparksEveryFreedSlot(t *testing.T) {
 		t.Fatalf("queued %d, apps %d after all five ran; want none", s.len(), len(s.apps))
 	}
 	s.close()
+}
+
+// TestSchedulerSaturatedApps: an application with appBacklog jobs or more
+// waiting is saturated, and its waiting jobs are counted apart, so the
+// claimer leaves it and does not count its backlog against the others'
+// room; it is saturated no longer once its jobs start, and its count
+// forgets the jobs taken from it.
+func TestSchedulerSaturatedApps(t *testing.T) {
+	s := newScheduler(4, 1000, nil)
+	s.appCap, s.appBacklog = 2, 2
+	for i := range 3 {
+		s.push(claimsForApp("A", fmt.Sprint("a", i), 1), nil)
+	}
+	s.push(claimsForApp("B", "b0", 1), nil)
+	if q := s.depth(10); q.queued != 4 || q.held != 3 || !cmp.Equal(q.apps, []string{"A"}) {
+		t.Fatalf("depth = %+v, want 4 queued, A saturated holding 3", q)
+	}
+	// A's first two start (its cap): one waits, fewer than its backlog.
+	var started []job
+	for range 3 {
+		j, _ := s.next()
+		started = append(started, j)
+	}
+	if q := s.depth(10); q.queued != 1 || q.held != 0 || len(q.apps) != 0 {
+		t.Fatalf("after three started, depth = %+v, want one queued and no saturated application", q)
+	}
+	if n := s.apps["A"].queued; n != 1 {
+		t.Fatalf("A queued = %d, want 1", n)
+	}
+	// Taking an endpoint's jobs (its breaker opened) counts them out.
+	s.push(claimsForApp("A", "a9", 3), nil)
+	if q := s.depth(10); q.held != 4 {
+		t.Fatalf("depth = %+v, want A holding 4", q)
+	}
+	if got := s.take("a9"); len(got) != 3 {
+		t.Fatalf("took %d jobs of a9, want 3", len(got))
+	}
+	if n := s.apps["A"].queued; n != 1 {
+		t.Fatalf("after the take, A queued = %d, want 1", n)
+	}
+	for _, j := range started {
+		s.done(j, time.Millisecond)
+	}
+	if left := s.close(); len(left) != 1 {
+		t.Fatalf("close returned %d jobs, want A's one left", len(left))
+	}
 }

@@ -5,6 +5,7 @@
 package dispatch
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -28,7 +29,9 @@ import (
 
 // Store is what the dispatcher needs of the database.
 type Store interface {
-	// ClaimDue leases due deliveries, oldest due first, with their messages.
+	// ClaimDue leases due deliveries with their messages: oldest due
+	// first, or with PerApp (as the dispatcher claims) applications in
+	// turns.
 	ClaimDue(ctx context.Context, opts herald.ClaimOptions) ([]herald.Claim, error)
 	// RecordAttempts writes attempts and the deliveries' next states in one
 	// transaction, skipping deliveries whose lease the owner lost.
@@ -114,6 +117,10 @@ type Dispatcher struct {
 	breakers *breakers
 	adaptive *adaptive
 	wake     chan struct{}
+	// fresh is set when deliveries were stored pending or became
+	// claimable since the claimer last looked (NotifyQueued), so that a
+	// claim is worth trying although the last one found nothing.
+	fresh    atomic.Bool
 	outcomes chan herald.AttemptOutcome
 	log      *slog.Logger
 	running  atomic.Bool
@@ -207,6 +214,7 @@ func New(cfg Config) (*Dispatcher, error) {
 	ad := newAdaptive(cfg.PerEndpoint)
 	sched := newScheduler(cfg.PerEndpoint, cfg.Workers, func(id string) int { return min(bs.capFor(id), ad.get(id)) })
 	sched.appCap = appCap(cfg.Workers, cfg.PerEndpoint, cfg.AppWorkerShare)
+	sched.appBacklog = cmp.Or(sched.appCap, cfg.Workers)
 	log := cfg.Logger.With("component", "dispatch", "owner", cfg.Owner)
 	return &Dispatcher{
 		cfg:       cfg,
@@ -298,6 +306,19 @@ func (d *Dispatcher) leaseUntil(now time.Time) time.Time {
 	return u
 }
 
+// NotifyQueued is Notify for news of deliveries stored pending or made
+// due (ingest's unleased commits, resend, recover, replay, rescued leases,
+// another node's work): the dispatcher claims even if its last claim,
+// skipping the same endpoints and applications, found nothing, since a
+// claim in applications' turns finds another application's new
+// deliveries whatever the skipped ones' backlog. Wake-ups without such
+// news (Notify: the workers running low, released overflow of skipped
+// endpoints) do not claim again behind the same skips. It never blocks.
+func (d *Dispatcher) NotifyQueued() {
+	d.fresh.Store(true)
+	d.Notify()
+}
+
 // Enqueue takes the results of a committed ingest batch: deliveries leased
 // to this dispatcher go to the workers at once, without a database round
 // trip; if any were stored unleased, the claimer is woken for them.
@@ -317,10 +338,10 @@ func (d *Dispatcher) Enqueue(results []herald.MessageResult) {
 	// breaker is open, go back to the database for later.
 	if overflow := d.sched.push(claims, d.breakers.isOpen); len(overflow) > 0 {
 		d.release(overflow)
-		unleased = true
+		d.Notify()
 	}
 	if unleased {
-		d.Notify()
+		d.NotifyQueued()
 	}
 }
 
@@ -476,7 +497,7 @@ func (d *Dispatcher) releaseLoop(ctx context.Context) {
 			continue
 		}
 		d.log.Info("released deliveries after the database came back", "count", len(claims))
-		d.Notify()
+		d.NotifyQueued()
 	}
 }
 
@@ -488,7 +509,8 @@ func (d *Dispatcher) claimLoop(ctx context.Context) {
 	highWater := 2 * d.cfg.Workers
 	failures := 0
 	var lastShort time.Time // when a claim last came back with less than it asked for
-	var blockedBy []string  // the endpoints skipped when a claim last came back empty
+	// blocked is what a claim that came back empty skipped.
+	var blocked queueDepth
 	for {
 		full := false
 		select {
@@ -505,34 +527,45 @@ func (d *Dispatcher) claimLoop(ctx context.Context) {
 			full = true
 		}
 		for ctx.Err() == nil {
-			queued, saturated := d.sched.depth(1000)
-			saturated = append(saturated, d.breakers.openEndpoints(1000)...)
+			fresh := d.fresh.Swap(false)
+			q := d.sched.depth(1000)
+			saturated := append(q.endpoints, d.breakers.openEndpoints(1000)...)
 			slices.Sort(saturated)
-			room := min(d.cfg.ClaimBatch, highWater-queued)
+			// The saturated applications' queued jobs take no room:
+			// the claim leaves those applications, and their backlog
+			// must not keep the others' deliveries in the database.
+			room := min(d.cfg.ClaimBatch, highWater-(q.queued-q.held))
 			if room <= 0 || !d.live.alive() {
 				// Full, or this node's heartbeat is overdue: what it
 				// claimed now might be another node's by the time it
 				// could be sent.
 				break
 			}
-			if !full && len(saturated) > 0 && slices.Equal(saturated, blockedBy) {
-				// The last claim skipped these endpoints and found
-				// nothing else; they are still skipped, so a window of
-				// the queue's head would come back empty again. Wait
-				// until one of them has room, or for the next poll.
+			if !full && !fresh && (len(saturated) > 0 || len(q.apps) > 0) &&
+				slices.Equal(saturated, blocked.endpoints) && slices.Equal(q.apps, blocked.apps) {
+				// The last claim skipped these endpoints and
+				// applications and found nothing else; nothing was
+				// stored since and they are still skipped, so it would
+				// come back empty again. Wait until one of them has room,
+				// for news of work, or for the next poll.
 				break
 			}
 			now := d.cfg.Now()
 			opts := herald.ClaimOptions{
 				Owner: d.cfg.Owner, Now: now, LeaseUntil: d.leaseUntil(now),
 				Limit: room, SkipEndpoints: saturated,
+				// Applications take turns, and those with a round of
+				// their workers queued here already are left alone: one
+				// application's backlog, however long, delays another's
+				// deliveries by a claim at most.
+				PerApp: room, SkipApps: q.apps,
 			}
 			if !full {
-				// Between polls a claim reads a bounded window of the
-				// queue's head, so its cost does not grow with a backlog
-				// of skipped endpoints; each poll reads all that is due,
-				// so nothing waits behind such a backlog longer than a
-				// poll interval.
+				// Between polls a claim reads a bounded window of each
+				// application's due deliveries, so its cost does not grow
+				// with a backlog of skipped endpoints; each poll reads
+				// all that is due, so nothing waits behind such a backlog
+				// longer than a poll interval.
 				opts.Window = room // nothing skipped: the head is all claimable
 				if len(saturated) > 0 {
 					opts.Window = max(claimWindowFactor*room, minClaimWindow)
@@ -541,9 +574,9 @@ func (d *Dispatcher) claimLoop(ctx context.Context) {
 			}
 			full = false
 			claims, err := d.cfg.Store.ClaimDue(ctx, opts)
-			blockedBy = nil
-			if err == nil && len(claims) == 0 && len(saturated) > 0 {
-				blockedBy = saturated
+			blocked = queueDepth{}
+			if err == nil && len(claims) == 0 {
+				blocked = queueDepth{endpoints: saturated, apps: q.apps}
 			}
 			if err != nil {
 				if ctx.Err() != nil {
@@ -602,7 +635,7 @@ func (d *Dispatcher) rescueLoop(ctx context.Context) {
 		}
 		if n > 0 {
 			d.log.Info("returned deliveries with expired leases to the queue", "count", n)
-			d.Notify()
+			d.NotifyQueued()
 		}
 	}
 }

@@ -198,7 +198,7 @@ func (d *Dispatcher) takeOver(ctx context.Context) {
 	}
 	if n > 0 {
 		d.log.Info("returned deliveries of nodes taken over to the queue", "count", n)
-		d.Notify()
+		d.NotifyQueued()
 	}
 }
 

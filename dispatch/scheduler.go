@@ -35,6 +35,7 @@ type endpointQueue struct {
 type appShare struct {
 	id       string
 	inflight int
+	queued   int // its jobs waiting for a worker
 	queues   int // its endpoints in scheduler.queues
 	parked   []*endpointQueue
 }
@@ -69,6 +70,10 @@ type scheduler struct {
 	appCap int
 	// apps are the applications with queued or in-flight jobs.
 	apps map[string]*appShare
+	// appBacklog is how many queued jobs make an application saturated
+	// (see depth): a round of what it may have in flight, appCap or,
+	// without a cap, every worker.
+	appBacklog int
 	// waiting is how many workers wait in next for a job; wakeups counts
 	// how often one woke (tests read it).
 	waiting int
@@ -129,6 +134,7 @@ func (s *scheduler) push(claims []herald.Claim, skip func(endpointID string) boo
 		}
 		q.jobs = append(q.jobs, job{claim: c, queue: q})
 		s.queued++
+		q.app.queued++
 		s.markReady(q)
 		if len(q.jobs) <= s.cap(q.id)-q.inflight && s.appRoom(q.app) {
 			startable++ // within the endpoint's and the application's caps
@@ -250,6 +256,7 @@ func (s *scheduler) next() (job, bool) {
 	q.jobs = q.jobs[1:]
 	q.inflight++
 	q.app.inflight++
+	q.app.queued--
 	s.queued--
 	s.markReady(q) // back of the line: endpoints take turns
 	if len(s.ready) > 0 {
@@ -297,22 +304,48 @@ func (s *scheduler) len() int {
 	return s.queued
 }
 
-// depth returns how many jobs wait and which endpoints are saturated (half
-// their share or more queued or in flight), so the claimer leaves them in
-// the database for now: an endpoint is claimed for again once it has room
-// for a good batch, not one delivery at a time.
-func (s *scheduler) depth(maxSaturated int) (queued int, saturated []string) {
+// queueDepth is what the claimer needs to know of the scheduler's queue.
+type queueDepth struct {
+	// queued is how many jobs wait for a worker, held how many of those
+	// are the saturated applications'.
+	queued, held int
+	// endpoints are the saturated endpoints (half their share or more
+	// queued or in flight), apps the saturated applications (appBacklog
+	// jobs or more queued), both sorted: the claimer leaves their
+	// deliveries in the database for now. An endpoint is claimed for
+	// again once it has room for a good batch, not one delivery at a time;
+	// an application once less than a round of its workers waits.
+	endpoints, apps []string
+}
+
+// depth returns the queue's depth, with at most maxSaturated endpoints
+// and as many applications.
+func (s *scheduler) depth(maxSaturated int) queueDepth {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	d := queueDepth{queued: s.queued}
 	for id, q := range s.queues {
-		if len(saturated) >= maxSaturated {
+		if len(d.endpoints) >= maxSaturated {
 			break
 		}
 		if 2*(len(q.jobs)+q.inflight) >= s.share(q) {
-			saturated = append(saturated, id)
+			d.endpoints = append(d.endpoints, id)
 		}
 	}
-	return s.queued, saturated
+	if s.appBacklog > 0 {
+		for id, a := range s.apps {
+			if len(d.apps) >= maxSaturated {
+				break
+			}
+			if a.queued >= s.appBacklog {
+				d.apps = append(d.apps, id)
+				d.held += a.queued
+			}
+		}
+	}
+	slices.Sort(d.endpoints)
+	slices.Sort(d.apps)
+	return d
 }
 
 // take removes and returns the jobs queued for one endpoint (its breaker
@@ -329,6 +362,7 @@ func (s *scheduler) take(endpointID string) []herald.Claim {
 		out[i] = j.claim
 	}
 	s.queued -= len(q.jobs)
+	q.app.queued -= len(q.jobs)
 	q.jobs = nil
 	if q.inReady {
 		q.inReady = false
@@ -366,6 +400,7 @@ func (s *scheduler) close() []herald.Claim {
 	}
 	for _, a := range s.apps {
 		a.parked = nil
+		a.queued = 0
 	}
 	s.ready = nil
 	s.queued = 0

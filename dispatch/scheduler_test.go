@@ -58,8 +58,8 @@ func TestSchedulerPerEndpointCap(t *testing.T) {
 	if c.claim.Delivery.EndpointID != "fast" {
 		t.Fatalf("third job = %s, want the fast endpoint's: the slow one is at its cap", c.claim.Delivery.ID)
 	}
-	if queued, saturated := s.depth(10); queued != 2 || !cmp.Equal(saturated, []string{"slow"}) {
-		t.Fatalf("depth = %d %v, want 2 [slow]", queued, saturated)
+	if q := s.depth(10); q.queued != 2 || !cmp.Equal(q.endpoints, []string{"slow"}) {
+		t.Fatalf("depth = %d %v, want 2 [slow]", q.queued, q.endpoints)
 	}
 	if overflow := s.push(claimsFor("slow", 1), nil); len(overflow) != 1 {
 		t.Fatal("a saturated endpoint took one more job")

@@ -496,7 +496,7 @@ func (d *Dispatcher) write(batch []herald.AttemptOutcome) {
 	defer func() {
 		// A FIFO endpoint's next delivery is claimable now.
 		if d.fifo.written(batch) {
-			d.Notify()
+			d.NotifyQueued()
 		}
 	}()
 	for try := 1; ; try++ {

@@ -50,20 +50,86 @@ var claimWindowSQL = `WITH win AS (
 	SELECT ` + prefixedDeliveryColumns + `, ` + claimMessageColumns + `
 	FROM claimed d JOIN message m ON m.id = d.message_id`
 
+// claimAppsSQL is the claim in applications' turns (ClaimOptions.PerApp).
+// apps hops through delivery_app_due from one application with pending
+// deliveries to the next, one seek each however many it has; for each
+// application not skipped ($8), a lateral seek locks its first $6 due
+// deliveries (NULL: all), skipping rows another node is claiming. The
+// skipped endpoints ($5) and the per-endpoint limit ($7) apply to those
+// rows; turn numbers each application's remaining rows in due order, and
+// the claim takes the first turns of every application, at most $9 of one,
+// $4 in all. What it reads grows with the number of applications with
+// pending deliveries and the window, never with one application's
+// backlog. The locked rows left unclaimed are unlocked when the statement
+// ends. The seek bounds the due time as a row comparison led by app_id,
+// which only delivery_app_due can search: with statistics of a queue held
+// by one application, delivery_claim (status, next_attempt_at) looked as
+// cheap to the planner, and it walks every application's due rows
+// (TestClaimAppsPlan).
+var claimAppsSQL = `WITH RECURSIVE apps(id) AS (
+		SELECT (SELECT app_id FROM delivery WHERE status = 'pending' ORDER BY app_id LIMIT 1)
+		UNION ALL
+		SELECT (SELECT app_id FROM delivery WHERE status = 'pending' AND app_id > apps.id ORDER BY app_id LIMIT 1)
+		FROM apps WHERE apps.id IS NOT NULL),
+	win AS (
+		SELECT w.id, w.app_id, w.endpoint_id, w.next_attempt_at FROM apps
+		CROSS JOIN LATERAL (SELECT id, app_id, endpoint_id, next_attempt_at FROM delivery
+			WHERE app_id = apps.id AND status = 'pending' AND (app_id, next_attempt_at) <= (apps.id, $3)` + notFIFO + `
+			ORDER BY app_id, next_attempt_at LIMIT $6 FOR UPDATE SKIP LOCKED) w
+		WHERE apps.id IS NOT NULL AND apps.id <> ALL($8::text[])),
+	picked AS (
+		SELECT id FROM (
+			SELECT id, next_attempt_at, row_number() OVER (PARTITION BY app_id ORDER BY next_attempt_at, id) AS turn
+			FROM (SELECT id, app_id, next_attempt_at,
+					row_number() OVER (PARTITION BY endpoint_id ORDER BY next_attempt_at, id) AS n
+				FROM win WHERE endpoint_id <> ALL($5::text[])) e
+			WHERE n <= $7) t
+		WHERE turn <= $9 ORDER BY turn, next_attempt_at, id LIMIT $4),
+	claimed AS (
+		UPDATE delivery SET status = 'sending', lease_owner = $1, lease_expires_at = $2, updated_at = $3
+		WHERE id IN (SELECT id FROM picked)
+		RETURNING ` + deliveryColumns + `)
+	SELECT ` + prefixedDeliveryColumns + `, ` + claimMessageColumns + `
+	FROM claimed d JOIN message m ON m.id = d.message_id`
+
+// appWindow is how many of one application's due deliveries a claim in
+// applications' turns reads: the Window; without one, all of them (nil)
+// when endpoints are skipped, as a claim without a window reads all that
+// is due, else only as many as the claim may take of it.
+func appWindow(opts herald.ClaimOptions, limit int) any {
+	switch {
+	case opts.Window > 0:
+		return opts.Window
+	case len(opts.SkipEndpoints) > 0:
+		return nil
+	default:
+		return min(opts.PerApp, limit)
+	}
+}
+
 // claimRest claims up to limit due deliveries of non-FIFO endpoints with
-// claimSQL or, when opts has a Window, claimWindowSQL.
+// claimSQL, claimWindowSQL when opts has a Window, or claimAppsSQL when it
+// has PerApp.
 func claimRest(ctx context.Context, q interface {
 	Query(context.Context, string, ...any) (pgx.Rows, error)
 }, opts herald.ClaimOptions, limit int, skip []string) ([]herald.Claim, error) {
 	var rows pgx.Rows
 	var err error
-	if opts.Window > 0 {
+	switch {
+	case opts.PerApp > 0:
+		perEndpoint := limit
+		if opts.Window > 0 && opts.PerEndpoint > 0 {
+			perEndpoint = opts.PerEndpoint
+		}
+		rows, err = q.Query(ctx, claimAppsSQL, opts.Owner, opts.LeaseUntil, opts.Now, limit, skip,
+			appWindow(opts, limit), perEndpoint, nonNil(opts.SkipApps), opts.PerApp)
+	case opts.Window > 0:
 		perEndpoint := opts.PerEndpoint
 		if perEndpoint <= 0 {
 			perEndpoint = limit
 		}
 		rows, err = q.Query(ctx, claimWindowSQL, opts.Owner, opts.LeaseUntil, opts.Now, limit, skip, opts.Window, perEndpoint)
-	} else {
+	default:
 		rows, err = q.Query(ctx, claimSQL, opts.Owner, opts.LeaseUntil, opts.Now, limit, skip)
 	}
 	if err != nil {
@@ -87,10 +153,7 @@ func (s *Store) ClaimDue(ctx context.Context, opts herald.ClaimOptions) ([]heral
 	if opts.Limit < 1 {
 		return nil, nil
 	}
-	skip := opts.SkipEndpoints
-	if skip == nil {
-		skip = []string{}
-	}
+	skip := nonNil(opts.SkipEndpoints)
 	fifo, err := s.hasFIFO(ctx)
 	if err != nil {
 		return nil, s.fail("claim deliveries", err)
@@ -126,6 +189,15 @@ func (s *Store) ClaimDue(ctx context.Context, opts herald.ClaimOptions) ([]heral
 		return cmp.Or(a.Delivery.NextAttemptAt.Compare(b.Delivery.NextAttemptAt), cmp.Compare(a.Delivery.ID, b.Delivery.ID))
 	})
 	return claims, nil
+}
+
+// nonNil returns ids, or an empty list for nil: a text[] parameter that
+// ALL() compares against must not be NULL.
+func nonNil(ids []string) []string {
+	if ids == nil {
+		return []string{}
+	}
+	return ids
 }
 
 // scanClaims reads the rows of claimSQL, decoding each message once.

@@ -58,3 +58,20 @@ func explain(ctx context.Context, s *Store, q string, args []any) (string, error
 	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	return strings.Join(lines, "\n"), err
 }
+
+// ExplainClaimApps runs the claim in applications' turns for args under
+// EXPLAIN ANALYZE in a transaction it rolls back (plain EXPLAIN leaves out
+// the plan of the recursive step's subquery) and returns the plan, one
+// line per row.
+func ExplainClaimApps(ctx context.Context, s *Store, args ...any) ([]string, error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	rows, err := tx.Query(ctx, "EXPLAIN (ANALYZE, VERBOSE) "+claimAppsSQL, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}

@@ -44,7 +44,7 @@ const (
 		SELECT e.id FROM endpoint e
 		CROSS JOIN LATERAL (SELECT h.next_attempt_at FROM delivery h
 			WHERE h.endpoint_id = e.id AND h.status = 'pending' ORDER BY h.message_id LIMIT 1) head
-		WHERE e.ordering = 'fifo' AND e.id <> ALL($1::text[]) AND head.next_attempt_at <= $2
+		WHERE e.ordering = 'fifo' AND e.id <> ALL($1::text[]) AND e.app_id <> ALL($5::text[]) AND head.next_attempt_at <= $2
 			AND NOT EXISTS (SELECT 1 FROM delivery s WHERE s.endpoint_id = e.id AND s.status = 'sending')
 		ORDER BY head.next_attempt_at, e.id LIMIT $3)
 	SELECT id FROM c WHERE pg_try_advisory_xact_lock($4::integer, hashtext(id))`
@@ -93,10 +93,15 @@ func (s *Store) hasFIFO(ctx context.Context) (bool, error) {
 	return present, nil
 }
 
-// claimHeads locks the candidate FIFO endpoints and leases their heads, in
-// tx; it returns the claims with their messages.
+// claimHeads locks the candidate FIFO endpoints (not skipped, nor of an
+// application skipped with PerApp) and leases their heads, in tx; it
+// returns the claims with their messages.
 func claimHeads(ctx context.Context, tx pgx.Tx, opts herald.ClaimOptions, skip []string) ([]herald.Claim, error) {
-	rows, _ := tx.Query(ctx, fifoCandidatesSQL, skip, opts.Now, opts.Limit, int32(fifoLockSpace))
+	var skipApps []string
+	if opts.PerApp > 0 {
+		skipApps = opts.SkipApps
+	}
+	rows, _ := tx.Query(ctx, fifoCandidatesSQL, skip, opts.Now, opts.Limit, int32(fifoLockSpace), nonNil(skipApps))
 	locked, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
 		return nil, fmt.Errorf("lock FIFO endpoints: %w", err)

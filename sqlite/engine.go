@@ -20,6 +20,7 @@ type engineStmts struct {
 	claim         *sql.Stmt // ClaimDue without SkipEndpoints
 	claimSkipping *sql.Stmt // ClaimDue with SkipEndpoints as a JSON list
 	claimWindow   *sql.Stmt // ClaimDue with a Window
+	claimApps     *sql.Stmt // ClaimDue with PerApp
 	claimMessages *sql.Stmt // the claimed deliveries' messages, IDs as a JSON list
 	finish        *sql.Stmt // a delivery's next state, if still leased
 	// insertAttempts[k] inserts attemptChunks[k] attempts.
@@ -68,6 +69,36 @@ const claimWindowSQL = `UPDATE delivery SET status = 'sending', lease_owner = ?,
 				ORDER BY next_attempt_at ` + limitParam + `)
 			WHERE endpoint_id NOT IN (SELECT value FROM json_each(?)))
 		WHERE n <= ? ORDER BY next_attempt_at ` + limitParam + `)
+	RETURNING ` + deliveryColumns
+
+// claimAppsSQL is the claim in applications' turns (ClaimOptions.PerApp).
+// apps hops through delivery_app_due from one application with pending
+// deliveries to the next, one seek each however many it has; for each
+// application not skipped, a correlated seek reads its first window due
+// deliveries (a limit of -1 reads them all). The skipped endpoints and the
+// per-endpoint limit apply to those rows; turn numbers each application's
+// remaining rows in due order, and the claim takes the first turns of every
+// application, at most perApp of one, limit in all. What it reads grows with
+// the number of applications with pending deliveries and the window, never
+// with one application's backlog.
+const claimAppsSQL = `UPDATE delivery SET status = 'sending', lease_owner = ?, lease_expires_at = ?, updated_at = ?
+	WHERE id IN (WITH RECURSIVE apps(id) AS (
+			SELECT (SELECT app_id FROM delivery WHERE status = 'pending' AND app_id > '' ORDER BY app_id LIMIT 1)
+			UNION ALL
+			SELECT (SELECT app_id FROM delivery WHERE status = 'pending' AND app_id > apps.id ORDER BY app_id LIMIT 1)
+			FROM apps WHERE apps.id IS NOT NULL)
+		SELECT id FROM (
+			SELECT id, next_attempt_at, row_number() OVER (PARTITION BY app_id ORDER BY next_attempt_at, id) AS turn FROM (
+				SELECT d.id, d.app_id, d.next_attempt_at,
+					row_number() OVER (PARTITION BY d.endpoint_id ORDER BY d.next_attempt_at, d.id) AS n
+				FROM apps, delivery d
+				WHERE apps.id NOT IN (SELECT value FROM json_each(?))
+					AND d.rowid IN (SELECT rowid FROM delivery WHERE app_id = apps.id AND status = 'pending'
+						AND next_attempt_at <= ` + unplanned + notFIFO + `
+						ORDER BY next_attempt_at ` + limitParam + `)
+					AND d.endpoint_id NOT IN (SELECT value FROM json_each(?)))
+			WHERE n <= ?)
+		WHERE turn <= ? ORDER BY turn, next_attempt_at, id ` + limitParam + `)
 	RETURNING ` + deliveryColumns
 
 // claimMessagesSQL loads the claimed deliveries' messages with one
@@ -124,6 +155,7 @@ func (s *Store) prepareEngineStmts(ctx context.Context) error {
 		{&st.claimSkipping, "claim skipping endpoints", fmt.Sprintf(claimSQL,
 			` AND endpoint_id NOT IN (SELECT value FROM json_each(?))`)},
 		{&st.claimWindow, "claim in a window", claimWindowSQL},
+		{&st.claimApps, "claim in applications' turns", claimAppsSQL},
 		{&st.claimMessages, "claimed messages", claimMessagesSQL},
 		{&st.finish, "finish deliveries", finishSQL},
 		{&st.disable, "disable endpoint", disableSQL},
@@ -151,7 +183,7 @@ func (s *Store) prepareEngineStmts(ctx context.Context) error {
 
 // close closes the prepared statements.
 func (st *engineStmts) close() {
-	for _, stmt := range []*sql.Stmt{st.claim, st.claimSkipping, st.claimWindow, st.claimMessages, st.finish,
+	for _, stmt := range []*sql.Stmt{st.claim, st.claimSkipping, st.claimWindow, st.claimApps, st.claimMessages, st.finish,
 		st.disable, st.cancelPending, st.claimHeads, st.claimHeadsSkipping, st.clearFailing, st.setFailing} {
 		if stmt != nil {
 			stmt.Close()
@@ -201,6 +233,13 @@ func (s *Store) claim(ctx context.Context, tx *sql.Tx, opts herald.ClaimOptions)
 	args := []any{opts.Owner, micros(opts.LeaseUntil), micros(opts.Now), micros(opts.Now)}
 	stmt := s.engine.claim
 	switch {
+	case opts.PerApp > 0:
+		stmt = s.engine.claimApps
+		a, err := claimAppsArgs(opts)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args[:3], a...) // the due time comes after the skipped applications
 	case opts.Window > 0:
 		skip, err := jsonIDs(opts.SkipEndpoints)
 		if err != nil {
@@ -253,6 +292,39 @@ func (s *Store) claim(ctx context.Context, tx *sql.Tx, opts herald.ClaimOptions)
 		claims = append(claims, herald.Claim{Delivery: d, Message: m})
 	}
 	return claims, nil
+}
+
+// claimAppsArgs returns the arguments of claimAppsSQL after the lease's
+// and before the limit.
+func claimAppsArgs(opts herald.ClaimOptions) ([]any, error) {
+	skipApps, err := jsonIDs(opts.SkipApps)
+	if err != nil {
+		return nil, err
+	}
+	skip, err := jsonIDs(opts.SkipEndpoints)
+	if err != nil {
+		return nil, err
+	}
+	perEndpoint := opts.Limit
+	if opts.Window > 0 && opts.PerEndpoint > 0 {
+		perEndpoint = opts.PerEndpoint
+	}
+	return []any{skipApps, micros(opts.Now), appWindow(opts), skip, perEndpoint, opts.PerApp}, nil
+}
+
+// appWindow is how many of one application's due deliveries a claim in
+// applications' turns reads: the Window; without one, all of them when
+// endpoints are skipped (as a claim without a window reads all that is
+// due), else only as many as the claim may take of it. -1 is no limit.
+func appWindow(opts herald.ClaimOptions) int {
+	switch {
+	case opts.Window > 0:
+		return opts.Window
+	case len(opts.SkipEndpoints) > 0:
+		return -1
+	default:
+		return min(opts.PerApp, opts.Limit)
+	}
 }
 
 // claimedMessages loads the messages of dels, one *herald.Message per ID.

@@ -489,12 +489,13 @@ func TestClaimsCompileOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	calls := 0
-	claim := func(limit, window, perEndpoint int, skip []string) {
+	claim := func(limit, window, perEndpoint, perApp int, skip []string) {
 		t.Helper()
 		calls++
 		now := t0.Add(time.Hour + time.Duration(calls)*time.Second)
 		_, err := s.ClaimDue(ctx, herald.ClaimOptions{Owner: "node", Now: now, LeaseUntil: now.Add(time.Minute),
-			Limit: limit, Window: window, PerEndpoint: perEndpoint, SkipEndpoints: skip})
+			Limit: limit, Window: window, PerEndpoint: perEndpoint, SkipEndpoints: skip, PerApp: perApp,
+			SkipApps: []string{"app_none"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -503,17 +504,20 @@ func TestClaimsCompileOnce(t *testing.T) {
 	// The first claim of each kind compiles its statements (the first
 	// leases the FIFO endpoint's head, whose lease never ends here, and
 	// one more delivery).
-	claim(2, 0, 0, nil)
-	claim(1, 0, 0, skipOne)
-	claim(1, 1, 1, nil)
+	claim(2, 0, 0, 0, nil)
+	claim(1, 0, 0, 0, skipOne)
+	claim(1, 1, 1, 0, nil)
+	claim(1, 1, 1, 1, nil)
 	first := compiles.Load()
 	if first == 0 {
 		t.Fatal("no compile seen: the authorizer is not counting")
 	}
 	for i := 2; i <= 12; i++ {
-		claim(i, 0, 0, nil)
-		claim(i, 0, 0, append(skipOne, fmt.Sprint("ep_", i)))
-		claim(i, 3*i, i/2+1, skipOne)
+		claim(i, 0, 0, 0, nil)
+		claim(i, 0, 0, 0, append(skipOne, fmt.Sprint("ep_", i)))
+		claim(i, 3*i, i/2+1, 0, skipOne)
+		claim(i, 3*i, i/2+1, i, skipOne)
+		claim(i, 0, 0, i+1, nil)
 	}
 	if n := compiles.Load() - first; n != 0 {
 		t.Errorf("claims of other sizes compiled their statements %d more times (first claims: %d)", n, first)

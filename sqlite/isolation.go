@@ -29,20 +29,29 @@ const (
 		ORDER BY h.next_attempt_at ` + limitParam + `)
 	RETURNING ` + deliveryColumns
 
-	skipHeads = ` AND e.id NOT IN (SELECT value FROM json_each(?))`
+	skipHeads = ` AND e.id NOT IN (SELECT value FROM json_each(?)) AND e.app_id NOT IN (SELECT value FROM json_each(?))`
 )
 
-// claimHeads leases the due heads of FIFO endpoints, up to opts.Limit.
+// claimHeads leases the due heads of FIFO endpoints, up to opts.Limit,
+// leaving the skipped endpoints and, with PerApp, the skipped applications.
 func (s *Store) claimHeads(ctx context.Context, tx *sql.Tx, opts herald.ClaimOptions) ([]*herald.Delivery, error) {
 	args := []any{opts.Owner, micros(opts.LeaseUntil), micros(opts.Now), micros(opts.Now)}
 	stmt := s.engine.claimHeads
-	if len(opts.SkipEndpoints) > 0 {
+	var skipApps []string
+	if opts.PerApp > 0 {
+		skipApps = opts.SkipApps
+	}
+	if len(opts.SkipEndpoints) > 0 || len(skipApps) > 0 {
 		skip, err := jsonIDs(opts.SkipEndpoints)
 		if err != nil {
 			return nil, err
 		}
+		apps, err := jsonIDs(skipApps)
+		if err != nil {
+			return nil, err
+		}
 		stmt = s.engine.claimHeadsSkipping
-		args = append(args, skip)
+		args = append(args, skip, apps)
 	}
 	args = append(args, opts.Limit)
 	dels, err := queryDeliveries(ctx, tx.StmtContext(ctx, stmt), args...)

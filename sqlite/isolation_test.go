@@ -23,7 +23,7 @@ func TestIsolationQueryPlans(t *testing.T) {
 		mayDoSort bool
 	}{
 		{"claim FIFO heads", fmt.Sprintf(claimHeadsSQL, ""), []any{"node", now, now, now, 10}, true},
-		{"claim FIFO heads skipping", fmt.Sprintf(claimHeadsSQL, skipHeads), []any{"node", now, now, now, `["ep_a"]`, 10}, true},
+		{"claim FIFO heads skipping", fmt.Sprintf(claimHeadsSQL, skipHeads), []any{"node", now, now, now, `["ep_a"]`, `["app_a"]`, 10}, true},
 		{"clear failing_since", clearFailingSQL, []any{"ep_a"}, false},
 		{"set failing_since", setFailingSQL, []any{now, "ep_a"}, false},
 		{"auto-disable", autoDisableSQL, []any{now, "ep_a", now}, false},

@@ -34,14 +34,20 @@ func TestQueryPlans(t *testing.T) {
 	// boundedSorts sort, but only rows they read through an index and
 	// whose number does not grow with the backlog: the Window rows of a
 	// windowed claim, one head per FIFO endpoint.
-	boundedSorts := map[string]bool{"ClaimDue window": true, "ClaimDue heads": true, "ClaimDue heads skipping": true}
+	boundedSorts := map[string]bool{"ClaimDue window": true, "ClaimDue heads": true, "ClaimDue heads skipping": true,
+		"ClaimDue apps": true}
+	// boundedScans read a table of the query's own making whose rows do
+	// not grow with the backlog: one per application with pending
+	// deliveries.
+	boundedScans := map[string]string{"ClaimDue apps": "SCAN apps"}
 	queries := []query{
 		{"ClaimDue", fmt.Sprintf(claimSQL, ""), []any{"node", now, now, now, 10}},
 		{"ClaimDue skipping", fmt.Sprintf(claimSQL, ` AND endpoint_id NOT IN (SELECT value FROM json_each(?))`),
 			[]any{"node", now, now, now, `["ep_a"]`, 10}},
 		{"ClaimDue window", claimWindowSQL, []any{"node", now, now, now, 64, `["ep_a"]`, 8, 10}},
 		{"ClaimDue heads", fmt.Sprintf(claimHeadsSQL, ""), []any{"node", now, now, now, 10}},
-		{"ClaimDue heads skipping", fmt.Sprintf(claimHeadsSQL, skipHeads), []any{"node", now, now, now, `["ep_a"]`, 10}},
+		{"ClaimDue heads skipping", fmt.Sprintf(claimHeadsSQL, skipHeads), []any{"node", now, now, now, `["ep_a"]`, `["app_a"]`, 10}},
+		{"ClaimDue apps", claimAppsSQL, []any{"node", now, now, `["app_a"]`, now, 64, `["ep_a"]`, 8, 16, 10}},
 		{"ClaimDue messages", claimMessagesSQL, []any{`["msg_a","msg_b"]`}},
 		{"RecordAttempts delivery", finishSQL, []any{now, `[["dlv_a","pending",null,1,"node"]]`}},
 		{"RecordAttempts cancel", cancelPendingSQL, []any{now, "ep_a"}},
@@ -78,9 +84,12 @@ func TestQueryPlans(t *testing.T) {
 	// unplanned parameters (see unplanned).
 	const due = "SEARCH delivery USING INDEX delivery_due (next_attempt_at<?)"
 	wantSteps := map[string][]string{
-		"ClaimDue":              {due},
-		"ClaimDue skipping":     {due},
-		"ClaimDue window":       {due},
+		"ClaimDue":          {due},
+		"ClaimDue skipping": {due},
+		"ClaimDue window":   {due},
+		// The next application after the last, then each one's due rows.
+		"ClaimDue apps": {"SEARCH delivery USING COVERING INDEX delivery_app_due (app_id>?)",
+			"SEARCH delivery USING INDEX delivery_app_due (app_id=? AND next_attempt_at<?)"},
 		"RecordAttempts cancel": {open},
 		"RecoverEndpoint":       {"SEARCH delivery USING COVERING INDEX delivery_endpoint_open (endpoint_id=? AND status=?)"},
 		"GetEndpointStats": {"SEARCH delivery USING COVERING INDEX delivery_endpoint_open (endpoint_id=? AND status=?)",
@@ -142,7 +151,7 @@ func TestQueryPlans(t *testing.T) {
 			t.Errorf("%s: the plan does not start with a walk of the tag's entries (%q)", q.name, tagWalk)
 		}
 		for _, step := range plan {
-			if boundedSorts[q.name] && step == "USE TEMP B-TREE FOR ORDER BY" {
+			if boundedSorts[q.name] && step == "USE TEMP B-TREE FOR ORDER BY" || step == boundedScans[q.name] {
 				continue
 			}
 			if fullScan.MatchString(step) {

@@ -19,6 +19,9 @@ var engineTests = []namedTest{
 	{"ClaimSkipEndpoints", testEngineClaimSkipEndpoints},
 	{"ClaimWindow", testEngineClaimWindow},
 	{"ClaimSharesMessage", testEngineClaimSharesMessage},
+	{"ClaimAppsTakeTurns", testEngineClaimAppsTakeTurns},
+	{"ClaimAppsWindow", testEngineClaimAppsWindow},
+	{"ClaimAppsSkipFIFO", testEngineClaimAppsSkipFIFO},
 	{"RecordOutcomes", testEngineRecordOutcomes},
 	{"RecordDisablesEndpoint", testEngineRecordDisablesEndpoint},
 	{"RecordStolenLease", testEngineRecordStolenLease},
@@ -312,6 +315,147 @@ func testEngineClaimWindow(t *testing.T, s herald.Store) {
 	// Without a window, everything due is considered.
 	got := claim(t, s, nodeA, at(50), 10, f.eps[0].ID)
 	mustEqual(t, "claim without a window", sorted([]string{pair(m3, f.eps[1]), pair(m3, f.eps[2])}), sorted(claimedIDs(got)))
+}
+
+// claimApps claims with PerApp for owner nodeA at now.
+func claimApps(t *testing.T, s herald.Store, now time.Time, opts herald.ClaimOptions) []herald.Claim {
+	t.Helper()
+	opts.Owner, opts.Now, opts.LeaseUntil = nodeA, now, now.Add(leaseFor)
+	claims, err := s.ClaimDue(t.Context(), opts)
+	mustOK(t, "ClaimDue in applications' turns", err)
+	return claims
+}
+
+// byApp counts claims by application.
+func byApp(claims []herald.Claim) map[string]int {
+	n := map[string]int{}
+	for _, c := range claims {
+		n[c.Delivery.AppID]++
+	}
+	return n
+}
+
+// testEngineClaimAppsTakeTurns: application A has a backlog of 3,000 due
+// deliveries, all older than application B's three. A claim oldest due
+// first takes only A's; a claim in applications' turns (PerApp) takes B's
+// too, at most PerApp of each application, and leaves SkipApps alone.
+func testEngineClaimAppsTakeTurns(t *testing.T, s herald.Store) {
+	a := mustEngineFixture(t, s, 10)
+	const backlog = 300 // messages, to 10 endpoints each
+	var msgs []*herald.Message
+	for i := range backlog {
+		msgs = append(msgs, newMessage(a.app.ID, 10+i, "user.created"))
+	}
+	mustCreateMessages(t, s, msgs...)
+	b := mustCreateApp(t, s, newApp(1000))
+	bep := mustCreateEndpoint(t, s, newEndpoint(b.ID, 1001))
+	bmsgs := []*herald.Message{newMessage(b.ID, 1010, "user.created"), newMessage(b.ID, 1011, "user.created"),
+		newMessage(b.ID, 1012, "user.created")}
+	mustCreateMessages(t, s, bmsgs...)
+	now := at(2000)
+
+	// Oldest due first: A's backlog fills the claim.
+	if got := byApp(claim(t, s, nodeA, now, 10)); got[a.app.ID] != 10 {
+		t.Fatalf("claim oldest due first took %v, want 10 of A's", got)
+	}
+	// In turns: B's three come with the claim, beside A's oldest.
+	got := claimApps(t, s, now, herald.ClaimOptions{Limit: 10, PerApp: 10})
+	if n := byApp(got); n[a.app.ID] != 7 || n[b.ID] != 3 {
+		t.Fatalf("claim in turns took %v, want 7 of A's and B's 3", n)
+	}
+	var bGot []string
+	for _, c := range got {
+		if c.Delivery.AppID == b.ID {
+			bGot = append(bGot, pair(c.Message, bep))
+		}
+	}
+	mustEqual(t, "B's claims", []string{pair(bmsgs[0], bep), pair(bmsgs[1], bep), pair(bmsgs[2], bep)}, bGot)
+	// A's are its oldest: message 0's are claimed already, so message 1's.
+	for _, c := range got {
+		if c.Delivery.AppID == a.app.ID && c.Delivery.MessageID != msgs[1].ID {
+			t.Fatalf("claimed A's delivery of %s, want those of its oldest unclaimed message %s", c.Delivery.MessageID, msgs[1].ID)
+		}
+	}
+	// Returned in due order, as every claim.
+	if !slices.IsSortedFunc(got, func(x, y herald.Claim) int { return x.Delivery.NextAttemptAt.Compare(y.Delivery.NextAttemptAt) }) {
+		t.Fatal("claims in turns are not in due order")
+	}
+
+	mustCreateMessages(t, s, newMessage(b.ID, 1013, "user.created"), newMessage(b.ID, 1014, "user.created"),
+		newMessage(b.ID, 1015, "user.created"))
+	// At most PerApp of each application.
+	if n := byApp(claimApps(t, s, now, herald.ClaimOptions{Limit: 10, PerApp: 2})); n[a.app.ID] != 2 || n[b.ID] != 2 {
+		t.Fatalf("claim in turns of 2 took %v, want 2 of each", n)
+	}
+	// A skipped: only B's last one, though A's are older and the limit
+	// leaves room.
+	skipped := claimApps(t, s, now, herald.ClaimOptions{Limit: 10, PerApp: 10, SkipApps: []string{a.app.ID}})
+	if n := byApp(skipped); len(skipped) != 1 || n[b.ID] != 1 {
+		t.Fatalf("claim skipping A took %v, want B's last one", n)
+	}
+	// Nothing of B's left: a claim in turns fills up with A's.
+	if n := byApp(claimApps(t, s, now, herald.ClaimOptions{Limit: 50, PerApp: 50})); n[a.app.ID] != 50 {
+		t.Fatalf("claim in turns with only A left took %v, want 50 of A's", n)
+	}
+	// Deliveries not yet due wait, in turns as without.
+	if got := claimApps(t, s, at(5), herald.ClaimOptions{Limit: 10, PerApp: 10}); len(got) != 0 {
+		t.Fatalf("claim in turns before anything was due took %v", claimedIDs(got))
+	}
+}
+
+// testEngineClaimAppsWindow: in turns, the Window bounds what is read of
+// each application, and SkipEndpoints and PerEndpoint apply within it.
+func testEngineClaimAppsWindow(t *testing.T, s herald.Store) {
+	a := mustEngineFixture(t, s, 3)
+	m1 := newMessage(a.app.ID, 10, "user.created")
+	m2 := newMessage(a.app.ID, 11, "user.created")
+	b := mustCreateApp(t, s, newApp(100))
+	bep := mustCreateEndpoint(t, s, newEndpoint(b.ID, 101))
+	bm := newMessage(b.ID, 110, "user.created")
+	mustCreateMessages(t, s, m1, m2, bm)
+	now := at(200)
+	windowed := func(window, perEndpoint int, skip ...string) []string {
+		t.Helper()
+		return sorted(claimedIDs(claimApps(t, s, now, herald.ClaimOptions{Limit: 10, PerApp: 10, Window: window,
+			PerEndpoint: perEndpoint, SkipEndpoints: skip})))
+	}
+	// A's window of one is m1's delivery to the skipped endpoint: nothing
+	// of A's; B's window is its own.
+	mustEqual(t, "claim in turns in a window of 1 behind a skipped endpoint", []string{pair(bm, bep)},
+		windowed(1, 0, a.eps[0].ID))
+	// A window of 6 holds all of A's: one per endpoint, the skipped one's
+	// left alone.
+	mustEqual(t, "claim in turns in a window of 6, one per endpoint, skipping one",
+		sorted([]string{pair(m1, a.eps[1]), pair(m1, a.eps[2])}), windowed(6, 1, a.eps[0].ID))
+	// Without a window, all of A's due deliveries are considered.
+	got := claimApps(t, s, now, herald.ClaimOptions{Limit: 10, PerApp: 10, SkipEndpoints: []string{a.eps[0].ID}})
+	mustEqual(t, "claim in turns without a window", sorted([]string{pair(m2, a.eps[1]), pair(m2, a.eps[2])}),
+		sorted(claimedIDs(got)))
+}
+
+// testEngineClaimAppsSkipFIFO: a skipped application's FIFO heads are left
+// too; another application's are claimed.
+func testEngineClaimAppsSkipFIFO(t *testing.T, s herald.Store) {
+	app, fifo, _ := mustFIFOFixture(t, s)
+	other := mustCreateApp(t, s, newApp(100))
+	ofifo := newEndpoint(other.ID, 101)
+	ofifo.Ordering = herald.OrderingFIFO
+	mustCreateEndpoint(t, s, ofifo)
+	m := newMessage(app.ID, 10, "user.created")
+	om := newMessage(other.ID, 110, "user.created")
+	mustCreateMessages(t, s, m, om)
+	now := at(200)
+	got := claimApps(t, s, now, herald.ClaimOptions{Limit: 10, PerApp: 10, SkipApps: []string{app.ID}})
+	mustEqual(t, "claim in turns skipping the first application", []string{pair(om, ofifo)}, claimedIDs(got))
+	got = claimApps(t, s, now, herald.ClaimOptions{Limit: 10, PerApp: 10})
+	for _, c := range got {
+		if c.Delivery.AppID != app.ID {
+			t.Fatalf("claimed %s of %s, want the first application's only", c.Delivery.ID, c.Delivery.AppID)
+		}
+	}
+	if !slices.Contains(claimedIDs(got), pair(m, fifo)) {
+		t.Fatalf("claim in turns took %v, want the FIFO head %s among them", claimedIDs(got), pair(m, fifo))
+	}
 }
 
 func testEngineClaimSharesMessage(t *testing.T, s herald.Store) {

@@ -191,7 +191,7 @@ func startNode(ctx context.Context, cfg nodeConfig) (*node, error) {
 	}
 	n := &node{dispatcher: dispatcher, sender: sender, logger: cfg.Logger, dispatchDone: make(chan error, 1), failed: make(chan error, 1), cleanDone: make(chan struct{}), tasksDone: make(chan struct{}), fanOutDone: make(chan struct{})}
 	tcfg := cfg.Tasks
-	tcfg.Store, tcfg.OnQueued, tcfg.Logger = measured, dispatcher.Notify, cfg.Logger
+	tcfg.Store, tcfg.OnQueued, tcfg.Logger = measured, dispatcher.NotifyQueued, cfg.Logger
 	tcfg.Owner, tcfg.Lease = taskOwner(cfg.Store, dispatcher), cmp.Or(dcfg.NodeTimeout, dispatch.DefaultNodeTimeout)
 	runner, err := task.New(tcfg)
 	if err != nil {
@@ -231,7 +231,7 @@ func startNode(ctx context.Context, cfg nodeConfig) (*node, error) {
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		Logger:         cfg.Logger,
 		Version:        Version(),
-		OnQueued:       dispatcher.Notify,
+		OnQueued:       dispatcher.NotifyQueued,
 		OnTask:         runner.Wake,
 		CircuitState:   dispatcher.EndpointState,
 		Metrics:        metrics,
@@ -304,7 +304,7 @@ func startNode(ctx context.Context, cfg nodeConfig) (*node, error) {
 		defer close(n.fanOutDone)
 		_ = fanOut.Run(fanOutCtx) // it logs its own failures and returns nil
 	}()
-	n.stopListen = listenForWork(ctx, cfg.Store, dispatcher.Notify, cfg.Logger)
+	n.stopListen = listenForWork(ctx, cfg.Store, dispatcher.NotifyQueued, cfg.Logger)
 	n.monitor = telemetry.NewMonitor(telemetry.MonitorConfig{
 		Store: measured, Metrics: metrics, Readiness: readiness, Interval: cfg.MonitorInterval, Logger: cfg.Logger,
 	})
