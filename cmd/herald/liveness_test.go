@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -76,6 +77,24 @@ func (g *gatedReceiver) counts(ids []string) (arrivals map[string]int, arrived i
 		}
 	}
 	return arrivals, arrived
+}
+
+// settledCounts returns the arrivals of ids once they have not changed for
+// quiet, or after most.
+func (g *gatedReceiver) settledCounts(ids []string, quiet, most time.Duration) map[string]int {
+	deadline := time.Now().Add(most)
+	last, _ := g.counts(ids)
+	since := time.Now()
+	for time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		now, _ := g.counts(ids)
+		if !maps.Equal(now, last) {
+			last, since = now, time.Now()
+		} else if time.Since(since) >= quiet {
+			break
+		}
+	}
+	return last
 }
 
 // waitCompleted waits until every id was answered 204 and returns when the
@@ -266,7 +285,15 @@ func TestNodeTakeover(t *testing.T) {
 	if err := paused.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
-	inFlight, _ := rc.counts(ids) // arrivals so far: sends in flight at the pause
+	// Sends in flight at the pause: what has arrived once the arrivals
+	// stop changing. A request the node wrote just before SIGSTOP may
+	// reach the receiver's handler later on a loaded machine, and some of
+	// these messages may be another node's (an endpoint's overflow goes
+	// back to the queue for any node): that node's held sends arrive too.
+	// Nothing else can arrive meanwhile: the paused node is stopped, the
+	// other holds its concurrency in held requests, and no takeover comes
+	// before the node timeout.
+	inFlight := rc.settledCounts(ids, 500*time.Millisecond, nodeTimeout)
 	t.Logf("paused a node holding %d deliveries", pausedHeld)
 	rc.open()
 	rc.waitCompleted(t, ids, nodeTimeout+10*time.Second)
