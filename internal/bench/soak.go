@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -197,7 +197,7 @@ type soakSampler struct {
 }
 
 // validateSoak checks the soak flags; Validate calls it.
-func (c *BenchCmd) validateSoak() error {
+func (c *Command) validateSoak() error {
 	switch {
 	case c.SampleEvery < 0:
 		return errors.New("--sample-every must not be negative")
@@ -218,7 +218,7 @@ func (c *BenchCmd) validateSoak() error {
 // newSoakSampler returns the sampler of a run, nil when --sample-every is
 // off. It creates the CSV file now, so that a path that cannot be written
 // fails before the run.
-func (c *BenchCmd) newSoakSampler(t serverTarget) (*soakSampler, error) {
+func (c *Command) newSoakSampler(t serverTarget) (*soakSampler, error) {
 	if c.SampleEvery == 0 {
 		return nil, nil
 	}

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -40,7 +40,7 @@ type hangingAppReport struct {
 // than its share and, with N × concurrency ≥ --workers, than the node has),
 // and waits until its requests stop growing: the workers it could take are
 // taken before the run begins.
-func (c *BenchCmd) startHangingApp(ctx context.Context, client *http.Client, t serverTarget, stop <-chan struct{}) (*hangingApp, error) {
+func (c *Command) startHangingApp(ctx context.Context, client *http.Client, t serverTarget, stop <-chan struct{}) (*hangingApp, error) {
 	p := &routePlan{roles: make([]role, c.HangingEndpoints), filters: make([][]string, c.HangingEndpoints)}
 	for i := range p.roles {
 		p.roles[i] = roleHanging
