@@ -79,10 +79,10 @@ type Command struct {
 	RequestTimeout      time.Duration `name:"request-timeout" env:"HERALD_REQUEST_TIMEOUT" default:"15s" help:"Timeout of one delivery attempt; hanging endpoints hold a worker this long."`
 	AppWorkerShare      float64       `name:"app-worker-share" env:"HERALD_APP_WORKER_SHARE" default:"0.5" help:"Share of --workers one application's endpoints may hold at once (serve's flag); 1 turns it off."`
 
-	// HangingEndpoints is the noisy-neighbour scenario (see benchhang.go).
+	// HangingEndpoints is the noisy-neighbour scenario (see hang.go).
 	HangingEndpoints int `name:"hanging-endpoints" env:"HERALD_BENCH_HANGING_ENDPOINTS" help:"Before the run, give a second application this many endpoints that accept connections and never answer, and post it enough messages to want more workers than there are; the report shows how the benchmark application fares beside it."`
 
-	// Soak mode (see benchsoak.go).
+	// Soak mode (see soak.go).
 	SampleEvery time.Duration `name:"sample-every" env:"HERALD_BENCH_SAMPLE_EVERY" help:"Soak mode: while a --duration run posts, read the server's RSS, heap, goroutines, open files, WAL and database size, queue depth and in-flight deliveries from its /metrics this often, print them over time and say which still grow after a warm-up third. 0: off."`
 	SamplesCSV  string        `name:"samples-csv" help:"Soak mode: also write the samples to this CSV file."`
 }
