@@ -4,16 +4,26 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
-	"github.com/herald-webhooks/herald/internal/bench"
 	"go.uber.org/goleak"
+
+	"github.com/herald-webhooks/herald/backoff"
+	"github.com/herald-webhooks/herald/dispatch"
+	"github.com/herald-webhooks/herald/internal/bench"
+	"github.com/herald-webhooks/herald/internal/testkeys"
+	"github.com/herald-webhooks/herald/sqlite"
 )
 
 // runBench runs `herald bench` with args and --json in-process and decodes
@@ -237,5 +247,97 @@ func TestBenchProfiles(t *testing.T) {
 		if pb := read(name); !bytes.Contains(pb, []byte("contentions")) {
 			t.Errorf("%s (%d bytes) is not a contention profile", name, len(pb))
 		}
+	}
+}
+
+// TestBenchNode: the node the binary starts for bench serves the API and
+// /metrics (to the admin token only, as serve does without
+// --metrics-public) and delivers with Herald's User-Agent; a node that
+// cannot start is an error and leaves nothing running.
+func TestBenchNode(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	agents := make(chan string, 1)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case agents <- r.UserAgent():
+		default:
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer recv.Close()
+	store, err := sqlite.Open(t.Context(), sqlite.Config{Path: filepath.Join(t.TempDir(), "h.db"), Keyring: testkeys.Ring(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	const token = "hk_bench-node-test"
+	cfg := bench.NodeConfig{
+		Store:  store,
+		Logger: slog.New(slog.DiscardHandler),
+		Sender: dispatch.SenderConfig{Timeout: 5 * time.Second, AllowPrivate: true},
+		Dispatch: dispatch.Config{
+			Policy:          backoff.Policy{Schedule: backoff.DefaultSchedule},
+			Workers:         4,
+			PerEndpoint:     2,
+			AppWorkerShare:  1,
+			RequestTimeout:  5 * time.Second,
+			ShutdownTimeout: 5 * time.Second,
+		},
+		AdminTokenHash: sha256.Sum256([]byte(token)),
+	}
+
+	bad := cfg
+	bad.Dispatch.RequestTimeout, bad.Dispatch.Lease = time.Minute, time.Second
+	if n, err := startBenchNode(t.Context(), bad); err == nil || n != nil {
+		t.Fatalf("lease shorter than the request timeout: node %v, error %v; want an error and no node", n, err)
+	}
+
+	n, err := startBenchNode(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Stop()
+	api := httptest.NewServer(n.Handler)
+	defer api.Close()
+	do := func(method, path, auth, body string) (int, []byte) {
+		t.Helper()
+		req, err := http.NewRequestWithContext(t.Context(), method, api.URL+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		if auth != "" {
+			req.Header.Set("Authorization", "Bearer "+auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	for _, c := range []struct{ path, body string }{
+		{"/api/v1/app", `{"name":"A","uid":"a"}`},
+		{"/api/v1/app/a/endpoint", `{"url":"` + recv.URL + `/hook"}`},
+		{"/api/v1/app/a/msg", `{"eventType":"bench.event","payload":{"k":1}}`},
+	} {
+		if code, b := do(http.MethodPost, c.path, token, c.body); code/100 != 2 {
+			t.Fatalf("POST %s: %d %s", c.path, code, b)
+		}
+	}
+	select {
+	case ua := <-agents:
+		if want := "Herald/" + Version(); ua != want {
+			t.Errorf("User-Agent %q, want %q", ua, want)
+		}
+	case <-time.After(time.Minute): // a guard against hanging, not a measure
+		t.Fatal("no delivery arrived")
+	}
+	if code, b := do(http.MethodGet, "/metrics", token, ""); code != http.StatusOK || !bytes.Contains(b, []byte("herald_deliveries_total")) {
+		t.Errorf("GET /metrics with the token: %d, want 200 with Herald's metrics", code)
+	}
+	if code, _ := do(http.MethodGet, "/metrics", "", ""); code != http.StatusUnauthorized {
+		t.Errorf("GET /metrics without a token: %d, want 401", code)
 	}
 }

@@ -1,16 +1,22 @@
 package bench
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"go.uber.org/goleak"
 )
 
 func TestDispatchLagFromBuckets(t *testing.T) {
@@ -149,5 +155,42 @@ func TestBenchPayloadSize(t *testing.T) {
 		if len(p) != size || !json.Valid(p) {
 			t.Errorf("benchPayload(%d) = %d bytes, valid JSON %v: %s", size, len(p), json.Valid(p), p)
 		}
+	}
+}
+
+// TestRunNodeFails: a node that cannot start fails the run with its error,
+// prints no report and leaves neither the temporary database nor a
+// goroutine behind. The hook is handed an open, migrated store.
+func TestRunNodeFails(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	dir := t.TempDir()
+	c := &Command{
+		Messages: 10, Endpoints: 1, PayloadSize: 512, Concurrency: 1, Timeout: time.Minute,
+		Dir: dir, SQLiteSynchronous: "FULL", Workers: 1, EndpointConcurrency: 1,
+		RequestTimeout: time.Second, AppWorkerShare: 1,
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	refused := errors.New("node refused to start")
+	var schema int
+	var out bytes.Buffer
+	err := c.Run(Env{Ctx: t.Context(), Stdout: &out, Stderr: io.Discard,
+		StartNode: func(ctx context.Context, cfg NodeConfig) (*Node, error) {
+			var err error
+			schema, err = cfg.Store.SchemaVersion(ctx)
+			return nil, errors.Join(err, refused)
+		}})
+	if !errors.Is(err, refused) {
+		t.Fatalf("run: %v, want the node's error", err)
+	}
+	if schema < 1 {
+		t.Errorf("the hook saw schema version %d, want a migrated store", schema)
+	}
+	if out.Len() != 0 {
+		t.Errorf("a report was printed:\n%s", out.String())
+	}
+	if left, err := os.ReadDir(dir); err != nil || len(left) != 0 {
+		t.Errorf("left in --dir: %v (%v), want nothing", left, err)
 	}
 }
