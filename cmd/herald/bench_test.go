@@ -299,30 +299,15 @@ func TestBenchNode(t *testing.T) {
 	defer n.Stop()
 	api := httptest.NewServer(n.Handler)
 	defer api.Close()
-	do := func(method, path, auth, body string) (int, []byte) {
-		t.Helper()
-		req, err := http.NewRequestWithContext(t.Context(), method, api.URL+path, strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Content-Type", "application/json")
-		if auth != "" {
-			req.Header.Set("Authorization", "Bearer "+auth)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, b
-	}
-	for _, c := range []struct{ path, body string }{
-		{"/api/v1/app", `{"name":"A","uid":"a"}`},
-		{"/api/v1/app/a/endpoint", `{"url":"` + recv.URL + `/hook"}`},
-		{"/api/v1/app/a/msg", `{"eventType":"bench.event","payload":{"k":1}}`},
+	for _, c := range []struct {
+		path string
+		body any
+	}{
+		{"/api/v1/app", map[string]any{"name": "A", "uid": "a"}},
+		{"/api/v1/app/a/endpoint", map[string]any{"url": recv.URL + "/hook"}},
+		{"/api/v1/app/a/msg", map[string]any{"eventType": "bench.event", "payload": map[string]any{"k": 1}}},
 	} {
-		if code, b := do(http.MethodPost, c.path, token, c.body); code/100 != 2 {
+		if code, b := request(t, http.MethodPost, api.URL+c.path, token, c.body); code/100 != 2 {
 			t.Fatalf("POST %s: %d %s", c.path, code, b)
 		}
 	}
@@ -334,10 +319,10 @@ func TestBenchNode(t *testing.T) {
 	case <-time.After(time.Minute): // a guard against hanging, not a measure
 		t.Fatal("no delivery arrived")
 	}
-	if code, b := do(http.MethodGet, "/metrics", token, ""); code != http.StatusOK || !bytes.Contains(b, []byte("herald_deliveries_total")) {
+	if code, b := request(t, http.MethodGet, api.URL+"/metrics", token, nil); code != http.StatusOK || !bytes.Contains(b, []byte("herald_deliveries_total")) {
 		t.Errorf("GET /metrics with the token: %d, want 200 with Herald's metrics", code)
 	}
-	if code, _ := do(http.MethodGet, "/metrics", "", ""); code != http.StatusUnauthorized {
+	if code, _ := request(t, http.MethodGet, api.URL+"/metrics", "", nil); code != http.StatusUnauthorized {
 		t.Errorf("GET /metrics without a token: %d, want 401", code)
 	}
 }
