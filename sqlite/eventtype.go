@@ -143,11 +143,12 @@ func scanEventType(row scanner) (*herald.EventType, error) {
 }
 
 // ImportEventTypes upserts types and, with archiveOthers, archives the
-// rest, in one write transaction (see herald.Store).
+// rest, in one write transaction of its own: a document may hold many
+// event types, and a failure must not undo other callers' writes grouped
+// with it (see herald.Store).
 func (s *Store) ImportEventTypes(ctx context.Context, types []*herald.EventType, archiveOthers bool, now time.Time) ([]string, error) {
 	var archived []string
-	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		archived = nil // a retried transaction starts again
+	err := s.writeAlone(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		names := make([]string, 0, len(types))
 		for _, et := range types {
 			_, err := tx.ExecContext(ctx, `INSERT INTO event_type (`+eventTypeColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)

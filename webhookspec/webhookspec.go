@@ -32,6 +32,9 @@ const (
 	MaxBytes = 8 << 20
 	// MaxDepth bounds the nesting of a schema, references written out.
 	MaxDepth = 64
+	// MaxEventTypes bounds the webhooks of one document: they are written
+	// in one transaction, which holds SQLite's single writer.
+	MaxEventTypes = 1000
 )
 
 // budget counts the values and text written out from one document.
@@ -195,6 +198,9 @@ func EventTypes(doc map[string]any) ([]EventType, error) {
 	}
 	if len(byName) == 0 {
 		return nil, problem([]string{"webhooks"}, "the document defines no webhooks")
+	}
+	if len(byName) > MaxEventTypes {
+		return nil, problem([]string{"webhooks"}, "the document defines %d webhooks, more than %d", len(byName), MaxEventTypes)
 	}
 	names := slices.Sorted(maps.Keys(byName))
 	out := make([]EventType, 0, len(names))

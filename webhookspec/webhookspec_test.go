@@ -188,6 +188,7 @@ func TestEventTypesProblems(t *testing.T) {
 		{"Swagger", `{"openapi":"2.0"}`, "#/openapi: an OpenAPI 3 document is needed"},
 		{"NoWebhooks", `{"openapi":"3.1.0","paths":{}}`, "#/webhooks: the document defines no webhooks"},
 		{"WebhooksNotObject", `{"openapi":"3.1.0","webhooks":[]}`, "#/webhooks: must be an object"},
+		{"TooMany", manyHooks(MaxEventTypes + 1), "#/webhooks: the document defines 1001 webhooks, more than 1000"},
 		{"Both", `{"openapi":"3.1.0","webhooks":{"a":{"post":{}}},"x-webhooks":{"a":{"post":{}}}}`, "#/x-webhooks/a: is in webhooks too"},
 		{"NoPost", `{"openapi":"3.1.0","webhooks":{"a":{"put":{}}}}`, "#/webhooks/a: a webhook needs a post operation"},
 		{"PathItemNotObject", `{"openapi":"3.1.0","webhooks":{"a":"x"}}`, "#/webhooks/a: must be an object"},
@@ -286,4 +287,25 @@ func FuzzEventTypes(f *testing.F) {
 			}
 		}
 	})
+}
+
+// manyHooks returns a document with n webhooks.
+func manyHooks(n int) string {
+	hooks := make([]string, n)
+	for i := range hooks {
+		hooks[i] = fmt.Sprintf(`"e%d":{"post":{}}`, i)
+	}
+	return `{"openapi":"3.1.0","webhooks":{` + strings.Join(hooks, ",") + `}}`
+}
+
+// A document at the bound reads.
+func TestMaxEventTypes(t *testing.T) {
+	d, err := Decode([]byte(manyHooks(MaxEventTypes)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := EventTypes(d)
+	if err != nil || len(got) != MaxEventTypes {
+		t.Fatalf("%d event types, %v", len(got), err)
+	}
 }
