@@ -114,9 +114,10 @@ func readSpec(in *eventTypeImportIn) ([]*herald.EventType, error) {
 	var v validation
 	types := make([]*herald.EventType, len(found))
 	for i, f := range found {
-		hook := []string{"body", field, "webhooks", f.Name}
+		hook := append([]string{"body", field}, f.Path...)
 		v.checkName(f.Name, hook...)
 		if f.FeatureFlag != "" {
+			// Where the operation is, when it is not behind a $ref.
 			v.checkName(f.FeatureFlag, append(hook, "post", "x-svix-feature-flag")...)
 		}
 		et := &herald.EventType{Name: f.Name, Description: f.Description, Deprecated: f.Deprecated, FeatureFlag: f.FeatureFlag}

@@ -175,6 +175,7 @@ func TestImportOpenAPIRefused(t *testing.T) {
 		{"NotOpenAPI3", `{"spec":{"swagger":"2.0"}}`, []string{"body", "spec", "openapi"}},
 		{"NoWebhooks", `{"spec":{"openapi":"3.1.0"},"replaceAll":true}`, []string{"body", "spec", "webhooks"}},
 		{"BadName", `{"spec":{"openapi":"3.1.0","webhooks":{"a b":{"post":{}}}}}`, []string{"body", "spec", "webhooks", "a b"}},
+		{"BadNameIn30", `{"spec":{"openapi":"3.0.3","x-webhooks":{"a/b":{"post":{}}}}}`, []string{"body", "spec", "x-webhooks", "a/b"}},
 		{"BadFlag", `{"spec":` + hook(`{"x-svix-feature-flag":"no flag"}`) + `}`, []string{"body", "spec", "webhooks", "a.b", "post", "x-svix-feature-flag"}},
 		{"MissingRef", `{"spec":` + hook(`{"requestBody":{"$ref":"#/components/requestBodies/X"}}`) + `}`,
 			[]string{"body", "spec", "webhooks", "a.b", "post", "requestBody", "$ref"}},

@@ -59,6 +59,8 @@ func (b *budget) spend(v any, key string, path []string) error {
 
 // EventType is one event type the document defines.
 type EventType struct {
+	// Path is where the webhook is: webhooks or x-webhooks, then Name.
+	Path        []string
 	Name        string
 	Description string
 	Deprecated  bool
@@ -221,8 +223,8 @@ type resolver struct {
 }
 
 // eventType reads the path item at path.
-func (r *resolver) eventType(name string, path []string) (EventType, error) {
-	item, path, err := r.object(path)
+func (r *resolver) eventType(name string, at []string) (EventType, error) {
+	item, path, err := r.object(at)
 	if err != nil {
 		return EventType{}, err
 	}
@@ -234,7 +236,7 @@ func (r *resolver) eventType(name string, path []string) (EventType, error) {
 	if err != nil {
 		return EventType{}, err
 	}
-	et := EventType{Name: name}
+	et := EventType{Path: slices.Clone(at), Name: name}
 	if et.Description, err = optString(operation, "description", opPath); err != nil {
 		return et, err
 	}
