@@ -44,6 +44,12 @@ type Store interface {
 	// called name (its Name and CreatedAt are kept).
 	UpdateEventTypeFunc(ctx context.Context, name string, update func(*EventType) error) (*EventType, error)
 	DeleteEventType(ctx context.Context, name string) error
+	// ImportEventTypes writes types in one transaction: each is created,
+	// or replaces the description, deprecated, feature flag and schemas of
+	// the one of its name (keeping its CreatedAt) and unarchives it. With
+	// archiveOthers it also archives every other event type, at now, and
+	// returns their names. Nothing is written when any write fails.
+	ImportEventTypes(ctx context.Context, types []*EventType, archiveOthers bool, now time.Time) (archived []string, err error)
 
 	CreateEndpoint(ctx context.Context, ep *Endpoint) error
 	GetEndpoint(ctx context.Context, appID, ref string) (*Endpoint, error)

@@ -377,6 +377,7 @@ func (a *API) table() []route {
 
 		anyone("GET", "/api/v1/event-type", a.listEventTypes),
 		admin("POST", "/api/v1/event-type", a.createEventType),
+		admin("POST", "/api/v1/event-type/import/openapi", a.importEventTypes),
 		anyone("GET", eventTyp, a.getEventType),
 		admin("PUT", eventTyp, a.putEventType),
 		admin("PATCH", eventTyp, a.patchEventType),

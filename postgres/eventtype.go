@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -138,4 +139,51 @@ func scanEventType(row pgx.Row) (*herald.EventType, error) {
 	et.CreatedAt = createdAt.UTC()
 	et.UpdatedAt = updatedAt.UTC()
 	return &et, nil
+}
+
+// ImportEventTypes upserts types and, with archiveOthers, archives the
+// rest, in one transaction (see herald.Store).
+func (s *Store) ImportEventTypes(ctx context.Context, types []*herald.EventType, archiveOthers bool, now time.Time) ([]string, error) {
+	var archived []string
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		names := make([]string, 0, len(types))
+		for _, et := range types {
+			_, err := tx.Exec(ctx, `INSERT INTO event_type (`+eventTypeColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+				ON CONFLICT (name) DO UPDATE SET description = excluded.description, archived = false,
+					deprecated = excluded.deprecated, feature_flag = excluded.feature_flag,
+					schemas = excluded.schemas, updated_at = excluded.updated_at`,
+				et.Name, et.Description, false, et.Deprecated, nullString(et.FeatureFlag), schemasArg(et.Schemas),
+				et.CreatedAt, et.UpdatedAt)
+			if err != nil {
+				return err
+			}
+			if err := s.audit(ctx, tx, &auditTarget{"event_type.import", herald.AuditEventType, et.Name, ""}); err != nil {
+				return err
+			}
+			names = append(names, et.Name)
+		}
+		if !archiveOthers {
+			return nil
+		}
+		rows, err := tx.Query(ctx, `UPDATE event_type SET archived = true, updated_at = $1
+			WHERE NOT archived AND name <> ALL($2::text[]) RETURNING name`, now, names)
+		archived, err = collect(rows, err, func(row pgx.Row) (string, error) {
+			var name string
+			return name, row.Scan(&name)
+		})
+		if err != nil {
+			return err
+		}
+		slices.Sort(archived)
+		for _, name := range archived {
+			if err := s.audit(ctx, tx, &auditTarget{"event_type.update", herald.AuditEventType, name, ""}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, s.fail("import event types", err)
+	}
+	return archived, nil
 }

@@ -3,6 +3,9 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
+	"slices"
+	"time"
 
 	"github.com/herald-webhooks/herald"
 )
@@ -137,4 +140,57 @@ func scanEventType(row scanner) (*herald.EventType, error) {
 	et.CreatedAt = fromMicros(createdAt)
 	et.UpdatedAt = fromMicros(updatedAt)
 	return &et, nil
+}
+
+// ImportEventTypes upserts types and, with archiveOthers, archives the
+// rest, in one write transaction of its own: a document may hold many
+// event types, and a failure must not undo other callers' writes grouped
+// with it (see herald.Store).
+func (s *Store) ImportEventTypes(ctx context.Context, types []*herald.EventType, archiveOthers bool, now time.Time) ([]string, error) {
+	var archived []string
+	err := s.writeAlone(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		names := make([]string, 0, len(types))
+		for _, et := range types {
+			_, err := tx.ExecContext(ctx, `INSERT INTO event_type (`+eventTypeColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+				ON CONFLICT (name) DO UPDATE SET description = excluded.description, archived = 0,
+					deprecated = excluded.deprecated, feature_flag = excluded.feature_flag,
+					schemas = excluded.schemas, updated_at = excluded.updated_at`,
+				et.Name, et.Description, false, et.Deprecated, nullString(et.FeatureFlag), schemasArg(et.Schemas),
+				micros(et.CreatedAt), micros(et.UpdatedAt))
+			if err != nil {
+				return err
+			}
+			if err := s.audit(ctx, tx, &auditTarget{"event_type.import", herald.AuditEventType, et.Name, ""}); err != nil {
+				return err
+			}
+			names = append(names, et.Name)
+		}
+		if !archiveOthers {
+			return nil
+		}
+		list, err := json.Marshal(names)
+		if err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `UPDATE event_type SET archived = 1, updated_at = ?
+			WHERE archived = 0 AND name NOT IN (SELECT value FROM json_each(?)) RETURNING name`, micros(now), string(list))
+		archived, err = collect(rows, err, func(row scanner) (string, error) {
+			var name string
+			return name, row.Scan(&name)
+		})
+		if err != nil {
+			return err
+		}
+		slices.Sort(archived)
+		for _, name := range archived {
+			if err := s.audit(ctx, tx, &auditTarget{"event_type.update", herald.AuditEventType, name, ""}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, s.fail("import event types", err)
+	}
+	return archived, nil
 }

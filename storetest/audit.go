@@ -84,6 +84,10 @@ func testAuditEveryVerb(t *testing.T, s herald.Store) {
 		}, want{"event_type.update", herald.AuditEventType, "audit.x", ""}},
 		{"DeleteEventType", func(ctx context.Context) error { return s.DeleteEventType(ctx, "audit.x") },
 			want{"event_type.delete", herald.AuditEventType, "audit.x", ""}},
+		{"ImportEventTypes", func(ctx context.Context) error {
+			_, err := s.ImportEventTypes(ctx, []*herald.EventType{newEventType(506, "audit.y")}, false, at(506))
+			return err
+		}, want{"event_type.import", herald.AuditEventType, "audit.y", ""}},
 		{"CreateEndpoint", func(ctx context.Context) error { return s.CreateEndpoint(ctx, newEp) },
 			want{"endpoint.create", herald.AuditEndpoint, newEp.ID, f.app.ID}},
 		{"UpdateEndpoint", func(ctx context.Context) error { newEp.Disabled = true; return s.UpdateEndpoint(ctx, newEp) },

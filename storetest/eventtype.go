@@ -15,6 +15,8 @@ var eventTypeTests = []namedTest{
 	{"Update", testEventTypeUpdate},
 	{"List", testEventTypeList},
 	{"Delete", testEventTypeDelete},
+	{"Import", testEventTypeImport},
+	{"ImportArchivesOthers", testEventTypeImportArchivesOthers},
 }
 
 // newEventType returns an event type called name, created at(n).
@@ -188,4 +190,77 @@ func testEventTypeDelete(t *testing.T, s herald.Store) {
 
 	// The name is free again.
 	mustCreateEventType(t, s, newEventType(3, "user.created"))
+}
+
+// importedEventType returns the event type an import at(n) writes.
+func importedEventType(n int, name, schema string) *herald.EventType {
+	et := newEventType(n, name)
+	et.Description = "Imported " + name
+	et.Deprecated = true
+	et.FeatureFlag = "beta"
+	et.Schemas = []byte(`{"1":` + schema + `}`)
+	return et
+}
+
+// An import creates the new event types and replaces the fields of the
+// existing ones, unarchiving them and keeping their creation time; the
+// others are left alone.
+func testEventTypeImport(t *testing.T, s herald.Store) {
+	old := newEventType(1, "invoice.paid")
+	old.Archived = true
+	old.Schemas = []byte(`{"2":{"type":"object"}}`)
+	mustCreateEventType(t, s, old)
+	other := mustCreateEventType(t, s, newEventType(2, "user.created"))
+
+	imported := []*herald.EventType{
+		importedEventType(10, "invoice.paid", `{"type":"object","examples":[{"a":1}]}`),
+		importedEventType(10, "user.deleted", `{"type":"object"}`),
+	}
+	archived, err := s.ImportEventTypes(t.Context(), imported, false, at(10))
+	mustOK(t, "ImportEventTypes", err)
+	if len(archived) != 0 {
+		t.Fatalf("ImportEventTypes without archiveOthers archived %v", archived)
+	}
+	want := importedEventType(10, "invoice.paid", `{"type":"object","examples":[{"a":1}]}`)
+	want.CreatedAt = at(1)
+	mustEqual(t, "updated event type", want, mustGetEventType(t, s, "invoice.paid"))
+	mustEqual(t, "created event type", importedEventType(10, "user.deleted", `{"type":"object"}`), mustGetEventType(t, s, "user.deleted"))
+	mustEqual(t, "other event type", other, mustGetEventType(t, s, "user.created"))
+
+	// Importing the same again changes only the update time.
+	again := []*herald.EventType{importedEventType(11, "user.deleted", `{"type":"object"}`)}
+	_, err = s.ImportEventTypes(t.Context(), again, false, at(11))
+	mustOK(t, "ImportEventTypes again", err)
+	want = importedEventType(11, "user.deleted", `{"type":"object"}`)
+	want.CreatedAt = at(10)
+	mustEqual(t, "imported twice", want, mustGetEventType(t, s, "user.deleted"))
+}
+
+// With archiveOthers an import archives, at now, every unarchived event
+// type it does not name, and returns their names in order.
+func testEventTypeImportArchivesOthers(t *testing.T, s herald.Store) {
+	for i, name := range []string{"b.two", "a.one", "kept"} {
+		mustCreateEventType(t, s, newEventType(i, name))
+	}
+	gone := newEventType(3, "gone")
+	gone.Archived = true
+	mustCreateEventType(t, s, gone)
+
+	archived, err := s.ImportEventTypes(t.Context(), []*herald.EventType{importedEventType(10, "kept", `{}`)}, true, at(10))
+	mustOK(t, "ImportEventTypes", err)
+	mustEqual(t, "archived names", []string{"a.one", "b.two"}, archived)
+	for i, name := range []string{"b.two", "a.one"} {
+		want := newEventType(i, name)
+		want.Archived, want.UpdatedAt = true, at(10)
+		mustEqual(t, "archived "+name, want, mustGetEventType(t, s, name))
+	}
+	mustEqual(t, "already archived", gone, mustGetEventType(t, s, "gone"))
+	want := importedEventType(10, "kept", `{}`)
+	want.CreatedAt = at(2)
+	mustEqual(t, "imported", want, mustGetEventType(t, s, "kept"))
+
+	// An empty import with archiveOthers archives everything.
+	archived, err = s.ImportEventTypes(t.Context(), nil, true, at(11))
+	mustOK(t, "ImportEventTypes empty", err)
+	mustEqual(t, "archived by an empty import", []string{"kept"}, archived)
 }

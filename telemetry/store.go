@@ -50,6 +50,7 @@ const (
 	opUpdateEventType
 	opUpdateEventTypeFunc
 	opDeleteEventType
+	opImportEventTypes
 	opCreateEndpoint
 	opGetEndpoint
 	opListEndpoints
@@ -110,7 +111,7 @@ const (
 var storeOpMethods = [numStoreOps]string{
 	"Ping",
 	"CreateApplication", "GetApplication", "ListApplications", "UpdateApplication", "UpdateApplicationFunc", "DeleteApplication",
-	"CreateEventType", "GetEventType", "ListEventTypes", "UpdateEventType", "UpdateEventTypeFunc", "DeleteEventType",
+	"CreateEventType", "GetEventType", "ListEventTypes", "UpdateEventType", "UpdateEventTypeFunc", "DeleteEventType", "ImportEventTypes",
 	"CreateEndpoint", "GetEndpoint", "ListEndpoints", "UpdateEndpoint", "UpdateEndpointKeepDisabled", "UpdateEndpointFunc", "DeleteEndpoint",
 	"RotateEndpointSecret",
 	"CreateMessages", "FanOut", "GetMessage", "ListMessages", "ExpungeMessageContent", "DeleteMessage", "ListMessageDeliveries", "ListEndpointMessages",
@@ -239,6 +240,10 @@ func (s *Store) UpdateEventTypeFunc(ctx context.Context, name string, update fun
 
 func (s *Store) DeleteEventType(ctx context.Context, name string) error {
 	return observe0(s, opDeleteEventType, func() error { return s.next.DeleteEventType(ctx, name) })
+}
+
+func (s *Store) ImportEventTypes(ctx context.Context, types []*herald.EventType, archiveOthers bool, now time.Time) ([]string, error) {
+	return observe(s, opImportEventTypes, func() ([]string, error) { return s.next.ImportEventTypes(ctx, types, archiveOthers, now) })
 }
 
 func (s *Store) CreateEndpoint(ctx context.Context, ep *herald.Endpoint) error {
