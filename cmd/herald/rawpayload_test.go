@@ -127,4 +127,35 @@ func testRawPayloadEndToEnd(t *testing.T, tn *testNode) {
 			}
 		}
 	}
+
+	// Once its content is expunged, a raw message resent goes out as {}
+	// labelled JSON, not as {} labelled with the raw payload's type.
+	list, err := client.Message.List(ctx, app.Id, &svix.MessageListOptions{EventTypes: &[]string{"raw.xml"}})
+	if err != nil || len(list.Data) != 1 {
+		t.Fatalf("list raw.xml: %v %+v", err, list)
+	}
+	msgID := list.Data[0].Id
+	if err := client.Message.ExpungeContent(ctx, app.Id, msgID); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	delete(got, "/hmac raw.xml")
+	mu.Unlock()
+	if _, err := client.MessageAttempt.Resend(ctx, app.Id, msgID, hmacEp.Id, nil); err != nil {
+		t.Fatal(err)
+	}
+	var d delivery
+	waitFor(t, "the expunged message resent", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		var ok bool
+		d, ok = got["/hmac raw.xml"]
+		return ok
+	})
+	if string(d.body) != "{}" || d.header.Get("Content-Type") != "application/json" {
+		t.Errorf("expunged raw message resent as %q (%s), want {} (application/json)", d.body, d.header.Get("Content-Type"))
+	}
+	if err := verifier.Verify(d.body, d.header); err != nil {
+		t.Errorf("expunged raw message resent: the signature does not verify: %v", err)
+	}
 }
