@@ -436,6 +436,27 @@ func (a *API) getMessage(w http.ResponseWriter, r *http.Request) error {
 	return writeEncoded(w, http.StatusOK, toMessageOut(m, withContent))
 }
 
+// messageRawOut is Svix's MessageRawPayloadOut.
+type messageRawOut struct {
+	Payload string `json:"payload"`
+}
+
+// getMessageRaw is GET /api/v1/app/{app_id}/msg/{msg_id}/raw (Svix's
+// v1.message.get-raw-payload): the body every attempt of the message
+// sends, as a string, for raw payloads that MessageOut cannot show; {}
+// once the content is expunged, as an attempt would send it then.
+func (a *API) getMessageRaw(w http.ResponseWriter, r *http.Request) error {
+	m, err := a.lookupMessage(r)
+	if err != nil {
+		return err
+	}
+	out := messageRawOut{Payload: string(emptyPayload)}
+	if m.Payload != nil {
+		out.Payload = string(m.Payload)
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
 // deleteMessage is DELETE /api/v1/app/{app_id}/msg/{msg_id}, a Herald
 // extension (Svix's API has no such operation): the message goes with its
 // deliveries and attempts, so a scheduled message is cancelled before its

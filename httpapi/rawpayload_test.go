@@ -89,6 +89,12 @@ func testSDKRawPayload(t *testing.T, ts *testServer) {
 			if !strings.Contains(string(res.Body), want) {
 				t.Fatalf("POST answered %s, want it to hold %s", res.Body, want)
 			}
+			// …/raw answers the exact body, whatever it is.
+			var raw messageRawOut
+			ts.mustCall(t, http.StatusOK, &raw, "GET", "/api/v1/app/"+app.Id+"/msg/"+created.Id+"/raw", "")
+			if raw.Payload != tc.raw {
+				t.Fatalf("GET …/raw: %q, want %q", raw.Payload, tc.raw)
+			}
 			bare, err := client.Message.Get(ctx, app.Id, created.Id, &svix.MessageGetOptions{WithContent: ptr(false)})
 			mustNoErr(t, "get without content", err)
 			if len(bare.Payload) != 0 {
@@ -96,6 +102,18 @@ func testSDKRawPayload(t *testing.T, ts *testServer) {
 			}
 		})
 	}
+
+	// Expunged, the body is {}, as an attempt would send it; an unknown
+	// message is a 404.
+	list, err := client.Message.List(ctx, app.Id, nil)
+	mustNoErr(t, "list", err)
+	mustNoErr(t, "expunge", client.Message.ExpungeContent(ctx, app.Id, list.Data[0].Id))
+	var raw messageRawOut
+	ts.mustCall(t, http.StatusOK, &raw, "GET", "/api/v1/app/"+app.Id+"/msg/"+list.Data[0].Id+"/raw", "")
+	if raw.Payload != "{}" {
+		t.Fatalf("GET …/raw after expunging: %q", raw.Payload)
+	}
+	ts.mustCall(t, http.StatusNotFound, nil, "GET", "/api/v1/app/"+app.Id+"/msg/msg_2VZ7Qm3k4wQpXxYz1nothere/raw", "")
 
 	// rawPayload null is no raw payload: the JSON payload is the body.
 	var m messageOut
