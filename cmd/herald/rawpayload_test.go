@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"sync"
 	"testing"
 
@@ -37,14 +36,7 @@ func TestRawPayloadEndToEnd(t *testing.T) {
 }
 
 func testRawPayloadEndToEnd(t *testing.T, tn *testNode) {
-	u, err := url.Parse(tn.url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := svix.New(tn.token, &svix.SvixOptions{ServerUrl: u})
-	if err != nil {
-		t.Fatal(err)
-	}
+	client := tn.sdk(t)
 	ctx := t.Context()
 
 	type delivery struct {
