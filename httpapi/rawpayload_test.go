@@ -124,6 +124,14 @@ func testSDKRawPayload(t *testing.T, ts *testServer) {
 	if string(stored.Payload) != `{"k": 1}` || stored.ContentType != "" {
 		t.Fatalf("stored %q as %q, want the JSON payload", stored.Payload, stored.ContentType)
 	}
+	// headers alone label the JSON payload, which answers as before.
+	res := ts.mustCall(t, http.StatusAccepted, &m, "POST", "/api/v1/app/"+app.Id+"/msg",
+		`{"eventType":"a","payload":{"k":  2},"transformationsParams":{"headers":{"Content-Type":"application/vnd.api+json"}}}`)
+	stored, err = ts.Store.GetMessage(ctx, app.Id, m.ID)
+	mustNoErr(t, "get stored", err)
+	if string(stored.Payload) != `{"k":  2}` || stored.ContentType != "application/vnd.api+json" || !strings.Contains(string(res.Body), `"payload":{"k":  2}`) {
+		t.Fatalf("stored %q as %q, answered %s", stored.Payload, stored.ContentType, res.Body)
+	}
 }
 
 // mustJSON is v as JSON text.
