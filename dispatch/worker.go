@@ -168,9 +168,11 @@ func (d *Dispatcher) deliver(ctx context.Context, c herald.Claim) {
 			keys[i] = signature.Key{Secret: s.Key}
 		}
 	}
-	payload := c.Message.Payload
+	payload, contentType := c.Message.Payload, c.Message.ContentType
 	if payload == nil {
-		payload = []byte("{}") // the content was expunged after the message was accepted
+		// The content was expunged after the message was accepted: {} goes
+		// out as JSON, whatever the raw payload it replaces was.
+		payload, contentType = []byte("{}"), ""
 	}
 	if dl.Attempts == 0 && dl.Trigger == herald.TriggerScheduled {
 		d.cfg.Metrics.DispatchLag(now.Sub(c.Message.CreatedAt))
@@ -181,7 +183,7 @@ func (d *Dispatcher) deliver(ctx context.Context, c herald.Claim) {
 		URL:         ep.URL,
 		MessageID:   c.Message.ID,
 		Payload:     payload,
-		ContentType: c.Message.ContentType,
+		ContentType: contentType,
 		EventType:   c.Message.EventType,
 		Headers:     ep.Headers,
 		Keys:        keys,

@@ -427,6 +427,7 @@ func (a *API) table() []route {
 			"the data plane: the message log is its record"),
 		auth("GET", app+"/msg", a.listMessages),
 		auth("GET", msg, a.getMessage),
+		auth("GET", msg+"/raw", a.getMessageRaw),
 		needs(auth("DELETE", msg, a.deleteMessage), capUnlimited),
 		needs(auth("DELETE", msg+"/content", a.expungeMessageContent), capUnlimited),
 		needs(auth("POST", app+"/msg/expunge-all-contents", a.expungeAllContents), capUnlimited),

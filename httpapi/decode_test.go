@@ -131,7 +131,7 @@ func BenchmarkDecodeMessage(b *testing.B) {
 	for b.Loop() {
 		reader.Reset(body)
 		var v validation
-		if _, err := decodeMessage(r, &v, time.Now()); err != nil {
+		if _, _, err := decodeMessage(r, &v, time.Now()); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -22,6 +22,7 @@ var messageTests = []namedTest{
 	{"List", testMessageList},
 	{"ListFilters", testMessageListFilters},
 	{"ExpungeContent", testMessageExpungeContent},
+	{"RawPayloadToDispatcher", testMessageRawPayloadToDispatcher},
 	{"Tags", testMessageTags},
 	{"Scheduled", testMessageScheduled},
 	{"Delete", testMessageDelete},
@@ -519,6 +520,60 @@ func testMessageExpungeContent(t *testing.T, s herald.Store) {
 	mustOK(t, "list", err)
 	if len(list) != 1 || list[0].Payload != nil {
 		t.Errorf("listed expunged message %+v, want one with a nil payload", list)
+	}
+}
+
+// testMessageRawPayloadToDispatcher: a raw payload reaches every reader
+// the way it was written, whatever its bytes (not JSON, not UTF-8, a NUL,
+// CRLF, trailing spaces), with its content type: the dispatcher's claim,
+// the message list and the endpoint's message list, beside a JSON message
+// whose content type stays "".
+func testMessageRawPayloadToDispatcher(t *testing.T, s herald.Store) {
+	f := mustEngineFixture(t, s, 1)
+	ep := f.eps[0]
+	text := newMessage(f.app.ID, 10, "raw.text")
+	text.Payload = []byte("line one\r\n\x00\xff\xfe not UTF-8, not JSON: {  ")
+	text.ContentType = "text/plain; charset=iso-8859-1"
+	spaced := newMessage(f.app.ID, 11, "raw.json")
+	spaced.Payload = []byte("{ \"z\" : 1,\n\t\"a\":[1.50e3, \"\\u00e9\"] }  ")
+	spaced.ContentType = "application/json"
+	plain := newMessage(f.app.ID, 12, "json")
+	mustCreateMessages(t, s, text, spaced, plain)
+
+	check := func(what string, got *herald.Message) {
+		t.Helper()
+		var want *herald.Message
+		for _, m := range []*herald.Message{text, spaced, plain} {
+			if m.ID == got.ID {
+				want = m
+			}
+		}
+		if want == nil {
+			t.Fatalf("%s: unknown message %s", what, got.ID)
+		}
+		if string(got.Payload) != string(want.Payload) || got.ContentType != want.ContentType {
+			t.Errorf("%s %s: payload %q as %q, want %q as %q", what, got.ID, got.Payload, got.ContentType, want.Payload, want.ContentType)
+		}
+	}
+	claims := claim(t, s, nodeA, at(20), 10)
+	if len(claims) != 3 {
+		t.Fatalf("claimed %d deliveries, want 3", len(claims))
+	}
+	for _, c := range claims {
+		check("claim", c.Message)
+	}
+	list, err := s.ListMessages(t.Context(), f.app.ID, herald.MessageListOptions{ListOptions: herald.ListOptions{Limit: 10}})
+	mustOK(t, "ListMessages", err)
+	for _, m := range list {
+		check("message list", m)
+	}
+	sent, err := s.ListEndpointMessages(t.Context(), f.app.ID, ep.ID, herald.DeliveryListOptions{ListOptions: herald.ListOptions{Limit: 10}})
+	mustOK(t, "ListEndpointMessages", err)
+	if len(list) != 3 || len(sent) != 3 {
+		t.Fatalf("listed %d messages and %d endpoint messages, want 3 each", len(list), len(sent))
+	}
+	for _, em := range sent {
+		check("endpoint message list", em.Message)
 	}
 }
 

@@ -235,15 +235,24 @@ func (s *Server) messagePage(w http.ResponseWriter, r *http.Request, rc *reqCtx)
 	base := rc.appBase(app.ID)
 	href := base + "/messages/" + pathEscape(m.ID)
 	v := &messageView{Msg: m, ResendAction: href + "/resend"}
-	trimmed := bytes.TrimSpace(m.Payload)
-	// The API answers {} for a payload that was expunged (or is not
-	// stored as JSON); an empty object sent as such looks the same.
+	// The body as endpoints get it, JSON or not (a raw payload shows as {}
+	// in the message itself); indented when it is JSON.
+	var raw struct {
+		Payload string `json:"payload"`
+	}
+	if err := s.api(ctx, rc.p, "GET", appPath(app.ID, "msg", m.ID, "raw"), nil, nil, &raw); err != nil {
+		s.fail(w, r, rc, err)
+		return
+	}
+	trimmed := bytes.TrimSpace([]byte(raw.Payload))
+	// The API answers {} for a payload that was expunged; an empty object
+	// sent as such looks the same.
 	v.PayloadEmpty = len(trimmed) == 0 || string(trimmed) == "{}"
 	var pretty bytes.Buffer
 	if json.Indent(&pretty, trimmed, "", "  ") == nil {
 		v.Payload = pretty.String()
 	} else {
-		v.Payload = string(m.Payload)
+		v.Payload = raw.Payload
 	}
 	var dels listOut[messageEndpointOut]
 	if err := s.api(ctx, rc.p, "GET", appPath(app.ID, "msg", m.ID, "endpoint"), url.Values{"limit": {"250"}}, nil, &dels); err != nil {

@@ -167,6 +167,11 @@ func TestConsolePages(t *testing.T) {
 	if res.Code != http.StatusSeeOther || !strings.Contains(res.Header().Get("Location"), "flash=resent") {
 		t.Errorf("resend: %d %s %s", res.Code, res.Header().Get("Location"), res.body)
 	}
+	// A raw payload that is not JSON shows as it was sent.
+	var rawMsg messageOut
+	e.call("POST", "/api/v1/app/acme/msg", map[string]any{"eventType": "invoice.paid", "payload": map[string]any{},
+		"transformationsParams": map[string]any{"rawPayload": "<invoice id=\"42\">Straße</invoice>", "headers": map[string]string{"content-type": "application/xml"}}}, &rawMsg)
+	want(t, b.get(msgs+"/"+rawMsg.ID), http.StatusOK, "&lt;invoice id=&#34;42&#34;&gt;Straße&lt;/invoice&gt;")
 	// An expunged payload is said to be gone.
 	e.call("DELETE", "/api/v1/app/acme/msg/"+msgID+"/content", nil, nil)
 	want(t, b.get(msgs+"/"+msgID), http.StatusOK, "The payload is empty")

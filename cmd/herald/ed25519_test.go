@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -66,14 +65,7 @@ func standardWebhooksV1a(t *testing.T, publicKey string, h http.Header, body []b
 // still verifies with the SDK's own verifier.
 func TestEd25519EndToEnd(t *testing.T) {
 	tn := startTestNode(t)
-	u, err := url.Parse(tn.url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := svix.New(tn.token, &svix.SvixOptions{ServerUrl: u})
-	if err != nil {
-		t.Fatal(err)
-	}
+	client := tn.sdk(t)
 	ctx := t.Context()
 
 	type delivery struct {

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -21,6 +22,8 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
+
+	svix "github.com/svix/svix-webhooks/go"
 
 	"github.com/herald-webhooks/herald/backoff"
 	"github.com/herald-webhooks/herald/dispatch"
@@ -140,6 +143,20 @@ func startTestNodeOn(t *testing.T, store store, path string) *testNode {
 		_ = tp.Shutdown(context.Background())
 	})
 	return tn
+}
+
+// sdk returns an official Svix Go SDK client of the node, with its token.
+func (tn *testNode) sdk(t *testing.T) *svix.Svix {
+	t.Helper()
+	u, err := url.Parse(tn.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := svix.New(tn.token, &svix.SvixOptions{ServerUrl: u})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return client
 }
 
 // call sends a request with the node's token; headers are name, value pairs.

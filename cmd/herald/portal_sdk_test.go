@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
-	svix "github.com/svix/svix-webhooks/go"
 	"github.com/svix/svix-webhooks/go/models"
 
 	"github.com/herald-webhooks/herald/internal/browser"
@@ -82,14 +80,7 @@ func openPortal(t *testing.T, link string) string {
 // of no other.
 func TestSDKPortalLinks(t *testing.T) {
 	tn := startTestNode(t)
-	u, err := url.Parse(tn.url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := svix.New(tn.token, &svix.SvixOptions{ServerUrl: u})
-	if err != nil {
-		t.Fatal(err)
-	}
+	client := tn.sdk(t)
 	ctx := t.Context()
 	if _, err := client.Application.Create(ctx, models.ApplicationIn{Name: "Other Corp", Uid: ptr("other")}, nil); err != nil {
 		t.Fatal(err)
