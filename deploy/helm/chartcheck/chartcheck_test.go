@@ -274,6 +274,21 @@ var profileChecks = map[string]func(t *testing.T, o objects){
 				t.Errorf("postgres: %s = %q (set %v), want the profile's %q", name, got, ok, want)
 			}
 		}
+		// Tenant isolation, background tasks and node liveness, 0 (no
+		// cap) included.
+		for name, want := range map[string]string{
+			"HERALD_APP_WORKER_SHARE":      "0.25",
+			"HERALD_MAX_ENDPOINTS_PER_APP": "0",
+			"HERALD_FANOUT_INLINE_MAX":     "128",
+			"HERALD_TASK_SLICE":            "200",
+			"HERALD_TASK_PAUSE":            "10ms",
+			"HERALD_NODE_HEARTBEAT":        "2s",
+			"HERALD_NODE_TIMEOUT":          "10s",
+		} {
+			if got, ok := o.configMaps[0].Data[name]; !ok || got != want {
+				t.Errorf("postgres: %s = %q (set %v), want the profile's %q", name, got, ok, want)
+			}
+		}
 		for name, want := range map[string]string{
 			"HERALD_PUBLIC_URL":             "https://hooks.example.com",
 			"HERALD_PORTAL_FRAME_ANCESTORS": "'self' https://app.example.com",
