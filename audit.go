@@ -89,6 +89,15 @@ func WithAuditActor(ctx context.Context, a AuditActor) context.Context {
 	return context.WithValue(ctx, auditActorKey{}, &a)
 }
 
+// WithoutAuditActor returns ctx without an actor: the store calls made
+// with it are not recorded. For what a request does on Herald's own
+// behalf, such as creating the internal operational application the first
+// time an operational endpoint is created (the endpoint itself is
+// recorded).
+func WithoutAuditActor(ctx context.Context) context.Context {
+	return context.WithValue(ctx, auditActorKey{}, (*AuditActor)(nil))
+}
+
 // AuditActorFrom returns the actor WithAuditActor put in ctx, or nil.
 func AuditActorFrom(ctx context.Context) *AuditActor {
 	a, _ := ctx.Value(auditActorKey{}).(*AuditActor)

@@ -7,13 +7,19 @@ import (
 )
 
 // Operational webhooks are Herald's own events about the endpoints it
-// delivers to, posted to one URL the operator configures. They travel
-// through the ordinary delivery pipeline (signed, retried, recorded) as
-// messages of an internal application with one endpoint. Their fixed IDs
-// hold a ':' so that no client-chosen uid can equal them; the API neither
-// lists nor serves them. Stores queue the events in the transaction that
-// makes the change they report, and never for the operational endpoint
-// itself, so a failing operational URL cannot report on itself.
+// delivers to, posted to the operational endpoints: those the operator
+// creates through /api/v1/operational-webhook/endpoint, each with its
+// filter types, and the one --operational-webhook-url configures. They
+// travel through the ordinary delivery pipeline (signed, retried,
+// rate-limited, recorded) as messages of an internal application whose
+// endpoints the operational endpoints are. The fixed IDs hold a ':' so that
+// no client-chosen uid can equal them; the application API neither lists
+// nor serves the application, and the operational-endpoint API does not
+// show the flag's endpoint, whose settings are the flags'. Stores queue
+// the events in the transaction that makes the change they report, to
+// every enabled operational endpoint that accepts the event type, and
+// never about an operational endpoint, so a failing operational receiver
+// cannot report on itself or on another.
 const (
 	OperationalAppID      = "app_:operational"
 	OperationalEndpointID = "ep_:operational"
@@ -122,11 +128,12 @@ func (ev *OperationalEvent) Payload() ([]byte, error) {
 }
 
 // Message returns the message that carries the event to the operational
-// endpoint, created at ev.At, and its delivery, pending and due then.
-func (ev *OperationalEvent) Message() (*Message, Delivery, error) {
+// endpoints endpointIDs, created at ev.At, and one delivery to each,
+// pending and due then.
+func (ev *OperationalEvent) Message(endpointIDs []string) (*Message, []Delivery, error) {
 	payload, err := ev.Payload()
 	if err != nil {
-		return nil, Delivery{}, err
+		return nil, nil, err
 	}
 	now := ev.At.UTC().Truncate(time.Microsecond)
 	m := &Message{
@@ -140,9 +147,25 @@ func (ev *OperationalEvent) Message() (*Message, Delivery, error) {
 	// their order; NewDelivery's NewID would date the delivery now. An
 	// event older than the current second takes its IDs from NewIDAt's
 	// run of the past, which leaves NewID's order alone.
-	d := Delivery{ID: NewIDAt(PrefixDelivery, now), AppID: m.AppID, MessageID: m.ID, EndpointID: OperationalEndpointID,
-		Status: DeliveryPending, NextAttemptAt: now, CreatedAt: now, UpdatedAt: now}
-	return m, d, nil
+	ds := make([]Delivery, 0, len(endpointIDs))
+	for _, id := range endpointIDs {
+		ds = append(ds, Delivery{ID: NewIDAt(PrefixDelivery, now), AppID: m.AppID, MessageID: m.ID, EndpointID: id,
+			Status: DeliveryPending, NextAttemptAt: now, CreatedAt: now, UpdatedAt: now})
+	}
+	return m, ds, nil
+}
+
+// OperationalRoutes returns the IDs of the operational endpoints eps (as
+// stores read them: ID, disabled, filter types) that receive an event of
+// eventType: the enabled ones whose filter types are empty or name it.
+func OperationalRoutes(eps []Endpoint, eventType string) []string {
+	var ids []string
+	for i := range eps {
+		if eps[i].Accepts(eventType, nil) {
+			ids = append(ids, eps[i].ID)
+		}
+	}
+	return ids
 }
 
 // optional returns nil for "" so optional fields are omitted.

@@ -385,7 +385,7 @@ func (d *Dispatcher) outcome(c herald.Claim, ep *herald.Endpoint, res Result, st
 		a.Error = "redirected to " + res.Location + ": redirects are not followed"
 	}
 	out := herald.AttemptOutcome{Attempt: a, DeliveryID: dl.ID, LeaseOwner: d.cfg.Owner, LeaseUntil: dl.LeaseExpiresAt}
-	if !res.Succeeded() && ep.ID != herald.OperationalEndpointID {
+	if !res.Succeeded() && ep.AppID != herald.OperationalAppID {
 		out.DisableAfter = d.cfg.DisableAfter
 	}
 	switch {

@@ -255,8 +255,8 @@ const finishSQL = `UPDATE delivery SET status = $1, next_attempt_at = COALESCE($
 // ($16: the attempt succeeded): cleared by a success, set by the first
 // failure after one; the UPDATE matches only when it changes something,
 // so the usual case locks and writes nothing. The last column says
-// whether this attempt set failing_since. The operational endpoint ($17)
-// is never tracked.
+// whether this attempt set failing_since. The operational endpoints (of
+// application $17) are never tracked.
 const finishWithAttemptSQL = `WITH finished AS (
 		UPDATE delivery SET status = $1, next_attempt_at = COALESCE($2, next_attempt_at),
 			attempts = attempts + $3, trigger_type = 0, lease_owner = NULL, lease_expires_at = NULL, updated_at = $4
@@ -270,7 +270,7 @@ const finishWithAttemptSQL = `WITH finished AS (
 	failing AS (
 		UPDATE endpoint e SET failing_since = CASE WHEN $16::boolean THEN NULL ELSE $15::timestamptz END
 		FROM finished f
-		WHERE e.id = f.endpoint_id AND e.id <> $17::text
+		WHERE e.id = f.endpoint_id AND e.app_id <> $17::text
 			AND CASE WHEN $16::boolean THEN e.failing_since IS NOT NULL ELSE e.failing_since IS NULL END
 		RETURNING e.failing_since)
 	SELECT endpoint_id, app_id, message_id, EXISTS (SELECT 1 FROM failing WHERE failing_since IS NOT NULL) FROM finished`
@@ -354,7 +354,7 @@ func queueFinish(pb *pgx.Batch, o *herald.AttemptOutcome, now time.Time) string 
 	}
 	pb.Queue(finishWithAttemptSQL, string(o.Status), next, 1, now, o.DeliveryID, o.LeaseOwner,
 		id, a.URL, a.ResponseStatus, body, a.Duration.Microseconds(), int16(a.Status), int16(a.Trigger),
-		nullString(a.Error), a.CreatedAt, a.Status == herald.AttemptSucceeded, herald.OperationalEndpointID, leaseUntil(o))
+		nullString(a.Error), a.CreatedAt, a.Status == herald.AttemptSucceeded, herald.OperationalAppID, leaseUntil(o))
 	return id
 }
 

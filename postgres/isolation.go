@@ -169,7 +169,7 @@ func endpointChanges(ctx context.Context, tx pgx.Tx, outcomes []herald.AttemptOu
 		if !r.applied {
 			continue
 		}
-		if a := o.Attempt; a != nil && r.endpointID != herald.OperationalEndpointID && a.Status != herald.AttemptSucceeded {
+		if a := o.Attempt; a != nil && r.appID != herald.OperationalAppID && a.Status != herald.AttemptSucceeded {
 			ev := herald.OperationalEvent{At: a.CreatedAt, AppID: r.appID, EndpointID: r.endpointID, MessageID: r.msgID,
 				AttemptID: r.attemptID, ResponseStatus: a.ResponseStatus, AttemptAt: a.CreatedAt}
 			if r.becameFailing {
@@ -188,7 +188,7 @@ func endpointChanges(ctx context.Context, tx pgx.Tx, outcomes []herald.AttemptOu
 			pb.Queue(cancelPendingSQL, now, r.endpointID)
 			changes = append(changes, change{i, true})
 		case o.DisableAfter > 0 && o.Attempt != nil && o.Attempt.Status != herald.AttemptSucceeded &&
-			!o.DisableEndpoint && !autoSeen[r.endpointID] && r.endpointID != herald.OperationalEndpointID:
+			!o.DisableEndpoint && !autoSeen[r.endpointID] && r.appID != herald.OperationalAppID:
 			autoSeen[r.endpointID] = true
 			pb.Queue(autoDisableSQL, now, r.endpointID, o.Attempt.CreatedAt.Add(-o.DisableAfter))
 			changes = append(changes, change{i, false})
@@ -212,7 +212,7 @@ func endpointChanges(ctx context.Context, tx pgx.Tx, outcomes []herald.AttemptOu
 				return nil, fmt.Errorf("cancel deliveries of endpoint %s: %w", r.endpointID, err)
 			}
 		}
-		if err == nil && o.Attempt != nil && r.endpointID != herald.OperationalEndpointID {
+		if err == nil && o.Attempt != nil && r.appID != herald.OperationalAppID {
 			events = append(events, herald.OperationalEvent{Type: herald.EventEndpointDisabled, At: o.Attempt.CreatedAt,
 				AppID: r.appID, EndpointID: r.endpointID, FailSince: fromNullTime(since), Trigger: herald.TriggerAutomaticDisable})
 		}
@@ -224,26 +224,39 @@ func endpointChanges(ctx context.Context, tx pgx.Tx, outcomes []herald.AttemptOu
 }
 
 // queueEvents stores each event as a message of the operational
-// application with a pending delivery to the operational endpoint, in tx,
-// after filling in the UIDs and the message's eventId, and wakes the
-// nodes. Without an enabled operational endpoint (no
-// --operational-webhook-url) it stores nothing.
+// application with a pending delivery to every enabled operational
+// endpoint whose filter types accept it, in tx, after filling in the UIDs
+// and the message's eventId, and wakes the nodes. An event no operational
+// endpoint accepts is not stored; an event about an operational endpoint
+// never is.
 func queueEvents(ctx context.Context, tx pgx.Tx, events []herald.OperationalEvent) error {
 	if len(events) == 0 {
 		return nil
 	}
-	var disabled bool
-	err := tx.QueryRow(ctx, `SELECT disabled FROM endpoint WHERE id = $1`, herald.OperationalEndpointID).Scan(&disabled)
-	if errors.Is(err, pgx.ErrNoRows) || (err == nil && disabled) {
-		return nil
-	} else if err != nil {
-		return fmt.Errorf("read the operational endpoint: %w", err)
+	rows, _ := tx.Query(ctx, `SELECT id, disabled, filter_types FROM endpoint
+		WHERE app_id = $1 AND NOT disabled ORDER BY id`, herald.OperationalAppID)
+	eps, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (herald.Endpoint, error) {
+		var r herald.Endpoint
+		err := row.Scan(&r.ID, &r.Disabled, &r.FilterTypes)
+		return r, err
+	})
+	if err != nil {
+		return fmt.Errorf("read the operational endpoints: %w", err)
 	}
+	if len(eps) == 0 {
+		return nil
+	}
+	queued := false
 	for i := range events {
 		ev := &events[i]
-		if ev.EndpointID == herald.OperationalEndpointID {
-			continue // never report on the operational endpoint itself
+		if ev.AppID == herald.OperationalAppID {
+			continue // never report on an operational endpoint
 		}
+		to := herald.OperationalRoutes(eps, ev.Type)
+		if len(to) == 0 {
+			continue
+		}
+		queued = true
 		var appUID, endpointUID, eventID *string
 		err := tx.QueryRow(ctx, `SELECT a.uid, e.uid FROM endpoint e JOIN application a ON a.id = e.app_id
 			WHERE e.id = $1`, ev.EndpointID).Scan(&appUID, &endpointUID)
@@ -257,7 +270,7 @@ func queueEvents(ctx context.Context, tx pgx.Tx, events []herald.OperationalEven
 			}
 			ev.MsgEventID = fromNullString(eventID)
 		}
-		m, d, err := ev.Message()
+		m, ds, err := ev.Message(to)
 		if err != nil {
 			return err
 		}
@@ -267,12 +280,17 @@ func queueEvents(ctx context.Context, tx pgx.Tx, events []herald.OperationalEven
 		if err != nil {
 			return fmt.Errorf("insert %s event: %w", ev.Type, err)
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO delivery (id, app_id, message_id, endpoint_id, status, next_attempt_at,
-			attempts, trigger_type, created_at, updated_at) VALUES ($1, $2, $3, $4, 'pending', $5, 0, 0, $5, $5)`,
-			d.ID, d.AppID, d.MessageID, d.EndpointID, d.CreatedAt)
-		if err != nil {
-			return fmt.Errorf("insert delivery of %s event: %w", ev.Type, err)
+		for _, d := range ds {
+			_, err = tx.Exec(ctx, `INSERT INTO delivery (id, app_id, message_id, endpoint_id, status, next_attempt_at,
+				attempts, trigger_type, created_at, updated_at) VALUES ($1, $2, $3, $4, 'pending', $5, 0, 0, $5, $5)`,
+				d.ID, d.AppID, d.MessageID, d.EndpointID, d.CreatedAt)
+			if err != nil {
+				return fmt.Errorf("insert delivery of %s event: %w", ev.Type, err)
+			}
 		}
+	}
+	if !queued {
+		return nil
 	}
 	return notifyWork(ctx, tx)
 }

@@ -92,8 +92,8 @@ type failureTracker struct {
 // track applies one outcome with an attempt (whose ID is attemptID) of a
 // delivery of message msgID to endpoint endpointID of application appID.
 func (t *failureTracker) track(o *herald.AttemptOutcome, attemptID, appID, msgID, endpointID string) error {
-	if endpointID == herald.OperationalEndpointID {
-		return nil // never report on the operational endpoint itself
+	if appID == herald.OperationalAppID {
+		return nil // never report on an operational endpoint
 	}
 	a := o.Attempt
 	if a.Status == herald.AttemptSucceeded {
@@ -149,7 +149,7 @@ func (t *failureTracker) track(o *herald.AttemptOutcome, attemptID, appID, msgID
 // disabled notes that the attempt a disabled the endpoint (automatic), which
 // had been failing since since.
 func (t *failureTracker) disabled(a *herald.Attempt, appID, endpointID string, since time.Time) {
-	if endpointID == herald.OperationalEndpointID {
+	if appID == herald.OperationalAppID {
 		return
 	}
 	t.events = append(t.events, herald.OperationalEvent{Type: herald.EventEndpointDisabled, At: a.CreatedAt,
@@ -157,24 +157,29 @@ func (t *failureTracker) disabled(a *herald.Attempt, appID, endpointID string, s
 }
 
 // queueEvents stores each event as a message of the operational
-// application with a pending delivery to the operational endpoint, in tx,
-// after filling in the UIDs and the message's eventId. Without an enabled
-// operational endpoint (no --operational-webhook-url) it stores nothing.
+// application with a pending delivery to every enabled operational
+// endpoint whose filter types accept it, in tx, after filling in the UIDs
+// and the message's eventId. An event no operational endpoint accepts is
+// not stored; an event about an operational endpoint never is.
 func (s *Store) queueEvents(ctx context.Context, tx *sql.Tx, events []herald.OperationalEvent) error {
 	if len(events) == 0 {
 		return nil
 	}
-	var disabled bool
-	err := tx.QueryRowContext(ctx, `SELECT disabled FROM endpoint WHERE id = ?`, herald.OperationalEndpointID).Scan(&disabled)
-	if errors.Is(err, sql.ErrNoRows) || (err == nil && disabled) {
+	eps, err := operationalRoutes(ctx, tx)
+	if err != nil {
+		return err
+	}
+	if len(eps) == 0 {
 		return nil
-	} else if err != nil {
-		return fmt.Errorf("read the operational endpoint: %w", err)
 	}
 	for i := range events {
 		ev := &events[i]
-		if ev.EndpointID == herald.OperationalEndpointID {
-			continue // never report on the operational endpoint itself
+		if ev.AppID == herald.OperationalAppID {
+			continue // never report on an operational endpoint
+		}
+		to := herald.OperationalRoutes(eps, ev.Type)
+		if len(to) == 0 {
+			continue
 		}
 		var appUID, endpointUID, eventID sql.NullString
 		err := tx.QueryRowContext(ctx, `SELECT a.uid, e.uid FROM endpoint e JOIN application a ON a.id = e.app_id
@@ -189,7 +194,7 @@ func (s *Store) queueEvents(ctx context.Context, tx *sql.Tx, events []herald.Ope
 			}
 			ev.MsgEventID = eventID.String
 		}
-		m, d, err := ev.Message()
+		m, ds, err := ev.Message(to)
 		if err != nil {
 			return err
 		}
@@ -199,13 +204,40 @@ func (s *Store) queueEvents(ctx context.Context, tx *sql.Tx, events []herald.Ope
 		if err != nil {
 			return fmt.Errorf("insert %s event: %w", ev.Type, err)
 		}
-		at := micros(d.CreatedAt)
-		_, err = tx.ExecContext(ctx, `INSERT INTO delivery (id, app_id, message_id, endpoint_id, status, next_attempt_at,
-			attempts, created_at, updated_at) VALUES (?, ?, ?, ?, 'pending', ?, 0, ?, ?)`,
-			d.ID, d.AppID, d.MessageID, d.EndpointID, at, at, at)
-		if err != nil {
-			return fmt.Errorf("insert delivery of %s event: %w", ev.Type, err)
+		for _, d := range ds {
+			at := micros(d.CreatedAt)
+			_, err = tx.ExecContext(ctx, `INSERT INTO delivery (id, app_id, message_id, endpoint_id, status, next_attempt_at,
+				attempts, created_at, updated_at) VALUES (?, ?, ?, ?, 'pending', ?, 0, ?, ?)`,
+				d.ID, d.AppID, d.MessageID, d.EndpointID, at, at, at)
+			if err != nil {
+				return fmt.Errorf("insert delivery of %s event: %w", ev.Type, err)
+			}
 		}
 	}
 	return nil
+}
+
+// operationalRoutes reads the routing data of the enabled operational
+// endpoints, in ID order.
+func operationalRoutes(ctx context.Context, tx *sql.Tx) ([]herald.Endpoint, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id, disabled, filter_types, channels, ordering FROM endpoint
+		WHERE app_id = ? AND disabled = 0 ORDER BY id`, herald.OperationalAppID)
+	if err != nil {
+		return nil, fmt.Errorf("read the operational endpoints: %w", err)
+	}
+	defer rows.Close()
+	var eps []herald.Endpoint
+	for rows.Next() {
+		r, ok, err := scanRoute(rows)
+		if err != nil {
+			return nil, fmt.Errorf("read the operational endpoints: %w", err)
+		}
+		if ok {
+			eps = append(eps, r)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read the operational endpoints: %w", err)
+	}
+	return eps, nil
 }

@@ -26,6 +26,7 @@ var isolationTests = []namedTest{
 	{"UpdateKeepsAutoDisable", testIsolationUpdateKeepsAutoDisable},
 	{"OperationalEvents", testIsolationOperationalEvents},
 	{"OperationalEventsOff", testIsolationOperationalEventsOff},
+	{"OperationalRouting", testIsolationOperationalRouting},
 }
 
 // mustFIFOFixture creates an application (at(1)) with a FIFO endpoint
@@ -594,4 +595,104 @@ func testIsolationOperationalEventsOff(t *testing.T, s herald.Store) {
 	if got := operationalEvents(t, s); len(got) != 0 {
 		t.Fatalf("queued %v with the operational endpoint disabled", got)
 	}
+}
+
+// routedEvent is an operational message as the routing test reads it: its
+// type and the operational endpoints it has a delivery to, sorted.
+type routedEvent struct {
+	Type string
+	To   []string
+}
+
+// routedEvents returns the operational messages in creation order with
+// the endpoints of their deliveries.
+func routedEvents(t *testing.T, s herald.Store) []routedEvent {
+	t.Helper()
+	msgs, err := s.ListMessages(t.Context(), herald.OperationalAppID, herald.MessageListOptions{ListOptions: herald.ListOptions{Limit: 100}})
+	mustOK(t, "ListMessages of the operational application", err)
+	var out []routedEvent
+	for _, m := range msgs {
+		ev := routedEvent{Type: m.EventType}
+		for _, d := range mustListDeliveries(t, s, herald.OperationalAppID, m.ID) {
+			if d.Status != herald.DeliveryPending && d.Status != herald.DeliveryFailed {
+				t.Fatalf("operational delivery %s is %s", d.ID, d.Status)
+			}
+			ev.To = append(ev.To, d.EndpointID)
+		}
+		slices.Sort(ev.To)
+		out = append(out, ev)
+	}
+	return out
+}
+
+// testIsolationOperationalRouting: each operational event goes to every
+// enabled operational endpoint whose filter types accept it (the flag's
+// endpoint, without filter types, gets all), never to a disabled one; an
+// event no operational endpoint accepts is not stored; no operational
+// endpoint's failures or toggles are reported, to any of them.
+func testIsolationOperationalRouting(t *testing.T, s herald.Store) {
+	flag := mustOperationalEndpoint(t, s)
+	opEndpoint := func(n int, disabled bool, types ...string) *herald.Endpoint {
+		ep := newEndpoint(herald.OperationalAppID, n)
+		ep.FilterTypes, ep.Disabled = types, disabled
+		return mustCreateEndpoint(t, s, ep)
+	}
+	disabledOnly := opEndpoint(90, false, herald.EventEndpointDisabled)
+	attemptsOnly := opEndpoint(91, false, herald.EventMessageAttemptFailing, herald.EventMessageAttemptExhausted)
+	off := opEndpoint(92, true)
+	f := mustEngineFixture(t, s, 1)
+	app, ep := f.app, f.eps[0]
+	messagesAt(t, s, app.ID, 10)
+	c := onlyTo(claim(t, s, nodeA, at(20), 100), ep.ID)
+	fail(t, s, 30, c[0], herald.DeliveryFailed, time.Time{}, 0)
+	toggle := func(e *herald.Endpoint, disabled bool, n int) {
+		t.Helper()
+		stored := mustGetEndpoint(t, s, e.AppID, e.ID)
+		stored.Disabled, stored.UpdatedAt = disabled, at(n)
+		mustOK(t, "UpdateEndpoint", s.UpdateEndpoint(t.Context(), stored))
+	}
+	toggle(ep, true, 40)
+	toggle(ep, false, 41)
+	sorted := func(ids ...string) []string { slices.Sort(ids); return ids }
+	want := []routedEvent{
+		{herald.EventMessageAttemptFailing, sorted(flag.ID, attemptsOnly.ID)},
+		{herald.EventMessageAttemptExhausted, sorted(flag.ID, attemptsOnly.ID)},
+		{herald.EventEndpointDisabled, sorted(flag.ID, disabledOnly.ID)},
+		{herald.EventEndpointEnabled, []string{flag.ID}},
+	}
+	mustEqual(t, "operational routes", want, routedEvents(t, s))
+
+	// Without the flag's endpoint, endpoint.enabled has no receiver: it is
+	// not stored at all.
+	toggle(flag, true, 42)
+	toggle(ep, true, 43)
+	toggle(ep, false, 44)
+	want = append(want, routedEvent{herald.EventEndpointDisabled, []string{disabledOnly.ID}})
+	mustEqual(t, "operational routes without the flag's endpoint", want, routedEvents(t, s))
+
+	// Operational endpoints failing (even with DisableAfter) or turned off
+	// and on report nothing, to any operational endpoint.
+	var outcomes []herald.AttemptOutcome
+	for i, c := range claim(t, s, nodeA, at(60), 100, ep.ID) {
+		if c.Delivery.AppID != herald.OperationalAppID {
+			t.Fatalf("claimed a delivery of %s", c.Delivery.AppID)
+		}
+		outcomes = append(outcomes, herald.AttemptOutcome{DeliveryID: c.Delivery.ID, LeaseOwner: nodeA,
+			Status: herald.DeliveryFailed, DisableAfter: time.Nanosecond, Attempt: newAttempt(c, 61+i, herald.AttemptFailed, 500)})
+	}
+	if len(outcomes) == 0 {
+		t.Fatal("claimed no operational deliveries")
+	}
+	mustRecord(t, s, outcomes...)
+	for _, e := range []*herald.Endpoint{disabledOnly, attemptsOnly} {
+		got := mustGetEndpoint(t, s, herald.OperationalAppID, e.ID)
+		if got.Disabled || !got.FailingSince.IsZero() {
+			t.Fatalf("operational endpoint %s moved by its own failures: disabled %v, failing since %v", e.ID, got.Disabled, got.FailingSince)
+		}
+	}
+	toggle(attemptsOnly, true, 70)
+	toggle(attemptsOnly, false, 71)
+	toggle(off, false, 72)
+	toggle(flag, false, 73)
+	mustEqual(t, "operational routes after operational endpoints failed and toggled", want, routedEvents(t, s))
 }
