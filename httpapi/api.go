@@ -359,6 +359,9 @@ func (a *API) table() []route {
 		endpoint = app + "/endpoint/{endpoint_id}"
 		msg      = app + "/msg/{msg_id}"
 		eventTyp = "/api/v1/event-type/{event_type_name}"
+
+		opEndpoints = "/api/v1/operational-webhook/endpoint"
+		opEndpoint  = opEndpoints + "/{endpoint_id}"
 	)
 	routes := []route{
 		pub("GET", "/api/v1/health", a.health),
@@ -402,6 +405,18 @@ func (a *API) table() []route {
 		admin("POST", "/api/v1/auth/api-key", a.createAPIKey),
 		admin("GET", "/api/v1/auth/api-key/{key_id}", a.getAPIKey),
 		admin("DELETE", "/api/v1/auth/api-key/{key_id}", a.revokeAPIKey),
+
+		// Operational-webhook endpoints: Herald's events about the
+		// endpoints it delivers to, the operator's alone.
+		admin("GET", opEndpoints, a.listOpEndpoints),
+		admin("POST", opEndpoints, a.createOpEndpoint),
+		admin("GET", opEndpoint, a.getOpEndpoint),
+		admin("PUT", opEndpoint, a.putOpEndpoint),
+		admin("DELETE", opEndpoint, a.deleteOpEndpoint),
+		admin("GET", opEndpoint+"/headers", a.getOpEndpointHeaders),
+		admin("PUT", opEndpoint+"/headers", a.putOpEndpointHeaders),
+		admin("GET", opEndpoint+"/secret", a.getOpEndpointSecret),
+		admin("POST", opEndpoint+"/secret/rotate", a.rotateOpEndpointSecret),
 
 		auth("GET", app+"/endpoint", a.listEndpoints),
 		needs(auth("POST", app+"/endpoint", a.createEndpoint), capManageEndpoint),

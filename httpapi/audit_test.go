@@ -127,13 +127,16 @@ func TestAuditEveryWriteRoute(t *testing.T) {
 		}
 		return out.ID
 	}
-	var appC, newEp, newKey string
+	var appC, newEp, newKey, opEp string
 	const (
 		app      = "/api/v1/app/{app_id}"
 		endpoint = app + "/endpoint/{endpoint_id}"
 		msg      = app + "/msg/{msg_id}"
 		eventTyp = "/api/v1/event-type/{event_type_name}"
+		opEps    = "/api/v1/operational-webhook/endpoint"
+		opEp1    = opEps + "/{endpoint_id}"
 	)
+	opApp := func([]byte) string { return herald.OperationalAppID }
 	E := "/api/v1/app/tenant-a/endpoint/" + f.epE
 	M := "/api/v1/app/tenant-a/msg/" + f.msgM
 	cases := []struct {
@@ -203,6 +206,18 @@ func TestAuditEveryWriteRoute(t *testing.T) {
 			func([]byte) string { return f.msgM }, func([]byte) string { return f.appA }},
 		{"DELETE", msg + "/attempt/{attempt_id}/content", M + "/attempt/" + f.attempt + "/content", "", "", "attempt.content.expunge", herald.AuditAttempt,
 			func([]byte) string { return f.attempt }, func([]byte) string { return f.appA }},
+		// The first operational endpoint also creates the internal
+		// application: Herald's doing, not recorded; the endpoint is.
+		{"POST", opEps, opEps, `{"url":"https://example.com/ops","filterTypes":["endpoint.disabled"]}`, "", "endpoint.create", herald.AuditEndpoint,
+			func(b []byte) string { opEp = fromID(b); return opEp }, opApp},
+		{"PUT", opEp1, "", `{"url":"https://example.com/ops2"}`, "", "endpoint.update", herald.AuditEndpoint,
+			func([]byte) string { return opEp }, opApp},
+		{"PUT", opEp1 + "/headers", "", `{"headers":{"X-One":"1"}}`, "", "endpoint.update", herald.AuditEndpoint,
+			func([]byte) string { return opEp }, opApp},
+		{"POST", opEp1 + "/secret/rotate", "", `{}`, "", "endpoint.secret.rotate", herald.AuditEndpoint,
+			func([]byte) string { return opEp }, opApp},
+		{"DELETE", opEp1, "", "", "", "endpoint.delete", herald.AuditEndpoint,
+			func([]byte) string { return opEp }, opApp},
 		// After every other use of the message: it is gone afterwards.
 		{"DELETE", msg, M, "", "", "message.delete", herald.AuditMessage,
 			func([]byte) string { return f.msgM }, func([]byte) string { return f.appA }},
@@ -220,9 +235,13 @@ func TestAuditEveryWriteRoute(t *testing.T) {
 		covered[route] = true
 		path := c.path
 		if path == "" { // the key or endpoint created above
-			path = "/api/v1/app/tenant-a/endpoint/" + newEp
-			if c.action == "token.revoke" {
+			switch {
+			case strings.HasPrefix(c.pattern, opEps):
+				path = strings.Replace(c.pattern, "{endpoint_id}", opEp, 1)
+			case c.action == "token.revoke":
 				path = "/api/v1/auth/api-key/" + newKey
+			default:
+				path = "/api/v1/app/tenant-a/endpoint/" + newEp
 			}
 		}
 		token, tokenID, kind, name := f.key, f.keyID, herald.TokenKey, "ci"

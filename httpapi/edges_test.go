@@ -65,10 +65,10 @@ func TestListRoutesRefuseInvalidIterator(t *testing.T) {
 		lists = append(lists, l)
 	}
 	// Applications, event types, API keys, the audit log, background
-	// tasks, endpoints, an endpoint's messages, messages, a message's
-	// endpoints, and the two attempt lists.
-	if len(lists) != 11 {
-		t.Fatalf("found %d list routes, want 11: %v", len(lists), lists)
+	// tasks, operational endpoints, endpoints, an endpoint's messages,
+	// messages, a message's endpoints, and the two attempt lists.
+	if len(lists) != 12 {
+		t.Fatalf("found %d list routes, want 12: %v", len(lists), lists)
 	}
 
 	for _, l := range lists {

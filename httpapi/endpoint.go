@@ -232,17 +232,27 @@ func (a *API) createEndpoint(w http.ResponseWriter, r *http.Request) error {
 // storeNewEndpoint creates an endpoint from a validated EndpointIn and
 // answers 201.
 func (a *API) storeNewEndpoint(w http.ResponseWriter, r *http.Request, appID string, in *endpointIn, secret *herald.SigningSecret, uid string) error {
-	ep, err := a.newEndpoint(appID, in, secret, uid)
+	ep, err := a.insertEndpoint(r, appID, in, secret, uid)
 	if err != nil {
 		return err
 	}
+	return writeJSON(w, http.StatusCreated, toEndpointOut(ep))
+}
+
+// insertEndpoint creates an endpoint of appID from a validated EndpointIn,
+// within the endpoint limit.
+func (a *API) insertEndpoint(r *http.Request, appID string, in *endpointIn, secret *herald.SigningSecret, uid string) (*herald.Endpoint, error) {
+	ep, err := a.newEndpoint(appID, in, secret, uid)
+	if err != nil {
+		return nil, err
+	}
 	if err := a.checkEndpointLimit(r, appID); err != nil {
-		return err
+		return nil, err
 	}
 	if err := a.store.CreateEndpoint(r.Context(), ep); err != nil {
-		return fmt.Errorf("create endpoint: %w", err)
+		return nil, fmt.Errorf("create endpoint: %w", err)
 	}
-	return writeJSON(w, http.StatusCreated, toEndpointOut(ep))
+	return ep, nil
 }
 
 // checkEndpointLimit refuses a new endpoint (422, body.url) when the
@@ -351,21 +361,40 @@ func (a *API) patchEndpoint(w http.ResponseWriter, r *http.Request) error {
 // dispatcher: whether the state changed is only known in the store's
 // transaction, and a needless wake costs one claim.
 func (a *API) updateEndpoint(w http.ResponseWriter, r *http.Request, appID, ref string, setDisabled bool, change func(*herald.Endpoint) error) error {
+	ep, err := a.changeEndpoint(r, appID, ref, setDisabled, change)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, toEndpointOut(ep))
+}
+
+// changeEndpoint is updateEndpoint without the answer. The endpoint of
+// --operational-webhook-url is never changed through the API: it answers
+// not found, as GET does.
+func (a *API) changeEndpoint(r *http.Request, appID, ref string, setDisabled bool, change func(*herald.Endpoint) error) (*herald.Endpoint, error) {
 	now := a.now().UTC()
+	var hidden bool
 	ep, err := a.store.UpdateEndpointFunc(r.Context(), appID, ref, func(ep *herald.Endpoint) error {
+		if ep.ID == herald.OperationalEndpointID {
+			hidden = true
+			return errOpEndpointHidden
+		}
 		if err := change(ep); err != nil {
 			return err
 		}
 		ep.UpdatedAt = now
 		return nil
 	})
+	if hidden {
+		return nil, errOpEndpointHidden
+	}
 	if err != nil {
-		return fmt.Errorf("update endpoint: %w", err)
+		return nil, fmt.Errorf("update endpoint: %w", err)
 	}
 	if setDisabled {
 		a.onQueued()
 	}
-	return writeJSON(w, http.StatusOK, toEndpointOut(ep))
+	return ep, nil
 }
 
 // applyPatch sets the fields present in a PATCH body.
@@ -424,7 +453,12 @@ type endpointSecretOut struct {
 // the "whsec_…" secret of an HMAC endpoint, the "whpk_…" public key of an
 // ed25519 one (its private key never leaves Herald).
 func (a *API) getEndpointSecret(w http.ResponseWriter, r *http.Request) error {
-	ep, err := a.lookupEndpoint(r)
+	return a.writeEndpointSecret(w, r, a.lookupEndpoint)
+}
+
+// writeEndpointSecret answers the secret of the endpoint lookup finds.
+func (a *API) writeEndpointSecret(w http.ResponseWriter, r *http.Request, lookup func(*http.Request) (*herald.Endpoint, error)) error {
+	ep, err := lookup(r)
 	if err != nil {
 		return err
 	}
@@ -465,6 +499,11 @@ const (
 // rotateEndpointSecret makes the given (or a new) key current; the old one
 // keeps signing for the grace period, whatever the kinds of the two.
 func (a *API) rotateEndpointSecret(w http.ResponseWriter, r *http.Request) error {
+	return a.rotateSecret(w, r, a.lookupEndpoint)
+}
+
+// rotateSecret rotates the secret of the endpoint lookup finds.
+func (a *API) rotateSecret(w http.ResponseWriter, r *http.Request, lookup func(*http.Request) (*herald.Endpoint, error)) error {
 	var in secretRotateIn
 	var v validation
 	var next *herald.SigningSecret
@@ -489,7 +528,7 @@ func (a *API) rotateEndpointSecret(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	ep, err := a.lookupEndpoint(r)
+	ep, err := lookup(r)
 	if err != nil {
 		return err
 	}
@@ -536,7 +575,12 @@ type endpointHeadersIn struct {
 // getEndpointHeaders shows the custom headers, withholding the values of
 // sensitive ones and listing their names instead.
 func (a *API) getEndpointHeaders(w http.ResponseWriter, r *http.Request) error {
-	ep, err := a.lookupEndpoint(r)
+	return a.writeEndpointHeaders(w, r, a.lookupEndpoint)
+}
+
+// writeEndpointHeaders answers the headers of the endpoint lookup finds.
+func (a *API) writeEndpointHeaders(w http.ResponseWriter, r *http.Request, lookup func(*http.Request) (*herald.Endpoint, error)) error {
+	ep, err := lookup(r)
 	if err != nil {
 		return err
 	}
@@ -554,16 +598,28 @@ func (a *API) getEndpointHeaders(w http.ResponseWriter, r *http.Request) error {
 
 // putEndpointHeaders replaces every custom header.
 func (a *API) putEndpointHeaders(w http.ResponseWriter, r *http.Request) error {
-	return a.changeEndpointHeaders(w, r, false)
+	return a.changeEndpointHeaders(w, r, false, a.appScope)
 }
 
 // patchEndpointHeaders merges headers: a null value (or a name in
 // deleteHeaders) removes a header, names match case-insensitively.
 func (a *API) patchEndpointHeaders(w http.ResponseWriter, r *http.Request) error {
-	return a.changeEndpointHeaders(w, r, true)
+	return a.changeEndpointHeaders(w, r, true, a.appScope)
 }
 
-func (a *API) changeEndpointHeaders(w http.ResponseWriter, r *http.Request, merge bool) error {
+// appScope is the application of the path's app_id.
+func (a *API) appScope(r *http.Request) (string, error) {
+	app, err := a.lookupApp(r)
+	if err != nil {
+		return "", err
+	}
+	return app.ID, nil
+}
+
+// changeEndpointHeaders replaces (or, with merge, patches) the headers of
+// the path's endpoint_id among the endpoints of the application scope
+// names.
+func (a *API) changeEndpointHeaders(w http.ResponseWriter, r *http.Request, merge bool, scope func(*http.Request) (string, error)) error {
 	var in endpointHeadersIn
 	var v validation
 	_, err := decodeValid(r, &v, &in, false, func(fields map[string]json.RawMessage) {
@@ -575,7 +631,7 @@ func (a *API) changeEndpointHeaders(w http.ResponseWriter, r *http.Request, merg
 	if err != nil {
 		return err
 	}
-	app, err := a.lookupApp(r)
+	appID, err := scope(r)
 	if err != nil {
 		return err
 	}
@@ -583,7 +639,11 @@ func (a *API) changeEndpointHeaders(w http.ResponseWriter, r *http.Request, merg
 	// transaction: a concurrent change of another header is kept.
 	now := a.now().UTC()
 	var refused error // the callback's 422, which the store hands back wrapped
-	_, err = a.store.UpdateEndpointFunc(r.Context(), app.ID, r.PathValue("endpoint_id"), func(ep *herald.Endpoint) error {
+	_, err = a.store.UpdateEndpointFunc(r.Context(), appID, r.PathValue("endpoint_id"), func(ep *herald.Endpoint) error {
+		if ep.ID == herald.OperationalEndpointID {
+			refused = errOpEndpointHidden
+			return refused
+		}
 		headers := map[string]string{}
 		if merge {
 			maps.Copy(headers, ep.Headers)
