@@ -25,6 +25,7 @@ func listFixture(t *testing.T, ts *testServer) *strings.Replacer {
 	var msg messageOut
 	ts.mustCall(t, http.StatusAccepted, &msg, "POST", "/api/v1/app/"+app+"/msg", `{"eventType":"invoice.paid","payload":{}}`)
 	key := createKey(t, ts, `{"name":"k","scope":"admin"}`)
+	ts.mustCall(t, http.StatusCreated, nil, "POST", "/api/v1/operational-webhook/endpoint", `{"url":"https://example.com/ops"}`)
 	ts.mustCall(t, http.StatusAccepted, nil, "POST", "/api/v1/app/"+app+"/endpoint/"+ep.ID+"/recover", `{"since":"2020-01-01T00:00:00Z"}`)
 	return strings.NewReplacer(
 		"{app_id}", app, "{endpoint_id}", ep.ID, "{msg_id}", msg.ID,
