@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	svix "github.com/svix/svix-webhooks/go"
+	"github.com/svix/svix-webhooks/go/models"
 )
 
 // TestServeOperationalWebhooks runs the real binary with
@@ -96,5 +99,142 @@ func TestServeOperationalWebhooks(t *testing.T) {
 	code, list := request(t, "GET", p.url+"/api/v1/app", token, nil)
 	if code != http.StatusOK || strings.Contains(string(list), "operational") {
 		t.Fatalf("list apps = %d %s: the internal application must not show", code, list)
+	}
+}
+
+// opReceiver is a loopback receiver of operational webhooks that keeps
+// what it got.
+type opReceiver struct {
+	srv   *httptest.Server
+	mu    sync.Mutex
+	got   [][]byte
+	heads []http.Header
+}
+
+func newOpReceiver(t *testing.T, status int) *opReceiver {
+	r := &opReceiver{}
+	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		b, _ := io.ReadAll(req.Body)
+		r.mu.Lock()
+		r.got, r.heads = append(r.got, b), append(r.heads, req.Header.Clone())
+		r.mu.Unlock()
+		w.WriteHeader(status)
+	}))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+// types returns the set of event types received, after verifying every
+// body's signature with secret (the Standard Webhooks library).
+func (r *opReceiver) types(t *testing.T, secret string) map[string]bool {
+	t.Helper()
+	wh, err := standardwebhooks.NewWebhook(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[string]bool{}
+	for i, b := range r.got {
+		if err := wh.Verify(b, r.heads[i]); err != nil {
+			t.Fatalf("%s: operational webhook %s does not verify: %v", r.srv.URL, b, err)
+		}
+		var ev struct{ Type string }
+		if err := json.Unmarshal(b, &ev); err != nil {
+			t.Fatal(err)
+		}
+		out[ev.Type] = true
+	}
+	return out
+}
+
+// TestServeOperationalEndpointsByAPI runs the real binary with
+// --operational-webhook-url and two operational endpoints created through
+// the official Svix Go SDK, each with its filter types, on loopback
+// receivers: each receives only the types it asked for, the flag's URL
+// receives every type, and every webhook verifies with its endpoint's
+// secret.
+func TestServeOperationalEndpointsByAPI(t *testing.T) {
+	flag, onlyDisabled, enabledOrFailing := newOpReceiver(t, http.StatusNoContent), newOpReceiver(t, http.StatusNoContent), newOpReceiver(t, http.StatusNoContent)
+	failing := newOpReceiver(t, http.StatusInternalServerError)
+	dir := t.TempDir()
+	p := startHerald(t, "--db", filepath.Join(dir, "herald.db"), "--allow-private-targets",
+		"--operational-webhook-url", flag.srv.URL+"/herald-events")
+	token := readToken(t, dir)
+	raw, err := os.ReadFile(filepath.Join(dir, "operational-webhook-secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	flagSecret := strings.TrimSpace(string(raw))
+	u, err := url.Parse(p.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := svix.New(token, &svix.SvixOptions{ServerUrl: u})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	create := func(r *opReceiver, types ...string) string {
+		t.Helper()
+		ep, err := client.OperationalWebhookEndpoint.Create(ctx, models.OperationalWebhookEndpointIn{Url: r.srv.URL + "/ops", FilterTypes: types}, nil)
+		if err != nil {
+			t.Fatalf("create operational endpoint: %v", err)
+		}
+		sec, err := client.OperationalWebhookEndpoint.GetSecret(ctx, ep.Id)
+		if err != nil {
+			t.Fatalf("get operational endpoint secret: %v", err)
+		}
+		return sec.Key
+	}
+	secretA := create(onlyDisabled, "endpoint.disabled")
+	secretB := create(enabledOrFailing, "endpoint.enabled", "message.attempt.failing")
+
+	if _, err := client.Application.Create(ctx, models.ApplicationIn{Name: "Acme", Uid: ptr("acme")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Endpoint.Create(ctx, "acme", models.EndpointIn{Url: failing.srv.URL + "/hook", Uid: ptr("primary")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Message.Create(ctx, "acme", models.MessageIn{EventType: "user.created", Payload: map[string]any{"id": 1}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitTypes := func(r *opReceiver, secret string, want ...string) map[string]bool {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			got := r.types(t, secret)
+			all := true
+			for _, w := range want {
+				all = all && got[w]
+			}
+			if all {
+				return got
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s received %v, want %v:\n%s", r.srv.URL, got, want, p.stderr)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitTypes(flag, flagSecret, "message.attempt.failing")
+	for _, disabled := range []bool{true, false} {
+		if _, err := client.Endpoint.Patch(ctx, "acme", "primary", models.EndpointPatch{Disabled: &disabled}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitTypes(flag, flagSecret, "message.attempt.failing", "endpoint.disabled", "endpoint.enabled")
+	gotA := waitTypes(onlyDisabled, secretA, "endpoint.disabled")
+	gotB := waitTypes(enabledOrFailing, secretB, "endpoint.enabled", "message.attempt.failing")
+	if len(gotA) != 1 {
+		t.Fatalf("the endpoint filtering endpoint.disabled received %v", gotA)
+	}
+	if len(gotB) != 2 {
+		t.Fatalf("the endpoint filtering endpoint.enabled and message.attempt.failing received %v", gotB)
+	}
+	// The secrets differ: a webhook of one endpoint does not verify with
+	// another's secret.
+	if secretA == secretB || secretA == flagSecret {
+		t.Fatal("operational endpoints share a secret")
 	}
 }
