@@ -19,7 +19,7 @@ import (
 // OperationalFlags configure auto-disable and the operational webhooks.
 type OperationalFlags struct {
 	DisableAfter             time.Duration `name:"disable-after" env:"HERALD_DISABLE_AFTER" default:"120h" help:"Disable an endpoint whose every attempt has failed for this long (default 5 days); its pending deliveries become failed, and POST …/recover queues them again once it is enabled. 0 never disables."`
-	OperationalWebhookURL    string        `name:"operational-webhook-url" env:"HERALD_OPERATIONAL_WEBHOOK_URL" help:"URL that receives Herald's operational webhooks (endpoint.disabled, endpoint.enabled, message.attempt.exhausted, message.attempt.failing), signed and retried like any delivery. Unset: none are sent."`
+	OperationalWebhookURL    string        `name:"operational-webhook-url" env:"HERALD_OPERATIONAL_WEBHOOK_URL" help:"URL that receives every one of Herald's operational webhooks (endpoint.disabled, endpoint.enabled, message.attempt.exhausted, message.attempt.failing), signed and retried like any delivery: one operational endpoint beside those of /api/v1/operational-webhook/endpoint, not shown by the API. Unset: this one is off."`
 	OperationalWebhookSecret string        `name:"operational-webhook-secret" env:"HERALD_OPERATIONAL_WEBHOOK_SECRET" help:"Signing secret (whsec_…) of the operational webhooks. Default on SQLite: the file operational-webhook-secret beside the database, generated on first use. Required on PostgreSQL with --operational-webhook-url."`
 
 	opSecret []byte // parsed OperationalWebhookSecret

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -236,5 +237,80 @@ func TestServeOperationalEndpointsByAPI(t *testing.T) {
 	// another's secret.
 	if secretA == secretB || secretA == flagSecret {
 		t.Fatal("operational endpoints share a secret")
+	}
+}
+
+// TestJSSDKOperationalEndpoints drives every operational-endpoint
+// operation through the official Svix JS SDK against the real binary (see
+// testdata/jssdk/opwebhook.mjs). It skips when Node.js or the SDK is
+// missing.
+func TestJSSDKOperationalEndpoints(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("the JS SDK test needs Node.js")
+	}
+	if _, err := os.Stat(filepath.Join(jsSDKDir, "node_modules", "svix")); err != nil {
+		t.Skipf("the JS SDK test needs the Svix JS SDK: npm ci --prefix cmd/herald/%s (.ci/run does)", jsSDKDir)
+	}
+	dir := t.TempDir()
+	p := startHerald(t, "--db", filepath.Join(dir, "herald.db"))
+	token := readToken(t, dir)
+	cmd := exec.CommandContext(t.Context(), node, "opwebhook.mjs", p.url, token)
+	cmd.Dir = jsSDKDir
+	raw, err := cmd.Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("node opwebhook.mjs: %v\n%s", err, stderr)
+	}
+	type epOut struct {
+		ID          string            `json:"id"`
+		UID         string            `json:"uid"`
+		URL         string            `json:"url"`
+		Description string            `json:"description"`
+		Disabled    bool              `json:"disabled"`
+		FilterTypes []string          `json:"filterTypes"`
+		RateLimit   int               `json:"rateLimit"`
+		Metadata    map[string]string `json:"metadata"`
+		CreatedAt   string            `json:"createdAt"`
+	}
+	var out struct {
+		Created, Got, Updated epOut
+		List                  struct {
+			Data []epOut
+			Done bool
+		}
+		Headers struct {
+			Headers   map[string]string
+			Sensitive []string
+		}
+		Secret      struct{ Key string }
+		AfterDelete int
+	}
+	if err := json.Unmarshal(raw, &out); err != nil {
+		t.Fatalf("decode %s: %v", raw, err)
+	}
+	c := out.Created
+	if !strings.HasPrefix(c.ID, "ep_") || c.UID != "js-ops" || c.URL != "https://example.com/js-ops" || c.Description != "from JS" ||
+		c.Disabled || len(c.FilterTypes) != 1 || c.FilterTypes[0] != "endpoint.disabled" || c.RateLimit != 4 || c.Metadata["team"] != "sre" || c.CreatedAt == "" {
+		t.Fatalf("created %+v", c)
+	}
+	if out.Got.ID != c.ID || len(out.List.Data) != 1 || out.List.Data[0].ID != c.ID || !out.List.Done {
+		t.Fatalf("get %+v, list %+v", out.Got, out.List)
+	}
+	u := out.Updated
+	if u.URL != "https://example.com/js-ops-2" || !u.Disabled || len(u.FilterTypes) != 1 || u.FilterTypes[0] != "endpoint.enabled" {
+		t.Fatalf("updated %+v", u)
+	}
+	if out.Headers.Headers["X-Team"] != "sre" || len(out.Headers.Sensitive) != 1 || out.Headers.Sensitive[0] != "Authorization" {
+		t.Fatalf("headers %+v", out.Headers)
+	}
+	if out.Secret.Key != "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD" {
+		t.Fatalf("secret after rotate %q", out.Secret.Key)
+	}
+	if out.AfterDelete != http.StatusNotFound {
+		t.Fatalf("get after delete: %d, want 404", out.AfterDelete)
 	}
 }
