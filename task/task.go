@@ -149,7 +149,7 @@ func (r *Runner) run(ctx context.Context, t *herald.Task) bool {
 			}
 			return false
 		}
-		if next.Done > t.Done && next.Kind != herald.TaskPurgeContent {
+		if next.Done > t.Done && next.Kind.Queues() {
 			r.cfg.OnQueued()
 		}
 		t = next
