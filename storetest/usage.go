@@ -19,6 +19,7 @@ var usageTests = []namedTest{
 	{"DeletedApp", testUsageDeletedApp},
 	{"ConcurrentBatches", testUsageConcurrentBatches},
 	{"EventTypes", testUsageEventTypes},
+	{"ReplayMissingCounted", testUsageReplayMissingCounted},
 }
 
 // hourStart is the start of base's hour; hourAt(h, s) is s seconds into
@@ -275,4 +276,36 @@ func testUsageEventTypes(t *testing.T, s herald.Store) {
 		mustOK(t, "GetTask", err)
 		mustEqual(t, "event-type task as read", got, again, cmp.Comparer(func(a, b time.Time) bool { return a.Equal(b) }))
 	}
+}
+
+// testUsageReplayMissingCounted: the deliveries replay-missing creates,
+// by the store verb or by a task's slices, are destinations of their
+// messages, counted in the hours the messages were created; a second
+// replay creates and counts none.
+func testUsageReplayMissingCounted(t *testing.T, s herald.Store) {
+	app := mustCreateApp(t, s, newApp(1))
+	mustCreateMessages(t, s, stamped(app.ID, hourAt(1, 5), "a.b"), stamped(app.ID, hourAt(2, 5), "a.b"),
+		stamped(app.ID, hourAt(2, 6), "a.b"))
+	one := mustCreateEndpoint(t, s, newEndpoint(app.ID, 2))
+	two := mustCreateEndpoint(t, s, newEndpoint(app.ID, 3))
+	f := herald.TaskFilter{Since: hourAt(1, 0), Until: hourAt(3, 0)}
+	mustEqual(t, "usage before the replays", []herald.AppUsage{usageOf(app, 3, 0)}, runStats(t, s, f, 10))
+	n, err := s.ReplayMissing(t.Context(), app.ID, one.ID, hourAt(0, 0), time.Time{}, hourAt(3, 0))
+	mustOK(t, "ReplayMissing", err)
+	if n != 3 {
+		t.Fatalf("ReplayMissing created %d deliveries, want 3", n)
+	}
+	task := mustCreateTask(t, s, &herald.Task{Kind: herald.TaskReplay, AppID: app.ID, EndpointID: two.ID,
+		Filter: herald.TaskFilter{Since: hourAt(0, 0)}}, 4000)
+	if got, _ := runTask(t, s, task, 1, 4000); got.Done != 3 {
+		t.Fatalf("replay task created %d deliveries, want 3", got.Done)
+	}
+	n, err = s.ReplayMissing(t.Context(), app.ID, one.ID, hourAt(0, 0), time.Time{}, hourAt(3, 0))
+	mustOK(t, "ReplayMissing again", err)
+	if n != 0 {
+		t.Fatalf("second ReplayMissing created %d deliveries, want none", n)
+	}
+	mustEqual(t, "usage after the replays", []herald.AppUsage{usageOf(app, 3, 6)}, runStats(t, s, f, 10))
+	f.Until = hourAt(2, 0)
+	mustEqual(t, "usage of the first hour", []herald.AppUsage{usageOf(app, 1, 2)}, runStats(t, s, f, 10))
 }

@@ -3,7 +3,7 @@
 -- application instead of scanning messages. One row per application, hour
 -- (bucket: unix seconds of the hour's start) of the messages' creation
 -- times and shard: messages stored, and deliveries created for them (at
--- ingest or by a deferred fan-out's chunks). The transaction that writes
+-- ingest, by a deferred fan-out's chunks or by replay-missing). The transaction that writes
 -- the messages adds to its rows, one upsert per (application, hour) of the
 -- batch, on a shard it picks at random: concurrent batches of one
 -- application (other nodes, other connections) then seldom wait for each

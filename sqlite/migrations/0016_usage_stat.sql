@@ -3,7 +3,7 @@
 -- application instead of scanning messages. One row per application and
 -- hour (bucket: unix seconds of the hour's start, UTC) of the messages'
 -- creation times: messages stored, and deliveries created for them (at
--- ingest or by a deferred fan-out's chunks). The batch that writes the
+-- ingest, by a deferred fan-out's chunks or by replay-missing). The batch that writes the
 -- messages adds to its rows in the same transaction, one upsert per
 -- (application, hour) of the batch. Rows go with their application.
 CREATE TABLE usage_stat (
