@@ -183,38 +183,25 @@ type UsageCount struct {
 // UsageCounts sums a batch's counts per (application, bucket), sorted by
 // application and bucket: the order every writer upserts them in, so
 // that concurrent batches on PostgreSQL cannot deadlock on each other's
-// rows.
+// rows. A batch has few pairs (mostly one), so Add looks them up in a
+// list: no map to allocate on the ingest path.
 type UsageCounts struct {
-	idx  map[usageKey]int
 	rows []UsageCount
-}
-
-type usageKey struct {
-	app    string
-	bucket int64
 }
 
 // Add counts messages messages of appID created at createdAt and
 // destinations deliveries of them.
 func (u *UsageCounts) Add(appID string, createdAt time.Time, messages, destinations int) {
-	k := usageKey{appID, UsageBucketOf(createdAt)}
-	// Batches are mostly of one application and hour: try the last row
-	// before the map.
-	if n := len(u.rows); n > 0 && u.rows[n-1].AppID == k.app && u.rows[n-1].Bucket == k.bucket {
-		u.rows[n-1].Messages += int64(messages)
-		u.rows[n-1].Destinations += int64(destinations)
-		return
+	bucket := UsageBucketOf(createdAt)
+	for i := len(u.rows) - 1; i >= 0; i-- { // the last pair is the likeliest
+		r := &u.rows[i]
+		if r.Bucket == bucket && r.AppID == appID {
+			r.Messages += int64(messages)
+			r.Destinations += int64(destinations)
+			return
+		}
 	}
-	if i, ok := u.idx[k]; ok {
-		u.rows[i].Messages += int64(messages)
-		u.rows[i].Destinations += int64(destinations)
-		return
-	}
-	if u.idx == nil {
-		u.idx = make(map[usageKey]int, 1)
-	}
-	u.idx[k] = len(u.rows)
-	u.rows = append(u.rows, UsageCount{AppID: appID, Bucket: k.bucket, Messages: int64(messages), Destinations: int64(destinations)})
+	u.rows = append(u.rows, UsageCount{AppID: appID, Bucket: bucket, Messages: int64(messages), Destinations: int64(destinations)})
 }
 
 // Rows returns the sums, sorted by application and bucket.
@@ -226,7 +213,6 @@ func (u *UsageCounts) Rows() []UsageCount {
 			}
 			return cmp.Compare(a.Bucket, b.Bucket)
 		})
-		u.idx = nil // indexes are stale now; Rows ends the batch
 	}
 	return u.rows
 }
