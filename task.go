@@ -130,7 +130,8 @@ func (f *TaskFilter) Matches(status DeliveryStatus, createdAt time.Time, eventTy
 // progress, so a task resumes after a crash (or on another node) where its
 // last slice left it without doing any row twice.
 type Task struct {
-	ID    string
+	ID string
+	// AppID is the application; empty for the Global kinds.
 	AppID string
 	// EndpointID is the endpoint of the endpoint.* kinds; empty otherwise.
 	EndpointID string
@@ -297,7 +298,8 @@ type TaskStore interface {
 	// CreateTask stores t as a new running task (ID, Status, Done and the
 	// times are set here from now) and records the audit action of its
 	// kind in the same transaction. The application must exist, and the
-	// endpoint for the endpoint.* kinds (ENOTFOUND).
+	// endpoint for the endpoint.* kinds (ENOTFOUND); a Global kind has no
+	// application, and its audit record names the task.
 	CreateTask(ctx context.Context, t *Task, now time.Time) error
 	GetTask(ctx context.Context, id string) (*Task, error)
 	ListTasks(ctx context.Context, opts TaskListOptions) ([]*Task, error)
