@@ -78,6 +78,7 @@ const (
 	AuditMessage     = "message"
 	AuditAttempt     = "attempt"
 	AuditToken       = "token"
+	AuditTask        = "background_task"
 )
 
 type auditActorKey struct{}

@@ -399,6 +399,9 @@ func (a *API) table() []route {
 		// audit log is.
 		admin("GET", "/api/v1/background-task", a.listBackgroundTasks),
 		admin("GET", "/api/v1/background-task/{task_id}", a.getBackgroundTask),
+		// Statistics: background tasks over every application (stats.go).
+		admin("POST", "/api/v1/stats/usage/app", a.appUsageStats),
+		admin("PUT", "/api/v1/stats/usage/event-types", a.aggregateEventTypes),
 
 		// API keys: Herald's own extension, the operator's alone.
 		admin("GET", "/api/v1/auth/api-key", a.listAPIKeys),

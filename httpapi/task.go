@@ -30,29 +30,42 @@ type backgroundTaskOut struct {
 // deliveriesQueued (Herald's name), and says why a failed task failed.
 func toBackgroundTaskOut(t *herald.Task) backgroundTaskOut {
 	data := map[string]any{}
-	if t.Kind == herald.TaskPurgeContent {
+	switch {
+	case t.Kind == herald.TaskPurgeContent:
 		data["messagesPurged"] = t.Done
-	} else {
+	case t.Kind.Global():
+		statsData(t, data)
+	default:
 		data["deliveriesQueued"] = t.Done
 	}
 	if t.Error != "" {
 		data["error"] = t.Error
 	}
-	return backgroundTaskOut{Data: data, taskOut: taskOut{
-		ID: t.ID, Status: string(t.Status), Task: string(t.Kind), UpdatedAt: formatTime(t.UpdatedAt),
-	}}
+	return backgroundTaskOut{Data: data, taskOut: toTaskOut(t)}
 }
 
-// startTask stores t as a running task, wakes the runner and answers 202
-// with it at once; the runner does the work in the background.
-func (a *API) startTask(w http.ResponseWriter, r *http.Request, t *herald.Task) error {
+// toTaskOut describes t without its data.
+func toTaskOut(t *herald.Task) taskOut {
+	return taskOut{ID: t.ID, Status: string(t.Status), Task: string(t.Kind), UpdatedAt: formatTime(t.UpdatedAt)}
+}
+
+// createTask stores t as a running task and wakes the runner, which does
+// the work in the background.
+func (a *API) createTask(r *http.Request, t *herald.Task) error {
 	if err := a.store.CreateTask(r.Context(), t, a.now().UTC()); err != nil {
 		return fmt.Errorf("create task: %w", err)
 	}
 	a.onTask()
-	return writeJSON(w, http.StatusAccepted, taskOut{
-		ID: t.ID, Status: string(t.Status), Task: string(t.Kind), UpdatedAt: formatTime(t.UpdatedAt),
-	})
+	return nil
+}
+
+// startTask stores t as a running task, wakes the runner and answers 202
+// with it at once.
+func (a *API) startTask(w http.ResponseWriter, r *http.Request, t *herald.Task) error {
+	if err := a.createTask(r, t); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusAccepted, toTaskOut(t))
 }
 
 // bulkReplayIn is Svix's BulkReplayIn. Status is Svix's MessageStatus

@@ -145,6 +145,7 @@ func (b *batch) run(msgs []*herald.Message, results []herald.MessageResult) erro
 	}
 	var dels []herald.Delivery
 	var fanOuts []*herald.Message
+	var usage herald.UsageCounts
 	ranges := make([][2]int, len(msgs))
 	for i, m := range msgs {
 		if results[i].Err != nil {
@@ -168,17 +169,22 @@ func (b *batch) run(msgs []*herald.Message, results []herald.MessageResult) erro
 		if herald.DefersFanOut(m, routes, b.fanOutMax) {
 			fanOuts = append(fanOuts, m)
 			results[i].FanOut = true
+			usage.Add(m.AppID, m.CreatedAt, 1, 0)
 			continue
 		}
 		start := len(dels)
 		dels = herald.Route(dels, m, routes, b.lease)
 		ranges[i] = [2]int{start, len(dels)}
+		usage.Add(m.AppID, m.CreatedAt, 1, len(dels)-start)
 	}
-	if err := b.insertDeliveries(dels); err != nil {
-		return err
-	}
-	if err := insertFanOuts(b.ctx, b.tx, fanOuts); err != nil {
-		return err
+	// The deliveries, the usage counts and the fan-out markers go in one
+	// round trip.
+	var pb pgx.Batch
+	b.queueDeliveries(&pb, dels)
+	queueUsage(&pb, usage.Rows())
+	queueFanOuts(&pb, fanOuts)
+	if err := b.tx.SendBatch(b.ctx, &pb).Close(); err != nil {
+		return fmt.Errorf("insert deliveries, usage counts and fan-out markers: %w", err)
 	}
 	for i, r := range ranges {
 		if r[1] > r[0] {
@@ -280,11 +286,11 @@ func (b *batch) insertMessages(msgs []*herald.Message) (map[string]bool, error) 
 	return inserted, nil
 }
 
-// insertDeliveries inserts dels with one statement: those with a lease
-// (sending) leased under the batch's, the others pending.
-func (b *batch) insertDeliveries(dels []herald.Delivery) error {
+// queueDeliveries queues the insert of dels, one statement: those with a
+// lease (sending) leased under the batch's, the others pending.
+func (b *batch) queueDeliveries(pb *pgx.Batch, dels []herald.Delivery) {
 	if len(dels) == 0 {
-		return nil
+		return
 	}
 	ids := make([]string, len(dels))
 	apps := make([]string, len(dels))
@@ -302,10 +308,7 @@ func (b *batch) insertDeliveries(dels []herald.Delivery) error {
 	if b.lease.Held() {
 		owner, until = &b.lease.Owner, &b.lease.Until
 	}
-	if _, err := b.tx.Exec(b.ctx, insertDeliveriesSQL, ids, apps, msgIDs, eps, ats, leased, owner, until, dues); err != nil {
-		return fmt.Errorf("insert deliveries: %w", err)
-	}
-	return nil
+	pb.Queue(insertDeliveriesSQL, ids, apps, msgIDs, eps, ats, leased, owner, until, dues)
 }
 
 // conflictFor is the error of a message whose insert met a unique key.

@@ -285,7 +285,8 @@ const replayInsertSQL = `WITH locked AS (SELECT id, deliver_at FROM message WHER
 		attempts, trigger_type, created_at, updated_at)
 	SELECT d.id, $3::text, d.message_id, $4::text, 'pending', GREATEST($5::timestamptz, l.deliver_at), 0, 1, $5::timestamptz, $5::timestamptz
 	FROM unnest($1::text[], $2::text[]) AS d (id, message_id) JOIN locked l ON l.id = d.message_id
-	ON CONFLICT (message_id, endpoint_id) DO NOTHING`
+	ON CONFLICT (message_id, endpoint_id) DO NOTHING
+	RETURNING message_id`
 
 // replayChunkOf reads the next chunk (at most chunk) of candidate messages after cur,
 // creates deliveries for those ep accepts and that have none, advances cur
@@ -302,6 +303,7 @@ func replayChunkOf(ctx context.Context, tx pgx.Tx, ep *herald.Endpoint, cur *rep
 		return 0, false, fmt.Errorf("read messages: %w", err)
 	}
 	var ids, msgIDs []string
+	createdAt := map[string]time.Time{}
 	read := 0
 	for rows.Next() {
 		var (
@@ -317,6 +319,7 @@ func replayChunkOf(ctx context.Context, tx pgx.Tx, ep *herald.Endpoint, cur *rep
 		if ep.Accepts(eventType, channels) {
 			msgIDs = append(msgIDs, id)
 			ids = append(ids, herald.NewID(herald.PrefixDelivery))
+			createdAt[id] = cur.createdAt
 		}
 	}
 	rows.Close()
@@ -326,11 +329,21 @@ func replayChunkOf(ctx context.Context, tx pgx.Tx, ep *herald.Endpoint, cur *rep
 	if len(msgIDs) == 0 {
 		return 0, read < chunk, nil
 	}
-	tag, err := tx.Exec(ctx, replayInsertSQL, ids, msgIDs, ep.AppID, ep.ID, now)
+	rows, _ = tx.Query(ctx, replayInsertSQL, ids, msgIDs, ep.AppID, ep.ID, now)
+	created, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
 		return 0, false, fmt.Errorf("insert deliveries: %w", err)
 	}
-	return int(tag.RowsAffected()), read < chunk, nil
+	// The new deliveries are destinations of their messages: counted in
+	// the hours the messages were created.
+	var usage herald.UsageCounts
+	for _, id := range created {
+		usage.Add(ep.AppID, createdAt[id], 0, 1)
+	}
+	if err := addUsage(ctx, tx, usage.Rows()); err != nil {
+		return 0, false, err
+	}
+	return len(created), read < chunk, nil
 }
 
 // statsSQL counts all of an endpoint's deliveries by status, statsWindowSQL

@@ -11,11 +11,12 @@ import (
 	"github.com/herald-webhooks/herald"
 )
 
-// insertFanOuts stores the fan-out markers of msgs, messages whose
-// deliveries FanOut creates after the batch (see herald.DefersFanOut).
-func insertFanOuts(ctx context.Context, tx pgx.Tx, msgs []*herald.Message) error {
+// queueFanOuts queues the insert of the fan-out markers of msgs, messages
+// whose deliveries FanOut creates after the batch (see
+// herald.DefersFanOut).
+func queueFanOuts(pb *pgx.Batch, msgs []*herald.Message) {
 	if len(msgs) == 0 {
-		return nil
+		return
 	}
 	ids := make([]string, len(msgs))
 	apps := make([]string, len(msgs))
@@ -23,11 +24,8 @@ func insertFanOuts(ctx context.Context, tx pgx.Tx, msgs []*herald.Message) error
 	for i, m := range msgs {
 		ids[i], apps[i], ats[i] = m.ID, m.AppID, m.CreatedAt
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO fanout (message_id, app_id, created_at)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])`, ids, apps, ats); err != nil {
-		return fmt.Errorf("insert fan-out markers: %w", err)
-	}
-	return nil
+	pb.Queue(`INSERT INTO fanout (message_id, app_id, created_at)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])`, ids, apps, ats)
 }
 
 // insertFanOutDeliveriesSQL inserts a chunk's deliveries, each with its
@@ -83,6 +81,13 @@ func (s *Store) FanOut(ctx context.Context, limit int, lease herald.Lease) (hera
 		dels, err := insertFanOutDeliveries(ctx, tx, herald.Route(nil, m, eps, lease), lease)
 		if err != nil {
 			return err
+		}
+		if len(dels) > 0 {
+			var usage herald.UsageCounts
+			usage.Add(m.AppID, m.CreatedAt, 0, len(dels))
+			if err := addUsage(ctx, tx, usage.Rows()); err != nil {
+				return err
+			}
 		}
 		done := len(eps) < limit
 		if done {

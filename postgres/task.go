@@ -18,7 +18,7 @@ var (
 	errTaskNotLeased = herald.Errorf(herald.ECONFLICT, "The background task is leased to another runner.")
 )
 
-const taskColumns = `id, app_id, endpoint_id, kind, status, filter::text, done, error, created_at, updated_at`
+const taskColumns = `id, app_id, endpoint_id, kind, status, filter::text, done, error, created_at, updated_at, result::text`
 
 // CreateTask stores a new running task, after checking that its
 // application (and endpoint) exist, with the audit record of its start.
@@ -30,8 +30,16 @@ func (s *Store) CreateTask(ctx context.Context, t *herald.Task, now time.Time) e
 	t.ID, t.Status, t.Done, t.Error = herald.NewIDAt(herald.PrefixTask, now), herald.TaskRunning, 0, ""
 	t.CreatedAt, t.UpdatedAt = now, now
 	target := &auditTarget{t.Kind.AuditAction(), herald.AuditEndpoint, t.EndpointID, t.AppID}
+	t.Result = nil
+	if t.Kind.Global() {
+		target.resourceType, target.resourceID, target.appID = herald.AuditTask, t.ID, ""
+	}
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		if t.EndpointID != "" {
+		if t.Kind.Global() {
+			// Statistics tasks read every application, or those named
+			// in the filter; the handler resolved those, and one deleted
+			// since is left out of the result.
+		} else if t.EndpointID != "" {
 			if err := endpointExists(ctx, tx, t.AppID, t.EndpointID); err != nil {
 				return err
 			}
@@ -140,6 +148,10 @@ func (s *Store) RunTaskSlice(ctx context.Context, id, owner string, limit int, n
 			}
 		case herald.TaskPurgeContent:
 			n, cursor, done, err = purgeSlice(ctx, tx, t.AppID, cursor, limit)
+		case herald.TaskAppStats:
+			n, cursor, done, err = appStatsSlice(ctx, tx, t, cursor, limit)
+		case herald.TaskEventTypes:
+			n, cursor, done, err = eventTypesSlice(ctx, tx, t, cursor, limit)
 		default:
 			t.Status, t.Error = herald.TaskFailed, fmt.Sprintf("Herald does not run tasks of kind %q.", t.Kind)
 		}
@@ -151,10 +163,18 @@ func (s *Store) RunTaskSlice(ctx context.Context, id, owner string, limit int, n
 			t.Status = herald.TaskFinished
 		}
 		t.UpdatedAt = now
+		var result *string
+		if t.Result != nil {
+			b, err := json.Marshal(t.Result)
+			if err != nil {
+				return fmt.Errorf("encode task result: %w", err)
+			}
+			result = new(string(b))
+		}
 		_, err = tx.Exec(ctx, `UPDATE background_task SET status = $1, cursor = $2, done = $3, error = $4,
-			lease_expires_at = $5, updated_at = $6 WHERE id = $7`,
-			string(t.Status), cursor, t.Done, t.Error, leaseUntil, now, id)
-		if err == nil && n > 0 && t.Kind != herald.TaskPurgeContent {
+			lease_expires_at = $5, updated_at = $6, result = $8::jsonb WHERE id = $7`,
+			string(t.Status), cursor, t.Done, t.Error, leaseUntil, now, id, result)
+		if err == nil && n > 0 && t.Kind.Queues() {
 			err = notifyWork(ctx, tx)
 		}
 		return err
@@ -286,8 +306,9 @@ func scanTask(row pgx.Row, extra ...any) (*herald.Task, error) {
 		t                    herald.Task
 		kind, status, filter string
 		done                 int64
+		result               *string
 	)
-	dest := append([]any{&t.ID, &t.AppID, &t.EndpointID, &kind, &status, &filter, &done, &t.Error, &t.CreatedAt, &t.UpdatedAt}, extra...)
+	dest := append([]any{&t.ID, &t.AppID, &t.EndpointID, &kind, &status, &filter, &done, &t.Error, &t.CreatedAt, &t.UpdatedAt, &result}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}
@@ -295,6 +316,12 @@ func scanTask(row pgx.Row, extra ...any) (*herald.Task, error) {
 	t.CreatedAt, t.UpdatedAt = t.CreatedAt.UTC(), t.UpdatedAt.UTC()
 	if err := json.Unmarshal([]byte(filter), &t.Filter); err != nil {
 		return nil, fmt.Errorf("decode task filter: %w", err)
+	}
+	if result != nil {
+		t.Result = new(herald.TaskResult)
+		if err := json.Unmarshal([]byte(*result), t.Result); err != nil {
+			return nil, fmt.Errorf("decode task result: %w", err)
+		}
 	}
 	return &t, nil
 }

@@ -35,6 +35,8 @@ type batchStmts struct {
 	insertLeased [len(deliveryChunks)]*sql.Stmt
 	// insertFanOut inserts a FanOut chunk's deliveries (see fanout.go).
 	insertFanOut [len(deliveryChunks)]*sql.Stmt
+	// addUsage adds to one usage counter (see usage.go).
+	addUsage *sql.Stmt
 }
 
 // prepareBatchStmts prepares the hot-path statements on the writer.
@@ -54,6 +56,9 @@ func (s *Store) prepareBatchStmts(ctx context.Context) error {
 	}
 	if st.routeVersion, err = s.w.PrepareContext(ctx, `SELECT v FROM route_version WHERE id = 1`); err != nil {
 		return fmt.Errorf("prepare route version query: %w", err)
+	}
+	if st.addUsage, err = s.w.PrepareContext(ctx, addUsageSQL); err != nil {
+		return fmt.Errorf("prepare usage counter upsert: %w", err)
 	}
 	for i, size := range deliveryChunks {
 		pending := multiRowInsert(`INSERT INTO delivery (id, app_id, message_id, endpoint_id, status, next_attempt_at, attempts, created_at, updated_at) VALUES `,
@@ -88,7 +93,7 @@ func multiRowInsert(head, row string, size int) string {
 
 // close closes the prepared statements.
 func (st *batchStmts) close() {
-	stmts := append([]*sql.Stmt{st.insertMsg, st.loadRoutes, st.routeVersion}, st.insertDlv[:]...)
+	stmts := append([]*sql.Stmt{st.insertMsg, st.loadRoutes, st.routeVersion, st.addUsage}, st.insertDlv[:]...)
 	stmts = append(stmts, st.insertFanOut[:]...)
 	for _, stmt := range append(stmts, st.insertLeased[:]...) {
 		if stmt != nil {
@@ -190,10 +195,12 @@ func (b *batch) close() {
 type pendingRange struct{ start, end int }
 
 // run inserts every message, routes it, then inserts all deliveries in
-// multi-row statements and fills results.
+// multi-row statements, adds the batch's counts to the usage counters and
+// fills results.
 func (b *batch) run(msgs []*herald.Message, results []herald.MessageResult) error {
 	dels := make([]herald.Delivery, 0, len(msgs))
 	ranges := make([]pendingRange, len(msgs))
+	var usage herald.UsageCounts
 	for i, m := range msgs {
 		m.CreatedAt = m.CreatedAt.Truncate(time.Microsecond)
 		m.DeliverAt = m.DeliverAt.Truncate(time.Microsecond)
@@ -229,13 +236,18 @@ func (b *batch) run(msgs []*herald.Message, results []herald.MessageResult) erro
 				return err
 			}
 			results[i].FanOut = true
+			usage.Add(m.AppID, m.CreatedAt, 1, 0)
 			continue
 		}
 		start := len(dels)
 		dels = herald.Route(dels, m, app.routes, b.lease)
 		ranges[i] = pendingRange{start, len(dels)}
+		usage.Add(m.AppID, m.CreatedAt, 1, len(dels)-start)
 	}
 	if err := b.insertDeliveries(dels); err != nil {
+		return err
+	}
+	if err := addUsage(b.ctx, b.stmt(b.stmts.addUsage), usage.Rows()); err != nil {
 		return err
 	}
 	ptrs := make([]*herald.Delivery, len(dels))

@@ -332,6 +332,7 @@ func replayChunkOf(ctx context.Context, tx *sql.Tx, ep *herald.Endpoint, cur *re
 		return 0, false, fmt.Errorf("read messages: %w", err)
 	}
 	var accepted []string
+	var createdAt []int64
 	read := 0
 	for rows.Next() {
 		var (
@@ -350,6 +351,7 @@ func replayChunkOf(ctx context.Context, tx *sql.Tx, ep *herald.Endpoint, cur *re
 		}
 		if ep.Accepts(eventType, list) {
 			accepted = append(accepted, id)
+			createdAt = append(createdAt, cur.createdAt)
 		}
 	}
 	if err := rows.Close(); err != nil {
@@ -360,7 +362,8 @@ func replayChunkOf(ctx context.Context, tx *sql.Tx, ep *herald.Endpoint, cur *re
 	}
 	cur.started = true
 	created := 0
-	for _, msgID := range accepted {
+	var usage herald.UsageCounts
+	for i, msgID := range accepted {
 		// DO NOTHING keeps a delivery the message already has.
 		// A scheduled message's delivery is due at its deliver_at when
 		// that is later than now.
@@ -377,6 +380,16 @@ func replayChunkOf(ctx context.Context, tx *sql.Tx, ep *herald.Endpoint, cur *re
 			return 0, false, fmt.Errorf("insert delivery of message %s: %w", msgID, err)
 		}
 		created += int(n)
+		if n > 0 {
+			// A destination of the message: counted in the hour it was
+			// created.
+			usage.Add(ep.AppID, fromMicros(createdAt[i]), 0, 1)
+		}
+	}
+	for _, u := range usage.Rows() {
+		if _, err := tx.ExecContext(ctx, addUsageSQL, u.AppID, u.Bucket, u.Messages, u.Destinations); err != nil {
+			return 0, false, fmt.Errorf("add usage counts: %w", err)
+		}
 	}
 	return created, read < chunk, nil
 }

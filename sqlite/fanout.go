@@ -75,6 +75,16 @@ func (s *Store) FanOut(ctx context.Context, limit int, lease herald.Lease) (hera
 		if err != nil {
 			return err
 		}
+		if len(dels) > 0 {
+			var usage herald.UsageCounts
+			usage.Add(m.AppID, m.CreatedAt, 0, len(dels))
+			st := tx.StmtContext(ctx, s.batch.addUsage)
+			err := addUsage(ctx, st, usage.Rows())
+			st.Close()
+			if err != nil {
+				return err
+			}
+		}
 		done := len(eps) < limit
 		if done {
 			_, err = tx.ExecContext(ctx, `DELETE FROM fanout WHERE message_id = ?`, msgID)

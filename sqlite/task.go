@@ -18,7 +18,7 @@ var (
 	errTaskNotLeased = herald.Errorf(herald.ECONFLICT, "The background task is leased to another runner.")
 )
 
-const taskColumns = `id, app_id, endpoint_id, kind, status, filter, done, error, created_at, updated_at`
+const taskColumns = `id, app_id, endpoint_id, kind, status, filter, done, error, created_at, updated_at, result`
 
 // CreateTask stores a new running task, after checking that its
 // application (and endpoint) exist, with the audit record of its start.
@@ -30,8 +30,16 @@ func (s *Store) CreateTask(ctx context.Context, t *herald.Task, now time.Time) e
 	t.ID, t.Status, t.Done, t.Error = herald.NewIDAt(herald.PrefixTask, now), herald.TaskRunning, 0, ""
 	t.CreatedAt, t.UpdatedAt = now, now
 	target := &auditTarget{t.Kind.AuditAction(), herald.AuditEndpoint, t.EndpointID, t.AppID}
+	t.Result = nil
+	if t.Kind.Global() {
+		target.resourceType, target.resourceID, target.appID = herald.AuditTask, t.ID, ""
+	}
 	err = s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		if t.EndpointID != "" {
+		if t.Kind.Global() {
+			// Statistics tasks read every application, or those named
+			// in the filter; the handler resolved those, and one deleted
+			// since is left out of the result.
+		} else if t.EndpointID != "" {
 			if err := endpointExists(ctx, tx, t.AppID, t.EndpointID); err != nil {
 				return err
 			}
@@ -44,7 +52,7 @@ func (s *Store) CreateTask(ctx context.Context, t *herald.Task, now time.Time) e
 			target.resourceType, target.resourceID = herald.AuditApplication, t.AppID
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO background_task (`+taskColumns+`, cursor)
-			VALUES (?, ?, ?, ?, 'running', ?, 0, '', ?, ?, '')`,
+			VALUES (?, ?, ?, ?, 'running', ?, 0, '', ?, ?, NULL, '')`,
 			t.ID, t.AppID, t.EndpointID, string(t.Kind), string(filter), micros(now), micros(now))
 		if err != nil {
 			return err
@@ -167,6 +175,10 @@ func (s *Store) RunTaskSlice(ctx context.Context, id, owner string, limit int, n
 			n, cursor, done, err = replaySlice(ctx, tx, t, ep, cursor, limit, micros(now))
 		case t.Kind == herald.TaskPurgeContent:
 			n, cursor, done, err = purgeSlice(ctx, tx, t.AppID, cursor, limit)
+		case t.Kind == herald.TaskAppStats:
+			n, cursor, done, err = appStatsSlice(ctx, tx, t, cursor, limit)
+		case t.Kind == herald.TaskEventTypes:
+			n, cursor, done, err = eventTypesSlice(ctx, tx, t, cursor, limit)
 		default:
 			t.Status, t.Error = herald.TaskFailed, fmt.Sprintf("Herald does not run tasks of kind %q.", t.Kind)
 		}
@@ -178,9 +190,17 @@ func (s *Store) RunTaskSlice(ctx context.Context, id, owner string, limit int, n
 			t.Status = herald.TaskFinished
 		}
 		t.UpdatedAt = now
+		var result any
+		if t.Result != nil {
+			b, err := json.Marshal(t.Result)
+			if err != nil {
+				return fmt.Errorf("encode task result: %w", err)
+			}
+			result = string(b)
+		}
 		_, err = tx.ExecContext(ctx, `UPDATE background_task SET status = ?, cursor = ?, done = ?, error = ?,
-			lease_expires_at = ?, updated_at = ? WHERE id = ?`,
-			string(t.Status), cursor, t.Done, t.Error, micros(leaseUntil), micros(now), id)
+			lease_expires_at = ?, updated_at = ?, result = ? WHERE id = ?`,
+			string(t.Status), cursor, t.Done, t.Error, micros(leaseUntil), micros(now), result, id)
 		return err
 	})
 	if err != nil {
@@ -341,8 +361,9 @@ func scanTask(row scanner, extra ...any) (*herald.Task, error) {
 		t                    herald.Task
 		kind, status, filter string
 		createdAt, updatedAt int64
+		result               sql.NullString
 	)
-	dest := append([]any{&t.ID, &t.AppID, &t.EndpointID, &kind, &status, &filter, &t.Done, &t.Error, &createdAt, &updatedAt}, extra...)
+	dest := append([]any{&t.ID, &t.AppID, &t.EndpointID, &kind, &status, &filter, &t.Done, &t.Error, &createdAt, &updatedAt, &result}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}
@@ -350,6 +371,12 @@ func scanTask(row scanner, extra ...any) (*herald.Task, error) {
 	t.CreatedAt, t.UpdatedAt = fromMicros(createdAt), fromMicros(updatedAt)
 	if err := json.Unmarshal([]byte(filter), &t.Filter); err != nil {
 		return nil, fmt.Errorf("decode task filter: %w", err)
+	}
+	if result.Valid {
+		t.Result = new(herald.TaskResult)
+		if err := json.Unmarshal([]byte(result.String), t.Result); err != nil {
+			return nil, fmt.Errorf("decode task result: %w", err)
+		}
 	}
 	return &t, nil
 }

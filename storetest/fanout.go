@@ -30,6 +30,7 @@ func RunFanOut(t *testing.T, open FanOutOpener) {
 		{"MessageDeleted", testFanOutMessageDeleted},
 		{"InvalidLimit", testFanOutInvalidLimit},
 		{"Scheduled", testFanOutScheduled},
+		{"UsageCounted", testFanOutUsageCounted},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
@@ -442,4 +443,29 @@ func RunFanOutRestart(t *testing.T, first, second func(t *testing.T) herald.Stor
 	got := mustListDeliveries(t, s, app.ID, m.ID)
 	checkDeliveryIDs(t, got)
 	mustEqual(t, "endpoints reached once each", idsOf(eps), endpointIDsOf(got))
+}
+
+// testFanOutUsageCounted: a deferred fan-out's message counts in the usage
+// counters when it is stored, and its deliveries as each chunk creates
+// them, in the hour of the message's creation.
+func testFanOutUsageCounted(t *testing.T, open FanOutOpener) {
+	s := open(t, 1)
+	app, eps := fanOutApp(t, s, 1, 5)
+	// After the endpoints' creation (at(2)…), so that they route.
+	msgs := []*herald.Message{stamped(app.ID, hourAt(1, 100), "a.b"), stamped(app.ID, hourAt(2, 100), "a.b")}
+	for i, r := range mustCreateMessages(t, s, msgs...) {
+		if !r.FanOut {
+			t.Fatalf("message %d was not deferred", i)
+		}
+	}
+	f := herald.TaskFilter{Since: hourAt(1, 0), Until: hourAt(3, 0)}
+	mustEqual(t, "usage before the fan-out", []herald.AppUsage{usageOf(app, 2, 0)}, runStats(t, s, f, 10))
+	mustFanOut(t, s, 2, herald.Lease{})
+	mustEqual(t, "usage after one chunk", []herald.AppUsage{usageOf(app, 2, 2)}, runStats(t, s, f, 10))
+	if n := drainFanOut(t, s, 2, herald.Lease{}); n != 2*len(eps)-2 {
+		t.Fatalf("fan-out created %d deliveries, want %d", n, 2*len(eps)-2)
+	}
+	mustEqual(t, "usage after the fan-out", []herald.AppUsage{usageOf(app, 2, int64(2*len(eps)))}, runStats(t, s, f, 10))
+	f.Until = hourAt(2, 0)
+	mustEqual(t, "usage of the first hour", []herald.AppUsage{usageOf(app, 1, int64(len(eps)))}, runStats(t, s, f, 10))
 }

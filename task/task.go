@@ -1,5 +1,6 @@
 // Package task runs Herald's durable background tasks (herald.Task:
-// recover, replay-missing, bulk replay, expunge-all-contents) in the
+// recover, replay-missing, bulk replay, expunge-all-contents, and the
+// statistics tasks) in the
 // serving process. A runner claims one running task at a time and has the
 // store do it in short slices, each one write transaction that also saves
 // the task's progress, pausing between slices so that ingest and dispatch
@@ -149,7 +150,7 @@ func (r *Runner) run(ctx context.Context, t *herald.Task) bool {
 			}
 			return false
 		}
-		if next.Done > t.Done && next.Kind != herald.TaskPurgeContent {
+		if next.Done > t.Done && next.Kind.Queues() {
 			r.cfg.OnQueued()
 		}
 		t = next
