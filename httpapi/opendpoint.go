@@ -135,6 +135,11 @@ func (a *API) createOpEndpoint(w http.ResponseWriter, r *http.Request) error {
 // Herald's own doing, not the caller's change: the endpoint created next
 // is recorded in the audit log, the application is not.
 func (a *API) ensureOperationalApp(ctx context.Context) error {
+	if h, ok := a.store.(operationalHidden); ok {
+		if _, err := h.Store.GetApplication(ctx, herald.OperationalAppID); err == nil {
+			return nil
+		}
+	}
 	now := a.now().UTC()
 	err := a.store.CreateApplication(herald.WithoutAuditActor(ctx), &herald.Application{ID: herald.OperationalAppID,
 		Name: "Herald operational webhooks", CreatedAt: now, UpdatedAt: now})

@@ -154,27 +154,48 @@ func (r *opReceiver) types(t *testing.T, secret string) map[string]bool {
 // the official Svix Go SDK, each with its filter types, on loopback
 // receivers: each receives only the types it asked for, the flag's URL
 // receives every type, and every webhook verifies with its endpoint's
-// secret.
+// secret. On SQLite with one node, and on PostgreSQL with two: the
+// endpoints are created through one node, the events caused through the
+// other.
 func TestServeOperationalEndpointsByAPI(t *testing.T) {
-	flag, onlyDisabled, enabledOrFailing := newOpReceiver(t, http.StatusNoContent), newOpReceiver(t, http.StatusNoContent), newOpReceiver(t, http.StatusNoContent)
+	t.Run("sqlite", func(t *testing.T) {
+		flag := newOpReceiver(t, http.StatusNoContent)
+		dir := t.TempDir()
+		p := startHerald(t, "--db", filepath.Join(dir, "herald.db"), "--allow-private-targets",
+			"--operational-webhook-url", flag.srv.URL+"/herald-events")
+		raw, err := os.ReadFile(filepath.Join(dir, "operational-webhook-secret"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		testOperationalEndpointsByAPI(t, p, p, readToken(t, dir), flag, strings.TrimSpace(string(raw)))
+	})
+	t.Run("postgres", func(t *testing.T) {
+		dbURL, _ := pgFreshSchema(t)
+		flag := newOpReceiver(t, http.StatusNoContent)
+		const token, secret = "opendpoints-admin-token-0123456789", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+		args := []string{"--db", dbURL, "--encryption-key", newEncryptionKey(t), "--admin-token", token, "--allow-private-targets",
+			"--operational-webhook-url", flag.srv.URL + "/herald-events", "--operational-webhook-secret", secret, "--pg-max-conns", "4"}
+		testOperationalEndpointsByAPI(t, startHerald(t, args...), startHerald(t, args...), token, flag, secret)
+	})
+}
+
+// testOperationalEndpointsByAPI creates the operational endpoints through
+// node a and causes the events through node b.
+func testOperationalEndpointsByAPI(t *testing.T, a, b *process, token string, flag *opReceiver, flagSecret string) {
+	onlyDisabled, enabledOrFailing := newOpReceiver(t, http.StatusNoContent), newOpReceiver(t, http.StatusNoContent)
 	failing := newOpReceiver(t, http.StatusInternalServerError)
-	dir := t.TempDir()
-	p := startHerald(t, "--db", filepath.Join(dir, "herald.db"), "--allow-private-targets",
-		"--operational-webhook-url", flag.srv.URL+"/herald-events")
-	token := readToken(t, dir)
-	raw, err := os.ReadFile(filepath.Join(dir, "operational-webhook-secret"))
-	if err != nil {
-		t.Fatal(err)
+	sdk := func(p *process) *svix.Svix {
+		u, err := url.Parse(p.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		client, err := svix.New(token, &svix.SvixOptions{ServerUrl: u})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return client
 	}
-	flagSecret := strings.TrimSpace(string(raw))
-	u, err := url.Parse(p.url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := svix.New(token, &svix.SvixOptions{ServerUrl: u})
-	if err != nil {
-		t.Fatal(err)
-	}
+	client, other := sdk(a), sdk(b)
 	ctx := t.Context()
 	create := func(r *opReceiver, types ...string) string {
 		t.Helper()
@@ -191,13 +212,13 @@ func TestServeOperationalEndpointsByAPI(t *testing.T) {
 	secretA := create(onlyDisabled, "endpoint.disabled")
 	secretB := create(enabledOrFailing, "endpoint.enabled", "message.attempt.failing")
 
-	if _, err := client.Application.Create(ctx, models.ApplicationIn{Name: "Acme", Uid: ptr("acme")}, nil); err != nil {
+	if _, err := other.Application.Create(ctx, models.ApplicationIn{Name: "Acme", Uid: ptr("acme")}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := client.Endpoint.Create(ctx, "acme", models.EndpointIn{Url: failing.srv.URL + "/hook", Uid: ptr("primary")}, nil); err != nil {
+	if _, err := other.Endpoint.Create(ctx, "acme", models.EndpointIn{Url: failing.srv.URL + "/hook", Uid: ptr("primary")}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := client.Message.Create(ctx, "acme", models.MessageIn{EventType: "user.created", Payload: map[string]any{"id": 1}}, nil); err != nil {
+	if _, err := other.Message.Create(ctx, "acme", models.MessageIn{EventType: "user.created", Payload: map[string]any{"id": 1}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	waitTypes := func(r *opReceiver, secret string, want ...string) map[string]bool {
@@ -213,14 +234,14 @@ func TestServeOperationalEndpointsByAPI(t *testing.T) {
 				return got
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("%s received %v, want %v:\n%s", r.srv.URL, got, want, p.stderr)
+				t.Fatalf("%s received %v, want %v:\n%s\n%s", r.srv.URL, got, want, a.stderr, b.stderr)
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
 	waitTypes(flag, flagSecret, "message.attempt.failing")
 	for _, disabled := range []bool{true, false} {
-		if _, err := client.Endpoint.Patch(ctx, "acme", "primary", models.EndpointPatch{Disabled: &disabled}); err != nil {
+		if _, err := other.Endpoint.Patch(ctx, "acme", "primary", models.EndpointPatch{Disabled: &disabled}); err != nil {
 			t.Fatal(err)
 		}
 	}
