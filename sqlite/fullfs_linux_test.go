@@ -103,8 +103,20 @@ func TestFullFilesystem(t *testing.T) {
 	if failed == nil {
 		t.Fatalf("%d messages of %d bytes fit in a %d-byte filesystem", len(stored), fullFSPayload, fullFSSize)
 	}
-	t.Logf("full after %d messages: %v", len(stored), err)
 	wantUnavailable(t, "CreateMessages on a full filesystem", err)
+	// Then message by message, so that what is left is less than one
+	// message whatever the schema's and a commit's sizes: the room a
+	// failed batch leaves may hold one or two of its messages.
+	for range fullFSBatchSize {
+		one := next()
+		if _, err = s.CreateMessages(ctx, []*herald.Message{one}, herald.Lease{}); err != nil {
+			failed = append(failed, one)
+			break
+		}
+		stored = append(stored, one)
+	}
+	t.Logf("full after %d messages: %v", len(stored), err)
+	wantUnavailable(t, "CreateMessages of one message on a full filesystem", err)
 	checkMessages(t, s, f.app.ID, stored, failed)
 
 	// Ingest batches that queued behind a busy writer: each is written in
