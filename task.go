@@ -260,8 +260,12 @@ type EventTypeAggregator struct {
 }
 
 // Add counts one endpoint of appID with the filter types (none: it
-// receives every event type).
+// receives every event type). The operational application's endpoints
+// are Herald's own receivers, not a customer's subscriptions: skipped.
 func (g *EventTypeAggregator) Add(appID string, types []string) {
+	if appID == OperationalAppID {
+		return
+	}
 	if n := len(g.apps); n == 0 || g.apps[n-1].AppID != appID {
 		g.apps = append(g.apps, AppEventTypes{AppID: appID, EventTypes: []string{}})
 		g.seen = map[string]bool{}

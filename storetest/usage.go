@@ -239,7 +239,7 @@ func testUsageConcurrentBatches(t *testing.T, s herald.Store) {
 // with endpoints (in ID order, in slices of one application), the event
 // types its endpoints' filters name, sorted and once each, and whether one
 // endpoint (disabled ones too) has no filter; an application without
-// endpoints is left out.
+// endpoints, and the operational application, are left out.
 func testUsageEventTypes(t *testing.T, s herald.Store) {
 	filtered := mustCreateApp(t, s, newApp(1))
 	catchAll := mustCreateApp(t, s, newApp(2))
@@ -258,6 +258,8 @@ func testUsageEventTypes(t *testing.T, s herald.Store) {
 	mustCreateEndpoint(t, s, ep)
 	mustCreateEndpoint(t, s, newEndpoint(deleted.ID, 30))
 	mustOK(t, "DeleteApplication", s.DeleteApplication(t.Context(), deleted.ID))
+	// Herald's own operational endpoints are no customer's subscriptions.
+	mustOperationalEndpoint(t, s)
 	want := []herald.AppEventTypes{
 		{AppID: filtered.ID, EventTypes: []string{"a.x", "b.x", "c.x"}},
 		{AppID: catchAll.ID, EventTypes: []string{"z.x"}, CatchAll: true},
