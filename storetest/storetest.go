@@ -44,6 +44,7 @@ func Run(t *testing.T, newStore func(t *testing.T) herald.Store) {
 		{"Audit", auditTests},
 		{"Patch", patchTests},
 		{"Task", taskTests},
+		{"Poll", pollTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
