@@ -105,7 +105,9 @@ func (in *endpointIn) filterTypes() []string {
 // validate checks the fields present; requireURL is set for POST and PUT,
 // allowPrivate is Config.AllowPrivateTargets.
 func (in *endpointIn) validate(v *validation, requireURL, allowPrivate bool) {
-	if in.URL != nil || requireURL {
+	// poller:// makes a polling endpoint (Herald's extension, see
+	// poller.go); any other URL must be one Herald can deliver to.
+	if (in.URL != nil || requireURL) && derefString(in.URL) != herald.PollerURL {
 		v.checkURL(derefString(in.URL), allowPrivate, "body", "url")
 	}
 	v.checkOptionalName(in.UID, "body", "uid")
@@ -352,13 +354,24 @@ func (a *API) patchEndpoint(w http.ResponseWriter, r *http.Request) error {
 // transaction, and a needless wake costs one claim.
 func (a *API) updateEndpoint(w http.ResponseWriter, r *http.Request, appID, ref string, setDisabled bool, change func(*herald.Endpoint) error) error {
 	now := a.now().UTC()
+	switched := false
 	ep, err := a.store.UpdateEndpointFunc(r.Context(), appID, ref, func(ep *herald.Endpoint) error {
+		wasPoller := ep.IsPoller()
 		if err := change(ep); err != nil {
 			return err
+		}
+		if ep.IsPoller() != wasPoller {
+			// A domain error crosses the store as is; the 422 names the
+			// field once out.
+			switched = true
+			return herald.Errorf(herald.EINVALID, "endpoint kind change")
 		}
 		ep.UpdatedAt = now
 		return nil
 	})
+	if switched {
+		return errPollerSwitch
+	}
 	if err != nil {
 		return fmt.Errorf("update endpoint: %w", err)
 	}
