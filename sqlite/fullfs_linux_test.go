@@ -22,7 +22,7 @@ const (
 	fullFSSize      = 2 << 20
 	fullFSReserve   = 1 << 20
 	fullFSPayload   = 64 << 10
-	fullFSBatchSize = 3
+	fullFSBatchSize = 1
 )
 
 // TestFullFilesystem runs the store on a genuinely full filesystem, a tmpfs
