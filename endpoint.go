@@ -22,6 +22,9 @@ type Endpoint struct {
 	Channels []string
 	// RateLimit caps deliveries per second to this endpoint; nil is unlimited.
 	RateLimit *uint16
+	// Poller marks a polling endpoint when a store read only its routing
+	// data, without the URL (see IsPoller).
+	Poller bool
 	// Ordering is OrderingFIFO for an endpoint that receives its messages
 	// one at a time in creation order, "" otherwise.
 	Ordering Ordering
@@ -93,8 +96,9 @@ func (e *Endpoint) ActiveSecrets(now time.Time) []SigningSecret {
 // Accepts reports whether the endpoint should receive a message of the given
 // event type and channels: it is enabled, its FilterTypes is empty or holds
 // the event type, and its Channels is empty or shares one with the message.
+// A polling endpoint accepts nothing: its consumers pull (see PollerURL).
 func (e *Endpoint) Accepts(eventType string, channels []string) bool {
-	if e.Disabled {
+	if e.Disabled || e.IsPoller() {
 		return false
 	}
 	if len(e.FilterTypes) > 0 && !slices.Contains(e.FilterTypes, eventType) {

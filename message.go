@@ -80,7 +80,7 @@ type MessageResult struct {
 // (send-example: whatever ep's filters, even when disabled).
 func (m *Message) RoutesTo(ep *Endpoint) bool {
 	if m.OnlyEndpointID != "" {
-		return ep.ID == m.OnlyEndpointID
+		return ep.ID == m.OnlyEndpointID && !ep.IsPoller()
 	}
 	return ep.Accepts(m.EventType, m.Channels)
 }

@@ -225,4 +225,5 @@ type Store interface {
 	SealStore
 	AuditStore
 	TaskStore
+	PollStore
 }

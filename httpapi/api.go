@@ -358,6 +358,7 @@ func (a *API) table() []route {
 		app      = "/api/v1/app/{app_id}"
 		endpoint = app + "/endpoint/{endpoint_id}"
 		msg      = app + "/msg/{msg_id}"
+		poller   = app + "/poller/{sink_id}"
 		eventTyp = "/api/v1/event-type/{event_type_name}"
 
 		opEndpoints = "/api/v1/operational-webhook/endpoint"
@@ -454,6 +455,14 @@ func (a *API) table() []route {
 		auth("GET", msg+"/endpoint", a.listMessageEndpoints),
 		needs(auth("POST", msg+"/endpoint/{endpoint_id}/resend", a.resendMessage), capCreateAttempts),
 
+		// Polling endpoints (poller.go). Polling reads (ViewBase); a
+		// consumer's poll stores its position as the seek does, so both
+		// are writes, refused to read-only keys; the seek is audited, the
+		// consumer's poll (its data plane, like posting messages) not.
+		needs(auth("GET", poller, a.poll), capViewBase),
+		writes(needs(auth("GET", poller+"/consumer/{consumer_id}", a.pollConsumer), capViewBase)),
+		needs(auth("POST", poller+"/consumer/{consumer_id}/seek", a.seekConsumer), capViewBase),
+
 		auth("GET", app+"/attempt/msg/{msg_id}", a.listAttemptsByMessage),
 		auth("GET", app+"/attempt/endpoint/{endpoint_id}", a.listAttemptsByEndpoint),
 		auth("GET", msg+"/attempt/{attempt_id}", a.getAttempt),
@@ -482,6 +491,13 @@ func needs(rt route, caps ...string) route {
 // why is the row's to say.
 func noAudit(rt route, why string) route {
 	rt.audit, rt.noAudit = false, why
+	return rt
+}
+
+// writes marks a GET that changes something (a poll consumer's stored
+// position): a read-only principal may not call it.
+func writes(rt route) route {
+	rt.write = true
 	return rt
 }
 

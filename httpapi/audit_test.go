@@ -127,7 +127,7 @@ func TestAuditEveryWriteRoute(t *testing.T) {
 		}
 		return out.ID
 	}
-	var appC, newEp, newKey, opEp string
+	var appC, newEp, newKey, opEp, sink string
 	const (
 		app      = "/api/v1/app/{app_id}"
 		endpoint = app + "/endpoint/{endpoint_id}"
@@ -204,6 +204,10 @@ func TestAuditEveryWriteRoute(t *testing.T) {
 			fromID, func([]byte) string { return "" }},
 		{"POST", endpoint + "/send-example", E + "/send-example", `{"eventType":"svix.ping"}`, "", "message.create", herald.AuditMessage,
 			fromID, func([]byte) string { return f.appA }},
+		{"POST", app + "/endpoint", "/api/v1/app/tenant-a/endpoint", `{"url":"poller://","uid":"sink"}`, "", "endpoint.create", herald.AuditEndpoint,
+			func(b []byte) string { sink = fromID(b); return sink }, func([]byte) string { return f.appA }},
+		{"POST", app + "/poller/{sink_id}/consumer/{consumer_id}/seek", "/api/v1/app/tenant-a/poller/sink/consumer/c1/seek", `{"after":"` + since + `"}`, "",
+			"endpoint.poller.seek", herald.AuditEndpoint, func([]byte) string { return sink }, func([]byte) string { return f.appA }},
 		{"DELETE", msg + "/content", M + "/content", "", "", "message.content.expunge", herald.AuditMessage,
 			func([]byte) string { return f.msgM }, func([]byte) string { return f.appA }},
 		{"POST", msg + "/endpoint/{endpoint_id}/resend", M + "/endpoint/" + f.epE + "/resend", `{}`, "", "message.resend", herald.AuditMessage,

@@ -189,6 +189,9 @@ func (a *API) resendMessage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("get endpoint: %w", err)
 	}
+	if ep.IsPoller() {
+		return errPollerNoDeliveries(ep)
+	}
 	if err := a.store.ResendDelivery(r.Context(), m.AppID, m.ID, ep.ID, a.now().UTC()); err != nil {
 		return fmt.Errorf("resend message: %w", err)
 	}
@@ -323,6 +326,9 @@ func (a *API) sendExample(w http.ResponseWriter, r *http.Request) error {
 	ep, err := a.lookupEndpoint(r)
 	if err != nil {
 		return err
+	}
+	if ep.IsPoller() {
+		return errPollerNoDeliveries(ep)
 	}
 	index := 0
 	if in.ExampleIndex != nil {

@@ -105,7 +105,9 @@ func (in *endpointIn) filterTypes() []string {
 // validate checks the fields present; requireURL is set for POST and PUT,
 // allowPrivate is Config.AllowPrivateTargets.
 func (in *endpointIn) validate(v *validation, requireURL, allowPrivate bool) {
-	if in.URL != nil || requireURL {
+	// poller:// makes a polling endpoint (Herald's extension, see
+	// poller.go); any other URL must be one Herald can deliver to.
+	if (in.URL != nil || requireURL) && derefString(in.URL) != herald.PollerURL {
 		v.checkURL(derefString(in.URL), allowPrivate, "body", "url")
 	}
 	v.checkOptionalName(in.UID, "body", "uid")
@@ -373,20 +375,30 @@ func (a *API) updateEndpoint(w http.ResponseWriter, r *http.Request, appID, ref 
 // not found, as GET does.
 func (a *API) changeEndpoint(r *http.Request, appID, ref string, setDisabled bool, change func(*herald.Endpoint) error) (*herald.Endpoint, error) {
 	now := a.now().UTC()
-	var hidden bool
+	var hidden, switched bool
 	ep, err := a.store.UpdateEndpointFunc(r.Context(), appID, ref, func(ep *herald.Endpoint) error {
 		if ep.ID == herald.OperationalEndpointID {
 			hidden = true
 			return errOpEndpointHidden
 		}
+		wasPoller := ep.IsPoller()
 		if err := change(ep); err != nil {
 			return err
+		}
+		if ep.IsPoller() != wasPoller {
+			// A domain error crosses the store as is; the 422 names the
+			// field once out.
+			switched = true
+			return herald.Errorf(herald.EINVALID, "endpoint kind change")
 		}
 		ep.UpdatedAt = now
 		return nil
 	})
 	if hidden {
 		return nil, errOpEndpointHidden
+	}
+	if switched {
+		return nil, errPollerSwitch
 	}
 	if err != nil {
 		return nil, fmt.Errorf("update endpoint: %w", err)

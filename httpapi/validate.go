@@ -77,15 +77,25 @@ func (v *validation) checkNames(list []string, loc ...string) {
 
 // checkChannels validates channels: at most 10, each valid and distinct.
 func (v *validation) checkChannels(list []string, loc ...string) {
-	v.checkItems(list, maxChannels, func(s string) string {
-		switch {
-		case s == "" || !idPattern.MatchString(s):
-			return `string does not match the pattern "^[a-zA-Z0-9\-_.]+$"`
-		case len(s) > maxChannelLen:
-			return fmt.Sprintf("ensure this value has at most %d characters", maxChannelLen)
-		}
-		return ""
-	}, loc...)
+	v.checkItems(list, maxChannels, channelProblem, loc...)
+}
+
+// channelProblem says what is wrong with a channel name, "" when nothing.
+func channelProblem(s string) string {
+	switch {
+	case s == "" || !idPattern.MatchString(s):
+		return `string does not match the pattern "^[a-zA-Z0-9\-_.]+$"`
+	case len(s) > maxChannelLen:
+		return fmt.Sprintf("ensure this value has at most %d characters", maxChannelLen)
+	}
+	return ""
+}
+
+// checkChannel validates one channel (a query filter).
+func (v *validation) checkChannel(s string, loc ...string) {
+	if msg := channelProblem(s); msg != "" {
+		v.add(msg, loc...)
+	}
 }
 
 // checkTags validates message tags: at most 5, each valid and distinct.

@@ -213,7 +213,7 @@ func (b *batch) loadRoutes(msgs []*herald.Message) error {
 	}
 	var pb pgx.Batch
 	pb.Queue(`SELECT id FROM application WHERE id = ANY($1) FOR KEY SHARE`, ids)
-	pb.Queue(`SELECT app_id, id, disabled, filter_types, channels, coalesce(ordering, '') FROM endpoint
+	pb.Queue(`SELECT app_id, id, disabled, filter_types, channels, coalesce(ordering, ''), url = 'poller://' FROM endpoint
 		WHERE app_id = ANY($1) ORDER BY app_id, id FOR KEY SHARE`, ids)
 	br := b.tx.SendBatch(b.ctx, &pb)
 	defer br.Close()
@@ -235,7 +235,7 @@ func (b *batch) loadRoutes(msgs []*herald.Message) error {
 	for rows.Next() {
 		var appID string
 		var r herald.Endpoint
-		if err := rows.Scan(&appID, &r.ID, &r.Disabled, &r.FilterTypes, &r.Channels, &r.Ordering); err != nil {
+		if err := rows.Scan(&appID, &r.ID, &r.Disabled, &r.FilterTypes, &r.Channels, &r.Ordering, &r.Poller); err != nil {
 			return fmt.Errorf("load routes: %w", err)
 		}
 		if a, ok := b.apps[appID]; ok {

@@ -246,8 +246,8 @@ func (s *Store) ReplayMissing(ctx context.Context, appID, endpointID string, sin
 // routing returns what routing needs of an endpoint (no secrets decrypted).
 func (s *Store) routing(ctx context.Context, appID, endpointID string) (*herald.Endpoint, error) {
 	ep := herald.Endpoint{ID: endpointID, AppID: appID}
-	err := s.pool.QueryRow(ctx, `SELECT disabled, filter_types, channels FROM endpoint WHERE id = $1 AND app_id = $2`,
-		endpointID, appID).Scan(&ep.Disabled, &ep.FilterTypes, &ep.Channels)
+	err := s.pool.QueryRow(ctx, `SELECT disabled, filter_types, channels, url = 'poller://' FROM endpoint WHERE id = $1 AND app_id = $2`,
+		endpointID, appID).Scan(&ep.Disabled, &ep.FilterTypes, &ep.Channels, &ep.Poller)
 	if err != nil {
 		return nil, notFound(err, errEndpointNotFound)
 	}

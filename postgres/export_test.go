@@ -2,7 +2,9 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -74,4 +76,25 @@ func ExplainClaimApps(ctx context.Context, s *Store, args ...any) ([]string, err
 		return nil, err
 	}
 	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// ExplainPoll returns the plans of the poll queries (window, start, fetch)
+// for appID, from position (seq, msgID), one text per query.
+func ExplainPoll(ctx context.Context, s *Store, appID string, seq int64, msgID string, at time.Time) ([]string, error) {
+	var out []string
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{pollWindowSQL, []any{appID, fmt.Sprint(seq), msgID, herald.DefaultPollWindow}},
+		{pollStartSQL, []any{appID, at, herald.DefaultPollWindow}},
+		{pollFetchSQL, []any{[]string{msgID, msgID + "x"}, appID}},
+	} {
+		text, err := explain(ctx, s, q.sql, q.args)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, text)
+	}
+	return out, nil
 }

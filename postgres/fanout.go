@@ -68,11 +68,11 @@ func (s *Store) FanOut(ctx context.Context, limit int, lease herald.Lease) (hera
 		if err != nil {
 			return fmt.Errorf("read fan-out message: %w", err)
 		}
-		rows, _ := tx.Query(ctx, `SELECT id, disabled, filter_types, channels, coalesce(ordering, '') FROM endpoint
+		rows, _ := tx.Query(ctx, `SELECT id, disabled, filter_types, channels, coalesce(ordering, ''), url = 'poller://' FROM endpoint
 			WHERE app_id = $1 AND id > $2 AND created_at <= $3 ORDER BY id LIMIT $4 FOR KEY SHARE`, appID, after, m.CreatedAt, limit)
 		eps, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (herald.Endpoint, error) {
 			var r herald.Endpoint
-			err := row.Scan(&r.ID, &r.Disabled, &r.FilterTypes, &r.Channels, &r.Ordering)
+			err := row.Scan(&r.ID, &r.Disabled, &r.FilterTypes, &r.Channels, &r.Ordering, &r.Poller)
 			return r, err
 		})
 		if err != nil {

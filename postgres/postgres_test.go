@@ -114,7 +114,7 @@ func TestConcurrentMigrations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"application", "attempt", "audit_log", "background_task", "delivery", "endpoint", "event_type", "fanout", "idempotency_key", "message", "message_tag", "node", "rate_bucket", "schema_migrations", "token", "usage_stat"}
+	want := []string{"application", "attempt", "audit_log", "background_task", "delivery", "endpoint", "event_type", "fanout", "idempotency_key", "message", "message_tag", "node", "poll_consumer", "rate_bucket", "schema_migrations", "token", "usage_stat"}
 	if diff := cmp.Diff(want, tables); diff != "" {
 		t.Fatalf("tables in %s (-want +got):\n%s", schema, diff)
 	}

@@ -188,8 +188,8 @@ func (s *Store) RunTaskSlice(ctx context.Context, id, owner string, limit int, n
 // routingTx is routing inside tx.
 func routingTx(ctx context.Context, tx pgx.Tx, appID, endpointID string) (*herald.Endpoint, error) {
 	ep := herald.Endpoint{ID: endpointID, AppID: appID}
-	err := tx.QueryRow(ctx, `SELECT disabled, filter_types, channels FROM endpoint WHERE id = $1 AND app_id = $2`,
-		endpointID, appID).Scan(&ep.Disabled, &ep.FilterTypes, &ep.Channels)
+	err := tx.QueryRow(ctx, `SELECT disabled, filter_types, channels, url = 'poller://' FROM endpoint WHERE id = $1 AND app_id = $2`,
+		endpointID, appID).Scan(&ep.Disabled, &ep.FilterTypes, &ep.Channels, &ep.Poller)
 	if err != nil {
 		return nil, notFound(err, errEndpointNotFound)
 	}

@@ -27,6 +27,7 @@ const (
 // the writer connection and bound to each batch's transaction.
 type batchStmts struct {
 	insertMsg    *sql.Stmt
+	pollClock    *sql.Stmt
 	loadRoutes   *sql.Stmt
 	routeVersion *sql.Stmt
 	// insertDlv inserts pending deliveries, insertLeased deliveries leased
@@ -43,13 +44,16 @@ type batchStmts struct {
 func (s *Store) prepareBatchStmts(ctx context.Context) error {
 	var err error
 	st := &s.batch
-	if st.insertMsg, err = s.w.PrepareContext(ctx, `INSERT INTO message (`+messageInsertColumns+`)
-		VALUES (`+strings.Repeat("?, ", messageInsertArgs-1)+`?) ON CONFLICT DO NOTHING`); err != nil {
+	if st.insertMsg, err = s.w.PrepareContext(ctx, `INSERT INTO message (`+messageInsertColumns+`, poll_seq)
+		VALUES (`+strings.Repeat("?, ", messageInsertArgs)+`?) ON CONFLICT DO NOTHING`); err != nil {
 		return fmt.Errorf("prepare message insert: %w", err)
+	}
+	if st.pollClock, err = s.w.PrepareContext(ctx, `UPDATE poll_clock SET seq = seq + ? WHERE id = 1 RETURNING seq`); err != nil {
+		return fmt.Errorf("prepare poll clock update: %w", err)
 	}
 	// The LEFT JOIN tells an application without endpoints (one row of
 	// NULLs) from a missing one (no row) in one query.
-	if st.loadRoutes, err = s.w.PrepareContext(ctx, `SELECT e.id, e.disabled, e.filter_types, e.channels, e.ordering
+	if st.loadRoutes, err = s.w.PrepareContext(ctx, `SELECT e.id, e.disabled, e.filter_types, e.channels, e.ordering, e.url = 'poller://'
 		FROM application a LEFT JOIN endpoint e ON e.app_id = a.id
 		WHERE a.id = ? ORDER BY e.id`); err != nil {
 		return fmt.Errorf("prepare routes query: %w", err)
@@ -93,7 +97,7 @@ func multiRowInsert(head, row string, size int) string {
 
 // close closes the prepared statements.
 func (st *batchStmts) close() {
-	stmts := append([]*sql.Stmt{st.insertMsg, st.loadRoutes, st.routeVersion, st.addUsage}, st.insertDlv[:]...)
+	stmts := append([]*sql.Stmt{st.insertMsg, st.pollClock, st.loadRoutes, st.routeVersion, st.addUsage}, st.insertDlv[:]...)
 	stmts = append(stmts, st.insertFanOut[:]...)
 	for _, stmt := range append(stmts, st.insertLeased[:]...) {
 		if stmt != nil {
@@ -147,6 +151,10 @@ type batch struct {
 	bound map[*sql.Stmt]*sql.Stmt
 	apps  map[string]*appRoutes
 	args  []any
+	// nextSeq is the poll_seq of the batch's next message: the batch
+	// takes len(msgs) numbers from poll_clock at its start, so numbers
+	// follow the single writer's commit order (see migration 0017).
+	nextSeq int64
 	// cache holds the applications' routes between batches; checked
 	// against route_version once per batch, before its first use.
 	cache   *routeCache
@@ -200,6 +208,13 @@ type pendingRange struct{ start, end int }
 func (b *batch) run(msgs []*herald.Message, results []herald.MessageResult) error {
 	dels := make([]herald.Delivery, 0, len(msgs))
 	ranges := make([]pendingRange, len(msgs))
+	if len(msgs) > 0 {
+		var last int64
+		if err := b.stmt(b.stmts.pollClock).QueryRowContext(b.ctx, len(msgs)).Scan(&last); err != nil {
+			return fmt.Errorf("take poll sequence numbers: %w", err)
+		}
+		b.nextSeq = last - int64(len(msgs)) + 1
+	}
 	var usage herald.UsageCounts
 	for i, m := range msgs {
 		m.CreatedAt = m.CreatedAt.Truncate(time.Microsecond)
@@ -359,20 +374,21 @@ func (b *batch) loadRoutes(id string) (*appRoutes, error) {
 }
 
 // scanRoute reads what routing needs of an endpoint from a row of its id,
-// disabled, filter_types, channels and ordering; ok is false for a row of
+// disabled, filter_types, channels, ordering and whether its url is
+// herald.PollerURL; ok is false for a row of
 // NULLs (an application without endpoints, from a LEFT JOIN).
 func scanRoute(rows *sql.Rows) (r herald.Endpoint, ok bool, err error) {
 	var (
 		epID, filterTypes, channels, ordering sql.NullString
-		disabled                              sql.NullBool
+		disabled, poller                      sql.NullBool
 	)
-	if err := rows.Scan(&epID, &disabled, &filterTypes, &channels, &ordering); err != nil {
+	if err := rows.Scan(&epID, &disabled, &filterTypes, &channels, &ordering, &poller); err != nil {
 		return r, false, err
 	}
 	if !epID.Valid {
 		return r, false, nil
 	}
-	r = herald.Endpoint{ID: epID.String, Disabled: disabled.Bool, Ordering: herald.Ordering(ordering.String)}
+	r = herald.Endpoint{ID: epID.String, Disabled: disabled.Bool, Ordering: herald.Ordering(ordering.String), Poller: poller.Bool}
 	if r.FilterTypes, err = parseList(filterTypes); err != nil {
 		return r, false, fmt.Errorf("endpoint %s: %w", epID.String, err)
 	}
@@ -395,7 +411,8 @@ func (b *batch) insertMessage(m *herald.Message) (bool, error) {
 	}
 	res, err := b.stmt(b.stmts.insertMsg).ExecContext(b.ctx, m.ID, m.AppID, nullString(m.EventID), m.EventType,
 		m.Payload, m.ContentType, channels, tags, micros(m.CreatedAt), nullString(m.TraceParent), nullMicros(m.DeliverAt),
-		nullMicros(m.PayloadExpiresAt))
+		nullMicros(m.PayloadExpiresAt), b.nextSeq)
+	b.nextSeq++
 	if err != nil {
 		return false, fmt.Errorf("insert message: %w", err)
 	}

@@ -283,8 +283,8 @@ func (s *Store) routing(ctx context.Context, appID, endpointID string) (*herald.
 		ep                    = herald.Endpoint{ID: endpointID, AppID: appID}
 		filterTypes, channels sql.NullString
 	)
-	err := s.r.QueryRowContext(ctx, `SELECT disabled, filter_types, channels FROM endpoint WHERE id = ? AND app_id = ?`,
-		endpointID, appID).Scan(&ep.Disabled, &filterTypes, &channels)
+	err := s.r.QueryRowContext(ctx, `SELECT disabled, filter_types, channels, url = 'poller://' FROM endpoint WHERE id = ? AND app_id = ?`,
+		endpointID, appID).Scan(&ep.Disabled, &filterTypes, &channels, &ep.Poller)
 	if err != nil {
 		return nil, notFound(err, errEndpointNotFound)
 	}

@@ -106,7 +106,7 @@ func (s *Store) FanOut(ctx context.Context, limit int, lease herald.Lease) (hera
 // fanOutRoutes reads the routing data of up to limit endpoints of appID
 // after the endpoint ID after, in ID order, created no later than at.
 func fanOutRoutes(ctx context.Context, tx *sql.Tx, appID, after string, at time.Time, limit int) ([]herald.Endpoint, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT id, disabled, filter_types, channels, ordering FROM endpoint
+	rows, err := tx.QueryContext(ctx, `SELECT id, disabled, filter_types, channels, ordering, url = 'poller://' FROM endpoint
 		WHERE app_id = ? AND id > ? AND created_at <= ? ORDER BY id LIMIT ?`, appID, after, micros(at), limit)
 	if err != nil {
 		return nil, fmt.Errorf("load fan-out routes: %w", err)

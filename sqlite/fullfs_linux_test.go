@@ -22,7 +22,7 @@ const (
 	fullFSSize      = 2 << 20
 	fullFSReserve   = 1 << 20
 	fullFSPayload   = 64 << 10
-	fullFSBatchSize = 3
+	fullFSBatchSize = 1
 )
 
 // TestFullFilesystem runs the store on a genuinely full filesystem, a tmpfs
@@ -106,8 +106,8 @@ func TestFullFilesystem(t *testing.T) {
 	wantUnavailable(t, "CreateMessages on a full filesystem", err)
 	// Then message by message, so that what is left is less than one
 	// message whatever the schema's and a commit's sizes: the room a
-	// failed batch leaves may hold one or two of its messages.
-	for range fullFSBatchSize {
+	// failed write leaves (its tail of the WAL file) may hold a message.
+	for range 4 {
 		one := next()
 		if _, err = s.CreateMessages(ctx, []*herald.Message{one}, herald.Lease{}); err != nil {
 			failed = append(failed, one)

@@ -64,6 +64,9 @@ func TestQueryPlans(t *testing.T) {
 		{"RunTaskSlice requeue", requeueSQL, []any{now, now, `["dlv_a"]`}},
 		{"RunTaskSlice purge page", purgePageSQL, []any{"app_a", "msg_a", 500}},
 		{"RunTaskSlice purge", purgeSQL, []any{"app_a", "msg_a", "msg_b"}},
+		{"PollMessages window", pollWindowSQL, []any{"app_a", int64(5), herald.DefaultPollWindow}},
+		{"PollMessages fetch", fmt.Sprintf(pollFetchSQL, "?, ?"), []any{"msg_a", "msg_b"}},
+		{"PollStart", pollStartSQL, []any{"app_a", now, herald.DefaultPollWindow}},
 	}
 	for _, opts := range []herald.AttemptListOptions{
 		{MessageID: "msg_a"},
@@ -84,9 +87,12 @@ func TestQueryPlans(t *testing.T) {
 	// unplanned parameters (see unplanned).
 	const due = "SEARCH delivery USING INDEX delivery_due (next_attempt_at<?)"
 	wantSteps := map[string][]string{
-		"ClaimDue":          {due},
-		"ClaimDue skipping": {due},
-		"ClaimDue window":   {due},
+		// A poll page walks the application's poll order from its position.
+		"PollMessages window": {"SEARCH message USING INDEX message_app_poll (app_id=? AND poll_seq>?)"},
+		"PollStart":           {"SEARCH message USING INDEX message_app_created (app_id=? AND created_at>?)"},
+		"ClaimDue":            {due},
+		"ClaimDue skipping":   {due},
+		"ClaimDue window":     {due},
 		// The next application after the last, then each one's due rows.
 		"ClaimDue apps": {"SEARCH delivery USING COVERING INDEX delivery_app_due (app_id>?)",
 			"SEARCH delivery USING INDEX delivery_app_due (app_id=? AND next_attempt_at<?)"},

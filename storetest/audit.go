@@ -70,6 +70,9 @@ func testAuditEveryVerb(t *testing.T, s herald.Store) {
 			want{"application.create", herald.AuditApplication, newApp.ID, newApp.ID}},
 		{"UpdateApplication", func(ctx context.Context) error { return s.UpdateApplication(ctx, newApp) },
 			want{"application.update", herald.AuditApplication, newApp.ID, newApp.ID}},
+		{"SetPollConsumer", func(ctx context.Context) error {
+			return s.SetPollConsumer(ctx, &herald.PollConsumer{AppID: f.app.ID, EndpointID: ep.ID, ConsumerID: "c", UpdatedAt: at(500)})
+		}, want{"endpoint.poller.seek", herald.AuditEndpoint, ep.ID, f.app.ID}},
 		{"UpdateApplicationFunc", func(ctx context.Context) error {
 			_, err := s.UpdateApplicationFunc(ctx, newApp.ID, func(a *herald.Application) error { a.Name = "renamed"; return nil })
 			return err

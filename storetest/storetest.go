@@ -45,6 +45,7 @@ func Run(t *testing.T, newStore func(t *testing.T) herald.Store) {
 		{"Patch", patchTests},
 		{"Task", taskTests},
 		{"Usage", usageTests},
+		{"Poll", pollTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

@@ -103,6 +103,10 @@ const (
 	opListTasks
 	opClaimTask
 	opRunTaskSlice
+	opPollMessages
+	opPollStart
+	opGetPollConsumer
+	opSetPollConsumer
 	opTakeTokens // TokenTaker's, not herald.Store's
 	numStoreOps
 )
@@ -124,6 +128,7 @@ var storeOpMethods = [numStoreOps]string{
 	"ResealEndpoints", "CountSealed",
 	"ListAuditRecords", "DeleteExpiredAuditRecords",
 	"CreateTask", "GetTask", "ListTasks", "ClaimTask", "RunTaskSlice",
+	"PollMessages", "PollStart", "GetPollConsumer", "SetPollConsumer",
 	"TakeTokens",
 }
 
@@ -483,4 +488,22 @@ func (t *tokens) TakeTokens(ctx context.Context, key string, perSecond, burst fl
 	n, err := t.next.TakeTokens(ctx, key, perSecond, burst, want, now)
 	t.m.storeDone(opTakeTokens, start, err)
 	return n, err
+}
+
+func (s *Store) PollMessages(ctx context.Context, appID string, opts herald.PollOptions) (herald.PollPage, error) {
+	return observe(s, opPollMessages, func() (herald.PollPage, error) { return s.next.PollMessages(ctx, appID, opts) })
+}
+
+func (s *Store) PollStart(ctx context.Context, appID string, at time.Time) (herald.PollPosition, error) {
+	return observe(s, opPollStart, func() (herald.PollPosition, error) { return s.next.PollStart(ctx, appID, at) })
+}
+
+func (s *Store) GetPollConsumer(ctx context.Context, endpointID, consumerID string) (*herald.PollConsumer, error) {
+	return observe(s, opGetPollConsumer, func() (*herald.PollConsumer, error) {
+		return s.next.GetPollConsumer(ctx, endpointID, consumerID)
+	})
+}
+
+func (s *Store) SetPollConsumer(ctx context.Context, c *herald.PollConsumer) error {
+	return observe0(s, opSetPollConsumer, func() error { return s.next.SetPollConsumer(ctx, c) })
 }
