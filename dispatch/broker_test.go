@@ -453,15 +453,22 @@ func TestNATSUnconfirmedIsTimeout(t *testing.T) {
 // TestBrokerDialGuard: with the SSRF guard on, a broker on a loopback
 // address is refused at the dial, and the attempt names the refusal.
 func TestBrokerDialGuard(t *testing.T) {
-	needBroker(t, "Redis", redisAddr)
-	e := newEnv(t, envOptions{schedule: []time.Duration{time.Hour},
-		publishers: destination.NewPublishers(dispatch.BrokerConfig(dispatch.SenderConfig{Timeout: 2 * time.Second}))})
-	brokerEndpoint(t, e, "redis://"+redisAddr+"/0?stream=herald:guard", herald.OrderingNone)
-	ids := storeMessages(t, e, 1)
-	var as []*herald.Attempt
-	eventually(t, "a failed attempt", func() bool { as = e.attempts(t, ids[0]); return len(as) > 0 })
-	if a := as[0]; a.Status != herald.AttemptFailed || !strings.Contains(a.Error, "loopback") {
-		t.Fatalf("attempt: status %v, error %q; want a loopback refusal", a.Status, a.Error)
+	for name, target := range map[string]struct{ broker, addr, url string }{
+		"nats":  {"NATS (JetStream)", natsAddr, "nats://" + natsAddr + "/herald.guard"},
+		"redis": {"Redis", redisAddr, "redis://" + redisAddr + "/0?stream=herald:guard"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			needBroker(t, target.broker, target.addr)
+			e := newEnv(t, envOptions{schedule: []time.Duration{time.Hour},
+				publishers: destination.NewPublishers(dispatch.BrokerConfig(dispatch.SenderConfig{Timeout: 2 * time.Second}))})
+			brokerEndpoint(t, e, target.url, herald.OrderingNone)
+			ids := storeMessages(t, e, 1)
+			var as []*herald.Attempt
+			eventually(t, "a failed attempt", func() bool { as = e.attempts(t, ids[0]); return len(as) > 0 })
+			if a := as[0]; a.Status != herald.AttemptFailed || !strings.Contains(a.Error, "delivery target refused") || !strings.Contains(a.Error, "loopback") {
+				t.Fatalf("attempt: status %v, error %q; want a loopback refusal", a.Status, a.Error)
+			}
+		})
 	}
 }
 
