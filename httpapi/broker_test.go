@@ -29,7 +29,7 @@ func TestBrokerEndpointURLs(t *testing.T) {
 		"rediss://redis.example.com:6380/0?stream=a&stream=b":        "given 2 times",
 		"redis://redis.example.com:6379/0?stream=a&block=1":          `unknown query parameter "block"`,
 		"redis://redis.example.com:6379/0?stream=a#frag":             "no fragment",
-		"ftp://files.example.com/x":                                  "http or https URL is required, or a broker's (nats, redis, rediss",
+		"ftp://files.example.com/x":                                  "http or https URL is required, or a broker's (",
 	}
 	ts := newTestServer(t, func(c *Config) { c.AllowPrivateTargets = false })
 	createApp(t, ts, `{"name":"A","uid":"a"}`)
