@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"net/url"
 )
 
 // Sealer encrypts and decrypts with additional authenticated data;
@@ -232,4 +234,60 @@ func ResealAll(ctx context.Context, s SealStore, batch int, progress func(Reseal
 			progress(p)
 		}
 	}
+}
+
+// urlPasswordKey is the name under which an endpoint URL's password is
+// sealed with the endpoint's headers: no header can have it (a header
+// name is a token, without NUL), and sealing it there has key rotation
+// (ResealEndpoint) and the sealed-value counts cover it too.
+const urlPasswordKey = "\x00url-password"
+
+// URLPasswordMask replaces the password of a broker endpoint's URL in the
+// url column, and wherever the URL is shown.
+const URLPasswordMask = "xxxxx"
+
+// SealEndpointHeaders seals ep's headers as SealHeaders does and, when
+// ep.URL carries a password (a broker's credentials), that password with
+// them. It returns the URL to store in the clear: ep.URL with the password
+// replaced by URLPasswordMask.
+func SealEndpointHeaders(s Sealer, ep *Endpoint) (storedURL string, sealed []byte, err error) {
+	u, perr := url.Parse(ep.URL)
+	if perr != nil || u.User == nil {
+		sealed, err = SealHeaders(s, ep.ID, ep.Headers)
+		return ep.URL, sealed, err
+	}
+	password, has := u.User.Password()
+	if !has {
+		sealed, err = SealHeaders(s, ep.ID, ep.Headers)
+		return ep.URL, sealed, err
+	}
+	headers := make(map[string]string, len(ep.Headers)+1)
+	maps.Copy(headers, ep.Headers)
+	headers[urlPasswordKey] = password
+	u.User = url.UserPassword(u.User.Username(), URLPasswordMask)
+	sealed, err = SealHeaders(s, ep.ID, headers)
+	return u.String(), sealed, err
+}
+
+// OpenEndpointHeaders is the inverse of SealEndpointHeaders: the headers,
+// and storedURL with its sealed password put back.
+func OpenEndpointHeaders(s Sealer, endpointID, storedURL string, sealed []byte) (fullURL string, headers map[string]string, err error) {
+	headers, err = OpenHeaders(s, endpointID, sealed)
+	if err != nil {
+		return "", nil, err
+	}
+	password, ok := headers[urlPasswordKey]
+	if !ok {
+		return storedURL, headers, nil
+	}
+	delete(headers, urlPasswordKey)
+	if len(headers) == 0 {
+		headers = nil
+	}
+	u, err := url.Parse(storedURL)
+	if err != nil || u.User == nil {
+		return storedURL, headers, nil
+	}
+	u.User = url.UserPassword(u.User.Username(), password)
+	return u.String(), headers, nil
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/herald-webhooks/herald"
 	"github.com/herald-webhooks/herald/backoff"
+	"github.com/herald-webhooks/herald/destination"
 	"github.com/herald-webhooks/herald/internal/ttlcache"
 	"github.com/herald-webhooks/herald/telemetry"
 )
@@ -50,6 +51,10 @@ type Store interface {
 type Config struct {
 	Store  Store
 	Sender *Sender
+	// Publishers publish to the endpoints whose URL is a broker's (nats,
+	// redis …); their attempts fail when nil. The caller closes them after
+	// Run returns.
+	Publishers *destination.Publishers
 	// Policy is the retry schedule; DefaultSchedule with ±20% jitter when
 	// its Schedule is empty.
 	Policy backoff.Policy

@@ -16,6 +16,7 @@ import (
 
 	"github.com/herald-webhooks/herald"
 	"github.com/herald-webhooks/herald/backoff"
+	"github.com/herald-webhooks/herald/destination"
 	"github.com/herald-webhooks/herald/dispatch"
 	"github.com/herald-webhooks/herald/ingest"
 	"github.com/herald-webhooks/herald/internal/sqlitetest"
@@ -115,6 +116,9 @@ type envOptions struct {
 	wrap         func(herald.Store) herald.Store // nil: the dispatcher uses the store as it is
 	metrics      *telemetry.Metrics              // nil: discarded
 	tracer       trace.Tracer                    // nil: no spans
+	// publishers publish to broker endpoints; nil: a pool with a plain
+	// dialer and the request timeout.
+	publishers *destination.Publishers
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
@@ -138,8 +142,13 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if o.wrap != nil {
 		store = o.wrap(store)
 	}
+	if o.publishers == nil {
+		o.publishers = destination.NewPublishers(destination.Config{Timeout: o.timeout})
+	}
+	t.Cleanup(func() { o.publishers.Close() })
 	d, err := dispatch.New(dispatch.Config{
 		Store:           store,
+		Publishers:      o.publishers,
 		Sender:          dispatch.NewSender(dispatch.SenderConfig{AllowPrivate: true, Timeout: o.timeout, UserAgent: "Herald/test"}),
 		Policy:          backoff.Policy{Schedule: o.schedule, Jitter: 0},
 		Owner:           o.owner,

@@ -127,19 +127,17 @@ type Result struct {
 // Succeeded reports whether the endpoint accepted the delivery (any 2xx).
 func (r Result) Succeeded() bool { return r.Err == nil && r.StatusCode >= 200 && r.StatusCode < 300 }
 
-// Send makes one signed POST and reads at most MaxResponseBody of the
-// answer. When ctx holds a valid span context, it goes out as the
-// traceparent (and tracestate) header.
-func (s *Sender) Send(ctx context.Context, req Request) Result {
-	start := time.Now()
-	httpReq, err := http.NewRequestWithContext(ctx, http.MethodPost, req.URL, bytes.NewReader(req.Payload))
-	if err != nil {
-		return Result{Err: fmt.Errorf("build request: %w", err)}
-	}
-	h := httpReq.Header
+// headers returns what a delivery carries besides the payload, by
+// lower-case name: the endpoint's own headers (less the reserved ones),
+// content-type, the Standard Webhooks headers webhook-id,
+// webhook-timestamp and webhook-signature with their svix-* twins, and
+// herald-event-type. An HTTP POST sends them as its headers, a broker
+// publication as its message's: one signature, byte for byte.
+func (req Request) headers() (map[string]string, error) {
+	h := make(map[string]string, len(req.Headers)+8)
 	for name, value := range req.Headers {
 		if !herald.ReservedHeader(name) {
-			h[textproto.CanonicalMIMEHeaderKey(name)] = []string{value}
+			h[strings.ToLower(name)] = value
 		}
 	}
 	contentType := req.ContentType
@@ -149,20 +147,40 @@ func (s *Sender) Send(ctx context.Context, req Request) Result {
 	ts := strconv.FormatInt(req.Timestamp.Unix(), 10)
 	signer, err := signature.NewKeySigner(req.Keys)
 	if err != nil {
-		return Result{Err: fmt.Errorf("sign: %w", err)}
+		return nil, fmt.Errorf("sign: %w", err)
 	}
 	sig := signer.Header(req.MessageID, req.Timestamp, req.Payload)
-	h["Content-Type"] = []string{contentType}
-	h["User-Agent"] = []string{s.userAgent}
-	h["Webhook-Id"] = []string{req.MessageID}
-	h["Webhook-Timestamp"] = []string{ts}
-	h["Webhook-Signature"] = []string{sig}
-	h["Svix-Id"] = []string{req.MessageID}
-	h["Svix-Timestamp"] = []string{ts}
-	h["Svix-Signature"] = []string{sig}
+	h["content-type"] = contentType
+	h["webhook-id"] = req.MessageID
+	h["webhook-timestamp"] = ts
+	h["webhook-signature"] = sig
+	h["svix-id"] = req.MessageID
+	h["svix-timestamp"] = ts
+	h["svix-signature"] = sig
 	if req.EventType != "" {
-		h["Herald-Event-Type"] = []string{req.EventType}
+		h["herald-event-type"] = req.EventType
 	}
+	return h, nil
+}
+
+// Send makes one signed POST and reads at most MaxResponseBody of the
+// answer. When ctx holds a valid span context, it goes out as the
+// traceparent (and tracestate) header.
+func (s *Sender) Send(ctx context.Context, req Request) Result {
+	start := time.Now()
+	httpReq, err := http.NewRequestWithContext(ctx, http.MethodPost, req.URL, bytes.NewReader(req.Payload))
+	if err != nil {
+		return Result{Err: fmt.Errorf("build request: %w", err)}
+	}
+	headers, err := req.headers()
+	if err != nil {
+		return Result{Err: err}
+	}
+	h := httpReq.Header
+	for name, value := range headers {
+		h[textproto.CanonicalMIMEHeaderKey(name)] = []string{value}
+	}
+	h["User-Agent"] = []string{s.userAgent}
 	// The attempt's span context (or the message's stored one) as the W3C
 	// traceparent header: the receiver continues the sender's trace.
 	propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(h))

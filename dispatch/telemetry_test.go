@@ -104,12 +104,12 @@ func TestAttemptTelemetry(t *testing.T) {
 
 	got := telemetrytest.Values(t, reg)
 	for series, want := range map[string]float64{
-		`herald_deliveries_total{outcome="succeeded"}`:   2,
-		`herald_deliveries_total{outcome="retrying"}`:    2,
-		`herald_deliveries_total{outcome="exhausted"}`:   0,
-		`herald_delivery_responses_total{class="5xx"}`:   2,
-		`herald_delivery_responses_total{class="2xx"}`:   2,
-		"herald_delivery_attempt_duration_seconds_count": 4,
+		`herald_deliveries_total{outcome="succeeded"}`:                       2,
+		`herald_deliveries_total{outcome="retrying"}`:                        2,
+		`herald_deliveries_total{outcome="exhausted"}`:                       0,
+		`herald_delivery_responses_total{class="5xx",destination="http"}`:    2,
+		`herald_delivery_responses_total{class="2xx",destination="http"}`:    2,
+		`herald_delivery_attempt_duration_seconds_count{destination="http"}`: 4,
 		// First attempts only; success latency once per delivery.
 		"herald_dispatch_lag_seconds_count":     2,
 		"herald_delivery_latency_seconds_count": 2,
@@ -250,17 +250,17 @@ func TestOutcomeMetrics(t *testing.T) {
 
 	got := telemetrytest.Values(t, reg)
 	for series, want := range map[string]float64{
-		`herald_deliveries_total{outcome="succeeded"}`:   0,
-		`herald_deliveries_total{outcome="retrying"}`:    2,
-		`herald_deliveries_total{outcome="exhausted"}`:   1,
-		`herald_deliveries_total{outcome="canceled"}`:    1,
-		`herald_delivery_responses_total{class="4xx"}`:   1,
-		`herald_delivery_responses_total{class="5xx"}`:   2,
-		"herald_delivery_attempt_duration_seconds_count": 3,
-		"herald_dispatch_lag_seconds_count":              3,
-		"herald_delivery_latency_seconds_count":          0,
-		"herald_deliveries_in_flight":                    0,
-		"herald_circuit_breakers_open":                   1,
+		`herald_deliveries_total{outcome="succeeded"}`:                       0,
+		`herald_deliveries_total{outcome="retrying"}`:                        2,
+		`herald_deliveries_total{outcome="exhausted"}`:                       1,
+		`herald_deliveries_total{outcome="canceled"}`:                        1,
+		`herald_delivery_responses_total{class="4xx",destination="http"}`:    1,
+		`herald_delivery_responses_total{class="5xx",destination="http"}`:    2,
+		`herald_delivery_attempt_duration_seconds_count{destination="http"}`: 3,
+		"herald_dispatch_lag_seconds_count":                                  3,
+		"herald_delivery_latency_seconds_count":                              0,
+		"herald_deliveries_in_flight":                                        0,
+		"herald_circuit_breakers_open":                                       1,
 	} {
 		if got[series] != want {
 			t.Errorf("%s = %v, want %v", series, got[series], want)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/herald-webhooks/herald"
 	"github.com/herald-webhooks/herald/backoff"
+	"github.com/herald-webhooks/herald/destination"
 	"github.com/herald-webhooks/herald/netguard"
 	"github.com/herald-webhooks/herald/signature"
 	"github.com/herald-webhooks/herald/telemetry"
@@ -179,7 +180,7 @@ func (d *Dispatcher) deliver(ctx context.Context, c herald.Claim) {
 	}
 	ctx, span := d.startAttempt(ctx, c, ep)
 	d.cfg.Metrics.AttemptStarted()
-	res := d.cfg.Sender.Send(ctx, Request{
+	res := d.send(ctx, Request{
 		URL:         ep.URL,
 		MessageID:   c.Message.ID,
 		Payload:     payload,
@@ -197,7 +198,7 @@ func (d *Dispatcher) deliver(ctx context.Context, c herald.Claim) {
 		d.release([]herald.Claim{c})
 		return
 	}
-	d.cfg.Metrics.AttemptFinished(res.StatusCode, res.Duration)
+	d.cfg.Metrics.AttemptFinished(destinationOf(ep.URL), res.StatusCode, res.Duration)
 	d.adapt(ep.ID, res)
 	out := d.outcome(c, ep, res, now)
 	d.countOutcome(c, out)
@@ -283,7 +284,11 @@ func (d *Dispatcher) startAttempt(ctx context.Context, c herald.Claim, ep *heral
 			attribute.String("herald.endpoint_id", dl.EndpointID),
 			attribute.String("herald.delivery_id", dl.ID),
 			attribute.Int("herald.attempt", dl.Attempts+1),
-			attribute.String("http.request.method", http.MethodPost),
+		}
+		if kind := destinationOf(ep.URL); kind != "http" {
+			attrs = append(attrs, attribute.String("messaging.system", kind))
+		} else {
+			attrs = append(attrs, attribute.String("http.request.method", http.MethodPost))
 		}
 		// Only the host: a URL's path or query may hold a customer's token.
 		if u, err := url.Parse(ep.URL); err == nil {
@@ -367,7 +372,7 @@ func (d *Dispatcher) outcome(c herald.Claim, ep *herald.Endpoint, res Result, st
 		AppID:          dl.AppID,
 		MessageID:      dl.MessageID,
 		EndpointID:     dl.EndpointID,
-		URL:            ep.URL,
+		URL:            destination.Redact(ep.URL),
 		ResponseStatus: res.StatusCode,
 		Response:       res.Body,
 		Duration:       res.Duration,

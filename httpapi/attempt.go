@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/herald-webhooks/herald"
+	"github.com/herald-webhooks/herald/destination"
 )
 
 // attemptOut is Svix's MessageAttemptOut. Msg, asked for with
@@ -45,7 +46,7 @@ func toAttemptOut(at *herald.Attempt, withContent bool) attemptOut {
 		ID:                 at.ID,
 		MsgID:              at.MessageID,
 		EndpointID:         at.EndpointID,
-		URL:                at.URL,
+		URL:                destination.Redact(at.URL),
 		ResponseStatusCode: at.ResponseStatus,
 		ResponseDurationMs: at.Duration.Milliseconds(),
 		Status:             int(at.Status),

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/herald-webhooks/herald"
+	"github.com/herald-webhooks/herald/destination"
 	"github.com/herald-webhooks/herald/signature"
 )
 
@@ -68,7 +69,7 @@ func toEndpointOut(ep *herald.Endpoint) endpointOut {
 	}
 	return endpointOut{
 		ID:           ep.ID,
-		URL:          ep.URL,
+		URL:          destination.Redact(ep.URL),
 		Description:  ep.Description,
 		UID:          optString(ep.UID),
 		Version:      ep.Version,
@@ -125,7 +126,7 @@ func (in *endpointIn) validate(v *validation, requireURL, allowPrivate bool) {
 
 // applyReplace sets every field a POST or PUT replaces.
 func (in *endpointIn) applyReplace(ep *herald.Endpoint) {
-	ep.URL = *in.URL
+	ep.URL = destination.Unredact(*in.URL, ep.URL)
 	ep.Description = derefString(in.Description)
 	if in.UID != nil {
 		ep.UID = *in.UID
@@ -412,7 +413,7 @@ func (a *API) changeEndpoint(r *http.Request, appID, ref string, setDisabled boo
 // applyPatch sets the fields present in a PATCH body.
 func (in *endpointIn) applyPatch(ep *herald.Endpoint, fields map[string]json.RawMessage) {
 	if in.URL != nil {
-		ep.URL = *in.URL
+		ep.URL = destination.Unredact(*in.URL, ep.URL)
 	}
 	if in.Description != nil {
 		ep.Description = *in.Description

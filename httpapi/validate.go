@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/herald-webhooks/herald"
+	"github.com/herald-webhooks/herald/destination"
 	"github.com/herald-webhooks/herald/netguard"
 	"github.com/herald-webhooks/herald/signature"
 )
@@ -136,9 +137,11 @@ func (v *validation) checkItems(list []string, maxItems int, problem func(string
 	}
 }
 
-// checkURL validates an endpoint URL: absolute http(s) with a host that
-// is not refused as it is written (netguard.CheckHost; with allowPrivate,
-// only cloud metadata addresses are).
+// checkURL validates an endpoint URL: absolute http(s), or a broker's URL
+// that destination.Check accepts (Herald extension: nats, redis, rediss
+// …), with a host that is not refused as it is written
+// (netguard.CheckHost; with allowPrivate, only cloud metadata addresses
+// are).
 func (v *validation) checkURL(s string, allowPrivate bool, loc ...string) {
 	if s == "" {
 		v.add("field required", loc...)
@@ -149,9 +152,20 @@ func (v *validation) checkURL(s string, allowPrivate bool, loc ...string) {
 		return
 	}
 	u, err := url.Parse(s)
+	broker := err == nil && destination.IsBroker(u.Scheme)
 	switch {
+	case broker && strings.Contains(s, " "):
+		v.add("URLs cannot contain spaces: percent-encode them as %20", loc...)
+	case broker:
+		// A broker's credentials belong in its URL: they are sealed at
+		// rest and every read shows the URL with the password redacted.
+		if err := destination.Check(s); err != nil {
+			v.add(err.Error(), loc...)
+		} else if reason, refused := netguard.CheckHost(u.Hostname(), allowPrivate); refused {
+			v.add(refusedHostDetail(reason), loc...)
+		}
 	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Hostname() == "":
-		v.add("invalid or missing URL scheme or host: an absolute http or https URL is required", loc...)
+		v.add("invalid or missing URL scheme or host: an absolute http or https URL is required, or a broker's ("+strings.Join(destination.Schemes(), ", ")+")", loc...)
 	case strings.Contains(s, " "):
 		// url.Parse lets a space through in the path, but it is not a URI
 		// character (Svix's format: uri); the sender would have to guess.

@@ -17,6 +17,9 @@ const endpointColumns = `id, app_id, uid, url, description, version, disabled, f
 // sealed. The plaintext headers column is always written NULL (see
 // migrations/0008_sealed_headers.sql).
 type endpointArgs struct {
+	// url is the endpoint's URL with its password, if any, masked: the
+	// password is sealed with the headers.
+	url                     string
 	uid, metadata, ordering *string
 	rateLimit               *int32
 	filterTypes, channels   []string
@@ -37,7 +40,7 @@ func (s *Store) encodeEndpoint(ep *herald.Endpoint) (endpointArgs, error) {
 	if a.metadata, err = jsonMap(ep.Metadata); err != nil {
 		return a, err
 	}
-	if a.headers, err = herald.SealHeaders(s.keyring, ep.ID, ep.Headers); err != nil {
+	if a.url, a.headers, err = herald.SealEndpointHeaders(s.keyring, ep); err != nil {
 		return a, err
 	}
 	a.secrets, err = s.sealSecrets(ep.ID, ep.Secrets)
@@ -64,7 +67,7 @@ func (s *Store) CreateEndpoint(ctx context.Context, ep *herald.Endpoint) error {
 	err = s.change(ctx, &auditTarget{"endpoint.create", herald.AuditEndpoint, ep.ID, ep.AppID}, func(db execer) error {
 		_, err := db.Exec(ctx, `INSERT INTO endpoint (`+endpointColumns+`)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL, $12, $13, $14, $15, $16, $17)`,
-			ep.ID, ep.AppID, a.uid, ep.URL, ep.Description, ep.Version, ep.Disabled, a.filterTypes, a.channels,
+			ep.ID, ep.AppID, a.uid, a.url, ep.Description, ep.Version, ep.Disabled, a.filterTypes, a.channels,
 			a.rateLimit, a.metadata, a.secrets, ep.CreatedAt, ep.UpdatedAt, a.ordering, nullTime(ep.FailingSince), a.headers)
 		return err
 	})
@@ -186,7 +189,7 @@ func (s *Store) writeEndpoint(ctx context.Context, tx pgx.Tx, ep *herald.Endpoin
 		filter_types = $6, channels = $7, rate_limit = $8, metadata = $9, headers = NULL, sealed_headers = $10, secrets = $11, ordering = $12,
 		failing_since = CASE WHEN $13 THEN NULL ELSE failing_since END, updated_at = $14
 		WHERE app_id = $15 AND id = $16`,
-		a.uid, ep.URL, ep.Description, ep.Version, ep.Disabled, a.filterTypes, a.channels, a.rateLimit,
+		a.uid, a.url, ep.Description, ep.Version, ep.Disabled, a.filterTypes, a.channels, a.rateLimit,
 		a.metadata, a.headers, a.secrets, a.ordering, wasDisabled && !ep.Disabled, ep.UpdatedAt, ep.AppID, ep.ID)
 	if err == nil {
 		err = s.audit(ctx, tx, &auditTarget{"endpoint.update", herald.AuditEndpoint, ep.ID, ep.AppID})
@@ -285,13 +288,15 @@ func (s *Store) scanEndpoint(row pgx.Row) (*herald.Endpoint, error) {
 	// Plaintext headers are newer than any sealed ones: only a Herald older
 	// than header sealing writes them (during a rolling upgrade), and it
 	// leaves sealed_headers as it was. ResealEndpoints seals them.
-	if headers != nil {
-		ep.Headers, err = parseMap(headers)
-	} else {
-		ep.Headers, err = herald.OpenHeaders(s.keyring, ep.ID, sealedHeaders)
-	}
-	if err != nil {
+	// A broker URL's password is sealed with the headers (see
+	// herald.SealEndpointHeaders).
+	if ep.URL, ep.Headers, err = herald.OpenEndpointHeaders(s.keyring, ep.ID, ep.URL, sealedHeaders); err != nil {
 		return nil, err
+	}
+	if headers != nil {
+		if ep.Headers, err = parseMap(headers); err != nil {
+			return nil, err
+		}
 	}
 	if ep.Secrets, err = s.openSecrets(ep.ID, sealed); err != nil {
 		return nil, err

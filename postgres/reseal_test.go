@@ -152,3 +152,35 @@ func TestOlderNodeHeadersSealedByRotation(t *testing.T) {
 	}
 	check("after the rotation")
 }
+
+// TestBrokerPasswordNeverInClear: no endpoint row holds a broker URL's
+// password in any column; the URL reads back whole.
+func TestBrokerPasswordNeverInClear(t *testing.T) {
+	schema := freshSchema(t)
+	s := openStore(t, schema, testKeyring(t))
+	const password = "pw-postgres-4b8d2e6a"
+	app := &herald.Application{ID: "app_brokerpw", Name: "Broker password"}
+	if err := s.CreateApplication(t.Context(), app); err != nil {
+		t.Fatal(err)
+	}
+	ep := &herald.Endpoint{
+		ID: "ep_brokerpw", AppID: app.ID, URL: "redis://default:" + password + "@redis.example.com:6379/0?stream=events", Version: 1,
+		Secrets: []herald.SigningSecret{{Key: bytes.Repeat([]byte{7}, 24)}},
+	}
+	if err := s.CreateEndpoint(t.Context(), ep); err != nil {
+		t.Fatal(err)
+	}
+	if n := rowsHolding(t, connect(t), schema, password); n != 0 {
+		t.Fatalf("%d endpoint rows hold the broker password in clear", n)
+	}
+	if n := rowsHolding(t, connect(t), schema, "redis://default:xxxxx@redis.example.com:6379/0?stream=events"); n != 1 {
+		t.Fatalf("%d endpoint rows hold the masked URL, want 1", n)
+	}
+	got, err := s.GetEndpoint(t.Context(), app.ID, ep.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.URL != ep.URL {
+		t.Fatalf("URL read back = %q, want %q", got.URL, ep.URL)
+	}
+}

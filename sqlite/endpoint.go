@@ -15,6 +15,9 @@ const endpointColumns = `id, app_id, uid, url, description, version, disabled, f
 // sealed. The plaintext headers column is always written NULL (see
 // migrations/0010_sealed_headers.sql).
 type endpointArgs struct {
+	// url is the endpoint's URL with its password, if any, masked: the
+	// password is sealed with the headers.
+	url                                                       string
 	uid, filterTypes, channels, rateLimit, metadata, ordering any
 	secrets, headers                                          []byte
 }
@@ -37,7 +40,7 @@ func (s *Store) encodeEndpoint(ep *herald.Endpoint) (endpointArgs, error) {
 	if a.metadata, err = jsonMap(ep.Metadata); err != nil {
 		return a, err
 	}
-	if a.headers, err = herald.SealHeaders(s.keyring, ep.ID, ep.Headers); err != nil {
+	if a.url, a.headers, err = herald.SealEndpointHeaders(s.keyring, ep); err != nil {
 		return a, err
 	}
 	a.secrets, err = s.sealSecrets(ep.ID, ep.Secrets)
@@ -63,7 +66,7 @@ func (s *Store) CreateEndpoint(ctx context.Context, ep *herald.Endpoint) error {
 	}
 	err = s.change(ctx, &auditTarget{"endpoint.create", herald.AuditEndpoint, ep.ID, ep.AppID}, func(ctx context.Context, db execer) error {
 		_, err := db.ExecContext(ctx, `INSERT INTO endpoint (`+endpointColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?)`,
-			ep.ID, ep.AppID, a.uid, ep.URL, ep.Description, ep.Version, ep.Disabled, a.filterTypes, a.channels,
+			ep.ID, ep.AppID, a.uid, a.url, ep.Description, ep.Version, ep.Disabled, a.filterTypes, a.channels,
 			a.rateLimit, a.metadata, a.secrets, micros(ep.CreatedAt), micros(ep.UpdatedAt), a.ordering,
 			nullMicros(ep.FailingSince), a.headers)
 		return err
@@ -194,7 +197,7 @@ func (s *Store) writeEndpoint(ctx context.Context, tx *sql.Tx, ep *herald.Endpoi
 		filter_types = ?, channels = ?, rate_limit = ?, metadata = ?, headers = NULL, sealed_headers = ?, secrets = ?, ordering = ?,
 		failing_since = CASE WHEN ? THEN NULL ELSE failing_since END, updated_at = ?
 		WHERE app_id = ? AND id = ?`,
-		a.uid, ep.URL, ep.Description, ep.Version, ep.Disabled, a.filterTypes, a.channels, a.rateLimit,
+		a.uid, a.url, ep.Description, ep.Version, ep.Disabled, a.filterTypes, a.channels, a.rateLimit,
 		a.metadata, a.headers, a.secrets, a.ordering, enabled, micros(ep.UpdatedAt), ep.AppID, ep.ID)
 	if err == nil {
 		err = s.audit(ctx, tx, &auditTarget{"endpoint.update", herald.AuditEndpoint, ep.ID, ep.AppID})
@@ -294,13 +297,15 @@ func (s *Store) scanEndpoint(row scanner) (*herald.Endpoint, error) {
 	// Plaintext headers are newer than any sealed ones: only a Herald older
 	// than header sealing writes them (during a rolling upgrade), and it
 	// leaves sealed_headers as it was. ResealEndpoints seals them.
-	if headers.Valid {
-		ep.Headers, err = parseMap(headers)
-	} else {
-		ep.Headers, err = herald.OpenHeaders(s.keyring, ep.ID, sealedHeaders)
-	}
-	if err != nil {
+	// A broker URL's password is sealed with the headers (see
+	// herald.SealEndpointHeaders).
+	if ep.URL, ep.Headers, err = herald.OpenEndpointHeaders(s.keyring, ep.ID, ep.URL, sealedHeaders); err != nil {
 		return nil, err
+	}
+	if headers.Valid {
+		if ep.Headers, err = parseMap(headers); err != nil {
+			return nil, err
+		}
 	}
 	if ep.Secrets, err = s.openSecrets(ep.ID, sealed); err != nil {
 		return nil, err

@@ -523,3 +523,35 @@ func TestClaimsCompileOnce(t *testing.T) {
 		t.Errorf("claims of other sizes compiled their statements %d more times (first claims: %d)", n, first)
 	}
 }
+
+// TestBrokerPasswordNeverInClear: a broker URL's password is in neither
+// the url column nor the database file; the URL reads back whole.
+func TestBrokerPasswordNeverInClear(t *testing.T) {
+	s, path := newStore(t)
+	f := newFixture(t, s, randomKey(t))
+	const password = "pw-sqlite-7f3a9c1e"
+	full := "nats://herald:" + password + "@nats.example.com:4222/orders"
+	if _, err := s.UpdateEndpointFunc(t.Context(), f.app.ID, f.ep.ID, func(ep *herald.Endpoint) error {
+		ep.URL = full
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var column string
+	if err := rawDB(t, path).QueryRow(`SELECT url FROM endpoint WHERE id = ?`, f.ep.ID).Scan(&column); err != nil {
+		t.Fatal(err)
+	}
+	if column != "nats://herald:xxxxx@nats.example.com:4222/orders" {
+		t.Fatalf("url column = %q, want the URL with its password masked", column)
+	}
+	if found := fileHolds(t, path, []byte(password)); found != nil {
+		t.Fatalf("%v hold the broker password in clear", found)
+	}
+	ep, err := s.GetEndpoint(t.Context(), f.app.ID, f.ep.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ep.URL != full {
+		t.Fatalf("URL read back = %q, want %q", ep.URL, full)
+	}
+}

@@ -19,6 +19,7 @@ var endpointTests = []namedTest{
 	{"UpdateToTakenUID", testEndpointUpdateToTakenUID},
 	{"List", testEndpointList},
 	{"Secrets", testEndpointSecrets},
+	{"BrokerURLPassword", testEndpointBrokerURLPassword},
 	{"RotateSecret", testEndpointRotateSecret},
 }
 
@@ -347,4 +348,60 @@ func testEndpointRotateSecret(t *testing.T, s herald.Store) {
 	mustEqual(t, "after third rotation", &want, mustGetEndpoint(t, s, app.ID, ep.ID), ignoreUpdated)
 
 	mustEqual(t, "bystander", bystander, mustGetEndpoint(t, s, app.ID, bystander.ID))
+}
+
+// testEndpointBrokerURLPassword: a broker URL's password is sealed with
+// the headers and read back in the URL by every read (get, list, the
+// update's read), with the headers unchanged; a URL without a password
+// and an endpoint without headers round-trip as they were.
+func testEndpointBrokerURLPassword(t *testing.T, s herald.Store) {
+	app := mustCreateApp(t, s, newApp(1))
+	ep := newEndpoint(app.ID, 20)
+	ep.URL = "nats://herald:s3cr%2Ft-pw@nats.example.com:4222/orders.created"
+	ep.Headers = map[string]string{"X-Tenant": "acme"}
+	mustCreateEndpoint(t, s, ep)
+	got := mustGetEndpoint(t, s, app.ID, ep.ID)
+	mustEqual(t, "URL after create", ep.URL, got.URL)
+	mustEqual(t, "headers after create", ep.Headers, got.Headers)
+
+	bare := newEndpoint(app.ID, 21)
+	bare.URL = "redis://default:pw-only@redis.example.com:6379/0?stream=events"
+	bare.Headers = nil
+	mustCreateEndpoint(t, s, bare)
+	got = mustGetEndpoint(t, s, app.ID, bare.ID)
+	mustEqual(t, "URL of an endpoint without headers", bare.URL, got.URL)
+	if len(got.Headers) != 0 {
+		t.Errorf("headers of an endpoint without headers: %v", got.Headers)
+	}
+
+	page, err := s.ListEndpoints(t.Context(), app.ID, herald.ListOptions{Limit: 10})
+	mustOK(t, "ListEndpoints", err)
+	for _, e := range page {
+		if want := map[string]string{ep.ID: ep.URL, bare.ID: bare.URL}[e.ID]; e.URL != want {
+			t.Errorf("listed URL of %s = %q, want %q", e.ID, e.URL, want)
+		}
+	}
+
+	// An update sees the full URL and may change its path; the password
+	// stays sealed.
+	upd, err := s.UpdateEndpointFunc(t.Context(), app.ID, ep.ID, func(e *herald.Endpoint) error {
+		if e.URL != ep.URL {
+			t.Errorf("URL seen by the update = %q, want %q", e.URL, ep.URL)
+		}
+		e.URL = "nats://herald:s3cr%2Ft-pw@nats.example.com:4222/orders.updated"
+		return nil
+	})
+	mustOK(t, "UpdateEndpointFunc", err)
+	mustEqual(t, "URL after update", "nats://herald:s3cr%2Ft-pw@nats.example.com:4222/orders.updated", mustGetEndpoint(t, s, app.ID, ep.ID).URL)
+	mustEqual(t, "URL the update returned", "nats://herald:s3cr%2Ft-pw@nats.example.com:4222/orders.updated", upd.URL)
+
+	// Dropping the credentials drops the sealed password.
+	_, err = s.UpdateEndpointFunc(t.Context(), app.ID, ep.ID, func(e *herald.Endpoint) error {
+		e.URL = "nats://nats.example.com:4222/orders.updated"
+		return nil
+	})
+	mustOK(t, "UpdateEndpointFunc", err)
+	got = mustGetEndpoint(t, s, app.ID, ep.ID)
+	mustEqual(t, "URL without credentials", "nats://nats.example.com:4222/orders.updated", got.URL)
+	mustEqual(t, "headers after dropping the credentials", ep.Headers, got.Headers)
 }

@@ -70,6 +70,21 @@ var deferNames = [numDeferReasons]string{"circuit_open", "rate_limited"}
 // HTTP response came back (timeout, refused, blocked address).
 var responseClasses = [...]string{"error", "1xx", "2xx", "3xx", "4xx", "5xx"}
 
+// Destinations are the values of the attempt metrics' "destination" label:
+// an HTTP endpoint, or the broker an endpoint's URL scheme selects. Fixed,
+// so the label's cardinality is.
+var Destinations = [...]string{"http", "nats", "redis", "amqp", "kafka"}
+
+// destinationIndex is d's index in Destinations, 0 (http) when unknown.
+func destinationIndex(d string) int {
+	for i, name := range Destinations {
+		if name == d {
+			return i
+		}
+	}
+	return 0
+}
+
 // MetricsOptions configure NewMetrics.
 type MetricsOptions struct {
 	// AppLabel adds an app_id label to herald_deliveries_total. Off by
@@ -89,8 +104,8 @@ type Metrics struct {
 	deliveries      *prometheus.CounterVec
 	outcomes        [numOutcomes]prometheus.Counter
 	deferred        [numDeferReasons]prometheus.Counter
-	attemptDuration prometheus.Histogram
-	responses       [len(responseClasses)]prometheus.Counter
+	attemptDuration [len(Destinations)]prometheus.Observer
+	responses       [len(Destinations)][len(responseClasses)]prometheus.Counter
 	dispatchLag     prometheus.Histogram
 	deliveryLatency prometheus.Histogram
 	inFlight        prometheus.Gauge
@@ -174,13 +189,20 @@ func NewMetrics(reg prometheus.Registerer, opts MetricsOptions) *Metrics {
 	for r := range numDeferReasons {
 		m.deferred[r] = deferred.WithLabelValues(deferNames[r])
 	}
-	m.attemptDuration = histogram("delivery_attempt_duration_seconds", "Duration of one delivery attempt: connect, send, and read the answer.", attemptBuckets)
+	attemptDuration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: Namespace, Name: "delivery_attempt_duration_seconds",
+		Help:    "Duration of one delivery attempt: connect, send, and read the answer (or the broker's acknowledgement), by destination: http, nats, redis, amqp, kafka.",
+		Buckets: attemptBuckets,
+	}, []string{"destination"})
 	responses := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: Namespace, Name: "delivery_responses_total",
-		Help: "Endpoint answers by HTTP status class (1xx to 5xx), or error when none came back.",
-	}, []string{"class"})
-	for i, class := range responseClasses {
-		m.responses[i] = responses.WithLabelValues(class)
+		Help: "Endpoint answers by HTTP status class (1xx to 5xx), or error when none came back, by destination (a broker's acknowledgement counts as 2xx).",
+	}, []string{"destination", "class"})
+	for d, dest := range Destinations {
+		m.attemptDuration[d] = attemptDuration.WithLabelValues(dest)
+		for i, class := range responseClasses {
+			m.responses[d][i] = responses.WithLabelValues(dest, class)
+		}
 	}
 	m.dispatchLag = histogram("dispatch_lag_seconds", "Time from a message's acceptance (its timestamp, taken as it joins a group commit) to the first attempt of each of its deliveries.", lagBuckets)
 	m.deliveryLatency = histogram("delivery_latency_seconds", "Time from a message's acceptance to a successful delivery, retries included.", latencyBuckets)
@@ -231,7 +253,7 @@ func NewMetrics(reg prometheus.Registerer, opts MetricsOptions) *Metrics {
 
 	reg.MustRegister(
 		m.messagesIngested, m.batchSize,
-		m.deliveries, deferred, m.attemptDuration, responses, m.dispatchLag, m.deliveryLatency, m.inFlight, openBreakers,
+		m.deliveries, deferred, attemptDuration, responses, m.dispatchLag, m.deliveryLatency, m.inFlight, openBreakers,
 		m.pending, m.sending, m.oldestDueAge, m.disabledEndpoints, m.queueStatsTime, m.ready, m.readyChecks,
 		m.httpRequests, m.httpDuration, m.httpInFlight,
 		storeDuration, storeErrors,
@@ -267,16 +289,18 @@ func (m *Metrics) DeliveryDeferred(r DeferReason) { m.deferred[r].Inc() }
 // AttemptStarted marks an attempt in flight; call AttemptFinished after it.
 func (m *Metrics) AttemptStarted() { m.inFlight.Inc() }
 
-// AttemptFinished records one attempt's duration and answer: statusCode 0
-// means no HTTP response came back.
-func (m *Metrics) AttemptFinished(statusCode int, d time.Duration) {
+// AttemptFinished records one attempt's duration and answer to a
+// destination (one of Destinations): statusCode 0 means no HTTP response
+// or broker acknowledgement came back.
+func (m *Metrics) AttemptFinished(destination string, statusCode int, d time.Duration) {
 	m.inFlight.Dec()
-	m.attemptDuration.Observe(d.Seconds())
+	di := destinationIndex(destination)
+	m.attemptDuration[di].Observe(d.Seconds())
 	class := 0
 	if c := statusCode / 100; c >= 1 && c <= 5 {
 		class = c
 	}
-	m.responses[class].Inc()
+	m.responses[di][class].Inc()
 }
 
 // DispatchLag records the time from a message's acceptance (its

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -141,6 +142,30 @@ func TestBenchBacklog(t *testing.T) {
 	}
 }
 
+// TestBenchBrokerDestinations: `herald bench --destination nats|redis`
+// delivers every message, once, to the local broker, every signature
+// verified from the message's headers, and says which destination it
+// measured.
+func TestBenchBrokerDestinations(t *testing.T) {
+	for dest, addr := range map[string]string{"nats": "127.0.0.1:4222", "redis": "127.0.0.1:6379"} {
+		t.Run(dest, func(t *testing.T) {
+			c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+			if err != nil {
+				t.Skipf("%s is not running at %s (%v): start it to run this test", dest, addr, err)
+			}
+			c.Close()
+			rep := runBench(t, 0, "--destination", dest, "--messages", "200", "--endpoints", "2", "--concurrency", "8", "--baseline", "0", "--verify-ratio", "1")
+			if rep.Delivered != 400 || rep.Missing != 0 || rep.Duplicates != 0 || rep.VerifiedSignatures != 400 || rep.BadSignatures != 0 {
+				t.Errorf("delivered %d, missing %d, duplicates %d, verified %d, bad %d (%s); want 400, 0, 0, 400, 0",
+					rep.Delivered, rep.Missing, rep.Duplicates, rep.VerifiedSignatures, rep.BadSignatures, rep.FirstSignatureError)
+			}
+			if rep.Config.Destination != dest {
+				t.Errorf("report destination %q, want %q", rep.Config.Destination, dest)
+			}
+		})
+	}
+}
+
 func TestBenchFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"--endpoints", "2", "--fanout", "3"},
@@ -151,6 +176,10 @@ func TestBenchFlags(t *testing.T) {
 		{"--rate", "-1"},
 		{"--rate", "0.001"},
 		{"--rate", "10", "--messages", "20000"}, // 2,000 s: beyond the 5 min timeout
+		{"--destination", "gopher"},
+		{"--destination", "nats", "--fail-ratio", "0.5"},
+		{"--destination", "redis", "--hanging-endpoints", "2"},
+		{"--broker-addr", "127.0.0.1:4222"}, // needs a broker destination
 	} {
 		var out, errOut bytes.Buffer
 		if code := run(context.Background(), append([]string{"bench"}, args...), &out, &errOut); code == 0 {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/herald-webhooks/herald"
 	"github.com/herald-webhooks/herald/access"
+	"github.com/herald-webhooks/herald/destination"
 	"github.com/herald-webhooks/herald/dispatch"
 	"github.com/herald-webhooks/herald/httpapi"
 	"github.com/herald-webhooks/herald/ingest"
@@ -104,6 +105,7 @@ type node struct {
 	webDone      chan struct{}
 	dispatcher   *dispatch.Dispatcher
 	sender       *dispatch.Sender
+	publishers   *destination.Publishers
 	committer    *ingest.Committer
 	logger       *slog.Logger
 	stopListen   func()
@@ -166,6 +168,8 @@ func startNode(ctx context.Context, cfg nodeConfig) (*node, error) {
 	}
 	sender := dispatch.NewSender(cfg.Sender)
 	dcfg.Sender = sender
+	publishers := destination.NewPublishers(dispatch.BrokerConfig(cfg.Sender))
+	dcfg.Publishers = publishers
 	dcfg.Logger = cfg.Logger
 	dcfg.Metrics = metrics
 	dcfg.Tracer = tracing.Tracer()
@@ -189,7 +193,7 @@ func startNode(ctx context.Context, cfg nodeConfig) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &node{dispatcher: dispatcher, sender: sender, logger: cfg.Logger, dispatchDone: make(chan error, 1), failed: make(chan error, 1), cleanDone: make(chan struct{}), tasksDone: make(chan struct{}), fanOutDone: make(chan struct{})}
+	n := &node{dispatcher: dispatcher, sender: sender, publishers: publishers, logger: cfg.Logger, dispatchDone: make(chan error, 1), failed: make(chan error, 1), cleanDone: make(chan struct{}), tasksDone: make(chan struct{}), fanOutDone: make(chan struct{})}
 	tcfg := cfg.Tasks
 	tcfg.Store, tcfg.OnQueued, tcfg.Logger = measured, dispatcher.NotifyQueued, cfg.Logger
 	tcfg.Owner, tcfg.Lease = taskOwner(cfg.Store, dispatcher), cmp.Or(dcfg.NodeTimeout, dispatch.DefaultNodeTimeout)
@@ -408,4 +412,7 @@ func (n *node) shutdown() {
 		n.logger.Warn("stop dispatcher", "err", err)
 	}
 	n.sender.Close()
+	if err := n.publishers.Close(); err != nil {
+		n.logger.Warn("close the broker connections", slog.Any("err", err))
+	}
 }

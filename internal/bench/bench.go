@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -15,7 +16,6 @@ import (
 	"log"
 	"log/slog"
 	"math"
-	randv2 "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -57,6 +57,8 @@ type Command struct {
 	Concurrency  int           `name:"concurrency" env:"HERALD_BENCH_CONCURRENCY" default:"64" help:"HTTP clients posting messages at once."`
 	Rate         float64       `name:"rate" env:"HERALD_BENCH_RATE" help:"Post at this steady rate (messages per second) instead of as fast as the clients can: an open-loop load, whose ingest latency counts from when each message was due, so a server that falls behind shows it. 0: as fast as possible."`
 	FailRatio    float64       `name:"fail-ratio" env:"HERALD_BENCH_FAIL_RATIO" help:"Fraction of endpoints that answer 500."`
+	Destination  string        `name:"destination" env:"HERALD_BENCH_DESTINATION" default:"http" help:"Where the endpoints deliver: http (loopback receivers) or a broker (nats, redis …) on --broker-addr, each endpoint to a stream of its own that the benchmark consumes."`
+	BrokerAddr   string        `name:"broker-addr" env:"HERALD_BENCH_BROKER_ADDR" help:"host:port of the --destination broker; default its usual port on 127.0.0.1."`
 	HangRatio    float64       `name:"hang-ratio" env:"HERALD_BENCH_HANG_RATIO" help:"Fraction of endpoints that never answer (until the request timeout)."`
 	VerifyRatio  float64       `name:"verify-ratio" env:"HERALD_BENCH_VERIFY_RATIO" default:"0.01" help:"Fraction of deliveries whose signature the receivers verify."`
 	Timeout      time.Duration `name:"timeout" env:"HERALD_BENCH_TIMEOUT" default:"5m" help:"Give up (and exit non-zero) when the deliveries have not all arrived by then."`
@@ -122,6 +124,9 @@ func (c *Command) Validate() error {
 		return fmt.Errorf("--hanging-endpoints must be between 0 and %d", maxHangingEndpoints)
 	}
 	if err := c.validateSoak(); err != nil {
+		return err
+	}
+	if err := c.validateDestination(); err != nil {
 		return err
 	}
 	if c.URL != "" && c.Token == "" {
@@ -247,6 +252,11 @@ func (c *Command) Run(env Env) error {
 		return err
 	}
 	defer recv.close(release)
+	closeSink, err := c.startSink(ctx, recv.servers)
+	if err != nil {
+		return err
+	}
+	defer closeSink()
 
 	target := newServerTarget(c.URL, c.Token)
 	var local *localHerald
@@ -563,22 +573,7 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		return
 	}
-	at := time.Since(rc.start)
-	if rc.verifyRatio > 0 && randv2.Float64() < rc.verifyRatio {
-		if err := signature.Verify(rc.keys, r.Header, body, time.Now(), 0); err != nil {
-			rc.tally.badSignatures.Add(1)
-			msg := err.Error()
-			rc.tally.sigErr.CompareAndSwap(nil, &msg)
-		} else {
-			rc.tally.verified.Add(1)
-		}
-	}
-	if rc.record(r.Header.Get("webhook-id"), at) {
-		rc.tally.delivered.Add(1)
-		rc.tally.noteReceipt(at)
-	} else {
-		rc.tally.duplicates.Add(1)
-	}
+	rc.accept(r.Header, body)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -1124,6 +1119,7 @@ type Report struct {
 // benchConfig echoes the flags that shape a run.
 type benchConfig struct {
 	Server              string  `json:"server"`
+	Destination         string  `json:"destination"`
 	Messages            int     `json:"messages,omitempty"`
 	Duration            string  `json:"duration,omitempty"`
 	Endpoints           int     `json:"endpoints"`
@@ -1144,7 +1140,7 @@ type benchConfig struct {
 
 func (c *Command) config() benchConfig {
 	cfg := benchConfig{
-		Server: "in-process", Endpoints: c.Endpoints, Fanout: c.Fanout, PayloadSize: c.PayloadSize,
+		Server: "in-process", Destination: cmp.Or(c.Destination, "http"), Endpoints: c.Endpoints, Fanout: c.Fanout, PayloadSize: c.PayloadSize,
 		Concurrency: c.Concurrency, Rate: c.Rate, FailRatio: c.FailRatio, HangRatio: c.HangRatio, Backlog: c.Backlog,
 		SQLiteSynchronous: c.SQLiteSynchronous, Workers: c.Workers, EndpointConcurrency: c.EndpointConcurrency,
 	}
@@ -1206,6 +1202,7 @@ func (r *Report) print(w io.Writer, asJSON bool) error {
 	if c.Rate > 0 {
 		pace = fmt.Sprintf("%g msgs/s", c.Rate)
 	}
+	row("destination", "%s", c.Destination)
 	row("run", "%s server, %d endpoints, fanout %d, payload %d B, concurrency %d (%s), fail %.2f, hang %.2f, backlog %d",
 		c.Server, c.Endpoints, c.Fanout, c.PayloadSize, c.Concurrency, pace, c.FailRatio, c.HangRatio, c.Backlog)
 	if c.Server == "in-process" {
