@@ -117,7 +117,7 @@ func parseAMQP(u *url.URL) (amqpTarget, error) {
 	}
 	for _, c := range t.exchange {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("-_.:", c)) {
-			return t, errors.New("the exchange name may hold only letters, digits, -, _, . and :")
+			return t, errors.New("the exchange name may hold only letters, digits, hyphens, underscores, periods and colons")
 		}
 	}
 	if strings.HasPrefix(t.exchange, "amq.") && t.exchange != "amq.direct" && t.exchange != "amq.topic" &&

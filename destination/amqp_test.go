@@ -612,7 +612,7 @@ func TestCheckAMQP(t *testing.T) {
 		{"amqp://u:p@host/?exchange=%zz", "the query string is not valid: use ?exchange=name&routing_key=key"},
 		{"amqp://u:p@host/", "an amqp URL needs ?exchange=name, or ?routing_key=queue for the default exchange"},
 		{"amqp://u:p@host/?exchange=" + long, "the exchange name is longer than 255 bytes"},
-		{"amqp://u:p@host/?exchange=a%20b", "the exchange name may hold only letters, digits, -, _, . and :"},
+		{"amqp://u:p@host/?exchange=a%20b", "the exchange name may hold only letters, digits, hyphens, underscores, periods and colons"},
 		{"amqp://u:p@host/?exchange=amq.mine", "exchange names starting with amq. are reserved to RabbitMQ's own exchanges"},
 		{"amqp://u:p@host/?exchange=x&routing_key=" + long, "the routing key is longer than 255 bytes"},
 	} {
@@ -656,4 +656,56 @@ func FuzzCheckAMQP(f *testing.F) {
 			t.Fatalf("%q accepted as %+v", s, tgt)
 		}
 	})
+}
+
+// benchPublish publishes signed 1 KiB-ish publications to target from
+// GOMAXPROCS×4 goroutines (b.SetParallelism), as dispatcher workers would.
+func benchPublish(b *testing.B, p Publisher, target string) {
+	defer p.Close()
+	u, err := url.Parse(target)
+	if err != nil {
+		b.Fatal(err)
+	}
+	payload := []byte(`{"type":"invoice.paid","data":{"id":"` + strings.Repeat("x", 1000) + `"}}`)
+	var n atomic.Int64
+	b.SetParallelism(4)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			id := "msg_" + strconv.FormatInt(n.Add(1), 10)
+			ack := p.Publish(context.Background(), Publication{
+				Target: u, MessageID: id, Payload: payload, ContentType: "application/json",
+				Headers: map[string]string{"webhook-id": id, "webhook-timestamp": "1700000000", "webhook-signature": "v1,sig"},
+			})
+			if ack.Err != nil {
+				b.Error(ack.Err)
+				return
+			}
+		}
+	})
+}
+
+func BenchmarkAMQPPublish(b *testing.B) {
+	c, err := net.DialTimeout("tcp", rabbitAddr, 2*time.Second)
+	if err != nil {
+		b.Skipf("RabbitMQ is not running on %s (%v)", rabbitAddr, err)
+	}
+	c.Close()
+	conn, err := amqp.Dial("amqp://guest:guest@" + rabbitAddr + "/")
+	if err != nil {
+		b.Skipf("RabbitMQ on %s refused guest/guest (%v)", rabbitAddr, err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		b.Fatal(err)
+	}
+	q := "herald-bench-" + akRandom(b)
+	// A queue bounded in length, so a long run does not fill the broker.
+	if _, err := ch.QueueDeclare(q, false, true, false, false, amqp.Table{"x-max-length": int32(10000)}); err != nil {
+		b.Fatal(err)
+	}
+	defer ch.QueueDelete(q, false, false, false)
+	benchPublish(b, NewAMQP(Config{Timeout: 10 * time.Second}), "amqp://guest:guest@"+rabbitAddr+"/?routing_key="+q)
 }
