@@ -3,6 +3,7 @@ package destination
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -14,6 +15,11 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 )
+
+// idleTarget is how long a target's connection (or client) stays open
+// with no publish: an endpoint deleted, disabled or given new credentials
+// leaves no connection behind for longer.
+const idleTarget = 5 * time.Minute
 
 // maxIdleChannels bounds the idle channels kept per AMQP connection; a
 // burst wider than that opens channels and closes the extra ones after.
@@ -145,10 +151,17 @@ func checkPort(port string) error {
 // safe for concurrent use.
 type amqpPublisher struct {
 	cfg Config
+	// rootCAs verifies amqps brokers; nil for the system's roots (tests
+	// set their own CA).
+	rootCAs *x509.CertPool
 
-	mu      sync.Mutex
-	closed  bool
-	targets map[string]*amqpConn
+	// now is the clock of the idle sweep (time.Now; tests set their own).
+	now func() time.Time
+
+	mu        sync.Mutex
+	closed    bool
+	targets   map[string]*amqpConn
+	lastSweep time.Time
 	// wg owns the goroutines that finish what an abandoned publish left
 	// (closing a discarded channel, pooling a channel opened too late).
 	wg sync.WaitGroup
@@ -156,11 +169,16 @@ type amqpPublisher struct {
 
 // NewAMQP returns the Publisher of amqp and amqps endpoints.
 func NewAMQP(cfg Config) Publisher {
-	return &amqpPublisher{cfg: cfg, targets: map[string]*amqpConn{}}
+	return &amqpPublisher{cfg: cfg, now: time.Now, targets: map[string]*amqpConn{}}
 }
 
 // amqpConn is one target's connection and its idle channels.
 type amqpConn struct {
+	// inflight and lastUsed are guarded by amqpPublisher.mu: the idle
+	// sweep closes only a connection no publish holds.
+	inflight int
+	lastUsed time.Time
+
 	// dialing is held by the publish that (re)dials, so a waiting publish
 	// can give up when its context ends.
 	dialing chan struct{}
@@ -200,6 +218,7 @@ func (p *amqpPublisher) publish(ctx context.Context, pub Publication) Ack {
 	if err != nil {
 		return Ack{Err: err}
 	}
+	defer p.release(target)
 	ch, err := p.channel(ctx, target, t)
 	if err != nil {
 		return Ack{Err: err}
@@ -289,13 +308,55 @@ func (p *amqpPublisher) target(t amqpTarget) (*amqpConn, error) {
 	if p.closed {
 		return nil, errors.New("amqp: publisher closed")
 	}
+	now := p.now()
+	p.sweepLocked(now)
 	k := t.key()
 	c, ok := p.targets[k]
 	if !ok {
 		c = &amqpConn{dialing: make(chan struct{}, 1)}
 		p.targets[k] = c
 	}
+	c.inflight++
+	c.lastUsed = now
 	return c, nil
+}
+
+func (p *amqpPublisher) release(c *amqpConn) {
+	p.mu.Lock()
+	c.inflight--
+	c.lastUsed = p.now()
+	p.mu.Unlock()
+}
+
+// sweepLocked closes, at most every fifth of idleTarget, the connections
+// no publish used for idleTarget.
+func (p *amqpPublisher) sweepLocked(now time.Time) {
+	if now.Sub(p.lastSweep) < idleTarget/5 {
+		return
+	}
+	p.lastSweep = now
+	for k, c := range p.targets {
+		if c.inflight == 0 && now.Sub(c.lastUsed) >= idleTarget {
+			delete(p.targets, k)
+			p.wg.Add(1)
+			go func() {
+				defer p.wg.Done()
+				c.close()
+			}()
+		}
+	}
+}
+
+// close closes the connection (its channels with it).
+func (c *amqpConn) close() {
+	c.mu.Lock()
+	conn := c.conn
+	c.conn, c.idle = nil, nil
+	c.mu.Unlock()
+	if conn != nil {
+		// A broker that stopped answering must not hold Close.
+		_ = conn.CloseDeadline(time.Now().Add(5 * time.Second))
+	}
 }
 
 // channel takes an idle channel of the target's live connection, or opens
@@ -454,7 +515,7 @@ func (p *amqpPublisher) dial(ctx context.Context, t amqpTarget) (*amqp.Connectio
 	}
 	netConn := raw
 	if t.tls {
-		tc := tls.Client(raw, &tls.Config{ServerName: t.host, MinVersion: tls.VersionTLS12})
+		tc := tls.Client(raw, &tls.Config{ServerName: t.host, MinVersion: tls.VersionTLS12, RootCAs: p.rootCAs})
 		if err := tc.HandshakeContext(ctx); err != nil {
 			raw.Close()
 			return nil, fmt.Errorf("TLS handshake with the broker: %w", describeDial(err))
@@ -534,13 +595,7 @@ func (p *amqpPublisher) Close() error {
 	p.targets = map[string]*amqpConn{}
 	p.mu.Unlock()
 	for _, c := range targets {
-		c.mu.Lock()
-		if c.conn != nil {
-			// A broker that stopped answering must not hold Close.
-			_ = c.conn.CloseDeadline(time.Now().Add(5 * time.Second))
-		}
-		c.conn, c.idle = nil, nil
-		c.mu.Unlock()
+		c.close()
 	}
 	p.wg.Wait()
 	return nil

@@ -2,11 +2,17 @@ package destination
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"net/url"
@@ -708,4 +714,181 @@ func BenchmarkAMQPPublish(b *testing.B) {
 	}
 	defer ch.QueueDelete(q, false, false, false)
 	benchPublish(b, NewAMQP(Config{Timeout: 10 * time.Second}), "amqp://guest:guest@"+rabbitAddr+"/?routing_key="+q)
+}
+
+// tlsFront terminates TLS with a certificate for name and forwards to
+// RabbitMQ; it returns its port and the pool that trusts the certificate.
+func tlsFront(t *testing.T, name string) (string, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: name},
+		DNSNames:              []string{name},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{
+		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", rabbitAddr)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			mu.Lock()
+			conns = append(conns, c, s)
+			mu.Unlock()
+			for _, pair := range [][2]net.Conn{{c, s}, {s, c}} {
+				wg.Go(func() {
+					io.Copy(pair[0], pair[1])
+					pair[0].Close()
+					pair[1].Close()
+				})
+			}
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return port, pool
+}
+
+func TestAMQPSOverConfigDial(t *testing.T) {
+	akNoLeaks(t)
+	top := declare(t, rabbit(t))
+	port, pool := tlsFront(t, "rabbit.test")
+	var (
+		mu     sync.Mutex
+		dialed []string
+	)
+	p := NewAMQP(Config{Timeout: 10 * time.Second, Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		mu.Lock()
+		dialed = append(dialed, addr)
+		mu.Unlock()
+		var d net.Dialer
+		return d.DialContext(ctx, network, "127.0.0.1:"+port)
+	}})
+	p.(*amqpPublisher).rootCAs = pool
+	t.Cleanup(func() { p.Close() })
+	s := newAKSigner(t)
+
+	u, _ := url.Parse("amqps://guest:guest@rabbit.test:" + port + "/?exchange=" + top.exchange + "&routing_key=rk")
+	pub := s.publication(t, u, 1)
+	if ack := p.Publish(context.Background(), pub); ack.Err != nil {
+		t.Fatalf("publish over TLS: %v", ack.Err)
+	}
+	if got := top.drain(t, s); got[pub.MessageID] != 1 {
+		t.Fatalf("queue got %v", got)
+	}
+	// The server name is the URL's host: a certificate for another name is
+	// refused.
+	other, _ := url.Parse("amqps://guest:guest@other.test:" + port + "/?exchange=" + top.exchange + "&routing_key=rk")
+	ack := p.Publish(context.Background(), s.publication(t, other, 2))
+	var certErr *tls.CertificateVerificationError
+	if !errors.As(ack.Err, &certErr) || !strings.Contains(ack.Err.Error(), "TLS handshake") {
+		t.Fatalf("publish to a host the certificate does not name: %+v", ack)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{"rabbit.test:" + port, "other.test:" + port}; strings.Join(dialed, " ") != strings.Join(want, " ") {
+		t.Fatalf("Config.Dial got %v, want %v (the host as written, for the SSRF guard to resolve)", dialed, want)
+	}
+}
+
+// testClock is a clock the test moves.
+type testClock struct{ off atomic.Int64 }
+
+var clockBase = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func (c *testClock) now() time.Time          { return clockBase.Add(time.Duration(c.off.Load())) }
+func (c *testClock) advance(d time.Duration) { c.off.Add(int64(d)) }
+
+func TestAMQPClosesIdleConnections(t *testing.T) {
+	akNoLeaks(t)
+	top := declare(t, rabbit(t))
+	proxy, err := tcpproxy.Start(rabbitAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	p := NewAMQP(Config{Timeout: 10 * time.Second})
+	t.Cleanup(func() { p.Close() })
+	pool := p.(*amqpPublisher)
+	var clock testClock
+	pool.now = clock.now
+	s := newAKSigner(t)
+	a, b := top.url(t, rabbitAddr), top.url(t, proxy.Addr())
+	publish := func(u *url.URL) {
+		t.Helper()
+		if ack := p.Publish(context.Background(), s.publication(t, u, 0)); ack.Err != nil {
+			t.Fatal(ack.Err)
+		}
+	}
+	conn := func(u *url.URL) *amqp.Connection {
+		t.Helper()
+		tgt, _ := parseAMQP(u)
+		pool.mu.Lock()
+		defer pool.mu.Unlock()
+		if c := pool.targets[tgt.key()]; c != nil {
+			return c.conn
+		}
+		return nil
+	}
+	publish(a)
+	connA := conn(a)
+	clock.advance(idleTarget / 2)
+	publish(b)
+	clock.advance(idleTarget / 2)
+	publish(b) // a has been idle for idleTarget: swept now
+	pool.wg.Wait()
+	if conn(a) != nil || !connA.IsClosed() {
+		t.Fatalf("the idle target's connection is still pooled (%v) or open (%v)", conn(a) != nil, !connA.IsClosed())
+	}
+	if conn(b) == nil || conn(b).IsClosed() {
+		t.Fatal("the busy target's connection was closed")
+	}
+	publish(a)
+	if conn(a) == nil || conn(a) == connA {
+		t.Fatal("the swept target was not dialled again")
+	}
+	if got := top.drain(t, s); len(got) != 4 {
+		t.Fatalf("queue got %v", got)
+	}
 }

@@ -13,6 +13,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
+// defaultDeliveryTimeout bounds how long the client keeps a record no
+// broker takes when Config.Timeout is zero.
+const defaultDeliveryTimeout = 30 * time.Second
+
 // kafkaTarget is what a kafka URL selects: the seed brokers (one client
 // each list) and the topic.
 type kafkaTarget struct {
@@ -90,14 +94,35 @@ func parseKafka(u *url.URL) (kafkaTarget, error) {
 type kafkaPublisher struct {
 	cfg Config
 
-	mu      sync.Mutex
-	closed  bool
-	clients map[string]*kgo.Client
+	// now is the clock of the idle sweep (time.Now; tests set their own).
+	now func() time.Time
+	// ctx is every record's context, canceled by Close. A publish's own
+	// context only bounds its wait: the client fails a partition's
+	// buffered records together when the first one's context ends, and one
+	// publish's deadline must not fail another's record.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu        sync.Mutex
+	closed    bool
+	clients   map[string]*kafkaClient
+	lastSweep time.Time
+	// wg owns the goroutines closing swept clients.
+	wg sync.WaitGroup
+}
+
+// kafkaClient is one seed list's client and its use, guarded by
+// kafkaPublisher.mu: the idle sweep closes only a client no publish holds.
+type kafkaClient struct {
+	cl       *kgo.Client
+	inflight int
+	lastUsed time.Time
 }
 
 // NewKafka returns the Publisher of kafka endpoints.
 func NewKafka(cfg Config) Publisher {
-	return &kafkaPublisher{cfg: cfg, clients: map[string]*kgo.Client{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &kafkaPublisher{cfg: cfg, now: time.Now, ctx: ctx, cancel: cancel, clients: map[string]*kafkaClient{}}
 }
 
 func (p *kafkaPublisher) Publish(ctx context.Context, pub Publication) Ack {
@@ -117,10 +142,12 @@ func (p *kafkaPublisher) publish(ctx context.Context, pub Publication) Ack {
 	}
 	ctx, cancel := withTimeout(ctx, p.cfg.Timeout)
 	defer cancel()
-	cl, err := p.client(t)
+	kc, err := p.client(t)
 	if err != nil {
 		return Ack{Err: err}
 	}
+	defer p.release(kc)
+	cl := kc.cl
 	rec := &kgo.Record{Topic: t.topic, Key: []byte(pub.MessageID), Value: pub.Payload}
 	hasType := false
 	for name, value := range pub.Headers {
@@ -131,13 +158,12 @@ func (p *kafkaPublisher) publish(ctx context.Context, pub Publication) Ack {
 		rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: "content-type", Value: []byte(pub.ContentType)})
 	}
 	done := make(chan error, 1)
-	cl.Produce(ctx, rec, func(_ *kgo.Record, err error) { done <- err })
+	// TryProduce fails at once, rather than wait, when the client already
+	// buffers MaxBufferedRecords for brokers that do not take them.
+	cl.TryProduce(p.ctx, rec, func(_ *kgo.Record, err error) { done <- err })
 	select {
 	case err := <-done:
 		if err != nil {
-			if ctx.Err() != nil {
-				return Ack{Err: fmt.Errorf("no acknowledgement from topic %q before the deadline: %w", t.topic, ctx.Err())}
-			}
 			return Ack{Err: fmt.Errorf("produce to topic %q: %w", t.topic, describeDial(err))}
 		}
 		return Ack{Response: fmt.Sprintf("topic %q partition %d offset %d", t.topic, rec.Partition, rec.Offset)}
@@ -150,15 +176,19 @@ func (p *kafkaPublisher) publish(ctx context.Context, pub Publication) Ack {
 }
 
 // client returns the seed list's client, made on first use.
-func (p *kafkaPublisher) client(t kafkaTarget) (*kgo.Client, error) {
+func (p *kafkaPublisher) client(t kafkaTarget) (*kafkaClient, error) {
 	key := strings.Join(t.seeds, ",")
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
 		return nil, errors.New("kafka: publisher closed")
 	}
-	if cl, ok := p.clients[key]; ok {
-		return cl, nil
+	now := p.now()
+	p.sweepLocked(now)
+	if kc, ok := p.clients[key]; ok {
+		kc.inflight++
+		kc.lastUsed = now
+		return kc, nil
 	}
 	dial := p.cfg.Dial
 	if dial == nil {
@@ -177,27 +207,58 @@ func (p *kafkaPublisher) client(t kafkaTarget) (*kgo.Client, error) {
 		kgo.MetadataMinAge(time.Second),
 		kgo.ClientID("herald"),
 	}
-	if p.cfg.Timeout > 0 {
-		// A record no broker takes is failed by the client too, so it does
-		// not sit in the buffer after the attempt gave up.
-		opts = append(opts, kgo.RecordDeliveryTimeout(p.cfg.Timeout))
+	// A record no broker takes is failed by the client too, so it does not
+	// sit in the buffer long after the attempt gave up.
+	delivery := p.cfg.Timeout
+	if delivery <= 0 {
+		delivery = defaultDeliveryTimeout
 	}
+	opts = append(opts, kgo.RecordDeliveryTimeout(delivery))
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
-	p.clients[key] = cl
-	return cl, nil
+	kc := &kafkaClient{cl: cl, inflight: 1, lastUsed: now}
+	p.clients[key] = kc
+	return kc, nil
+}
+
+func (p *kafkaPublisher) release(kc *kafkaClient) {
+	p.mu.Lock()
+	kc.inflight--
+	kc.lastUsed = p.now()
+	p.mu.Unlock()
+}
+
+// sweepLocked closes, at most every fifth of idleTarget, the clients no
+// publish used for idleTarget.
+func (p *kafkaPublisher) sweepLocked(now time.Time) {
+	if now.Sub(p.lastSweep) < idleTarget/5 {
+		return
+	}
+	p.lastSweep = now
+	for k, kc := range p.clients {
+		if kc.inflight == 0 && now.Sub(kc.lastUsed) >= idleTarget {
+			delete(p.clients, k)
+			p.wg.Add(1)
+			go func() {
+				defer p.wg.Done()
+				kc.cl.Close()
+			}()
+		}
+	}
 }
 
 func (p *kafkaPublisher) Close() error {
 	p.mu.Lock()
 	p.closed = true
 	clients := p.clients
-	p.clients = map[string]*kgo.Client{}
+	p.clients = map[string]*kafkaClient{}
 	p.mu.Unlock()
-	for _, cl := range clients {
-		cl.Close()
+	p.cancel()
+	for _, kc := range clients {
+		kc.cl.Close()
 	}
+	p.wg.Wait()
 	return nil
 }

@@ -368,3 +368,55 @@ func BenchmarkKafkaPublish(b *testing.B) {
 	defer c.Close()
 	benchPublish(b, NewKafka(Config{Timeout: 10 * time.Second}), "kafka://"+strings.Join(c.ListenAddrs(), ",")+"/"+topic)
 }
+
+func TestKafkaClosesIdleClients(t *testing.T) {
+	akNoLeaks(t)
+	const topic = "herald-events"
+	c := kafkaCluster(t, topic)
+	p := NewKafka(Config{Timeout: 10 * time.Second})
+	t.Cleanup(func() { p.Close() })
+	pool := p.(*kafkaPublisher)
+	var clock testClock
+	pool.now = clock.now
+	s := newAKSigner(t)
+	addrs := c.ListenAddrs()
+	a, _ := url.Parse("kafka://" + addrs[0] + "/" + topic)
+	b, _ := url.Parse("kafka://" + addrs[1] + "," + addrs[2] + "/" + topic)
+	publish := func(u *url.URL) {
+		t.Helper()
+		if ack := p.Publish(context.Background(), s.publication(t, u, 0)); ack.Err != nil {
+			t.Fatal(ack.Err)
+		}
+	}
+	client := func(u *url.URL) *kgo.Client {
+		t.Helper()
+		tgt, _ := parseKafka(u)
+		pool.mu.Lock()
+		defer pool.mu.Unlock()
+		if kc := pool.clients[strings.Join(tgt.seeds, ",")]; kc != nil {
+			return kc.cl
+		}
+		return nil
+	}
+	publish(a)
+	clA := client(a)
+	clock.advance(idleTarget / 2)
+	publish(b)
+	clock.advance(idleTarget / 2)
+	publish(b) // a has been idle for idleTarget: swept now
+	pool.wg.Wait()
+	if client(a) != nil {
+		t.Fatal("the idle seed list's client is still pooled")
+	}
+	err := clA.ProduceSync(context.Background(), &kgo.Record{Topic: topic, Value: []byte("x")}).FirstErr()
+	if !errors.Is(err, kgo.ErrClientClosed) {
+		t.Fatalf("the swept client still produces: %v", err)
+	}
+	if client(b) == nil {
+		t.Fatal("the busy seed list's client was closed")
+	}
+	publish(a)
+	if client(a) == nil || client(a) == clA {
+		t.Fatal("the swept seed list has no new client")
+	}
+}
