@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -201,6 +202,7 @@ func (p *amqpPublisher) Publish(ctx context.Context, pub Publication) Ack {
 	start := time.Now()
 	ack := p.publish(ctx, pub)
 	ack.Duration = time.Since(start)
+	ack.Err = scrub(ack.Err)
 	return ack
 }
 
@@ -248,12 +250,17 @@ func (p *amqpPublisher) publish(ctx context.Context, pub Publication) Ack {
 	}
 	if !acked {
 		p.discard(ch)
-		return Ack{Err: fmt.Errorf("exchange %q: %w", t.exchange, describeAMQP(errNacked, ch))}
+		return Ack{Err: fmt.Errorf("exchange %q: %w", t.exchange, nackReason(ch))}
 	}
 	// RabbitMQ sends basic.return before the basic.ack of the same message,
 	// and the library hands it over before it reads the ack.
 	select {
-	case ret := <-ch.returns:
+	case ret, ok := <-ch.returns:
+		if !ok {
+			// The connection died after the ack: the channel closed its
+			// return notifications, and no return came before the ack.
+			break
+		}
 		target.put(ch)
 		return Ack{Err: fmt.Errorf("returned unroutable by exchange %q with routing key %q: %s (%d)",
 			t.exchange, t.routingKey, ret.ReplyText, ret.ReplyCode)}
@@ -268,17 +275,42 @@ func (p *amqpPublisher) publish(ctx context.Context, pub Publication) Ack {
 
 var errNacked = errors.New("the broker refused the message (basic.nack)")
 
-// describeAMQP adds to err the reason the broker gave for closing the
-// channel, when it did.
+// describeAMQP says why a publish could not be written: the channel's
+// end when it closed, else the library's error.
 func describeAMQP(err error, ch *amqpChannel) error {
 	select {
 	case e, ok := <-ch.closes:
 		if ok && e != nil {
-			return fmt.Errorf("%w: channel closed by the broker: %s (%d)", err, e.Reason, e.Code)
+			return closeReason(e)
 		}
 	default:
 	}
+	var ae *amqp.Error
+	if errors.As(err, &ae) {
+		return &textError{text: fmt.Sprintf("%s (%d)", ae.Reason, ae.Code), err: err}
+	}
 	return err
+}
+
+// nackReason says why a publish was not confirmed: the broker's nack, or
+// the channel's end (the library nacks what was waiting when it closes).
+func nackReason(ch *amqpChannel) error {
+	select {
+	case e, ok := <-ch.closes:
+		if ok && e != nil {
+			return closeReason(e)
+		}
+	default:
+	}
+	return errNacked
+}
+
+// closeReason is a channel's or connection's end in words.
+func closeReason(e *amqp.Error) error {
+	if e.Server {
+		return &textError{text: fmt.Sprintf("the broker closed the channel: %s (%d)", e.Reason, e.Code), err: e}
+	}
+	return &textError{text: "the connection to the broker dropped: " + e.Reason, err: e}
 }
 
 // publicationTime is the webhook-timestamp the signature covers, or now.
@@ -543,8 +575,12 @@ func (p *amqpPublisher) dial(ctx context.Context, t amqpTarget) (*amqp.Connectio
 			return nil, fmt.Errorf("AMQP handshake before the deadline: %w", ctx.Err())
 		}
 		var ae *amqp.Error
+		if errors.As(err, &ae) && ae.Code == amqp.FrameError {
+			// The library's code for a broken socket, not the broker's.
+			return nil, &textError{text: "AMQP handshake: " + ae.Reason, err: err}
+		}
 		if errors.As(err, &ae) {
-			return nil, fmt.Errorf("AMQP handshake: %s (%d)", ae.Reason, ae.Code)
+			return nil, &textError{text: fmt.Sprintf("AMQP handshake: %s (%d)", ae.Reason, ae.Code), err: err}
 		}
 		return nil, fmt.Errorf("AMQP handshake: %w", describeDial(err))
 	}
@@ -560,17 +596,35 @@ func dialContext(ctx context.Context, dial func(context.Context, string, string)
 	return dial(ctx, "tcp", addr)
 }
 
-// dialError is a dial's error in words without the addresses it names:
-// attempts are read by endpoint owners, and the addresses a broker's host
-// resolved to would map the network Herald runs in. Unwrap gives the
-// original error.
-type dialError struct {
+// textError is an error in other words (a dial's without the addresses it
+// names: attempts are read by endpoint owners, and the addresses a
+// broker's host resolved to would map the network Herald runs in). Unwrap
+// gives the original error.
+type textError struct {
 	text string
 	err  error
 }
 
-func (e *dialError) Error() string { return e.text }
-func (e *dialError) Unwrap() error { return e.err }
+func (e *textError) Error() string { return e.text }
+func (e *textError) Unwrap() error { return e.err }
+
+// addrs matches the addresses the net package writes in its errors
+// ("read tcp 10.0.0.5:40000->10.1.2.3:5672: ").
+var addrs = regexp.MustCompile(`\b(tcp[46]?|udp[46]?) [^\s]+?: `)
+
+// scrub removes from err's text the socket addresses the broker's client
+// library copied there, for the reason describeDial gives; Unwrap keeps
+// the original.
+func scrub(err error) error {
+	if err == nil {
+		return nil
+	}
+	text := err.Error()
+	if clean := addrs.ReplaceAllString(text, "$1: "); clean != text {
+		return &textError{text: clean, err: err}
+	}
+	return err
+}
 
 func describeDial(err error) error {
 	var dns *net.DNSError
@@ -579,11 +633,11 @@ func describeDial(err error) error {
 		if !dns.IsNotFound {
 			text = "DNS lookup failed"
 		}
-		return &dialError{text: text, err: err}
+		return &textError{text: text, err: err}
 	}
 	var op *net.OpError
 	if errors.As(err, &op) && op.Err != nil {
-		return &dialError{text: op.Op + ": " + op.Err.Error(), err: err}
+		return &textError{text: op.Op + ": " + op.Err.Error(), err: err}
 	}
 	return err
 }

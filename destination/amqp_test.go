@@ -352,6 +352,12 @@ func TestAMQPReconnectsAfterCut(t *testing.T) {
 		if strings.Contains(err.Error(), "guest:guest") || strings.Contains(err.Error(), target.String()) {
 			t.Fatalf("an error shows the credentials: %v", err)
 		}
+		if strings.Contains(err.Error(), "127.0.0.1") {
+			t.Fatalf("an error shows a socket address: %v", err)
+		}
+		if strings.Contains(err.Error(), "(0)") {
+			t.Fatalf("an error without a reason: %v", err)
+		}
 	}
 	got := top.drain(t, s)
 	for _, pub := range pubs {
@@ -367,6 +373,13 @@ func TestAMQPReconnectsAfterCut(t *testing.T) {
 		t.Errorf("received %d distinct messages, published %d", len(got), len(pubs))
 	}
 	t.Logf("%d failed attempts during the cut; %d publications retried", len(failures), len(retried))
+	kinds := map[string]bool{}
+	for _, err := range failures {
+		if !kinds[err.Error()] && len(kinds) < 6 {
+			kinds[err.Error()] = true
+			t.Logf("failed attempt: %v", err)
+		}
+	}
 }
 
 // countingPublisher counts the failed publishes that began after the cut.
@@ -413,13 +426,25 @@ func TestAMQPUnroutableAndMissingExchange(t *testing.T) {
 		t.Fatalf("publish to a missing exchange: %+v", ack)
 	}
 
+	queue, _ := url.Parse("amqp://guest:guest@" + rabbitAddr + "/?routing_key=" + top.queue)
+	viaDefault := s.publication(t, queue, 5)
+	ack = p.Publish(ctx, viaDefault)
+	if ack.Err != nil || ack.Response != fmt.Sprintf("confirmed by the default exchange, routed to queue %q", top.queue) {
+		t.Fatalf("publish through the default exchange: %+v", ack)
+	}
+	noQueue, _ := url.Parse("amqp://guest:guest@" + rabbitAddr + "/?routing_key=herald-test-none-" + akRandom(t))
+	ack = p.Publish(ctx, s.publication(t, noQueue, 6))
+	if ack.Err == nil || !strings.Contains(ack.Err.Error(), "NO_ROUTE") {
+		t.Fatalf("publish through the default exchange to no queue: %+v", ack)
+	}
+
 	// The channels those closed or returned on do not spoil the next.
 	good := s.publication(t, top.url(t, rabbitAddr), 3)
 	ack = p.Publish(ctx, good)
 	if ack.Err != nil || ack.Response != fmt.Sprintf("confirmed by exchange %q with routing key %q", top.exchange, "rk") {
 		t.Fatalf("publish after the failures: %+v", ack)
 	}
-	if got := top.drain(t, s); len(got) != 1 || got[good.MessageID] != 1 {
+	if got := top.drain(t, s); len(got) != 2 || got[good.MessageID] != 1 || got[viaDefault.MessageID] != 1 {
 		t.Fatalf("queue got %v", got)
 	}
 

@@ -129,6 +129,7 @@ func (p *kafkaPublisher) Publish(ctx context.Context, pub Publication) Ack {
 	start := time.Now()
 	ack := p.publish(ctx, pub)
 	ack.Duration = time.Since(start)
+	ack.Err = scrub(ack.Err)
 	return ack
 }
 
