@@ -23,8 +23,9 @@ var registry = map[string]kind{
 	"nats":   {name: "nats", check: checkNATS, new: NewNATS},
 	"redis":  {name: "redis", check: checkRedis, new: NewRedis},
 	"rediss": {name: "redis", check: checkRedis, new: NewRedis},
-	// amqp, amqps (checkAMQP, NewAMQP) and kafka (checkKafka, NewKafka)
-	// are listed here at merge.
+	"amqp":   {name: "amqp", check: checkAMQP, new: NewAMQP},
+	"amqps":  {name: "amqp", check: checkAMQP, new: NewAMQP},
+	"kafka":  {name: "kafka", check: checkKafka, new: NewKafka},
 }
 
 // IsBroker reports whether scheme (lower case, as url.Parse gives it) is
