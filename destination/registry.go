@@ -94,3 +94,14 @@ func Check(raw string) error {
 	}
 	return k.check(u)
 }
+
+// Hosts lists the host names a broker URL dials, as written (not
+// resolved): its host, or each seed of a Kafka list ("h1:9092,h2:9092"),
+// so that the API's host check judges every one.
+func Hosts(u *url.URL) []string {
+	var hosts []string
+	for _, seed := range strings.Split(u.Host, ",") {
+		hosts = append(hosts, (&url.URL{Host: seed}).Hostname())
+	}
+	return hosts
+}

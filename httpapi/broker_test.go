@@ -50,7 +50,10 @@ func TestBrokerEndpointURLs(t *testing.T) {
 		checkUnchanged(t, ts.Store, before, u)
 	}
 
-	private := []string{"nats://127.0.0.1:4222/orders", "redis://localhost:6379/0?stream=events", "rediss://10.1.2.3:6380/0?stream=e"}
+	private := []string{"nats://127.0.0.1:4222/orders", "redis://localhost:6379/0?stream=events", "rediss://10.1.2.3:6380/0?stream=e",
+		"amqp://u:p@192.168.1.2/?exchange=x&routing_key=k",
+		// Every seed of a Kafka list is judged, not only the first.
+		"kafka://kafka.example.com:9092,10.0.0.7:9092/orders", "kafka://127.0.0.1:9092,127.0.0.1:9093/orders"}
 	for _, u := range private {
 		before := dumpStore(t, ts.Store)
 		items := validationOut(t, ts.call(t, "POST", "/api/v1/app/a/endpoint", `{"url":"`+u+`"}`))
@@ -59,7 +62,8 @@ func TestBrokerEndpointURLs(t *testing.T) {
 		}
 		checkUnchanged(t, ts.Store, before, u)
 	}
-	for _, u := range []string{"nats://nats.example.com:4222/orders.created", "redis://redis.example.com:6379/2?stream=events&maxlen=1000", "rediss://redis.example.com/?stream=events"} {
+	for _, u := range []string{"nats://nats.example.com:4222/orders.created", "redis://redis.example.com:6379/2?stream=events&maxlen=1000", "rediss://redis.example.com/?stream=events",
+		"kafka://k1.example.com:9092,k2.example.com:9092/orders", "amqp://u:p@mq.example.com/?exchange=x&routing_key=k"} {
 		ts.mustCall(t, http.StatusCreated, nil, "POST", "/api/v1/app/a/endpoint", `{"url":"`+u+`"}`)
 	}
 	open := newTestServer(t, func(c *Config) { c.AllowPrivateTargets = true })

@@ -161,8 +161,13 @@ func (v *validation) checkURL(s string, allowPrivate bool, loc ...string) {
 		// rest and every read shows the URL with the password redacted.
 		if err := destination.Check(s); err != nil {
 			v.add(err.Error(), loc...)
-		} else if reason, refused := netguard.CheckHost(u.Hostname(), allowPrivate); refused {
-			v.add(refusedHostDetail(reason), loc...)
+			return
+		}
+		for _, host := range destination.Hosts(u) {
+			if reason, refused := netguard.CheckHost(host, allowPrivate); refused {
+				v.add(refusedHostDetail(reason), loc...)
+				return
+			}
 		}
 	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Hostname() == "":
 		v.add("invalid or missing URL scheme or host: an absolute http or https URL is required, or a broker's ("+strings.Join(destination.Schemes(), ", ")+")", loc...)

@@ -32,10 +32,14 @@ type sink struct {
 }
 
 // sinks are the brokers `herald bench --destination` can measure, by
-// destination kind (destination.Kinds). amqp and kafka add theirs here.
+// destination kind (destination.Kinds).
 var sinks = map[string]sink{
 	"nats":  {addr: "127.0.0.1:4222", open: openNATSSink},
 	"redis": {addr: "127.0.0.1:6379", open: openRedisSink},
+	"amqp":  {addr: "127.0.0.1:5672", open: openAMQPSink},
+	// No default address: kfake in process unless --broker-addr names a
+	// Kafka cluster.
+	"kafka": {open: openKafkaSink},
 }
 
 // destinations lists what --destination takes: http, and every broker
