@@ -424,9 +424,14 @@ func (sr *schemaReflector) object(t reflect.Type, input bool) map[string]any {
 	var required []string
 	for _, f := range jsonFields(t) {
 		var s map[string]any
-		if f.omitempty || input {
+		switch {
+		case input && (f.typ.Kind() == reflect.Pointer || f.typ.Kind() == reflect.Slice || f.typ.Kind() == reflect.Map):
+			// A pointer, list or map of an input may be null: it reads
+			// as absent.
+			s = orNull(sr.schema(f.typ, input))
+		case f.omitempty || input:
 			s = sr.schema(f.typ, input)
-		} else {
+		default:
 			s = sr.nullable(f.typ, input)
 		}
 		if f.extension {
@@ -435,14 +440,6 @@ func (sr *schemaReflector) object(t reflect.Type, input bool) map[string]any {
 		props[f.name] = s
 		if !input && !f.omitempty {
 			required = append(required, f.name)
-		}
-	}
-	if input {
-		// A pointer of an input may be null: it reads as absent.
-		for _, f := range jsonFields(t) {
-			if f.typ.Kind() == reflect.Pointer || f.typ.Kind() == reflect.Slice || f.typ.Kind() == reflect.Map || f.typ == rawType {
-				props[f.name] = orNull(props[f.name].(map[string]any))
-			}
 		}
 	}
 	s := map[string]any{"type": "object", "properties": props}

@@ -381,3 +381,45 @@ func TestOpenAPIValidatorRejects(t *testing.T) {
 		t.Error("a request body with a list for name was accepted")
 	}
 }
+
+// TestOpenAPIExtensionsMarked: Herald's extensions, operations and fields,
+// carry x-herald-extension; Svix's operations do not.
+func TestOpenAPIExtensionsMarked(t *testing.T) {
+	ts := newTestServer(t, withMetrics(prometheus.NewRegistry()), withNodes)
+	var doc struct {
+		Paths map[string]map[string]struct {
+			Extension bool `json:"x-herald-extension"`
+		} `json:"paths"`
+		Components struct {
+			Schemas map[string]struct {
+				Properties map[string]struct {
+					Extension bool `json:"x-herald-extension"`
+				} `json:"properties"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(fetchOpenAPI(t, ts), &doc); err != nil {
+		t.Fatal(err)
+	}
+	for key, ext := range map[string]bool{
+		"GET /api/v1/audit-log": true, "GET /api/v1/node": true, "POST /api/v1/auth/api-key": true,
+		"DELETE /api/v1/app/{app_id}/msg/{msg_id}": true, "GET /api/v1/openapi.json": true,
+		"GET /metrics": true, "GET /healthz": true, "GET /readyz": true,
+		"POST /api/v1/app/{app_id}/msg": false, "GET /api/v1/background-task": false, "GET /api/v1/health": false,
+	} {
+		method, path, _ := strings.Cut(key, " ")
+		if got := doc.Paths[path][strings.ToLower(method)].Extension; got != ext {
+			t.Errorf("%s: x-herald-extension %v, want %v", key, got, ext)
+		}
+	}
+	for _, f := range []struct{ schema, field string }{
+		{"EndpointStatsOut", "circuit"}, {"EndpointOut", "ordering"}, {"EndpointIn", "ordering"}, {"SecretRotateIn", "keyType"},
+	} {
+		if !doc.Components.Schemas[f.schema].Properties[f.field].Extension {
+			t.Errorf("%s.%s is not marked x-herald-extension", f.schema, f.field)
+		}
+	}
+	if doc.Components.Schemas["EndpointOut"].Properties["url"].Extension {
+		t.Error("EndpointOut.url, Svix's, is marked an extension")
+	}
+}
