@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -205,6 +206,10 @@ type API struct {
 	nodeTimeout time.Duration
 
 	routes []Route
+	// openapiJSON is the encoded OpenAPI document, built once (openapiDoc).
+	openapiOnce sync.Once
+	openapiJSON []byte
+	openapiErr  error
 	// public holds the patterns ("GET /healthz") of the public routes.
 	public  map[string]bool
 	mux     *http.ServeMux
@@ -403,6 +408,10 @@ func (a *API) table() []route {
 		// Statistics: background tasks over every application (stats.go).
 		admin("POST", "/api/v1/stats/usage/app", a.appUsageStats),
 		admin("PUT", "/api/v1/stats/usage/event-types", a.aggregateEventTypes),
+
+		// Herald's OpenAPI document of this server's routes: for any valid
+		// token, as the route table is (see unrouted), not for anyone.
+		anyone("GET", "/api/v1/openapi.json", a.openapiDoc),
 
 		// API keys: Herald's own extension, the operator's alone.
 		admin("GET", "/api/v1/auth/api-key", a.listAPIKeys),

@@ -273,7 +273,7 @@ type endpointStatsOut struct {
 	Canceled int `json:"canceled"`
 	// Circuit is Herald's addition: the endpoint's circuit breaker state on
 	// the node that answered; absent when the API has no dispatcher.
-	Circuit string `json:"circuit,omitempty"`
+	Circuit string `json:"circuit,omitempty" openapi:"extension"`
 }
 
 // getEndpointStats is GET …/endpoint/{endpoint_id}/stats?since=&until=.

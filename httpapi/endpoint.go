@@ -33,7 +33,7 @@ type endpointIn struct {
 	Secret       *string            `json:"secret"`
 	Headers      map[string]*string `json:"headers"`
 	// Ordering is Herald's extra field: "fifo" or "none".
-	Ordering *string `json:"ordering"`
+	Ordering *string `json:"ordering" openapi:"extension"`
 }
 
 // endpointOut is Svix's EndpointOut, with both names of renamed fields.
@@ -53,7 +53,7 @@ type endpointOut struct {
 	CreatedAt    string            `json:"createdAt"`
 	UpdatedAt    string            `json:"updatedAt"`
 	// Ordering is Herald's extra field: "fifo" or "none".
-	Ordering string `json:"ordering"`
+	Ordering string `json:"ordering" openapi:"extension"`
 }
 
 // Values of the ordering field.
@@ -500,7 +500,7 @@ type secretRotateIn struct {
 	GracePeriodSeconds *int64  `json:"gracePeriodSeconds"`
 	// KeyType is Herald's extra field: without a key, "ed25519" makes
 	// Herald generate an ed25519 key, "hmac" (the default) an HMAC one.
-	KeyType *string `json:"keyType"`
+	KeyType *string `json:"keyType" openapi:"extension"`
 }
 
 // Values of the rotate body's keyType field.
