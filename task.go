@@ -100,6 +100,27 @@ type TaskFilter struct {
 	Channel    string           `json:"channel,omitempty"`
 	Tag        string           `json:"tag,omitempty"`
 	AppIDs     []string         `json:"appIds,omitempty"`
+	// StatusCodeClass, when not zero, keeps only deliveries whose last
+	// attempt's response status is in that class (100, 200 … 500), or
+	// that got no response (-1), as AttemptListOptions.StatusCodeClass: a
+	// delivery never attempted has no class.
+	StatusCodeClass int `json:"statusCodeClass,omitempty"`
+}
+
+// MatchesLastResponse reports whether a delivery whose last attempt
+// answered status (attempted false: it has no attempt) passes the
+// filter's StatusCodeClass.
+func (f *TaskFilter) MatchesLastResponse(status int, attempted bool) bool {
+	switch c := f.StatusCodeClass; {
+	case c == 0:
+		return true
+	case !attempted:
+		return false
+	case c == -1:
+		return status == 0
+	default:
+		return status >= c && status < c+100
+	}
 }
 
 // Matches reports whether a delivery in status of a message created at

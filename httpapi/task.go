@@ -103,8 +103,15 @@ func (a *API) bulkReplay(w http.ResponseWriter, r *http.Request) error {
 				f.Statuses = []herald.DeliveryStatus{st}
 			}
 		}
-		if in.StatusCodeClass != nil {
-			v.add("Herald's bulk replay does not filter by the status code of the last attempt; filter by status", "body", "statusCodeClass")
+		if c := in.StatusCodeClass; c != nil {
+			switch n := *c; {
+			case n == 0:
+				f.StatusCodeClass = -1 // Svix's CodeNone: no response
+			case n%100 == 0 && n >= 100 && n <= 500:
+				f.StatusCodeClass = n
+			default:
+				v.add("statusCodeClass must be one of 0, 100, 200, 300, 400, 500", "body", "statusCodeClass")
+			}
 		}
 		v.checkNames(in.EventTypes, "body", "eventTypes")
 		f.EventTypes = slices.Compact(slices.Sorted(slices.Values(in.EventTypes)))

@@ -124,6 +124,23 @@ func testSDKBackgroundTasks(t *testing.T, f *deliveryFixture) {
 	want("window", 2, f.ep1, herald.DeliveryPending, herald.TriggerScheduled)
 	want("window", 3, f.ep1, herald.DeliveryPending, herald.TriggerScheduled)
 
+	// By the class of the last attempt's answer: ep-two's deliveries still
+	// succeeded (messages 0 and 2) last got a 2xx; none got a 5xx.
+	var byClass []string // task IDs, newest first
+	for _, c := range []struct {
+		class  models.StatusCodeClass
+		queued float64
+	}{{models.STATUSCODECLASS_CODE5XX, 0}, {models.STATUSCODECLASS_CODE2XX, 2}} {
+		task, err := client.Endpoint.BulkReplay(ctx, "acme", "ep-two", models.BulkReplayIn{Since: since, Status: &success, StatusCodeClass: &c.class}, nil)
+		mustNoErr(t, "bulk replay by status code class", err)
+		if got := waitTask(t, client, task.Id); got.Status != models.BACKGROUNDTASKSTATUS_FINISHED || queued(got) != c.queued {
+			t.Fatalf("bulk replay of class %d: %+v, want %v queued", c.class, got, c.queued)
+		}
+		byClass = append([]string{task.Id}, byClass...)
+	}
+	want("class", 0, f.ep2, herald.DeliveryPending, herald.TriggerManual)
+	want("class", 2, f.ep2, herald.DeliveryPending, herald.TriggerManual)
+
 	// Expunge all contents: every payload goes, the messages stay.
 	purge, err := client.Message.ExpungeAllContents(ctx, "acme", nil)
 	mustNoErr(t, "expunge all contents", err)
@@ -184,13 +201,17 @@ func testSDKBackgroundTasks(t *testing.T, f *deliveryFixture) {
 	for _, task := range all.Data {
 		ids = append(ids, task.Id)
 	}
-	if wantIDs := []string{again.Id, purge.Id, window.Id, bulk.Id, rec.Id}; !slices.Equal(ids, wantIDs) || !all.Done {
+	if wantIDs := slices.Concat([]string{again.Id, purge.Id}, byClass, []string{window.Id, bulk.Id, rec.Id}); !slices.Equal(ids, wantIDs) || !all.Done {
 		t.Fatalf("tasks %v (done %v), want %v", ids, all.Done, wantIDs)
 	}
 	kind := models.BACKGROUNDTASKTYPE_ENDPOINT_BULK_REPLAY
 	bulks, err := client.BackgroundTask.List(ctx, &svix.BackgroundTaskListOptions{Task: &kind})
 	mustNoErr(t, "list bulk replays", err)
-	if len(bulks.Data) != 2 || bulks.Data[0].Id != window.Id || bulks.Data[1].Id != bulk.Id {
+	var bulkIDs []string
+	for _, b := range bulks.Data {
+		bulkIDs = append(bulkIDs, b.Id)
+	}
+	if !slices.Equal(bulkIDs, slices.Concat(byClass, []string{window.Id, bulk.Id})) {
 		t.Fatalf("bulk replays %+v", bulks.Data)
 	}
 	running := models.BACKGROUNDTASKSTATUS_RUNNING
@@ -205,7 +226,7 @@ func testSDKBackgroundTasks(t *testing.T, f *deliveryFixture) {
 	mustNoErr(t, "first page", err)
 	p2, err := client.BackgroundTask.List(ctx, &svix.BackgroundTaskListOptions{Limit: &limit, Order: &asc, Iterator: p1.Iterator})
 	mustNoErr(t, "second page", err)
-	if p1.Done || len(p1.Data) != 2 || len(p2.Data) != 2 || p1.Data[0].Id != rec.Id || p2.Data[0].Id != window.Id {
+	if p1.Done || len(p1.Data) != 2 || len(p2.Data) != 2 || p1.Data[0].Id != rec.Id || p2.Data[0].Id != window.Id || p2.Data[1].Id != byClass[1] {
 		t.Fatalf("pages %+v %+v", p1, p2)
 	}
 
@@ -224,7 +245,7 @@ func TestBackgroundTaskRefusals(t *testing.T) {
 	}{
 		{"POST", "/api/v1/app/acme/endpoint/ep-one/bulk-replay", `{}`, []string{"body", "since"}},
 		{"POST", "/api/v1/app/acme/endpoint/ep-one/bulk-replay", `{"since":"2025-03-01T00:00:00Z","status":4}`, []string{"body", "status"}},
-		{"POST", "/api/v1/app/acme/endpoint/ep-one/bulk-replay", `{"since":"2025-03-01T00:00:00Z","statusCodeClass":500}`, []string{"body", "statusCodeClass"}},
+		{"POST", "/api/v1/app/acme/endpoint/ep-one/bulk-replay", `{"since":"2025-03-01T00:00:00Z","statusCodeClass":250}`, []string{"body", "statusCodeClass"}},
 		{"POST", "/api/v1/app/acme/endpoint/ep-one/bulk-replay", `{"since":"2025-03-01T00:00:00Z","eventTypes":["no spaces"]}`, []string{"body", "eventTypes", "0"}},
 		{"POST", "/api/v1/app/acme/endpoint/ep-one/bulk-replay", `{"since":"2025-03-02T00:00:00Z","until":"2025-03-01T00:00:00Z"}`, []string{"body", "until"}},
 		{"POST", "/api/v1/app/acme/msg/precheck/active", `{}`, []string{"body", "eventType"}},

@@ -242,6 +242,12 @@ func requeueSlice(ctx context.Context, tx pgx.Tx, t *herald.Task, cursor string,
 	if err := rows.Err(); err != nil {
 		return 0, "", false, fmt.Errorf("read deliveries: %w", err)
 	}
+	if len(ids) > 0 && f.StatusCodeClass != 0 {
+		var err error
+		if ids, err = keepLastResponse(ctx, tx, &f, ids); err != nil {
+			return 0, "", false, err
+		}
+	}
 	if len(ids) == 0 {
 		return 0, cursor, read < limit, nil
 	}
@@ -324,4 +330,40 @@ func scanTask(row pgx.Row, extra ...any) (*herald.Task, error) {
 		}
 	}
 	return &t, nil
+}
+
+// keepLastResponse keeps the deliveries of ids whose last attempt's
+// response passes f's StatusCodeClass (a bulk replay's statusCodeClass):
+// each delivery's newest attempt is read through attempt_message.
+func keepLastResponse(ctx context.Context, tx pgx.Tx, f *herald.TaskFilter, ids []string) ([]string, error) {
+	rows, err := tx.Query(ctx, `SELECT d.id, (SELECT a.response_status FROM attempt a
+			WHERE a.message_id = d.message_id AND a.endpoint_id = d.endpoint_id ORDER BY a.id DESC LIMIT 1)
+		FROM delivery d WHERE d.id = ANY($1::text[])`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("read last attempts: %w", err)
+	}
+	defer rows.Close()
+	var kept []string
+	for rows.Next() {
+		var id string
+		var status *int32
+		if err := rows.Scan(&id, &status); err != nil {
+			return nil, fmt.Errorf("read last attempts: %w", err)
+		}
+		if f.MatchesLastResponse(int(ptrOr(status)), status != nil) {
+			kept = append(kept, id)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read last attempts: %w", err)
+	}
+	return kept, nil
+}
+
+// ptrOr is *p, or 0 when p is nil.
+func ptrOr(p *int32) int32 {
+	if p == nil {
+		return 0
+	}
+	return *p
 }

@@ -280,6 +280,11 @@ func requeueSlice(ctx context.Context, tx *sql.Tx, t *herald.Task, cursor string
 	if err := rows.Err(); err != nil {
 		return 0, "", false, fmt.Errorf("read deliveries: %w", err)
 	}
+	if len(ids) > 0 && f.StatusCodeClass != 0 {
+		if ids, err = keepLastResponse(ctx, tx, &f, ids); err != nil {
+			return 0, "", false, err
+		}
+	}
 	if len(ids) == 0 {
 		return 0, cursor, read < limit, nil
 	}
@@ -379,4 +384,40 @@ func scanTask(row scanner, extra ...any) (*herald.Task, error) {
 		}
 	}
 	return &t, nil
+}
+
+// lastResponseSQL reads, for each delivery whose ID is in the JSON list
+// ?1, the response status of its last attempt (NULL when it has none),
+// through attempt_message: a message's attempts, newest first.
+const lastResponseSQL = `SELECT d.id, (SELECT a.response_status FROM attempt a
+		WHERE a.message_id = d.message_id AND a.endpoint_id = d.endpoint_id ORDER BY a.id DESC LIMIT 1)
+	FROM delivery d WHERE d.id IN (SELECT value FROM json_each(?1))`
+
+// keepLastResponse keeps the deliveries of ids whose last attempt's
+// response passes f's StatusCodeClass (a bulk replay's statusCodeClass).
+func keepLastResponse(ctx context.Context, tx *sql.Tx, f *herald.TaskFilter, ids []string) ([]string, error) {
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := tx.QueryContext(ctx, lastResponseSQL, string(list))
+	if err != nil {
+		return nil, fmt.Errorf("read last attempts: %w", err)
+	}
+	defer rows.Close()
+	var kept []string
+	for rows.Next() {
+		var id string
+		var status sql.NullInt64
+		if err := rows.Scan(&id, &status); err != nil {
+			return nil, fmt.Errorf("read last attempts: %w", err)
+		}
+		if f.MatchesLastResponse(int(status.Int64), status.Valid) {
+			kept = append(kept, id)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read last attempts: %w", err)
+	}
+	return kept, nil
 }

@@ -253,6 +253,12 @@ func testTaskBulkReplayFilter(t *testing.T, s herald.Store) {
 		{"on eu", herald.TaskFilter{Channel: "eu"}, []int{0, 1, 4, 5}},
 		{"failed or canceled vip", herald.TaskFilter{Statuses: []herald.DeliveryStatus{herald.DeliveryFailed, herald.DeliveryCanceled}, Tag: "vip"}, []int{4, 5, 6}},
 		{"window", herald.TaskFilter{Since: at(13), Until: at(15), EventTypes: []string{"c.d", "x.y"}}, []int{3}},
+		// The class of the last attempt's answer: 6 (canceled) and 7
+		// (pending) were never attempted, so they have none.
+		{"last answer 5xx", herald.TaskFilter{StatusCodeClass: 500}, []int{4, 5}},
+		{"last answer 2xx on eu", herald.TaskFilter{StatusCodeClass: 200, Channel: "eu"}, []int{0, 1}},
+		{"last answer 4xx", herald.TaskFilter{StatusCodeClass: 400}, nil},
+		{"no response", herald.TaskFilter{StatusCodeClass: -1}, nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			before := map[int]*herald.Delivery{}
