@@ -4,7 +4,7 @@ import "testing"
 
 func TestTaskFilterMatchesLastResponse(t *testing.T) {
 	for _, c := range []struct {
-		class, status int
+		class, status   int
 		attempted, want bool
 	}{
 		{0, 0, false, true}, // no class: everything
