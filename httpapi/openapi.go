@@ -222,13 +222,15 @@ func tagOf(pattern string) string {
 	for _, p := range parts[1:] {
 		if !strings.HasPrefix(p, "{") {
 			tag = p
-			if p == "attempt" || p == "msg" || p == "endpoint" || p == "api-key" {
+			if p == "attempt" || p == "msg" || p == "endpoint" || p == "api-key" || p == "poller" {
 				break
 			}
 		}
 	}
-	if strings.HasPrefix(pattern, "/api/v1/auth/") {
-		return "auth"
+	for _, group := range []string{"auth", "operational-webhook", "stats"} {
+		if strings.HasPrefix(pattern, "/api/v1/"+group+"/") {
+			return group
+		}
 	}
 	return strings.TrimPrefix(tag, "/")
 }

@@ -42,6 +42,43 @@ type (
 		Since time.Time `query:"since"`
 		Until time.Time `query:"until"`
 	}
+	// pollQuery is poll's query; consumerPollQuery pollConsumer's.
+	consumerPollQuery struct {
+		Limit    int    `query:"limit" minimum:"1" maximum:"250" doc:"Messages per page (default 50)."`
+		Iterator string `query:"iterator" doc:"The iterator a previous poll returned; the consumer's stored position when absent (its start the first time)."`
+	}
+	pollQuery struct {
+		consumerPollQuery
+		EventType string    `query:"event_type" doc:"Only messages of this event type (within the endpoint's own filter)."`
+		Channel   string    `query:"channel" doc:"Only messages of this channel (within the endpoint's own filter)."`
+		After     time.Time `query:"after" doc:"Start at the first message created after this time (without an iterator)."`
+	}
+)
+
+// Doc-only types of the operational-webhook endpoints: the fields
+// decodeOpEndpoint reads from endpointIn (it clears the others), Svix's
+// OperationalWebhookEndpointIn and OperationalWebhookEndpointUpdate.
+type (
+	opEndpointUpdateIn struct {
+		URL          *string           `json:"url"`
+		Description  *string           `json:"description"`
+		UID          *string           `json:"uid"`
+		Disabled     *bool             `json:"disabled"`
+		FilterTypes  []string          `json:"filterTypes"`
+		RateLimit    *uint16           `json:"rateLimit"`
+		ThrottleRate *uint16           `json:"throttleRate"`
+		Metadata     map[string]string `json:"metadata"`
+	}
+	opEndpointIn struct {
+		opEndpointUpdateIn
+		Secret *string `json:"secret"`
+	}
+	// pollOutDoc is writePollPage's answer, Svix's PollingEndpointOut:
+	// the messages are spliced in as data.
+	pollOutDoc struct {
+		Data []messageOutDoc `json:"data"`
+		pollOut
+	}
 )
 
 // openapiOps documents every route of the table, keyed "METHOD pattern".
@@ -78,6 +115,20 @@ var openapiOps = map[string]op{
 	"GET /api/v1/node":                             {id: "herald.node.list", summary: "List the nodes serving this database", ext: true, out: listResponse[nodeOut]{}},
 	"GET /api/v1/background-task":                  {id: "v1.background-task.list", summary: "List background tasks", query: backgroundTaskListQuery{}, out: listResponse[backgroundTaskOut]{}},
 	"GET /api/v1/background-task/{task_id}":        {id: "v1.background-task.get", summary: "Get a background task", out: backgroundTaskOut{}},
+	"POST /api/v1/stats/usage/app":                 {id: "v1.statistics.aggregate-app-stats", summary: "Count the message destinations of applications over a period (background task)", in: appUsageStatsIn{}, status: http.StatusAccepted, out: appUsageStatsOut{}},
+	// The body is optional and read only to refuse a malformed one.
+	"PUT /api/v1/stats/usage/event-types": {id: "v1.statistics.aggregate-event-types", summary: "List each application's subscribed event types (background task)", status: http.StatusAccepted, out: taskOut{},
+		errs: []int{http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType}},
+
+	"GET /api/v1/operational-webhook/endpoint":                              {id: "v1.operational-webhook.endpoint.list", summary: "List operational-webhook endpoints", query: pageQuery{}, out: listResponse[opEndpointOut]{}},
+	"POST /api/v1/operational-webhook/endpoint":                             {id: "v1.operational-webhook.endpoint.create", summary: "Create an operational-webhook endpoint", in: opEndpointIn{}, status: http.StatusCreated, out: opEndpointOut{}},
+	"GET /api/v1/operational-webhook/endpoint/{endpoint_id}":                {id: "v1.operational-webhook.endpoint.get", summary: "Get an operational-webhook endpoint", out: opEndpointOut{}},
+	"PUT /api/v1/operational-webhook/endpoint/{endpoint_id}":                {id: "v1.operational-webhook.endpoint.update", summary: "Update an operational-webhook endpoint", in: opEndpointUpdateIn{}, out: opEndpointOut{}},
+	"DELETE /api/v1/operational-webhook/endpoint/{endpoint_id}":             {id: "v1.operational-webhook.endpoint.delete", summary: "Delete an operational-webhook endpoint", status: http.StatusNoContent},
+	"GET /api/v1/operational-webhook/endpoint/{endpoint_id}/headers":        {id: "v1.operational-webhook.endpoint.get-headers", summary: "Get an operational-webhook endpoint's custom headers", out: endpointHeadersOut{}},
+	"PUT /api/v1/operational-webhook/endpoint/{endpoint_id}/headers":        {id: "v1.operational-webhook.endpoint.update-headers", summary: "Replace an operational-webhook endpoint's custom headers", in: endpointHeadersIn{}, status: http.StatusNoContent},
+	"GET /api/v1/operational-webhook/endpoint/{endpoint_id}/secret":         {id: "v1.operational-webhook.endpoint.get-secret", summary: "The key a receiver verifies operational webhooks with", out: endpointSecretOut{}},
+	"POST /api/v1/operational-webhook/endpoint/{endpoint_id}/secret/rotate": {id: "v1.operational-webhook.endpoint.rotate-secret", summary: "Rotate an operational-webhook endpoint's signing secret", in: secretRotateIn{}, status: http.StatusNoContent},
 
 	"GET /api/v1/auth/api-key":             {id: "herald.api-key.list", summary: "List API keys", ext: true, query: apiKeyListQuery{}, out: listResponse[apiKeyOut]{}},
 	"POST /api/v1/auth/api-key":            {id: "herald.api-key.create", summary: "Create an API key (its secret shown this once)", ext: true, in: apiKeyIn{}, status: http.StatusCreated, out: apiKeyCreatedOut{}},
@@ -112,6 +163,10 @@ var openapiOps = map[string]op{
 	"POST /api/v1/app/{app_id}/msg/precheck/active":                        {id: "v1.message.precheck", summary: "Whether a message would reach any endpoint", in: precheckIn{}, out: precheckOut{}},
 	"GET /api/v1/app/{app_id}/msg/{msg_id}/endpoint":                       {id: "v1.message-attempt.list-attempted-destinations", summary: "List the endpoints a message was routed to", query: pageQuery{}, out: listResponse[messageEndpointOut]{}},
 	"POST /api/v1/app/{app_id}/msg/{msg_id}/endpoint/{endpoint_id}/resend": {id: "v1.message-attempt.resend", summary: "Send a message to an endpoint again", status: http.StatusAccepted, out: emptyOut{}},
+
+	"GET /api/v1/app/{app_id}/poller/{sink_id}":                              {id: "v1.message.poller.poll", summary: "Read the application's messages through a polling endpoint (poller://)", query: pollQuery{}, out: pollOutDoc{}, errs: []int{http.StatusConflict}},
+	"GET /api/v1/app/{app_id}/poller/{sink_id}/consumer/{consumer_id}":       {id: "v1.message.poller.consumer-poll", summary: "Read the next messages of a named consumer, its position kept by the server", query: consumerPollQuery{}, out: pollOutDoc{}, errs: []int{http.StatusConflict}},
+	"POST /api/v1/app/{app_id}/poller/{sink_id}/consumer/{consumer_id}/seek": {id: "v1.message.poller.consumer-seek", summary: "Move a consumer to the first message after a time", in: seekIn{}, out: seekOut{}},
 
 	"GET /api/v1/app/{app_id}/attempt/msg/{msg_id}":                         {id: "v1.message-attempt.list-by-msg", summary: "List a message's attempts", query: attemptByMessageQuery{}, out: listResponse[attemptOutDoc]{}},
 	"GET /api/v1/app/{app_id}/attempt/endpoint/{endpoint_id}":               {id: "v1.message-attempt.list-by-endpoint", summary: "List an endpoint's attempts", query: attemptListQuery{}, out: listResponse[attemptOutDoc]{}},

@@ -304,6 +304,63 @@ func TestOpenAPIResponsesMatch(t *testing.T) {
 	call(200, "GET", "/api/v1/background-task/"+task.ID, "")
 	call(422, "GET", "/api/v1/background-task?task=nope", "")
 
+	// Statistics: both background tasks.
+	var stats appUsageStatsOut
+	ts.mustCall(t, 202, &stats, "POST", "/api/v1/stats/usage/app", `{"since":"2025-01-01T00:00:00Z","until":"2030-01-01T00:00:00Z","appIds":["acme","nope"]}`)
+	if !slices.Equal(stats.UnresolvedAppIDs, []string{"nope"}) {
+		t.Errorf("unresolvedAppIds %v", stats.UnresolvedAppIDs)
+	}
+	call(202, "POST", "/api/v1/stats/usage/app", `{"since":"2025-01-01T00:00:00Z","until":"2030-01-01T00:00:00Z"}`)
+	call(422, "POST", "/api/v1/stats/usage/app", `{"since":"2025-01-01T00:00:00Z"}`)
+	call(202, "PUT", "/api/v1/stats/usage/event-types", "")
+	call(202, "PUT", "/api/v1/stats/usage/event-types", `{}`)
+	call(400, "PUT", "/api/v1/stats/usage/event-types", `{`)
+	if _, err := client.Statistics.AggregateEventTypes(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+
+	// Polling: a poller:// endpoint of acme, polled, a consumer's polls
+	// and seek.
+	call(201, "POST", "/api/v1/app/acme/endpoint", `{"url":"poller://","uid":"sink"}`)
+	var page struct {
+		Data     []json.RawMessage `json:"data"`
+		Iterator string            `json:"iterator"`
+	}
+	ts.mustCall(t, 200, &page, "GET", "/api/v1/app/acme/poller/sink?limit=1&after=2020-01-01T00:00:00Z", "")
+	if len(page.Data) != 1 || page.Iterator == "" {
+		t.Errorf("poll: %d messages, iterator %q", len(page.Data), page.Iterator)
+	}
+	call(200, "GET", "/api/v1/app/acme/poller/sink?iterator="+page.Iterator+"&event_type=order.paid&channel=eu", "")
+	call(422, "GET", "/api/v1/app/acme/poller/sink?iterator=nope", "")
+	if _, err := client.Message.Poller.Poll(t.Context(), "acme", "sink", nil); err != nil {
+		t.Fatal(err)
+	}
+	call(404, "GET", "/api/v1/app/acme/poller/ep-one", "")
+	call(200, "POST", "/api/v1/app/acme/poller/sink/consumer/c1/seek", `{"after":"2020-01-01T00:00:00Z"}`)
+	call(422, "POST", "/api/v1/app/acme/poller/sink/consumer/c1/seek", `{}`)
+	ts.mustCall(t, 200, &page, "GET", "/api/v1/app/acme/poller/sink/consumer/c1?limit=1", "")
+	if len(page.Data) != 1 {
+		t.Errorf("consumer poll: %d messages", len(page.Data))
+	}
+	call(200, "GET", "/api/v1/app/acme/poller/sink/consumer/c1?iterator="+page.Iterator, "")
+	call(422, "GET", "/api/v1/app/acme/poller/sink/consumer/c1?limit=0", "")
+
+	// Operational-webhook endpoints.
+	call(201, "POST", "/api/v1/operational-webhook/endpoint", `{"url":"https://ops.example/hook","uid":"ops","description":"SRE","filterTypes":["endpoint.disabled"],"rateLimit":5,"metadata":{"team":"sre"},"secret":"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}`)
+	call(200, "GET", "/api/v1/operational-webhook/endpoint?limit=10", "")
+	call(200, "GET", "/api/v1/operational-webhook/endpoint/ops", "")
+	call(200, "PUT", "/api/v1/operational-webhook/endpoint/ops", `{"url":"https://ops.example/hook2","disabled":false}`)
+	call(204, "PUT", "/api/v1/operational-webhook/endpoint/ops/headers", `{"headers":{"X-Team":"sre","Authorization":"Bearer x"}}`)
+	call(200, "GET", "/api/v1/operational-webhook/endpoint/ops/headers", "")
+	if _, err := client.OperationalWebhookEndpoint.GetHeaders(t.Context(), "ops"); err != nil {
+		t.Fatal(err)
+	}
+	call(200, "GET", "/api/v1/operational-webhook/endpoint/ops/secret", "")
+	call(204, "POST", "/api/v1/operational-webhook/endpoint/ops/secret/rotate", `{}`)
+	call(422, "POST", "/api/v1/operational-webhook/endpoint", `{"url":"ftp://x"}`)
+	call(204, "DELETE", "/api/v1/operational-webhook/endpoint/ops", "")
+	call(404, "GET", "/api/v1/operational-webhook/endpoint/ops", "")
+
 	call(204, "DELETE", "/api/v1/app/acme/msg/"+msgID+"/content", "")
 	call(204, "DELETE", "/api/v1/app/acme/msg/"+msgID, "")
 	call(404, "GET", "/api/v1/app/acme/msg/"+msgID, "")
