@@ -220,7 +220,7 @@ func (s *Store) queueEvents(ctx context.Context, tx *sql.Tx, events []herald.Ope
 // operationalRoutes reads the routing data of the enabled operational
 // endpoints, in ID order.
 func operationalRoutes(ctx context.Context, tx *sql.Tx) ([]herald.Endpoint, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT id, disabled, filter_types, channels, ordering FROM endpoint
+	rows, err := tx.QueryContext(ctx, `SELECT id, disabled, filter_types, channels, ordering, url = 'poller://' FROM endpoint
 		WHERE app_id = ? AND disabled = 0 ORDER BY id`, herald.OperationalAppID)
 	if err != nil {
 		return nil, fmt.Errorf("read the operational endpoints: %w", err)
