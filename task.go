@@ -340,4 +340,9 @@ type TaskStore interface {
 	// A task no longer leased to owner is ECONFLICT and is left alone; a
 	// task no longer running is returned unchanged.
 	RunTaskSlice(ctx context.Context, id, owner string, limit int, now, leaseUntil time.Time) (*Task, error)
+	// DeleteExpiredTasks deletes up to limit tasks that are finished or
+	// failed and were last updated before before, oldest update first,
+	// and returns how many; a running task is never deleted. On
+	// PostgreSQL several nodes' cleaners skip each other's locked rows.
+	DeleteExpiredTasks(ctx context.Context, before time.Time, limit int) (int, error)
 }

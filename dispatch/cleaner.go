@@ -17,6 +17,7 @@ type RetentionStore interface {
 	DeleteExpiredIdempotent(ctx context.Context, now time.Time, limit int) (int, error)
 	DeleteExpiredTokens(ctx context.Context, before time.Time, limit int) (int, error)
 	DeleteExpiredAuditRecords(ctx context.Context, before time.Time, limit int) (int, error)
+	DeleteExpiredTasks(ctx context.Context, before time.Time, limit int) (int, error)
 }
 
 // TokenGrace is how long a token is kept after it expired or was revoked,
@@ -27,7 +28,8 @@ const TokenGrace = 24 * time.Hour
 // CleanerConfig configures a Cleaner. Zero fields take the defaults.
 type CleanerConfig struct {
 	Store RetentionStore
-	// Retention is how long messages and attempts are kept; zero keeps them
+	// Retention is how long messages and attempts are kept, and finished
+	// or failed background tasks after their last update; zero keeps them
 	// forever. Payloads with their own retention, expired idempotency keys
 	// and tokens past TokenGrace are cleaned either way.
 	Retention time.Duration
@@ -47,17 +49,18 @@ type CleanerConfig struct {
 
 // CleanerCounts is what one pass removed.
 type CleanerCounts struct {
-	Attempts, Payloads, Messages, IdempotencyKeys, Tokens, AuditRecords int
+	Attempts, Payloads, Messages, IdempotencyKeys, Tokens, AuditRecords, Tasks int
 }
 
 // Cleaner enforces retention: every Interval it deletes expired attempts,
 // drops expired payloads, deletes expired messages (with their deliveries
 // and attempts; never one still being delivered), forgets expired
 // idempotency keys and deletes tokens that expired or were revoked more
-// than TokenGrace ago (with their sessions) and audit records older than
-// AuditRetention, each in batches of
-// BatchSize. On PostgreSQL the batches of several nodes' cleaners skip
-// each other's locked rows, so every node can run one.
+// than TokenGrace ago (with their sessions), audit records older than
+// AuditRetention and background tasks finished or failed more than
+// Retention ago (never a running one), each in batches of BatchSize. On
+// PostgreSQL the batches of several nodes' cleaners skip each other's
+// locked rows, so every node can run one.
 type Cleaner struct {
 	cfg CleanerConfig
 }
@@ -111,7 +114,8 @@ func (c *Cleaner) Run(ctx context.Context) error {
 			c.cfg.Logger.Warn("retention pass failed; retrying at the next interval", "err", err, "next", c.cfg.Interval)
 		} else if counts != (CleanerCounts{}) {
 			c.cfg.Logger.Info("retention pass", "attempts", counts.Attempts, "payloads", counts.Payloads,
-				"messages", counts.Messages, "idempotency_keys", counts.IdempotencyKeys, "tokens", counts.Tokens, "audit_records", counts.AuditRecords)
+				"messages", counts.Messages, "idempotency_keys", counts.IdempotencyKeys, "tokens", counts.Tokens, "audit_records", counts.AuditRecords,
+				"tasks", counts.Tasks)
 		}
 		t.Reset(c.cfg.Interval)
 	}
@@ -149,6 +153,9 @@ func (c *Cleaner) Pass(ctx context.Context) (CleanerCounts, error) {
 				return 0, nil
 			}
 			return c.cfg.Store.DeleteExpiredAuditRecords(ctx, now.Add(-c.cfg.AuditRetention), limit)
+		}},
+		{"tasks", true, &counts.Tasks, func(ctx context.Context, limit int) (int, error) {
+			return c.cfg.Store.DeleteExpiredTasks(ctx, now.Add(-c.cfg.Retention), limit)
 		}},
 	}
 	for _, s := range steps {

@@ -322,3 +322,109 @@ func TestCleanerConfigErrors(t *testing.T) {
 		t.Error("NewCleaner with a negative audit retention succeeded")
 	}
 }
+
+// Finished and failed background tasks go with the message retention,
+// after their last update; a running task stays however old, and no
+// retention keeps them all.
+func TestCleanerSweepsTasks(t *testing.T) {
+	now := time.Now().UTC()
+	long := now.Add(-100 * 24 * time.Hour)
+	s := openTestStore(t)
+	ctx := t.Context()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	app := &herald.Application{ID: herald.NewIDAt(herald.PrefixApplication, long), Name: "a", CreatedAt: long, UpdatedAt: long}
+	must(s.CreateApplication(ctx, app))
+	ep := &herald.Endpoint{ID: herald.NewIDAt(herald.PrefixEndpoint, long), AppID: app.ID, URL: "https://example.com/hook", Version: 1,
+		Secrets: []herald.SigningSecret{{Key: bytes.Repeat([]byte{7}, 24)}}, CreatedAt: long, UpdatedAt: long}
+	must(s.CreateEndpoint(ctx, ep))
+	// run creates a task at at and runs it to its end there.
+	run := func(task *herald.Task, at time.Time, status herald.TaskStatus) *herald.Task {
+		t.Helper()
+		must(s.CreateTask(ctx, task, at))
+		claimed, err := s.ClaimTask(ctx, "n", at, at.Add(time.Minute))
+		must(err)
+		if claimed == nil || claimed.ID != task.ID {
+			t.Fatalf("claimed %+v, want task %s", claimed, task.ID)
+		}
+		for task.Status != status {
+			if task, err = s.RunTaskSlice(ctx, task.ID, "n", 100, at, at.Add(time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+			if task.Status != herald.TaskRunning && task.Status != status {
+				t.Fatalf("task %+v, want %s", task, status)
+			}
+		}
+		return task
+	}
+	finished := run(&herald.Task{Kind: herald.TaskPurgeContent, AppID: app.ID}, long, herald.TaskFinished)
+	replay := &herald.Task{Kind: herald.TaskReplay, AppID: app.ID, EndpointID: ep.ID}
+	must(s.CreateTask(ctx, replay, long.Add(time.Second)))
+	must(s.DeleteEndpoint(ctx, app.ID, ep.ID))
+	if claimed, err := s.ClaimTask(ctx, "n", long, long.Add(time.Minute)); err != nil || claimed == nil || claimed.ID != replay.ID {
+		t.Fatalf("claimed %+v (err %v), want the replay", claimed, err)
+	}
+	failed, err := s.RunTaskSlice(ctx, replay.ID, "n", 100, long.Add(time.Second), long.Add(time.Minute))
+	must(err)
+	if failed.Status != herald.TaskFailed {
+		t.Fatalf("replay of a deleted endpoint %+v, want failed", failed)
+	}
+	recent := run(&herald.Task{Kind: herald.TaskPurgeContent, AppID: app.ID}, now.Add(-time.Hour), herald.TaskFinished)
+	running := &herald.Task{Kind: herald.TaskPurgeContent, AppID: app.ID}
+	must(s.CreateTask(ctx, running, long.Add(2*time.Second)))
+	exists := func(task *herald.Task) bool {
+		t.Helper()
+		_, err := s.GetTask(ctx, task.ID)
+		if err != nil && herald.ErrorCode(err) != herald.ENOTFOUND {
+			t.Fatal(err)
+		}
+		return err == nil
+	}
+
+	forever, err := dispatch.NewCleaner(dispatch.CleanerConfig{Store: s, Now: func() time.Time { return now }})
+	must(err)
+	if counts, err := forever.Pass(ctx); err != nil || counts != (dispatch.CleanerCounts{}) {
+		t.Fatalf("pass without retention removed %+v (err %v), want nothing", counts, err)
+	}
+	if !exists(finished) || !exists(failed) {
+		t.Fatal("a pass without retention deleted a finished task")
+	}
+
+	var logs syncBuffer
+	c, err := dispatch.NewCleaner(dispatch.CleanerConfig{Store: s, Retention: 90 * 24 * time.Hour, BatchSize: 1,
+		Pause: time.Millisecond, Interval: time.Hour, Now: func() time.Time { return now },
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	must(err)
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- c.Run(runCtx) }()
+	for !strings.Contains(logs.String(), "retention pass") {
+		select {
+		case err := <-done:
+			t.Fatalf("Run returned %v before its first pass was logged", err)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	cancel()
+	must(<-done)
+	if line := logs.String(); !strings.Contains(line, "tasks=2") {
+		t.Errorf("log %q does not count the two tasks", line)
+	}
+	for name, task := range map[string]*herald.Task{"finished": finished, "failed": failed} {
+		if exists(task) {
+			t.Errorf("the old %s task %s is still there", name, task.ID)
+		}
+	}
+	for name, task := range map[string]*herald.Task{"recent": recent, "running": running} {
+		if !exists(task) {
+			t.Errorf("the %s task %s was deleted", name, task.ID)
+		}
+	}
+	if counts, err := c.Pass(ctx); err != nil || counts != (dispatch.CleanerCounts{}) {
+		t.Errorf("second pass removed %+v (err %v), want nothing", counts, err)
+	}
+}

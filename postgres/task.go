@@ -185,6 +185,22 @@ func (s *Store) RunTaskSlice(ctx context.Context, id, owner string, limit int, n
 	return t, nil
 }
 
+// DeleteExpiredTasks deletes up to limit finished or failed tasks last
+// updated before before, oldest update first. SKIP LOCKED lets several
+// nodes' cleaners share the work, and skips a task whose slice is being
+// saved. background_task has no index on updated_at: the table holds only
+// the tasks of the retention period (operators' requests, not traffic),
+// so the cleaner's scan of it is cheap.
+func (s *Store) DeleteExpiredTasks(ctx context.Context, before time.Time, limit int) (int, error) {
+	if limit < 1 {
+		return 0, nil
+	}
+	tag, err := s.pool.Exec(ctx, `DELETE FROM background_task WHERE id IN (
+		SELECT id FROM background_task WHERE status IN ('finished', 'failed') AND updated_at < $1
+		ORDER BY updated_at, id LIMIT $2 FOR UPDATE SKIP LOCKED)`, before, limit)
+	return s.affected("delete expired tasks", tag, err)
+}
+
 // routingTx is routing inside tx.
 func routingTx(ctx context.Context, tx pgx.Tx, appID, endpointID string) (*herald.Endpoint, error) {
 	ep := herald.Endpoint{ID: endpointID, AppID: appID}

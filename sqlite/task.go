@@ -209,6 +209,21 @@ func (s *Store) RunTaskSlice(ctx context.Context, id, owner string, limit int, n
 	return t, nil
 }
 
+// DeleteExpiredTasks deletes up to limit finished or failed tasks last
+// updated before before, oldest update first. background_task has no
+// index on updated_at: the table holds only the tasks of the retention
+// period (operators' requests, not traffic), so the cleaner's scan of it
+// is cheap.
+func (s *Store) DeleteExpiredTasks(ctx context.Context, before time.Time, limit int) (int, error) {
+	if limit < 1 {
+		return 0, nil
+	}
+	res, err := s.w.ExecContext(ctx, `DELETE FROM background_task WHERE id IN (
+		SELECT id FROM background_task WHERE status IN ('finished', 'failed') AND updated_at < ?
+		ORDER BY updated_at, id LIMIT ?)`, micros(before), limit)
+	return s.affected("delete expired tasks", res, err)
+}
+
 // requeueReadSQL reads the next ?3 of endpoint ?1's deliveries after
 // message ?2 through delivery_endpoint, each with what the filter needs of
 // its message; requeueReadStatusSQL only those in status ?4, through

@@ -15,6 +15,7 @@ var taskTests = []namedTest{
 	{"BulkReplayFilter", testTaskBulkReplayFilter},
 	{"ReplaySlices", testTaskReplaySlices},
 	{"PurgeContent", testTaskPurgeContent},
+	{"DeleteExpired", testTaskDeleteExpired},
 }
 
 const (
@@ -361,4 +362,72 @@ func testTaskPurgeContent(t *testing.T, s herald.Store) {
 	stored, err := s.GetMessage(t.Context(), other.ID, kept.ID)
 	mustOK(t, "GetMessage of the other application", err)
 	mustEqual(t, "the other application's payload", string(kept.Payload), string(stored.Payload))
+}
+
+// testTaskDeleteExpired: finished and failed tasks last updated before the
+// cutoff go, oldest update first, limit at a time; running tasks and
+// those updated since stay.
+func testTaskDeleteExpired(t *testing.T, s herald.Store) {
+	app := mustCreateApp(t, s, newApp(1))
+	ep := newEndpoint(app.ID, 2)
+	mustCreateEndpoint(t, s, ep)
+	ctx := t.Context()
+	// finished: created at(10), finished at(25). failed: created at(11)
+	// but failed earlier, at(21), so it is the older update.
+	finished := mustCreateTask(t, s, &herald.Task{Kind: herald.TaskPurgeContent, AppID: app.ID}, 10)
+	if got, _ := runTask(t, s, finished, 10, 25); got.Status != herald.TaskFinished {
+		t.Fatalf("purge of an empty application %+v, want finished", got)
+	}
+	failed := mustCreateTask(t, s, &herald.Task{Kind: herald.TaskReplay, AppID: app.ID, EndpointID: ep.ID}, 11)
+	mustOK(t, "DeleteEndpoint", s.DeleteEndpoint(ctx, app.ID, ep.ID))
+	if got, _ := runTask(t, s, failed, 10, 21); got.Status != herald.TaskFailed {
+		t.Fatalf("replay of a deleted endpoint %+v, want failed", got)
+	}
+	recent := mustCreateTask(t, s, &herald.Task{Kind: herald.TaskPurgeContent, AppID: app.ID}, 12)
+	if got, _ := runTask(t, s, recent, 10, 40); got.Status != herald.TaskFinished {
+		t.Fatalf("purge of an empty application %+v, want finished", got)
+	}
+	// running is older than the cutoff but never ran: it stays.
+	running := mustCreateTask(t, s, &herald.Task{Kind: herald.TaskPurgeContent, AppID: app.ID}, 5)
+	exists := func(task *herald.Task) bool {
+		t.Helper()
+		_, err := s.GetTask(ctx, task.ID)
+		if err != nil && herald.ErrorCode(err) != herald.ENOTFOUND {
+			t.Fatalf("GetTask %s: %v", task.ID, err)
+		}
+		return err == nil
+	}
+
+	n, err := s.DeleteExpiredTasks(ctx, at(100), 0)
+	mustCount(t, "DeleteExpiredTasks(limit 0)", 0, n, err)
+	n, err = s.DeleteExpiredTasks(ctx, at(21), 10)
+	mustCount(t, "DeleteExpiredTasks(at(21)): updated_at must be before", 0, n, err)
+	n, err = s.DeleteExpiredTasks(ctx, at(30), 1)
+	mustCount(t, "DeleteExpiredTasks(limit 1)", 1, n, err)
+	if exists(failed) || !exists(finished) {
+		t.Fatalf("after one deletion: failed task kept %v, finished task kept %v; want the older update (failed) gone",
+			exists(failed), exists(finished))
+	}
+	n, err = s.DeleteExpiredTasks(ctx, at(30), 5)
+	mustCount(t, "DeleteExpiredTasks(limit 5)", 1, n, err)
+	n, err = s.DeleteExpiredTasks(ctx, at(30), 5)
+	mustCount(t, "DeleteExpiredTasks again", 0, n, err)
+	for name, task := range map[string]*herald.Task{"finished": finished, "failed": failed} {
+		if exists(task) {
+			t.Errorf("%s task before the cutoff kept", name)
+		}
+	}
+	for name, task := range map[string]*herald.Task{"running": running, "recent": recent} {
+		if !exists(task) {
+			t.Errorf("%s task deleted", name)
+		}
+	}
+	// Even a cutoff after everything leaves the running task.
+	n, err = s.DeleteExpiredTasks(ctx, at(1000), 5)
+	mustCount(t, "DeleteExpiredTasks(at(1000))", 1, n, err)
+	got, err := s.GetTask(ctx, running.ID)
+	mustOK(t, "GetTask running", err)
+	if got.Status != herald.TaskRunning {
+		t.Fatalf("running task %+v", got)
+	}
 }

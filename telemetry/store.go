@@ -103,6 +103,7 @@ const (
 	opListTasks
 	opClaimTask
 	opRunTaskSlice
+	opDeleteExpiredTasks
 	opPollMessages
 	opPollStart
 	opGetPollConsumer
@@ -127,7 +128,7 @@ var storeOpMethods = [numStoreOps]string{
 	"CreateToken", "GetTokenByHash", "GetToken", "ListTokens", "RevokeToken", "ExpireAppTokens", "TouchToken", "DeleteExpiredTokens",
 	"ResealEndpoints", "CountSealed",
 	"ListAuditRecords", "DeleteExpiredAuditRecords",
-	"CreateTask", "GetTask", "ListTasks", "ClaimTask", "RunTaskSlice",
+	"CreateTask", "GetTask", "ListTasks", "ClaimTask", "RunTaskSlice", "DeleteExpiredTasks",
 	"PollMessages", "PollStart", "GetPollConsumer", "SetPollConsumer",
 	"TakeTokens",
 }
@@ -431,6 +432,10 @@ func (s *Store) RunTaskSlice(ctx context.Context, id, owner string, limit int, n
 	return observe(s, opRunTaskSlice, func() (*herald.Task, error) {
 		return s.next.RunTaskSlice(ctx, id, owner, limit, now, leaseUntil)
 	})
+}
+
+func (s *Store) DeleteExpiredTasks(ctx context.Context, before time.Time, limit int) (int, error) {
+	return observe(s, opDeleteExpiredTasks, func() (int, error) { return s.next.DeleteExpiredTasks(ctx, before, limit) })
 }
 
 func (s *Store) ListAuditRecords(ctx context.Context, opts herald.AuditListOptions) ([]*herald.AuditRecord, error) {
