@@ -127,6 +127,24 @@ type PollPage struct {
 	Done bool
 }
 
+// InOrder returns the messages of msgs whose IDs are in ids, in the order
+// of ids: a poll page's payloads are fetched by ID in one query, in no
+// particular order, and handed out in poll order. An ID without its
+// message (deleted meanwhile) is left out.
+func InOrder(ids []string, msgs []*Message) []*Message {
+	byID := make(map[string]*Message, len(msgs))
+	for _, m := range msgs {
+		byID[m.ID] = m
+	}
+	out := make([]*Message, 0, len(ids))
+	for _, id := range ids {
+		if m, ok := byID[id]; ok {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 // PollConsumer is the stored position of one consumer of a polling
 // endpoint (messagePoller's consumer_id).
 type PollConsumer struct {

@@ -97,15 +97,7 @@ func (s *Store) pollMessages(ctx context.Context, appID string, opts herald.Poll
 	if err != nil {
 		return herald.PollPage{}, err
 	}
-	byID := make(map[string]*herald.Message, len(msgs))
-	for _, m := range msgs {
-		byID[m.ID] = m
-	}
-	for _, id := range keep {
-		if m, ok := byID[id]; ok {
-			page.Messages = append(page.Messages, m)
-		}
-	}
+	page.Messages = herald.InOrder(keep, msgs)
 	return page, nil
 }
 
